@@ -1,4 +1,4 @@
-import type { LoraWeights } from "../adapters/lora-weights.js";
+import type { LoraWeights } from "../adapters/lora-weights";
 
 /**
  * What one forward pass runs: the tokens of every scheduled request, flattened (prefill chunks
