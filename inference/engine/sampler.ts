@@ -1,0 +1,271 @@
+/**
+ * Token selection from one row of logits.
+ *
+ * Order of processing (as Hugging Face `generate` applies its logits processors):
+ *   1. repetition_penalty (HF): for every id in prompt + generated, a logit l > 0 becomes l / p,
+ *      otherwise l * p.
+ *   2. frequency / presence penalty (OpenAI): l -= frequency · count + presence · (count > 0),
+ *      counts over the generated ids only.
+ *   3. greedy (temperature 0 or absent): argmax, the lowest id on ties.
+ *      Otherwise l / temperature, then top_k (the k largest, ties to the lower id), then top_p
+ *      (the smallest prefix of the sorted distribution whose mass reaches p, at least one token),
+ *      then a draw from the seeded generator.
+ *
+ * Reported logprobs (the chosen token and the alternatives) are those of the model's raw
+ * distribution: log-softmax of the unprocessed logits (what vLLM reports by default). They do not
+ * depend on the sampling parameters, so a greedy run and a sampled run report comparable numbers.
+ */
+
+export interface SamplerConfig {
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  frequencyPenalty: number;
+  presencePenalty: number;
+}
+
+export const GREEDY: SamplerConfig = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, frequencyPenalty: 0, presencePenalty: 0 };
+
+export interface SampledToken {
+  id: number;
+  logprob: number;
+  /** the `topAlternatives` most likely ids under the raw distribution, best first */
+  alternatives: { id: number; logprob: number }[];
+}
+
+/** xoshiro128** seeded through splitmix32: a small, fast PRNG with a 32-bit seed. */
+export class Rng {
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+
+  constructor(seed: number) {
+    let x = seed >>> 0;
+    const next = () => {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      return (z ^ (z >>> 16)) >>> 0;
+    };
+    this.s0 = next();
+    this.s1 = next();
+    this.s2 = next();
+    this.s3 = next();
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** next uint32 */
+  nextU32(): number {
+    const result = Math.imul(rotl(Math.imul(this.s1, 5) >>> 0, 7), 9) >>> 0;
+    const t = (this.s1 << 9) >>> 0;
+    this.s2 = (this.s2 ^ this.s0) >>> 0;
+    this.s3 = (this.s3 ^ this.s1) >>> 0;
+    this.s1 = (this.s1 ^ this.s2) >>> 0;
+    this.s0 = (this.s0 ^ this.s3) >>> 0;
+    this.s2 = (this.s2 ^ t) >>> 0;
+    this.s3 = rotl(this.s3, 11);
+    return result;
+  }
+
+  /** uniform in [0, 1) with 53 random bits */
+  next(): number {
+    const hi = this.nextU32() >>> 5; // 27 bits
+    const lo = this.nextU32() >>> 6; // 26 bits
+    return (hi * 67108864 + lo) / 9007199254740992;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** a fresh random 32-bit seed (used when a request gives none; reported back) */
+export function randomSeed(): number {
+  return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
+}
+
+/** Per-request sampling state: its parameters, its generator and the token counts penalties need. */
+export class RequestSampler {
+  readonly config: SamplerConfig;
+  readonly seed: number;
+  private readonly rng: Rng;
+  /** ids of prompt + generated (repetition penalty) */
+  private readonly seen = new Set<number>();
+  /** generated id -> count (frequency / presence penalty) */
+  private readonly generatedCounts = new Map<number, number>();
+
+  constructor(config: SamplerConfig, seed: number, promptIds: readonly number[]) {
+    validateSamplerConfig(config);
+    this.config = config;
+    this.seed = seed >>> 0;
+    this.rng = new Rng(this.seed);
+    for (const id of promptIds) this.seen.add(id);
+  }
+
+  get greedy(): boolean {
+    return !(this.config.temperature > 0);
+  }
+
+  /** record a generated token (after it was chosen) */
+  accept(id: number): void {
+    this.seen.add(id);
+    this.generatedCounts.set(id, (this.generatedCounts.get(id) ?? 0) + 1);
+  }
+
+  /**
+   * Choose the next token from `logits` (vocab), which is not modified.
+   * `topAlternatives` > 0 also returns that many best ids of the raw distribution.
+   */
+  sample(logits: Float32Array, topAlternatives = 0): SampledToken {
+    const c = this.config;
+    const vocab = logits.length;
+    const needsPenalty = c.repetitionPenalty !== 1 || c.frequencyPenalty !== 0 || c.presencePenalty !== 0;
+    let processed: Float32Array | Float64Array = logits;
+    if (needsPenalty) {
+      const p = new Float64Array(logits);
+      if (c.repetitionPenalty !== 1) {
+        for (const id of this.seen) {
+          if (id < 0 || id >= vocab) continue;
+          const l = p[id]!;
+          p[id] = l > 0 ? l / c.repetitionPenalty : l * c.repetitionPenalty;
+        }
+      }
+      if (c.frequencyPenalty !== 0 || c.presencePenalty !== 0) {
+        for (const [id, count] of this.generatedCounts) {
+          if (id < 0 || id >= vocab) continue;
+          p[id] = p[id]! - c.frequencyPenalty * count - c.presencePenalty;
+        }
+      }
+      processed = p;
+    }
+
+    const id = this.greedy ? argmax(processed) : this.draw(processed);
+    const logZ = logSumExp(logits);
+    const alternatives = topAlternatives > 0
+      ? topIds(logits, Math.min(topAlternatives, vocab)).map((a) => ({ id: a, logprob: logits[a]! - logZ }))
+      : [];
+    return { id, logprob: logits[id]! - logZ, alternatives };
+  }
+
+  private draw(l: Float32Array | Float64Array): number {
+    const c = this.config;
+    const vocab = l.length;
+    const invT = 1 / c.temperature;
+    let max = -Infinity;
+    for (let i = 0; i < vocab; i++) if (l[i]! > max) max = l[i]!;
+
+    // candidates sorted by logit (descending, ties to the lower id) when truncation is asked for
+    let ids: Int32Array | null = null;
+    let n = vocab;
+    if (c.topK > 0 && c.topK < vocab) {
+      ids = Int32Array.from(topIds(l, c.topK));
+      n = ids.length;
+    } else if (c.topP < 1) {
+      ids = sortedIds(l);
+    }
+
+    const probs = new Float64Array(n); // unnormalized exp((l - max) / T), in candidate order
+    let sum = 0;
+    for (let j = 0; j < n; j++) {
+      const id = ids ? ids[j]! : j;
+      const e = Math.exp((l[id]! - max) * invT);
+      probs[j] = e;
+      sum += e;
+    }
+    if (c.topP < 1 && ids) {
+      // keep the smallest prefix whose mass reaches topP (HF TopPLogitsWarper keeps the token that crosses it)
+      let acc = 0;
+      let keep = n;
+      for (let j = 0; j < n; j++) {
+        acc += probs[j]! / sum;
+        if (acc >= c.topP) { keep = j + 1; break; }
+      }
+      n = keep;
+      sum = 0;
+      for (let j = 0; j < n; j++) sum += probs[j]!;
+    }
+    const r = this.rng.next() * sum;
+    let acc = 0;
+    for (let j = 0; j < n; j++) {
+      acc += probs[j]!;
+      if (r < acc) return ids ? ids[j]! : j;
+    }
+    // rounding: the last candidate with non-zero mass
+    for (let j = n - 1; j >= 0; j--) if (probs[j]! > 0) return ids ? ids[j]! : j;
+    return ids ? ids[0]! : argmax(l);
+  }
+}
+
+/** index of the largest value, the lowest index on ties (NaN never wins) */
+export function argmax(x: ArrayLike<number>): number {
+  let best = 0;
+  let bestV = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v > bestV) { bestV = v; best = i; }
+  }
+  return best;
+}
+
+export function logSumExp(x: ArrayLike<number>): number {
+  let max = -Infinity;
+  for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
+  if (max === -Infinity) return -Infinity;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - max);
+  return max + Math.log(s);
+}
+
+/** the k largest ids, best first, ties to the lower id (a min-heap over the row: O(V log k)) */
+export function topIds(x: ArrayLike<number>, k: number): number[] {
+  if (k <= 0) return [];
+  const heap: number[] = []; // ids; heap[0] is the worst kept
+  const worse = (a: number, b: number) => x[a]! < x[b]! || (x[a]! === x[b]! && a > b);
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < heap.length && worse(heap[l]!, heap[m]!)) m = l;
+      if (r < heap.length && worse(heap[r]!, heap[m]!)) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
+      i = m;
+    }
+  };
+  for (let id = 0; id < x.length; id++) {
+    if (Number.isNaN(x[id]!)) continue;
+    if (heap.length < k) {
+      heap.push(id);
+      for (let i = heap.length - 1; i > 0;) {
+        const p = (i - 1) >> 1;
+        if (!worse(heap[i]!, heap[p]!)) break;
+        [heap[i], heap[p]] = [heap[p]!, heap[i]!];
+        i = p;
+      }
+    } else if (worse(heap[0]!, id)) {
+      heap[0] = id;
+      siftDown(0);
+    }
+  }
+  return heap.sort((a, b) => (x[b]! - x[a]!) || (a - b));
+}
+
+function sortedIds(x: ArrayLike<number>): Int32Array {
+  const ids = new Int32Array(x.length);
+  for (let i = 0; i < ids.length; i++) ids[i] = i;
+  return ids.sort((a, b) => (x[b]! - x[a]!) || (a - b));
+}
+
+/** Throws RangeError naming the field when a parameter is out of range. */
+export function validateSamplerConfig(c: SamplerConfig): void {
+  const bad = (field: string, why: string) => { throw new RangeError(`${field} ${why}`); };
+  if (!Number.isFinite(c.temperature) || c.temperature < 0) bad("temperature", `must be >= 0, got ${c.temperature}`);
+  if (!Number.isInteger(c.topK) || c.topK < 0) bad("top_k", `must be an integer >= 0 (0 = off), got ${c.topK}`);
+  if (!(c.topP > 0 && c.topP <= 1)) bad("top_p", `must be in (0, 1], got ${c.topP}`);
+  if (!(c.repetitionPenalty > 0) || !Number.isFinite(c.repetitionPenalty)) bad("repetition_penalty", `must be > 0, got ${c.repetitionPenalty}`);
+  if (!Number.isFinite(c.frequencyPenalty) || Math.abs(c.frequencyPenalty) > 2) bad("frequency_penalty", `must be in [-2, 2], got ${c.frequencyPenalty}`);
+  if (!Number.isFinite(c.presencePenalty) || Math.abs(c.presencePenalty) > 2) bad("presence_penalty", `must be in [-2, 2], got ${c.presencePenalty}`);
+}
