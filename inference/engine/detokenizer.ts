@@ -1,0 +1,75 @@
+/**
+ * Streaming detokenization (the vLLM / HF TextStreamer incremental approach).
+ *
+ * Decoding one token at a time is wrong for two reasons: a byte-fallback or byte-level token
+ * may carry only part of a UTF-8 character, and decoders (Metaspace, cleanup) change how a
+ * token renders depending on what precedes it (a leading space is dropped at the start of a
+ * text). So each step decodes a short window of ids that starts before the new ones
+ * (`prefixOffset`) and emits what the window's text gained over the text up to `readOffset`.
+ * Text ending in U+FFFD (an incomplete character) is held until the next token completes it.
+ * The window starts inside the prompt, so the first generated token keeps its leading space.
+ *
+ * Invariant (tested): the emitted pieces concatenated equal
+ *   decode(prompt + generated).slice(decode(prompt).length)   (special tokens skipped)
+ * whenever decode(prompt) is a prefix of decode(prompt + generated), as it is for the BPE
+ * tokenizers served here.
+ */
+
+/** the part of the tokenizer the detokenizer needs */
+export interface DecodingTokenizer {
+  decode(ids: number[], opts: { skipSpecialTokens: boolean }): string;
+}
+
+/** how many prompt tokens of context the first window includes (vLLM uses the same 5) */
+const INITIAL_CONTEXT = 5;
+
+export class StreamingDetokenizer {
+  private readonly tokenizer: DecodingTokenizer;
+  private readonly ids: number[];
+  private prefixOffset: number;
+  private readOffset: number;
+
+  constructor(tokenizer: DecodingTokenizer, promptIds: readonly number[]) {
+    this.tokenizer = tokenizer;
+    this.ids = promptIds.slice(Math.max(0, promptIds.length - INITIAL_CONTEXT));
+    this.readOffset = this.ids.length;
+    this.prefixOffset = 0;
+  }
+
+  /** add one generated token; returns the text it completes ("" while a character is incomplete) */
+  push(id: number): string {
+    this.ids.push(id);
+    const prefixText = this.decode(this.prefixOffset, this.readOffset);
+    const fullText = this.decode(this.prefixOffset, this.ids.length);
+    if (fullText.length > prefixText.length && !fullText.endsWith("\uFFFD") && fullText.startsWith(prefixText)) {
+      this.advance();
+      return fullText.slice(prefixText.length);
+    }
+    return "";
+  }
+
+  /** text of tokens pushed but not yet emitted (an incomplete character at the very end) */
+  flush(): string {
+    if (this.readOffset >= this.ids.length) return "";
+    const prefixText = this.decode(this.prefixOffset, this.readOffset);
+    const fullText = this.decode(this.prefixOffset, this.ids.length);
+    this.advance();
+    return fullText.startsWith(prefixText) ? fullText.slice(prefixText.length) : "";
+  }
+
+  private advance(): void {
+    this.prefixOffset = this.readOffset;
+    this.readOffset = this.ids.length;
+    // drop ids before the window so the buffer stays small on long generations
+    if (this.prefixOffset > 64) {
+      this.ids.splice(0, this.prefixOffset);
+      this.readOffset -= this.prefixOffset;
+      this.prefixOffset = 0;
+    }
+  }
+
+  private decode(from: number, to: number): string {
+    if (to <= from) return "";
+    return this.tokenizer.decode(this.ids.slice(from, to), { skipSpecialTokens: true });
+  }
+}
