@@ -197,7 +197,8 @@ export async function* streamGeneration(
   const events = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
   const reader = events.getReader();
   let done: StreamDone | null = null;
-  let usage: { prompt_tokens?: number; completion_tokens?: number } | null = null;
+  type Usage = { prompt_tokens?: number; completion_tokens?: number };
+  let usage = null as Usage | null;
   try {
     for (;;) {
       let next: ReadableStreamReadResult<{ data: string; event?: string }>;
@@ -251,7 +252,7 @@ export async function* streamGeneration(
           };
         }
       } else {
-        if (msg.usage) usage = msg.usage as typeof usage;
+        if (msg.usage) usage = msg.usage as Usage;
         const choice = (msg.choices as Record<string, unknown>[] | undefined)?.[0];
         if (!choice) continue;
         for (const t of openaiTokens(choice, chat)) yield t;
