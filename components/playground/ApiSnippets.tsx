@@ -1,0 +1,39 @@
+"use client";
+/** "Use via API": the same request as curl (LoRAX /generate) and with the openai SDK. */
+import { useState } from "react";
+import type { GenerationParams } from "../../db/schema/chats";
+import { curlSnippet, openaiSnippet } from "./api-snippets";
+
+export function ApiSnippets(props: { workerUrl: string; adapterId: string | null; baseModelId: string; prompt: string; params: GenerationParams }) {
+  const [tab, setTab] = useState<"curl" | "openai">("curl");
+  const code =
+    tab === "curl"
+      ? curlSnippet(props.workerUrl, props.adapterId, props.prompt, props.params)
+      : openaiSnippet(props.workerUrl, props.adapterId ?? props.baseModelId, props.prompt, props.params);
+  return (
+    <details className="rounded-lg border border-zinc-200 dark:border-zinc-800" data-testid="api-snippets">
+      <summary className="cursor-pointer px-3 py-2 text-sm font-semibold">Use via API</summary>
+      <div className="flex gap-1 px-3" role="tablist">
+        {(["curl", "openai"] as const).map((t) => (
+          <button
+            key={t}
+            role="tab"
+            type="button"
+            aria-selected={tab === t}
+            data-testid={`snippet-tab-${t}`}
+            onClick={() => setTab(t)}
+            className={`rounded-t px-2 py-1 text-xs ${tab === t ? "bg-zinc-100 font-semibold dark:bg-zinc-800" : ""}`}
+          >
+            {t === "curl" ? "curl (LoRAX)" : "openai SDK"}
+          </button>
+        ))}
+        <button type="button" className="ml-auto text-xs underline" onClick={() => void navigator.clipboard?.writeText(code)}>
+          copy
+        </button>
+      </div>
+      <pre data-testid="snippet-code" className="mx-3 mb-3 max-h-72 overflow-auto rounded bg-zinc-100 p-2 text-xs dark:bg-zinc-900">
+        {code}
+      </pre>
+    </details>
+  );
+}

@@ -1,0 +1,3 @@
+/** Every table, for drizzle-kit and the db client. One line per schema file. */
+export * from "./catalog";
+export * from "./chats";

@@ -1,0 +1,78 @@
+/**
+ * Keeps a child process running: restarts it with exponential backoff when it exits on its own,
+ * stops it (SIGTERM, then SIGKILL after a grace period) when asked.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+
+export interface SupervisedOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** first restart delay; doubles up to maxBackoffMs, reset after a run that lasted minUptimeMs */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  minUptimeMs?: number;
+  log?: (line: string) => void;
+}
+
+export class Supervised {
+  private child: ChildProcess | null = null;
+  private stopping = false;
+  private delay: number;
+  private timer: NodeJS.Timeout | null = null;
+  restarts = 0;
+
+  constructor(private readonly opts: SupervisedOptions) {
+    this.delay = opts.backoffMs ?? 1000;
+  }
+
+  private log(line: string) {
+    (this.opts.log ?? ((l: string) => process.stderr.write(`${l}\n`)))(`[${this.opts.name}] ${line}`);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    if (this.stopping) return;
+    const startedAt = Date.now();
+    const child = spawn(this.opts.command, this.opts.args, {
+      cwd: this.opts.cwd,
+      env: this.opts.env,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    this.child = child;
+    child.on("error", (err) => this.log(`could not start: ${err.message}`));
+    child.on("exit", (code, signal) => {
+      this.child = null;
+      if (this.stopping) return;
+      const uptime = Date.now() - startedAt;
+      if (uptime >= (this.opts.minUptimeMs ?? 30_000)) this.delay = this.opts.backoffMs ?? 1000;
+      this.log(`exited (${signal ?? `code ${code}`}) after ${Math.round(uptime / 1000)}s; restarting in ${Math.round(this.delay / 1000)}s`);
+      this.timer = setTimeout(() => {
+        this.restarts++;
+        this.start();
+      }, this.delay);
+      this.delay = Math.min(this.delay * 2, this.opts.maxBackoffMs ?? 30_000);
+    });
+  }
+
+  /** SIGTERM, then SIGKILL after graceMs; resolves once the process is gone. */
+  stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      child.once("exit", () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      child.kill("SIGTERM");
+    });
+  }
+}

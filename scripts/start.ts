@@ -1,0 +1,98 @@
+/**
+ * `npm start`: the whole product on one machine.
+ * 1. build the web app if its sources changed;  2. migrate + seed the database;
+ * 3. start the inference worker (unless INFERENCE_URL points at one) and the web server;
+ * 4. supervise both (a crashed process is restarted with backoff; the UI shows the worker offline
+ *    meanwhile); Ctrl-C / SIGTERM stops both.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { openDb, pgliteDirFor } from "../db/client";
+import { prepareDb } from "../db/migrate";
+import { EnvError, getEnv, inferenceUrl } from "../server/env";
+import { buildIfStale } from "./lib/next-build";
+import { Supervised } from "./lib/supervisor";
+
+const ROOT = process.cwd();
+const BUNDLED_MODEL_DIR = path.join(ROOT, "data/demo/base");
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function main(): Promise<number> {
+  process.env.NEXT_TELEMETRY_DISABLED = "1";
+  let env;
+  try {
+    env = getEnv();
+  } catch (err) {
+    if (err instanceof EnvError) {
+      log(err.message);
+      return 2;
+    }
+    throw err;
+  }
+
+  buildIfStale(ROOT, log);
+
+  fs.mkdirSync(env.DATA_DIR, { recursive: true });
+  const db = await openDb({ databaseUrl: env.DATABASE_URL, pgliteDir: pgliteDirFor(env.DATA_DIR), max: 1 });
+  try {
+    await prepareDb(db, ROOT);
+  } finally {
+    await db.close(); // PGlite admits one process: the web server opens it next
+  }
+  log(`[db] migrated and seeded (${db.driver}${env.DATABASE_URL ? "" : ` at ${pgliteDirFor(env.DATA_DIR)}`})`);
+
+  const children: Supervised[] = [];
+  const childEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: "1" };
+
+  if (env.INFERENCE_URL) {
+    log(`[worker] using ${env.INFERENCE_URL} (${env.INFERENCE_PROTOCOL})`);
+  } else if (!fs.existsSync(path.join(ROOT, "inference/cli/serve.ts"))) {
+    log("[worker] inference/cli/serve.ts is missing: running without a worker (the UI shows it offline)");
+  } else {
+    const args = [
+      path.join(ROOT, "node_modules/tsx/dist/cli.mjs"),
+      path.join(ROOT, "inference/cli/main.ts"),
+      "serve",
+      "--port", String(env.WORKER_PORT),
+      "--model", env.MODEL_DIR,
+      "--adapters", env.ADAPTERS_DIR,
+      ...(path.resolve(env.MODEL_DIR) === BUNDLED_MODEL_DIR ? ["--model-id", "loraland-mini"] : []),
+    ];
+    const worker = new Supervised({ name: "worker", command: process.execPath, args, env: childEnv, cwd: ROOT, log });
+    worker.start();
+    children.push(worker);
+    log(`[worker] starting on ${inferenceUrl(env)} with ${path.relative(ROOT, env.MODEL_DIR) || env.MODEL_DIR}`);
+  }
+
+  const web = new Supervised({
+    name: "web",
+    command: process.execPath,
+    args: [path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(env.PORT)],
+    env: { ...childEnv, NODE_ENV: "production" },
+    cwd: ROOT,
+    log,
+  });
+  web.start();
+  children.push(web);
+  log(`[web] http://localhost:${env.PORT}`);
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log(`[start] ${signal}: stopping…`);
+      void Promise.all(children.map((c) => c.stop())).then(() => resolve(0));
+    };
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`[start] ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,81 @@
+/**
+ * The one place that reads process.env: every setting of the web app, the start script and the
+ * tests, validated with zod. Import `env` (parsed once) or call `parseEnv` on another record.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const ROOT = process.cwd();
+
+const port = (fallback: number) =>
+  z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .min(1, "must be between 1 and 65535")
+    .max(65535, "must be between 1 and 65535")
+    .default(fallback);
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+const optionalUrl = (what: string) =>
+  optionalString.refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), {
+    message: `must be an http(s) URL (${what})`,
+  });
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  /** web server port */
+  PORT: port(3000),
+  /** built-in inference worker port (ignored when INFERENCE_URL is set) */
+  WORKER_PORT: port(8081),
+  /** PGlite data, caches, uploaded adapters */
+  DATA_DIR: z.string().default(".data").transform((v) => path.resolve(/*turbopackIgnore: true*/ ROOT, v)),
+  /** a Postgres server; unset → embedded PGlite under DATA_DIR/pglite */
+  DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\//.test(v), {
+    message: "must be a postgres:// or postgresql:// URL",
+  }),
+  /** base model directory served by the built-in worker */
+  MODEL_DIR: z.string().default("data/demo/base").transform((v) => path.resolve(/*turbopackIgnore: true*/ ROOT, v)),
+  /** folder of PEFT adapter folders served by the built-in worker */
+  ADAPTERS_DIR: z.string().default("data/demo/adapters").transform((v) => path.resolve(/*turbopackIgnore: true*/ ROOT, v)),
+  /** an external worker (LoRAX, vLLM, or the built-in one run elsewhere); unset → start our own */
+  INFERENCE_URL: optionalUrl("INFERENCE_URL").transform((v) => v?.replace(/\/+$/, "")),
+  INFERENCE_PROTOCOL: z.enum(["lorax", "openai"], { error: "must be lorax or openai" }).default("lorax"),
+  HF_ENDPOINT: optionalUrl("HF_ENDPOINT"),
+  HF_TOKEN: optionalString,
+  /** Chromium for the browser tests */
+  CHROME_PATH: optionalString,
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {
+  constructor(public readonly issues: { field: string; message: string }[]) {
+    super(`invalid environment: ${issues.map((i) => `${i.field} ${i.message}`).join("; ")}`);
+    this.name = "EnvError";
+  }
+}
+
+/** Validate a record of variables; throws EnvError naming each bad field. */
+export function parseEnv(vars: Record<string, string | undefined>): Env {
+  const result = envSchema.safeParse(vars);
+  if (!result.success) {
+    throw new EnvError(result.error.issues.map((i) => ({ field: String(i.path[0] ?? "?"), message: i.message })));
+  }
+  return result.data;
+}
+
+/** The URL the web app talks to: INFERENCE_URL, or the built-in worker on WORKER_PORT. */
+export function inferenceUrl(e: Env): string {
+  return e.INFERENCE_URL ?? `http://127.0.0.1:${e.WORKER_PORT}`;
+}
+
+let cached: Env | undefined;
+/** Parsed once per process, on first use (so importing this module never throws at build time). */
+export function getEnv(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}

@@ -1,0 +1,16 @@
+/**
+ * The app's router. Each feature router is one line here.
+ */
+import { catalogRouter } from "./routers/catalog";
+import { statusRouter } from "./routers/status";
+import { createCallerFactory, createTRPCRouter } from "./trpc";
+
+export const appRouter = createTRPCRouter({
+  catalog: catalogRouter,
+  status: statusRouter,
+});
+
+export type AppRouter = typeof appRouter;
+
+/** Server-side calls without HTTP (RSC prefetch, tests): `createCaller(ctx).catalog.list()`. */
+export const createCaller = createCallerFactory(appRouter);

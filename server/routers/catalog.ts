@@ -1,0 +1,33 @@
+/** The adapter catalog, with each adapter's live runnable state on the connected worker. */
+import { TRPCError } from "@trpc/server";
+import { z } from "zod";
+import { getCatalogAdapter, listCatalogAdapters } from "../db-queries/catalog";
+import { inferenceUrl } from "../env";
+import { workerStatus } from "../inference/client";
+import { runnability } from "../inference/runnable";
+import { createTRPCRouter, publicProcedure } from "../trpc";
+
+export const catalogRouter = createTRPCRouter({
+  /** every adapter (no pagination: the catalog is one page), with metrics and runnable state */
+  list: publicProcedure.query(async ({ ctx }) => {
+    const [rows, worker] = await Promise.all([
+      listCatalogAdapters(ctx.db),
+      workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
+    ]);
+    return {
+      worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error },
+      adapters: rows.map((a) => ({ ...a, run: runnability(a, worker) })),
+    };
+  }),
+
+  bySlug: publicProcedure
+    .input(z.object({ slug: z.string().min(1, "slug is required").max(200, "slug is too long") }))
+    .query(async ({ ctx, input }) => {
+      const [adapter, worker] = await Promise.all([
+        getCatalogAdapter(ctx.db, input),
+        workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
+      ]);
+      if (!adapter) throw new TRPCError({ code: "NOT_FOUND", message: `no adapter with slug "${input.slug}"` });
+      return { ...adapter, run: runnability(adapter, worker) };
+    }),
+});
