@@ -1,0 +1,204 @@
+/**
+ * Generation: `start` stores the turn and starts every pane's worker stream; `stream` is the
+ * tRPC subscription (SSE) relaying them, each event `tracked` by its index in the run so a
+ * reconnect resumes from `lastEventId`; `stop` cancels; `tokenCount` asks the worker's tokenizer.
+ */
+import { tracked, TRPCError } from "@trpc/server";
+import { z } from "zod";
+import type { Db } from "../../db/client";
+import type { GenerationParams } from "../../db/schema/chats";
+import { createChat, getChat, markUnfinishedInterrupted, startTurn, titleFromPrompt, updateGeneration, ChatNotFoundError } from "../db-queries/chats";
+import { inferenceUrl, type Env } from "../env";
+import { workerStatus } from "../inference/client";
+import { StreamHub, RunNotFoundError } from "../inference/stream-hub";
+import { countTokens, WorkerError, type ChatTurn, type WorkerTarget } from "../inference/stream";
+import { LimitExceededError, OwnerLimits } from "../limits";
+import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
+
+/** Same bounds as the worker's validation, so bad input fails here with the field named. */
+export const LIMITS = {
+  maxPanes: 6,
+  maxPromptChars: 32_000,
+  maxNewTokens: 2048,
+  maxStopSequences: 4,
+  maxStopChars: 64,
+};
+
+const adapterId = z
+  .string()
+  .min(1, "adapter id is empty")
+  .max(256, "adapter id is too long")
+  .regex(/^[A-Za-z0-9._\-/]+$/, "adapter id may only hold letters, digits, . _ - /")
+  .nullable();
+
+export const paramsSchema = z.object({
+  temperature: z.number().min(0, "temperature must be ≥ 0").max(2, "temperature must be ≤ 2").optional(),
+  top_p: z.number().gt(0, "top_p must be > 0").max(1, "top_p must be ≤ 1").optional(),
+  top_k: z.number().int("top_k must be an integer").min(0, "top_k must be ≥ 0").max(1000, "top_k must be ≤ 1000").optional(),
+  max_new_tokens: z
+    .number()
+    .int("max_new_tokens must be an integer")
+    .min(1, "max_new_tokens must be ≥ 1")
+    .max(LIMITS.maxNewTokens, `max_new_tokens must be ≤ ${LIMITS.maxNewTokens}`),
+  repetition_penalty: z.number().gt(0, "repetition_penalty must be > 0").max(10, "repetition_penalty must be ≤ 10").optional(),
+  stop: z
+    .array(z.string().min(1, "a stop sequence is empty").max(LIMITS.maxStopChars, `a stop sequence is longer than ${LIMITS.maxStopChars}`))
+    .max(LIMITS.maxStopSequences, `at most ${LIMITS.maxStopSequences} stop sequences`)
+    .optional(),
+  seed: z.number().int("seed must be an integer").min(0, "seed must be ≥ 0").max(2 ** 32 - 1, "seed is too large").optional(),
+}) satisfies z.ZodType<GenerationParams>;
+
+export const startInput = z.object({
+  /** continue this chat (chat mode: the next turn); absent = a new history entry */
+  chatId: z.string().uuid("chatId must be a UUID").optional(),
+  mode: z.enum(["template", "raw", "chat"]),
+  /** one per pane, null = base model */
+  adapters: z.array(adapterId).min(1, "at least one model").max(LIMITS.maxPanes, `at most ${LIMITS.maxPanes} panes`),
+  /** the rendered template, the raw prompt, or the new chat message */
+  prompt: z.string().min(1, "prompt is empty").max(LIMITS.maxPromptChars, `prompt is longer than ${LIMITS.maxPromptChars} characters`),
+  inputs: z.record(z.string(), z.string().max(LIMITS.maxPromptChars)).optional(),
+  params: paramsSchema,
+  /** top alternatives per token for the logprob view */
+  alternatives: z.number().int().min(0).max(5).optional(),
+});
+
+// ── process-wide state: the hub (live runs) and the limits ──────────────────────────────────
+type Global = typeof globalThis & { __loralandHub?: Promise<StreamHub>; __loralandLimits?: OwnerLimits };
+const g = globalThis as Global;
+
+export function generateLimits(): OwnerLimits {
+  return (g.__loralandLimits ??= new OwnerLimits({ maxConcurrentStreams: 8, requestsPerMinute: 60 }));
+}
+
+/** Tests replace the limits (e.g. to see 429 without 60 requests). */
+export function setGenerateLimits(limits: OwnerLimits) {
+  g.__loralandLimits = limits;
+}
+
+async function workerTarget(env: Env): Promise<WorkerTarget> {
+  const url = inferenceUrl(env);
+  if (env.INFERENCE_PROTOCOL !== "openai") return { baseUrl: url, protocol: "lorax" };
+  const status = await workerStatus(url, "openai");
+  return { baseUrl: url, protocol: "openai", baseModelId: status.modelId ?? undefined };
+}
+
+/**
+ * The hub of this process. Created once; first marks what an earlier process left streaming as
+ * interrupted (its partial output was flushed while it streamed).
+ */
+export function getHub(db: Db, env: Env): Promise<StreamHub> {
+  g.__loralandHub ??= (async () => {
+    await markUnfinishedInterrupted({ db });
+    let target: WorkerTarget = { baseUrl: inferenceUrl(env), protocol: env.INFERENCE_PROTOCOL };
+    if (env.INFERENCE_PROTOCOL === "openai") target = await workerTarget(env);
+    return new StreamHub({
+      target: () => target,
+      persist: (id, patch) => updateGeneration({ db, id, patch }),
+      onError: (e) => console.error("stream hub: saving a generation failed:", e),
+    });
+  })().catch((e) => {
+    g.__loralandHub = undefined;
+    throw e;
+  });
+  return g.__loralandHub;
+}
+
+/** Chat mode: earlier turns (the user's messages and pane 0's answers) plus the new message. */
+async function chatHistory(db: Db, ownerId: string, chatId: string, message: string): Promise<ChatTurn[]> {
+  const detail = await getChat({ db, ownerId, id: chatId });
+  if (!detail) throw new ChatNotFoundError(chatId);
+  const turns: ChatTurn[] = [];
+  for (const m of detail.messages) {
+    turns.push({ role: m.role, content: m.content });
+    const answer = detail.generations.find((x) => x.turn === m.turn && x.pane === 0);
+    if (answer?.output) turns.push({ role: "assistant", content: answer.output });
+  }
+  turns.push({ role: "user", content: message });
+  return turns;
+}
+
+function toTRPC(e: unknown): never {
+  if (e instanceof TRPCError) throw e;
+  if (e instanceof LimitExceededError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: e.message, cause: e });
+  if (e instanceof ChatNotFoundError || e instanceof RunNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: e.message, cause: e });
+  throw e;
+}
+
+export const generateRouter = createTRPCRouter({
+  /** token count of a prompt by the worker's tokenizer; null (with why) when the worker can't say */
+  tokenCount: publicProcedure
+    .input(z.object({ text: z.string().max(LIMITS.maxPromptChars, `text is longer than ${LIMITS.maxPromptChars} characters`) }))
+    .query(async ({ ctx, input, signal }) => {
+      try {
+        return { tokens: await countTokens(await workerTarget(ctx.env), input.text, signal), error: null };
+      } catch (e) {
+        return { tokens: null, error: e instanceof WorkerError ? e.message : String(e) };
+      }
+    }),
+
+  start: mutationProcedure.input(startInput).mutation(async ({ ctx, input }) => {
+    try {
+      const limits = generateLimits();
+      const leases = limits.admit(ctx.ownerId, input.adapters.length);
+      try {
+        const hub = await getHub(ctx.db, ctx.env);
+        const kind = input.mode === "chat" ? "chat" : input.adapters.length > 1 ? "compare" : "run";
+        const chatId =
+          input.chatId ??
+          (
+            await createChat({
+              db: ctx.db,
+              ownerId: ctx.ownerId,
+              kind,
+              title: titleFromPrompt(input.prompt),
+              settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
+            })
+          ).id;
+        const messages = input.mode === "chat" ? await chatHistory(ctx.db, ctx.ownerId, chatId, input.prompt) : undefined;
+        const { turn, generations } = await startTurn({
+          db: ctx.db,
+          ownerId: ctx.ownerId,
+          chatId,
+          content: input.prompt,
+          inputs: input.inputs ?? null,
+          mode: input.mode,
+          panes: input.adapters.map((a) => ({ adapterId: a, prompt: messages ? JSON.stringify(messages) : input.prompt })),
+          params: input.params,
+        });
+        const runId = hub.start(
+          ctx.ownerId,
+          generations.map((gen, i) => ({
+            generationId: gen.id,
+            lease: leases[i],
+            request: { prompt: input.prompt, messages, adapterId: gen.adapterId, params: input.params, alternatives: input.alternatives },
+          })),
+        );
+        return { runId, chatId, turn, generationIds: generations.map((x) => x.id) };
+      } catch (e) {
+        for (const l of leases) l.release();
+        throw e;
+      }
+    } catch (e) {
+      toTRPC(e);
+    }
+  }),
+
+  /** The run's events from `lastEventId + 1` on (all of them on first connect). */
+  stream: ownerProcedure
+    .input(z.object({ runId: z.string().uuid("runId must be a UUID"), lastEventId: z.string().nullish() }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      const hub = await getHub(ctx.db, ctx.env);
+      if (!hub.has(input.runId, ctx.ownerId)) toTRPC(new RunNotFoundError(input.runId));
+      const from = input.lastEventId != null && /^\d+$/.test(input.lastEventId) ? Number(input.lastEventId) + 1 : 0;
+      for await (const [index, chunk] of hub.subscribe(input.runId, ctx.ownerId, from, signal)) {
+        yield tracked(String(index), chunk);
+      }
+    }),
+
+  stop: mutationProcedure
+    .input(z.object({ runId: z.string().uuid("runId must be a UUID"), pane: z.number().int().min(0).max(LIMITS.maxPanes - 1).optional() }))
+    .mutation(async ({ ctx, input }) => {
+      const hub = await getHub(ctx.db, ctx.env);
+      return { stopped: hub.stop(input.runId, ctx.ownerId, input.pane) };
+    }),
+});
