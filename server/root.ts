@@ -3,11 +3,17 @@
  */
 import { catalogRouter } from "./routers/catalog";
 import { statusRouter } from "./routers/status";
+import { chatsRouter } from "./routers/chats";
+import { generateRouter } from "./routers/generate";
+import { sharesRouter } from "./routers/shares";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
 export const appRouter = createTRPCRouter({
   catalog: catalogRouter,
   status: statusRouter,
+  generate: generateRouter,
+  chats: chatsRouter,
+  shares: sharesRouter,
 });
 
 export type AppRouter = typeof appRouter;
