@@ -1,3 +1,4 @@
 /** Every table, for drizzle-kit and the db client. One line per schema file. */
 export * from "./catalog";
 export * from "./chats";
+export * from "./evals";
