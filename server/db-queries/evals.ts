@@ -1,0 +1,199 @@
+/**
+ * Eval run queries: create a run, record progress, store its results (results, per-example rows,
+ * and the catalog's `measured` metrics, in one transaction), and read them back per adapter.
+ * Small functions taking the db handle; the same on PGlite and Postgres.
+ */
+import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { adapters, metrics } from "../../db/schema/catalog";
+import { evalExamples, evalResults, evalRuns, type EvalRunOrigin, type EvalThroughput } from "../../db/schema/evals";
+
+export type EvalRunRow = typeof evalRuns.$inferSelect;
+export type EvalResultRow = typeof evalResults.$inferSelect;
+export type EvalExampleRow = typeof evalExamples.$inferSelect;
+
+/** A finished adapter's outcome as the runner (server/eval/runner.ts) produces it. */
+export interface EvalResultInput {
+  slug: string;
+  adapterId: string;
+  metric: string;
+  n: number;
+  fineTuned: number;
+  base: number | null;
+  examples: {
+    index: number;
+    inputs: Record<string, string>;
+    reference: string;
+    prediction: string;
+    basePrediction: string | null;
+    score: number;
+    baseScore: number | null;
+    latencyMs: number;
+    baseLatencyMs: number | null;
+  }[];
+}
+
+export interface NewEvalRun {
+  origin: EvalRunOrigin;
+  modelId: string;
+  workerUrl: string;
+  protocol: string;
+  adapters: string[];
+  exampleLimit: number | null;
+  concurrency: number;
+  total: number;
+}
+
+/** Right or wrong for the example list: an exact score of 1, or ROUGE-L of at least 0.5. */
+export function isCorrect(metric: string, score: number): boolean {
+  return metric === "rouge_l" ? score >= 0.5 : score >= 1;
+}
+
+/** Who measured a figure, as the catalog shows it. */
+export function measuredByLabel(run: Pick<EvalRunRow, "id" | "modelId">, n: number): string {
+  return `eval run #${run.id}, ${run.modelId}, ${n} examples`;
+}
+
+export async function createEvalRun(db: Db, run: NewEvalRun): Promise<EvalRunRow> {
+  const [row] = await db.insert(evalRuns).values({ ...run, status: "running", done: 0 }).returning();
+  return row!;
+}
+
+export async function setEvalRunProgress(db: Db, { id, done, total }: { id: number; done: number; total?: number }): Promise<void> {
+  await db
+    .update(evalRuns)
+    .set({ done, ...(total !== undefined ? { total } : {}) })
+    .where(and(eq(evalRuns.id, id), eq(evalRuns.status, "running")));
+}
+
+export async function failEvalRun(db: Db, { id, error }: { id: number; error: string }): Promise<void> {
+  await db.update(evalRuns).set({ status: "failed", error, finishedAt: new Date() }).where(eq(evalRuns.id, id));
+}
+
+/**
+ * Store a run's results and mark it done: result rows, example rows, and for every adapter that
+ * is in the catalog, its `measured` fine-tuned and base figures (replacing older measured ones).
+ */
+export async function completeEvalRun(
+  db: Db,
+  args: { id: number; results: EvalResultInput[]; wallMs: number; requestsPerSecond: number; throughput: EvalThroughput | null; finishedAt?: Date },
+): Promise<EvalRunRow> {
+  const finishedAt = args.finishedAt ?? new Date();
+  return db.transaction(async (tx) => {
+    const [run] = await tx.select().from(evalRuns).where(eq(evalRuns.id, args.id));
+    if (!run) throw new Error(`eval run #${args.id} does not exist`);
+    for (const r of args.results) {
+      const [result] = await tx
+        .insert(evalResults)
+        .values({ runId: run.id, adapterSlug: r.slug, adapterId: r.adapterId, metric: r.metric, score: r.fineTuned, baseScore: r.base, n: r.n })
+        .returning({ id: evalResults.id });
+      // chunks keep each statement's parameter count well under Postgres' limit
+      for (let i = 0; i < r.examples.length; i += 500) {
+        await tx.insert(evalExamples).values(
+          r.examples.slice(i, i + 500).map((e) => ({
+            resultId: result!.id,
+            rowIndex: e.index,
+            inputs: e.inputs,
+            reference: e.reference,
+            prediction: e.prediction,
+            basePrediction: e.basePrediction,
+            score: e.score,
+            baseScore: e.baseScore,
+            correct: isCorrect(r.metric, e.score),
+            baseCorrect: e.baseScore === null ? null : isCorrect(r.metric, e.baseScore),
+            latencyMs: e.latencyMs,
+            baseLatencyMs: e.baseLatencyMs,
+          })),
+        );
+      }
+    }
+    const inCatalog = new Set(
+      args.results.length
+        ? (await tx.select({ slug: adapters.slug }).from(adapters).where(inArray(adapters.slug, args.results.map((r) => r.slug)))).map((a) => a.slug)
+        : [],
+    );
+    const figures = args.results
+      .filter((r) => inCatalog.has(r.slug))
+      .flatMap((r) => {
+        const common = { adapterSlug: r.slug, source: "measured" as const, metricName: r.metric, examples: r.n, measuredAt: finishedAt, measuredBy: measuredByLabel(run, r.n) };
+        return [
+          { ...common, modelLabel: "fine_tuned" as const, value: r.fineTuned },
+          ...(r.base === null ? [] : [{ ...common, modelLabel: "base" as const, value: r.base }]),
+        ];
+      });
+    if (figures.length) {
+      await tx
+        .insert(metrics)
+        .values(figures)
+        .onConflictDoUpdate({
+          target: [metrics.adapterSlug, metrics.modelLabel, metrics.source],
+          set: {
+            metricName: sql`excluded.metric_name`,
+            value: sql`excluded.value`,
+            examples: sql`excluded.examples`,
+            measuredAt: sql`excluded.measured_at`,
+            measuredBy: sql`excluded.measured_by`,
+          },
+        });
+    }
+    const [done] = await tx
+      .update(evalRuns)
+      .set({ status: "done", done: run.total, wallMs: args.wallMs, requestsPerSecond: args.requestsPerSecond, throughput: args.throughput, finishedAt })
+      .where(eq(evalRuns.id, run.id))
+      .returning();
+    return done!;
+  });
+}
+
+/** A run done elsewhere (the CLI handing its results to the app): created and completed at once. */
+export async function ingestEvalRun(
+  db: Db,
+  args: NewEvalRun & { startedAt: Date; finishedAt: Date; results: EvalResultInput[]; wallMs: number; requestsPerSecond: number; throughput: EvalThroughput | null },
+): Promise<EvalRunRow> {
+  const { startedAt, finishedAt, results, wallMs, requestsPerSecond, throughput, ...run } = args;
+  const [created] = await db.insert(evalRuns).values({ ...run, status: "running", done: 0, startedAt }).returning();
+  return completeEvalRun(db, { id: created!.id, results, wallMs, requestsPerSecond, throughput, finishedAt });
+}
+
+export async function getEvalRun(db: Db, { id }: { id: number }): Promise<EvalRunRow | null> {
+  const [row] = await db.select().from(evalRuns).where(eq(evalRuns.id, id));
+  return row ?? null;
+}
+
+export async function listEvalRuns(db: Db, { limit = 50 }: { limit?: number } = {}): Promise<EvalRunRow[]> {
+  return db.select().from(evalRuns).orderBy(desc(evalRuns.startedAt), desc(evalRuns.id)).limit(limit);
+}
+
+export interface AdapterEvalResult extends EvalResultRow {
+  run: Pick<EvalRunRow, "id" | "origin" | "modelId" | "exampleLimit" | "startedAt" | "finishedAt">;
+}
+
+/** An adapter's results, newest run first (finished runs only). */
+export async function listAdapterResults(db: Db, { slug, limit = 20 }: { slug: string; limit?: number }): Promise<AdapterEvalResult[]> {
+  const rows = await db
+    .select({ result: evalResults, run: evalRuns })
+    .from(evalResults)
+    .innerJoin(evalRuns, eq(evalResults.runId, evalRuns.id))
+    .where(and(eq(evalResults.adapterSlug, slug), eq(evalRuns.status, "done")))
+    .orderBy(desc(evalRuns.finishedAt), desc(evalRuns.id))
+    .limit(limit);
+  return rows.map(({ result, run }) => ({
+    ...result,
+    run: { id: run.id, origin: run.origin, modelId: run.modelId, exampleLimit: run.exampleLimit, startedAt: run.startedAt, finishedAt: run.finishedAt },
+  }));
+}
+
+export type ExampleFilter = "all" | "right" | "wrong";
+
+/** One page of a result's examples in row order; `right`/`wrong` judge the fine-tuned prediction. */
+export async function listEvalExamples(
+  db: Db,
+  { resultId, filter = "all", offset = 0, limit = 20 }: { resultId: number; filter?: ExampleFilter; offset?: number; limit?: number },
+): Promise<{ rows: EvalExampleRow[]; total: number }> {
+  const where = and(eq(evalExamples.resultId, resultId), filter === "all" ? undefined : eq(evalExamples.correct, filter === "right"));
+  const [rows, [count]] = await Promise.all([
+    db.select().from(evalExamples).where(where).orderBy(asc(evalExamples.rowIndex)).offset(offset).limit(limit),
+    db.select({ n: sql<number>`count(*)::int` }).from(evalExamples).where(where),
+  ]);
+  return { rows, total: count?.n ?? 0 };
+}
