@@ -1,14 +1,22 @@
 import type { Backend } from "./backend";
 import { referenceBackend } from "./reference";
+import { ADDON_PATH, loadAddon, nativeBackend } from "./native";
 
 export type { Backend } from "./backend";
 export { referenceBackend } from "./reference";
+export { nativeBackend, nativeInfo, setNativeIsa } from "./native";
 
 /** Whether the native addon (build/Release/lora_kernels.node) is built and loads. */
 export function nativeAvailable(): boolean {
-  // The native backend is not wired yet; it lands in the next commit.
-  return false;
+  try {
+    loadAddon();
+    return true;
+  } catch {
+    return false;
+  }
 }
+
+let warned = false;
 
 /**
  * The backend the engine runs on: the native C++ kernels when the addon is built, else the
@@ -16,8 +24,19 @@ export function nativeAvailable(): boolean {
  */
 export function getBackend(name: "native" | "reference" = "native"): Backend {
   if (name === "reference") return referenceBackend;
-  if (!nativeAvailable()) {
-    process.stderr.write("WARNING: native kernels not available (build/Release/lora_kernels.node); falling back to the slow TypeScript reference backend. Run `npm install` or `npx node-gyp rebuild`.\n");
+  if (nativeAvailable()) return nativeBackend;
+  if (!warned) {
+    warned = true;
+    let why = "";
+    try {
+      loadAddon();
+    } catch (e) {
+      why = (e as Error).message;
+    }
+    process.stderr.write(
+      `\n*** WARNING: native kernels not available (${ADDON_PATH}).\n*** ${why}\n` +
+        "*** Falling back to the TypeScript reference backend, which is ~100x slower. Run `npm install` (node-gyp rebuild).\n\n",
+    );
   }
   return referenceBackend;
 }

@@ -1,4 +1,290 @@
-// Placeholder: replaced by the native kernels.
+// N-API bindings of the kernels. Arguments are validated (types, lengths against the given
+// dims) by inference/kernels/native.ts; here we re-check types and lengths cheaply so that a
+// direct call can never read or write out of bounds, then hand raw pointers to the kernels.
+// Each addon instance (main thread or worker_thread) owns its thread pool via instance data.
 #include <napi.h>
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "kernels.h"
+#include "thread_pool.h"
+
+namespace {
+
+using lk::KernelTable;
+
+struct Instance {
+  lk::Pool pool;
+  const KernelTable* table;
+  std::vector<lk::LoraTask> lora_tasks;  // reused between calls
+  Instance(int threads, int spin_us, const KernelTable* t) : pool(threads, spin_us), table(t) {}
+};
+
+const KernelTable* best_table() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+    return &lk::kTableAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &lk::kTableAvx2;
+  return &lk::kTableGeneric;
+}
+
+const KernelTable* table_named(const char* name) {
+  const KernelTable* best = best_table();
+  if (std::strcmp(name, "generic") == 0) return &lk::kTableGeneric;
+  if (std::strcmp(name, "avx2") == 0)
+    return best == &lk::kTableGeneric ? nullptr : &lk::kTableAvx2;
+  if (std::strcmp(name, "avx512") == 0) return best == &lk::kTableAvx512 ? best : nullptr;
+  return nullptr;
+}
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  int n = std::atoi(v);
+  return n > 0 ? n : fallback;
+}
+
+Instance* inst(const Napi::CallbackInfo& info) { return info.Env().GetInstanceData<Instance>(); }
+
+bool fail(Napi::Env env, const char* msg, bool range = false) {
+  if (range)
+    Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+  else
+    Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return false;
+}
+
+// Typed-array data pointer and element count, checking the element type.
+template <typename T>
+bool arr(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type want, T** data, size_t* len,
+         const char* what) {
+  napi_typedarray_type type;
+  void* ptr = nullptr;
+  size_t length = 0;
+  if (i >= info.Length() ||
+      napi_get_typedarray_info(info.Env(), info[i], &type, &length, &ptr, nullptr, nullptr) != napi_ok ||
+      type != want)
+    return fail(info.Env(), what);
+  *data = static_cast<T*>(ptr);
+  *len = length;
+  return true;
+}
+#define F32(idx, name) \
+  float* name = nullptr; \
+  size_t name##_len = 0; \
+  if (!arr(info, idx, napi_float32_array, &name, &name##_len, #name " must be a Float32Array")) return env.Undefined();
+#define I32(idx, name) \
+  int32_t* name = nullptr; \
+  size_t name##_len = 0; \
+  if (!arr(info, idx, napi_int32_array, &name, &name##_len, #name " must be an Int32Array")) return env.Undefined();
+
+bool num(const Napi::CallbackInfo& info, size_t i, double* out, const char* what) {
+  if (i >= info.Length() || napi_get_value_double(info.Env(), info[i], out) != napi_ok) return fail(info.Env(), what);
+  return true;
+}
+#define DIM(idx, name)                                                                              \
+  int name;                                                                                         \
+  {                                                                                                 \
+    double d_;                                                                                      \
+    if (!num(info, idx, &d_, #name " must be a number")) return env.Undefined();                    \
+    if (!(d_ >= 0 && d_ <= 2147483647.0) || d_ != (double)(int)d_) {                                \
+      fail(env, #name " must be a non-negative integer", true);                                     \
+      return env.Undefined();                                                                       \
+    }                                                                                               \
+    name = (int)d_;                                                                                 \
+  }
+#define NEED(cond, msg)           \
+  if (!(cond)) {                  \
+    fail(env, msg, true);         \
+    return env.Undefined();       \
+  }
+
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, x) F32(2, w) DIM(3, m) DIM(4, k) DIM(5, n)
+  NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && w_len >= (size_t)n * k, "matmul: array too small")
+  inst(info)->table->matmul(&inst(info)->pool, out, x, w, m, k, n);
+  return env.Undefined();
+}
+
+Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, x) F32(2, weight) DIM(3, rows) DIM(4, dim)
+  double eps;
+  if (!num(info, 5, &eps, "eps must be a number")) return env.Undefined();
+  NEED(out_len >= (size_t)rows * dim && x_len >= (size_t)rows * dim && weight_len >= (size_t)dim,
+       "rmsNorm: array too small")
+  inst(info)->table->rms_norm(&inst(info)->pool, out, x, weight, rows, dim, (float)eps);
+  return env.Undefined();
+}
+
+Napi::Value Rope(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, x) I32(1, positions) F32(2, invFreq) DIM(3, tokens) DIM(4, heads) DIM(5, headDim)
+  NEED(headDim % 2 == 0, "rope: headDim must be even")
+  NEED(x_len >= (size_t)tokens * heads * headDim && positions_len >= (size_t)tokens &&
+           invFreq_len >= (size_t)headDim / 2,
+       "rope: array too small")
+  inst(info)->table->rope(&inst(info)->pool, x, positions, invFreq, tokens, heads, headDim);
+  return env.Undefined();
+}
+
+Napi::Value SiluMul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, gate) F32(2, up) DIM(3, n)
+  NEED(out_len >= (size_t)n && gate_len >= (size_t)n && up_len >= (size_t)n, "siluMul: array too small")
+  inst(info)->table->silu_mul(&inst(info)->pool, out, gate, up, (size_t)n);
+  return env.Undefined();
+}
+
+Napi::Value AddInPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, y) F32(1, x) DIM(2, n)
+  NEED(y_len >= (size_t)n && x_len >= (size_t)n, "addInPlace: array too small")
+  inst(info)->table->add_in_place(&inst(info)->pool, y, x, (size_t)n);
+  return env.Undefined();
+}
+
+Napi::Value Embed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, table) I32(2, ids) DIM(3, tokens) DIM(4, dim)
+  NEED(dim > 0 || tokens == 0, "embed: dim must be positive")
+  NEED(out_len >= (size_t)tokens * dim && ids_len >= (size_t)tokens, "embed: array too small")
+  if (tokens == 0) return env.Undefined();
+  const size_t vocab = table_len / (size_t)dim;
+  NEED(inst(info)->table->embed(&inst(info)->pool, out, table, vocab, ids, tokens, dim) == lk::kOk,
+       "embed: token id out of range of the table")
+  return env.Undefined();
+}
+
+Napi::Value KvWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, kCache) F32(1, vCache) F32(2, k) F32(3, v) I32(4, slots) DIM(5, tokens) DIM(6, kvDim)
+  NEED(kvDim > 0 || tokens == 0, "kvWrite: kvDim must be positive")
+  NEED(k_len >= (size_t)tokens * kvDim && v_len >= (size_t)tokens * kvDim && slots_len >= (size_t)tokens,
+       "kvWrite: array too small")
+  if (tokens == 0) return env.Undefined();
+  const size_t num_slots = (kCache_len < vCache_len ? kCache_len : vCache_len) / (size_t)kvDim;
+  NEED(inst(info)->table->kv_write(&inst(info)->pool, kCache, vCache, num_slots, k, v, slots, tokens, kvDim) ==
+           lk::kOk,
+       "kvWrite: slot out of range of the cache")
+  return env.Undefined();
+}
+
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, q) F32(2, kCache) F32(3, vCache) I32(4, blockTables) I32(5, seqIndex) I32(6, positions)
+  DIM(7, tokens) DIM(8, numHeads) DIM(9, numKvHeads) DIM(10, headDim) DIM(11, blockSize)
+  DIM(12, maxBlocksPerSeq) DIM(13, window)
+  double scale;
+  if (!num(info, 14, &scale, "scale must be a number")) return env.Undefined();
+  if (tokens == 0) return env.Undefined();
+  NEED(numKvHeads > 0 && numHeads % numKvHeads == 0, "attention: numHeads must be a multiple of numKvHeads")
+  NEED(headDim > 0 && blockSize > 0 && maxBlocksPerSeq > 0, "attention: dims must be positive")
+  const size_t q_width = (size_t)numHeads * headDim, kv_width = (size_t)numKvHeads * headDim;
+  NEED(out_len >= tokens * q_width && q_len >= tokens * q_width && seqIndex_len >= (size_t)tokens &&
+           positions_len >= (size_t)tokens,
+       "attention: array too small")
+  const size_t num_slots = (kCache_len < vCache_len ? kCache_len : vCache_len) / kv_width;
+  const int num_seqs = (int)(blockTables_len / (size_t)maxBlocksPerSeq);
+  const int st = inst(info)->table->attention(&inst(info)->pool, out, q, kCache, vCache, num_slots, blockTables,
+                                              num_seqs, seqIndex, positions, tokens, numHeads, numKvHeads, headDim,
+                                              blockSize, maxBlocksPerSeq, window, (float)scale);
+  NEED(st != lk::kBadIndex, "attention: seqIndex out of range of blockTables")
+  NEED(st != lk::kBadPosition, "attention: position beyond maxBlocksPerSeq * blockSize")
+  NEED(st != lk::kBadBlock, "attention: block id out of range of the cache")
+  return env.Undefined();
+}
+
+// lora(y, x, k, n, segStarts, a[], b[], ranks, scales)
+Napi::Value Lora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, y) F32(1, x) DIM(2, k) DIM(3, n) I32(4, segStarts) I32(7, ranks) F32(8, scales)
+  if (info.Length() < 7 || !info[5].IsArray() || !info[6].IsArray()) {
+    fail(env, "lora: a and b must be arrays");
+    return env.Undefined();
+  }
+  Napi::Array as = info[5].As<Napi::Array>(), bs = info[6].As<Napi::Array>();
+  const int segs = segStarts_len > 0 ? (int)segStarts_len - 1 : 0;
+  NEED(as.Length() >= (uint32_t)segs && bs.Length() >= (uint32_t)segs && ranks_len >= (size_t)segs &&
+           scales_len >= (size_t)segs,
+       "lora: fewer adapters than segments")
+  if (segs == 0) return env.Undefined();
+  const int tokens = segStarts[segs];
+  NEED(segStarts[0] >= 0 && y_len >= (size_t)tokens * n && x_len >= (size_t)tokens * k, "lora: array too small")
+  Instance* in = inst(info);
+  auto& tasks = in->lora_tasks;
+  tasks.clear();
+  const int kMaxRows = 32;  // rows per task: splits prefill segments across threads
+  for (int s = 0; s < segs; s++) {
+    NEED(segStarts[s + 1] >= segStarts[s], "lora: segStarts must be non-decreasing")
+    Napi::Value av = as[(uint32_t)s], bv = bs[(uint32_t)s];
+    if (av.IsNull() || av.IsUndefined() || bv.IsNull() || bv.IsUndefined()) continue;
+    const int r = ranks[s];
+    float *a, *b;
+    size_t a_len, b_len;
+    napi_typedarray_type ta, tb;
+    if (napi_get_typedarray_info(env, av, &ta, &a_len, (void**)&a, nullptr, nullptr) != napi_ok ||
+        napi_get_typedarray_info(env, bv, &tb, &b_len, (void**)&b, nullptr, nullptr) != napi_ok ||
+        ta != napi_float32_array || tb != napi_float32_array) {
+      fail(env, "lora: a[s] and b[s] must be Float32Array or null");
+      return env.Undefined();
+    }
+    NEED(r >= 0 && a_len >= (size_t)r * k && b_len >= (size_t)n * r, "lora: adapter array too small for its rank")
+    for (int t = segStarts[s]; t < segStarts[s + 1]; t += kMaxRows) {
+      const int t1 = segStarts[s + 1] < t + kMaxRows ? segStarts[s + 1] : t + kMaxRows;
+      tasks.push_back(lk::LoraTask{a, b, r, scales[s], t, t1});
+    }
+  }
+  in->table->lora(&in->pool, y, x, k, n, tasks.data(), (int)tasks.size());
+  return env.Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", inst(info)->table->isa);
+  o.Set("bestIsa", best_table()->isa);
+  o.Set("threads", inst(info)->pool.threads());
+  return o;
+}
+
+// setIsa("avx512" | "avx2" | "generic"): switch the kernel build (tests run every path).
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    fail(env, "setIsa: name must be a string");
+    return env.Undefined();
+  }
+  const KernelTable* t = table_named(info[0].As<Napi::String>().Utf8Value().c_str());
+  if (t) inst(info)->table = t;
+  return Napi::Boolean::New(env, t != nullptr);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  const int threads = env_int("LORA_KERNELS_THREADS", (int)std::thread::hardware_concurrency());
+  const KernelTable* table = best_table();
+  if (const char* isa = std::getenv("LORA_KERNELS_ISA"))
+    if (const KernelTable* t = table_named(isa)) table = t;
+  env.SetInstanceData(new Instance(threads, env_int("LORA_KERNELS_SPIN_US", 100), table));
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
+  exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
+  exports.Set("siluMul", Napi::Function::New(env, SiluMul, "siluMul"));
+  exports.Set("addInPlace", Napi::Function::New(env, AddInPlace, "addInPlace"));
+  exports.Set("embed", Napi::Function::New(env, Embed, "embed"));
+  exports.Set("kvWrite", Napi::Function::New(env, KvWrite, "kvWrite"));
+  exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
+  exports.Set("lora", Napi::Function::New(env, Lora, "lora"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  return exports;
+}
+
+}  // namespace
+
 NODE_API_MODULE(lora_kernels, Init)

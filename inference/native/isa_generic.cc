@@ -1,0 +1,22 @@
+// The kernels compiled for one instruction set (generic); addon.cc picks a table at run time.
+#include <immintrin.h>
+
+#include "kernels.h"
+
+
+#define LK_ISA 128
+
+namespace lk {
+namespace generic {
+#include "simd.inc"
+#include "gemm.inc"
+#include "elementwise.inc"
+#include "attention.inc"
+#include "lora.inc"
+}  // namespace generic
+
+extern const KernelTable kTableGeneric = {
+    "generic",   generic::matmul,   generic::rms_norm,  generic::rope, generic::silu_mul,
+    generic::add_in_place, generic::embed, generic::kv_write, generic::attention, generic::lora,
+};
+}  // namespace lk

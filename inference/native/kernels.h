@@ -1,0 +1,55 @@
+// Interface between the N-API bindings (addon.cc), the thread pool and the per-ISA kernel
+// builds (isa_*.cc). Plain C-style declarations only: the ISA translation units are compiled
+// under `#pragma GCC target(...)` and must not instantiate standard-library templates (an
+// AVX-512 copy of an inline std function could be picked by the linker for generic code).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace lk {
+
+struct Pool;  // thread_pool.cc
+
+// One unit of parallel work: task index in [0, ntasks), thread index in [0, pool_threads).
+typedef void (*TaskFn)(void* ctx, int task, int thread);
+
+int pool_threads(const Pool* pool);
+// Runs fn(ctx, task, thread) for every task; the calling thread takes part. Returns when all are done.
+void pool_run(Pool* pool, int ntasks, TaskFn fn, void* ctx);
+// Per-thread scratch of at least `floats` floats (grows, never shrinks; valid until the next call).
+float* pool_scratch(Pool* pool, int thread, size_t floats);
+
+// A run of LoRA rows [t0, t1) sharing one adapter: a (r, k), b (n, r).
+struct LoraTask {
+  const float* a;
+  const float* b;
+  int r;
+  float scale;
+  int t0, t1;
+};
+
+// Kernel status: 0 ok, otherwise an index-out-of-range error detected inside a kernel.
+enum Status : int { kOk = 0, kBadIndex = 1, kBadBlock = 2, kBadPosition = 3 };
+
+struct KernelTable {
+  const char* isa;
+  void (*matmul)(Pool*, float* out, const float* x, const float* w, int m, int k, int n);
+  void (*rms_norm)(Pool*, float* out, const float* x, const float* weight, int rows, int dim, float eps);
+  void (*rope)(Pool*, float* x, const int32_t* positions, const float* inv_freq, int tokens, int heads, int head_dim);
+  void (*silu_mul)(Pool*, float* out, const float* gate, const float* up, size_t n);
+  void (*add_in_place)(Pool*, float* y, const float* x, size_t n);
+  int (*embed)(Pool*, float* out, const float* table, size_t vocab, const int32_t* ids, int tokens, int dim);
+  int (*kv_write)(Pool*, float* kc, float* vc, size_t num_slots, const float* k, const float* v,
+                  const int32_t* slots, int tokens, int kv_dim);
+  int (*attention)(Pool*, float* out, const float* q, const float* kc, const float* vc, size_t num_slots,
+                   const int32_t* block_tables, int num_seqs, const int32_t* seq_index, const int32_t* positions,
+                   int tokens, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
+                   int window, float scale);
+  void (*lora)(Pool*, float* y, const float* x, int k, int n, const LoraTask* tasks, int ntasks);
+};
+
+extern const KernelTable kTableAvx512;
+extern const KernelTable kTableAvx2;
+extern const KernelTable kTableGeneric;
+
+}  // namespace lk
