@@ -1,0 +1,60 @@
+/**
+ * The payload a finished command-line run hands to the running web app (POST /api/eval/ingest)
+ * when the app owns the PGlite data directory. Validated here, stored with ingestEvalRun.
+ */
+import { z } from "zod";
+import { METRICS } from "./metrics";
+
+const score = z.number().min(0).max(1);
+const ms = z.number().min(0);
+
+export const ingestExampleSchema = z.object({
+  index: z.number().int().min(0),
+  inputs: z.record(z.string(), z.string()),
+  reference: z.string(),
+  prediction: z.string(),
+  basePrediction: z.string().nullable(),
+  score,
+  baseScore: score.nullable(),
+  latencyMs: ms,
+  baseLatencyMs: ms.nullable(),
+});
+
+export const ingestResultSchema = z.object({
+  slug: z.string().min(1).max(200),
+  adapterId: z.string().min(1).max(200),
+  metric: z.enum(METRICS as [string, ...string[]]),
+  n: z.number().int().min(0),
+  fineTuned: score,
+  base: score.nullable(),
+  examples: z.array(ingestExampleSchema).max(100_000),
+});
+
+export const ingestRunSchema = z.object({
+  modelId: z.string().min(1).max(200),
+  workerUrl: z.string().max(2000),
+  protocol: z.enum(["lorax", "openai"]),
+  adapters: z.array(z.string()).max(1000),
+  exampleLimit: z.number().int().min(1).nullable(),
+  concurrency: z.number().int().min(1),
+  total: z.number().int().min(0),
+  startedAt: z.coerce.date(),
+  finishedAt: z.coerce.date(),
+  wallMs: ms,
+  requestsPerSecond: z.number().min(0),
+  throughput: z
+    .object({
+      perAdapter: z.number().int(),
+      adapters: z.number().int(),
+      concurrency: z.number().int(),
+      concurrentExamplesPerSecond: z.number(),
+      sequentialExamplesPerSecond: z.number(),
+    })
+    .nullable(),
+  results: z.array(ingestResultSchema).max(1000),
+});
+
+export type IngestRun = z.infer<typeof ingestRunSchema>;
+
+/** The path of the app's ingest route; GET on it says which data directory the app owns. */
+export const INGEST_PATH = "/api/eval/ingest";
