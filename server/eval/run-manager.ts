@@ -1,0 +1,138 @@
+/**
+ * Eval runs started from the web page: run inside the web server process, one at a time (the
+ * worker and the machine are shared), progress kept in memory for the live subscription and
+ * written to the run row about once a second (so a reload, or another tab, sees it too).
+ */
+import type { Db } from "../../db/client";
+import { completeEvalRun, createEvalRun, failEvalRun, getEvalRun, setEvalRunProgress } from "../db-queries/evals";
+import { compareThroughput, runEval, type EvalTask, type WorkerEndpoint } from "./runner";
+
+export interface RunProgress {
+  runId: number;
+  status: "running" | "done" | "failed";
+  done: number;
+  total: number;
+  error: string | null;
+}
+
+interface ActiveRun {
+  progress: RunProgress;
+  listeners: Set<() => void>;
+  controller: AbortController;
+}
+
+type Registry = Map<number, ActiveRun>;
+const g = globalThis as typeof globalThis & { __loralandEvalRuns?: Registry };
+const active: Registry = (g.__loralandEvalRuns ??= new Map());
+
+export class EvalBusyError extends Error {
+  constructor(readonly runId: number) {
+    super(`eval run #${runId} is still running: wait for it to finish`);
+    this.name = "EvalBusyError";
+  }
+}
+
+export function runningWebRun(): number | null {
+  for (const [id, run] of active) if (run.progress.status === "running") return id;
+  return null;
+}
+
+function notify(run: ActiveRun) {
+  for (const l of run.listeners) l();
+}
+
+export interface StartRunOptions {
+  db: Db;
+  endpoint: WorkerEndpoint;
+  modelId: string;
+  tasks: EvalTask[];
+  exampleLimit: number | null;
+  concurrency: number;
+  /** rows per adapter for the throughput comparison; 0 = skip */
+  compare?: number;
+}
+
+/** Create the run row and start it in the background; resolves with its id at once. */
+export async function startWebRun(opts: StartRunOptions): Promise<number> {
+  const busy = runningWebRun();
+  if (busy !== null) throw new EvalBusyError(busy);
+  const total = opts.tasks.reduce((a, t) => a + t.examples.length, 0) * 2;
+  const row = await createEvalRun(opts.db, {
+    origin: "web",
+    modelId: opts.modelId,
+    workerUrl: opts.endpoint.url,
+    protocol: opts.endpoint.protocol,
+    adapters: opts.tasks.map((t) => t.slug),
+    exampleLimit: opts.exampleLimit,
+    concurrency: opts.concurrency,
+    total,
+  });
+  const run: ActiveRun = { progress: { runId: row.id, status: "running", done: 0, total, error: null }, listeners: new Set(), controller: new AbortController() };
+  active.set(row.id, run);
+
+  void (async () => {
+    let lastWrite = 0;
+    try {
+      const out = await runEval({
+        endpoint: opts.endpoint,
+        tasks: opts.tasks,
+        concurrency: opts.concurrency,
+        signal: run.controller.signal,
+        onProgress: (p) => {
+          run.progress = { ...run.progress, done: p.done };
+          notify(run);
+          if (Date.now() - lastWrite > 1000) {
+            lastWrite = Date.now();
+            void setEvalRunProgress(opts.db, { id: row.id, done: p.done }).catch(() => {});
+          }
+        },
+      });
+      const throughput = opts.compare ? await compareThroughput({ endpoint: opts.endpoint, tasks: opts.tasks, perAdapter: opts.compare, concurrency: opts.concurrency, signal: run.controller.signal }) : null;
+      await completeEvalRun(opts.db, { id: row.id, results: out.results, wallMs: out.wallMs, requestsPerSecond: out.requestsPerSecond, throughput });
+      run.progress = { ...run.progress, status: "done", done: total };
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      await failEvalRun(opts.db, { id: row.id, error }).catch(() => {});
+      run.progress = { ...run.progress, status: "failed", error };
+    } finally {
+      notify(run);
+      // keep the final state a little while for late subscribers, then forget it
+      setTimeout(() => active.delete(row.id), 60_000).unref?.();
+    }
+  })();
+  return row.id;
+}
+
+/**
+ * Progress of a run until it ends: from memory for runs of this process, else from its row
+ * (runs of another server process, or finished ones).
+ */
+export async function* watchRun(db: Db, runId: number, signal?: AbortSignal): AsyncGenerator<RunProgress> {
+  let last = "";
+  while (!signal?.aborted) {
+    const mem = active.get(runId);
+    let p: RunProgress | null = mem?.progress ?? null;
+    if (!p) {
+      const row = await getEvalRun(db, { id: runId });
+      if (!row) throw new Error(`eval run #${runId} does not exist`);
+      p = { runId, status: row.status, done: row.done, total: row.total, error: row.error };
+    }
+    const key = JSON.stringify(p);
+    if (key !== last) {
+      last = key;
+      yield p;
+    }
+    if (p.status !== "running") return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(done, 1000);
+      function done() {
+        clearTimeout(t);
+        mem?.listeners.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      }
+      mem?.listeners.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
