@@ -6,6 +6,7 @@ import { statusRouter } from "./routers/status";
 import { chatsRouter } from "./routers/chats";
 import { generateRouter } from "./routers/generate";
 import { sharesRouter } from "./routers/shares";
+import { evalRouter } from "./routers/eval";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
 export const appRouter = createTRPCRouter({
@@ -14,6 +15,7 @@ export const appRouter = createTRPCRouter({
   generate: generateRouter,
   chats: chatsRouter,
   shares: sharesRouter,
+  eval: evalRouter,
 });
 
 export type AppRouter = typeof appRouter;
