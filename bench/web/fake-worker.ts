@@ -42,7 +42,7 @@ export async function startFakeWorker(opts: { port?: number; delayMs?: number } 
     if (req.method === "GET" && url === "/health") return void res.writeHead(200).end();
     if (req.method === "GET" && url === "/info") {
       res.writeHead(200, { "content-type": "application/json" });
-      return void res.end(JSON.stringify({ model_id: "fake", max_input_length: 2048, max_total_tokens: 4096, backend: "fake" }));
+      return void res.end(JSON.stringify({ model_id: "loraland-mini", max_input_length: 2048, max_total_tokens: 4096, backend: "fake" }));
     }
     if (req.method !== "POST") return void res.writeHead(404).end();
     const body = JSON.parse((await readBody(req)) || "{}") as {

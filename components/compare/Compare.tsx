@@ -1,0 +1,219 @@
+"use client";
+/**
+ * /compare: 2–6 panes (adapters or the base model) on the same input and parameters, streaming at
+ * once (the worker batches them). Per pane status, stats, stop, retry; sync scroll; aggregate tokens/s.
+ */
+import { useQuery } from "@tanstack/react-query";
+import { useEffect, useMemo, useRef, useState } from "react";
+import type { GenerationParams, PromptMode } from "../../db/schema/chats";
+import { useTRPC } from "@/trpc/react";
+import { OutputPane } from "../playground/OutputPane";
+import { ParamsPanel } from "../playground/ParamsPanel";
+import { CopyLinkButton, defaultParams, ModelSelect, modelLabel, usePromptTokens, workerAdapterId } from "../playground/Playground";
+import { renderOrError, TemplateForm } from "../playground/TemplateForm";
+import { isRunning, liveTokensPerSecond } from "../playground/run-state";
+import { RunSubscription, useRuns } from "../playground/use-run";
+import { BASE, setupQuery, type PageSetup } from "../playground/url-state";
+import { ShareButton } from "../share/ShareDialog";
+
+const GRID: Record<number, string> = {
+  1: "md:grid-cols-1",
+  2: "md:grid-cols-2",
+  3: "md:grid-cols-3",
+  4: "md:grid-cols-2 xl:grid-cols-4",
+  5: "md:grid-cols-3 2xl:grid-cols-5",
+  6: "md:grid-cols-3 2xl:grid-cols-6",
+};
+
+function AggregateRate({ panes, startedAt }: { panes: ReturnType<typeof useRuns>["panes"]; startedAt: (number | null)[] }) {
+  const [now, setNow] = useState(() => Date.now());
+  const running = panes.some((p) => isRunning(p.status));
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => setNow(Date.now()), 250);
+    return () => clearInterval(t);
+  }, [running]);
+  const rates = panes.map((p, i) => liveTokensPerSecond(p, startedAt[i] ?? null, now)).filter((x): x is number => x !== null);
+  const total = rates.reduce((a, b) => a + b, 0);
+  return (
+    <span className="text-sm text-slate-600 dark:text-slate-300" data-testid="aggregate-tps">
+      Aggregate: <span className="font-mono">{rates.length ? total.toFixed(1) : "–"}</span> tok/s over {rates.length} stream{rates.length === 1 ? "" : "s"}
+    </span>
+  );
+}
+
+export function Compare({ setup }: { setup: PageSetup }) {
+  const trpc = useTRPC();
+  const catalog = useQuery(trpc.catalog.list.queryOptions());
+  const adapters = useMemo(() => (catalog.data?.adapters ?? []).filter((a) => a.collection !== "lora-land" || a.run.runnable), [catalog.data]);
+  const [models, setModels] = useState<string[]>(() => {
+    const m = setup.models.length >= 2 ? setup.models : setup.models.length === 1 ? [setup.models[0]!, BASE] : [];
+    return m;
+  });
+  // default: the first runnable adapter vs the base model, as LoRA Land did
+  useEffect(() => {
+    if (models.length > 0 || adapters.length === 0) return;
+    setModels([adapters.find((a) => a.run.runnable)?.slug ?? BASE, BASE]);
+  }, [adapters, models.length]);
+  const primary = adapters.find((a) => a.slug === models.find((m) => m !== BASE)) ?? null;
+  const template = primary?.promptTemplate ?? null;
+  const [mode, setMode] = useState<PromptMode>(setup.mode === "raw" || setup.prompt ? "raw" : "template");
+  const effectiveMode: PromptMode = mode === "template" && template ? "template" : "raw";
+  const [inputs, setInputs] = useState<Record<string, string>>(setup.inputs);
+  const [raw, setRaw] = useState(setup.prompt ?? "");
+  const [params, setParams] = useState<GenerationParams>({ ...defaultParams(primary), ...setup.params });
+  const [showTokens, setShowTokens] = useState(false);
+  const [syncScroll, setSyncScroll] = useState(true);
+  const r = useRuns(models.map((m) => workerAdapterId(m, adapters)));
+  const anyRunning = r.panes.some((p) => isRunning(p.status));
+
+  const ids = models.map((m) => workerAdapterId(m, adapters));
+  const idsKey = JSON.stringify(ids);
+  useEffect(() => {
+    if (!anyRunning) r.setAdapters(JSON.parse(idsKey) as (string | null)[]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [idsKey, anyRunning]);
+
+  const seeded = useRef(false);
+  useEffect(() => {
+    if (seeded.current || !primary) return;
+    seeded.current = true;
+    if (Object.keys(setup.inputs).length === 0 && primary.sampleInputs[0]) setInputs({ ...primary.sampleInputs[0] });
+  }, [primary, setup.inputs]);
+
+  const rendered = effectiveMode === "template" && template ? renderOrError(template, inputs) : { prompt: raw, error: null };
+  const prompt = rendered.prompt;
+  const tokenCount = usePromptTokens(prompt);
+  const request = { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params };
+  const runAll = () => {
+    if (prompt.trim() && !anyRunning && r.panes.length === models.length) void r.start(request);
+  };
+
+  const autoran = useRef(false);
+  useEffect(() => {
+    if (!setup.autorun || autoran.current || !catalog.data || !prompt || r.panes.length !== models.length || models.length < 1) return;
+    autoran.current = true;
+    runAll();
+  });
+
+  // synchronised scrolling: the scrolled pane sets the others to the same fraction
+  const bodies = useRef<(HTMLDivElement | null)[]>([]);
+  const syncing = useRef(false);
+  const onScroll = (i: number) => () => {
+    if (!syncScroll || syncing.current) return;
+    const src = bodies.current[i];
+    if (!src) return;
+    const frac = src.scrollTop / Math.max(1, src.scrollHeight - src.clientHeight);
+    syncing.current = true;
+    bodies.current.forEach((b, j) => {
+      if (b && j !== i) b.scrollTop = frac * (b.scrollHeight - b.clientHeight);
+    });
+    requestAnimationFrame(() => (syncing.current = false));
+  };
+
+  return (
+    <div className="relative left-1/2 flex w-[calc(100vw-2rem)] max-w-[120rem] -translate-x-1/2 flex-col gap-4">
+      <div className="flex flex-wrap items-end gap-3">
+        <h1 className="mr-4 text-xl font-semibold">Compare</h1>
+        <div role="tablist" className="flex gap-1 text-sm" aria-label="Prompt mode">
+          {(["template", "raw"] as const).map((m) => (
+            <button
+              key={m}
+              role="tab"
+              type="button"
+              aria-selected={effectiveMode === m}
+              disabled={m === "template" && !template}
+              onClick={() => setMode(m)}
+              className={`rounded px-3 py-1 disabled:opacity-40 ${effectiveMode === m ? "bg-slate-900 text-white dark:bg-slate-100 dark:text-slate-900" : "border border-slate-300 dark:border-slate-700"}`}
+            >
+              {m === "template" ? `Template${primary ? ` (${primary.displayName})` : ""}` : "Raw prompt"}
+            </button>
+          ))}
+        </div>
+        <label className="flex items-center gap-2 text-sm">
+          <input type="checkbox" checked={showTokens} onChange={(e) => setShowTokens(e.target.checked)} /> Tokens
+        </label>
+        <label className="flex items-center gap-2 text-sm">
+          <input type="checkbox" data-testid="sync-scroll" checked={syncScroll} onChange={(e) => setSyncScroll(e.target.checked)} /> Sync scroll
+        </label>
+        <AggregateRate panes={r.panes} startedAt={r.startedAt} />
+      </div>
+      <div className="grid gap-4 lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]">
+        <div className="flex min-w-0 flex-col gap-3">
+          {effectiveMode === "template" && template ? (
+            <TemplateForm template={template} inputs={inputs} onChange={setInputs} samples={primary?.sampleInputs ?? []} tokenCount={tokenCount} />
+          ) : (
+            <textarea
+              data-testid="raw-prompt"
+              aria-label="Prompt"
+              rows={5}
+              value={raw}
+              onChange={(e) => setRaw(e.target.value)}
+              className="rounded border border-slate-300 bg-white px-2 py-1 font-mono text-sm dark:border-slate-700 dark:bg-slate-900"
+            />
+          )}
+          {rendered.error && <p role="alert" className="text-sm text-red-600">{rendered.error}</p>}
+          <div className="flex flex-wrap items-center gap-2">
+            <button type="button" data-testid="run" onClick={runAll} disabled={anyRunning || !prompt.trim() || r.busy} className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">
+              Run {models.length} at once
+            </button>
+            {anyRunning && (
+              <button type="button" data-testid="stop-all" onClick={() => r.stop()} className="rounded bg-slate-800 px-3 py-2 text-sm text-white">
+                Stop all
+              </button>
+            )}
+            <button
+              type="button"
+              data-testid="add-pane"
+              disabled={models.length >= 6 || anyRunning}
+              onClick={() => setModels((m) => [...m, BASE])}
+              className="rounded border border-slate-300 px-3 py-2 text-sm disabled:opacity-40 dark:border-slate-700"
+            >
+              + Pane
+            </button>
+            <CopyLinkButton path="/compare" query={setupQuery({ models, mode: effectiveMode, inputs, prompt: raw, params }, true)} />
+            {r.chatId && !anyRunning && <ShareButton chatId={r.chatId} />}
+          </div>
+          {r.error && (
+            <p role="alert" data-testid="run-error" className="rounded bg-amber-50 px-3 py-2 text-sm text-amber-900 dark:bg-amber-950 dark:text-amber-100">
+              {r.error.message}
+            </p>
+          )}
+        </div>
+        <ParamsPanel value={params} defaults={defaultParams(primary)} onChange={setParams} />
+      </div>
+      <div className={`grid grid-cols-1 gap-3 ${GRID[models.length] ?? "md:grid-cols-3"}`} data-testid="compare-grid">
+        {r.panes.map((pane, i) => (
+          <div key={i} className="flex h-[28rem] min-w-0 flex-col md:h-[32rem]">
+            <OutputPane
+              testId="compare-pane"
+              label={modelLabel(models[i] ?? BASE, adapters)}
+              pane={pane}
+              startedAt={r.startedAt[i] ?? null}
+              showTokens={showTokens}
+              onStop={() => r.stop(i)}
+              onRetry={() => void r.start(request, [i])}
+              bodyRef={(el) => {
+                bodies.current[i] = el;
+              }}
+              onScroll={onScroll(i)}
+              header={
+                <>
+                  <ModelSelect testId={`pane-model-${i}`} value={models[i] ?? BASE} adapters={adapters} onChange={(s) => setModels((m) => m.map((x, j) => (j === i ? s : x)))} />
+                  {models.length > 2 && !anyRunning && (
+                    <button type="button" aria-label="Remove pane" onClick={() => setModels((m) => m.filter((_, j) => j !== i))} className="rounded px-1 text-slate-500 hover:text-red-600">
+                      ✕
+                    </button>
+                  )}
+                </>
+              }
+            />
+          </div>
+        ))}
+      </div>
+      {r.runs.map((run) => (
+        <RunSubscription key={run.runId} runId={run.runId} onChunk={r.onChunk} />
+      ))}
+    </div>
+  );
+}

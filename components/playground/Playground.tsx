@@ -1,0 +1,284 @@
+"use client";
+/**
+ * /playground: pick an adapter (or the base model), fill its template (or write a raw prompt, or
+ * chat), tune parameters, and watch the answer stream in place.
+ */
+import { useQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
+import type { GenerationParams, PromptMode } from "../../db/schema/chats";
+import { useTRPC, type RouterOutputs } from "@/trpc/react";
+import { ApiSnippets } from "./ApiSnippets";
+import { OutputPane } from "./OutputPane";
+import { DEFAULT_PARAMS, ParamsPanel } from "./ParamsPanel";
+import { renderOrError, TemplateForm } from "./TemplateForm";
+import { RunSubscription, useRuns } from "./use-run";
+import { isRunning } from "./run-state";
+import { BASE, setupQuery, type PageSetup } from "./url-state";
+import { ShareButton } from "../share/ShareDialog";
+import { HistorySidebar } from "../history/HistorySidebar";
+
+export type CatalogAdapter = RouterOutputs["catalog"]["list"]["adapters"][number];
+
+/** Per-adapter defaults: greedy, and a length that fits its metric (as the demo's scoring does). */
+export function defaultParams(a: CatalogAdapter | null): GenerationParams {
+  const metric = a?.metricName ?? "";
+  const max = /accuracy/.test(metric) ? 8 : /json/.test(metric) ? 96 : 64;
+  return { ...DEFAULT_PARAMS, max_new_tokens: max };
+}
+
+export function modelLabel(slug: string, adapters: CatalogAdapter[]): string {
+  if (slug === BASE) return "Base model";
+  return adapters.find((a) => a.slug === slug)?.displayName ?? slug;
+}
+
+export function workerAdapterId(slug: string, adapters: CatalogAdapter[]): string | null {
+  if (slug === BASE) return null;
+  return adapters.find((a) => a.slug === slug)?.adapterId ?? slug;
+}
+
+export function ModelSelect(props: { value: string; adapters: CatalogAdapter[]; onChange: (slug: string) => void; testId?: string; label?: string }) {
+  const runnable = props.adapters.filter((a) => a.run.runnable);
+  const other = props.adapters.filter((a) => !a.run.runnable);
+  return (
+    <label className="flex min-w-0 flex-col gap-1 text-xs">
+      {props.label && <span className="font-medium text-slate-600 dark:text-slate-400">{props.label}</span>}
+      <select
+        data-testid={props.testId ?? "model-select"}
+        value={props.value}
+        onChange={(e) => props.onChange(e.target.value)}
+        className="min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
+      >
+        <option value={BASE}>Base model (no adapter)</option>
+        <optgroup label="Runnable on this worker">
+          {runnable.map((a) => (
+            <option key={a.slug} value={a.slug}>
+              {a.displayName}
+            </option>
+          ))}
+        </optgroup>
+        {other.length > 0 && (
+          <optgroup label="Not runnable here">
+            {other.map((a) => (
+              <option key={a.slug} value={a.slug} disabled>
+                {a.displayName} — {a.run.reason}
+              </option>
+            ))}
+          </optgroup>
+        )}
+      </select>
+    </label>
+  );
+}
+
+export function usePromptTokens(prompt: string) {
+  const trpc = useTRPC();
+  const deferred = useDeferredValue(prompt);
+  const { data } = useQuery({ ...trpc.generate.tokenCount.queryOptions({ text: deferred }), enabled: deferred.length > 0, placeholderData: (prev) => prev });
+  return deferred.length === 0 ? 0 : (data?.tokens ?? null);
+}
+
+export function Playground({ setup }: { setup: PageSetup }) {
+  const trpc = useTRPC();
+  const catalog = useQuery(trpc.catalog.list.queryOptions());
+  const worker = useQuery(trpc.status.worker.queryOptions());
+  const adapters = useMemo(() => (catalog.data?.adapters ?? []).filter((a) => a.collection !== "lora-land" || a.run.runnable), [catalog.data]);
+  const [slug, setSlug] = useState(setup.models[0] ?? adapters.find((a) => a.run.runnable)?.slug ?? BASE);
+  const adapter = adapters.find((a) => a.slug === slug) ?? null;
+  // no model in the link: the first runnable adapter, once the catalog is in
+  const picked = useRef(setup.models.length > 0);
+  useEffect(() => {
+    if (picked.current || adapters.length === 0) return;
+    picked.current = true;
+    const first = adapters.find((a) => a.run.runnable);
+    if (first) setSlug(first.slug);
+  }, [adapters]);
+  const template = adapter?.promptTemplate ?? null;
+  const [mode, setMode] = useState<PromptMode>(setup.mode ?? (setup.prompt ? "raw" : "template"));
+  const effectiveMode: PromptMode = mode === "template" && !template ? "raw" : mode;
+  const [inputs, setInputs] = useState<Record<string, string>>(setup.inputs);
+  const [raw, setRaw] = useState(setup.prompt ?? "");
+  const [params, setParams] = useState<GenerationParams>({ ...defaultParams(adapter), ...setup.params });
+  const [showTokens, setShowTokens] = useState(false);
+  const [transcript, setTranscript] = useState<{ role: "user" | "assistant"; content: string }[]>([]);
+  const r = useRuns([workerAdapterId(slug, adapters)]);
+  const pane = r.panes[0]!;
+
+  // keep the pane's adapter in step with the picker (catalog may arrive after the first render)
+  const adapterId = workerAdapterId(slug, adapters);
+  useEffect(() => {
+    if (pane.adapterId !== adapterId && !isRunning(pane.status)) r.setAdapters([adapterId]);
+  }, [adapterId, pane.adapterId, pane.status, r]);
+
+  // first sample as the starting input when the link did not bring any
+  const prevSlug = useRef<string | null>(null);
+  useEffect(() => {
+    if (!adapter || prevSlug.current === adapter.slug) return;
+    const first = prevSlug.current === null;
+    prevSlug.current = adapter.slug;
+    if (!(first && Object.keys(setup.inputs).length > 0) && adapter.sampleInputs[0]) setInputs({ ...adapter.sampleInputs[0] });
+    setParams(first ? { ...defaultParams(adapter), ...setup.params } : defaultParams(adapter));
+  }, [adapter, setup.inputs, setup.params]);
+
+  const rendered = effectiveMode === "template" && template ? renderOrError(template, inputs) : { prompt: raw, error: null };
+  const prompt = rendered.prompt;
+  const tokenCount = usePromptTokens(effectiveMode === "chat" ? "" : prompt);
+  const running = isRunning(pane.status);
+
+  const run = async () => {
+    if (!prompt.trim() || running) return;
+    const res = await r.start(
+      { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params, alternatives: 3 },
+      [0],
+      { continueChat: effectiveMode === "chat" && transcript.length > 0 },
+    );
+    if (res && effectiveMode === "chat") {
+      setTranscript((t) => [...t, { role: "user", content: prompt }]);
+      setRaw("");
+    }
+  };
+  // chat: the answer joins the transcript once it ends
+  const lastEnded = useRef<string | null>(null);
+  useEffect(() => {
+    if (effectiveMode !== "chat" || running || !pane.generationId || lastEnded.current === pane.generationId) return;
+    if (pane.status === "idle" || pane.status === "queued") return;
+    lastEnded.current = pane.generationId;
+    setTranscript((t) => [...t, { role: "assistant", content: pane.text }]);
+  }, [effectiveMode, running, pane.generationId, pane.status, pane.text]);
+
+  // autorun=1 (share "run again", copied links): run once the catalog is in
+  const autoran = useRef(false);
+  useEffect(() => {
+    if (!setup.autorun || autoran.current || !catalog.data || !prompt) return;
+    autoran.current = true;
+    void run();
+  });
+
+  const linkQuery = setupQuery({ models: [slug], mode: effectiveMode, inputs, prompt: raw, params }, false);
+  const workerUrl = worker.data?.url ?? "http://127.0.0.1:8081";
+
+  return (
+    <div className="grid gap-6 lg:grid-cols-[minmax(0,1fr)_minmax(0,1.2fr)_14rem]">
+      <div className="flex min-w-0 flex-col gap-4">
+        <h1 className="text-xl font-semibold">Playground</h1>
+        <ModelSelect value={slug} adapters={adapters} onChange={setSlug} label="Model" />
+        {adapter && <p className="text-xs text-slate-500">{adapter.description} <Link className="underline" href={`/adapters/${adapter.slug}`}>About</Link></p>}
+        <div role="tablist" className="flex gap-1 text-sm" aria-label="Prompt mode">
+          {(["template", "raw", "chat"] as const).map((m) => (
+            <button
+              key={m}
+              role="tab"
+              type="button"
+              data-testid={`mode-${m}`}
+              aria-selected={effectiveMode === m}
+              disabled={m === "template" && !template}
+              onClick={() => setMode(m)}
+              className={`rounded px-3 py-1 disabled:opacity-40 ${effectiveMode === m ? "bg-slate-900 text-white dark:bg-slate-100 dark:text-slate-900" : "border border-slate-300 dark:border-slate-700"}`}
+            >
+              {m === "template" ? "Template" : m === "raw" ? "Raw prompt" : "Chat"}
+            </button>
+          ))}
+        </div>
+        {effectiveMode === "template" && template ? (
+          <TemplateForm template={template} inputs={inputs} onChange={setInputs} samples={adapter?.sampleInputs ?? []} tokenCount={tokenCount} />
+        ) : (
+          <div className="flex flex-col gap-2">
+            {effectiveMode === "chat" && (
+              <>
+                <p className="text-xs text-slate-500">Chat uses the model&apos;s chat template (the worker answers with an error when the model has none).</p>
+                <ol className="flex flex-col gap-2" data-testid="chat-transcript">
+                  {transcript.map((m, i) => (
+                    <li key={i} className={`rounded px-2 py-1 text-sm ${m.role === "user" ? "self-end bg-brand-50 dark:bg-slate-800" : "bg-slate-100 dark:bg-slate-900"}`}>
+                      <span className="sr-only">{m.role}: </span>
+                      {m.content}
+                    </li>
+                  ))}
+                </ol>
+              </>
+            )}
+            <textarea
+              data-testid="raw-prompt"
+              aria-label={effectiveMode === "chat" ? "Message" : "Prompt"}
+              rows={effectiveMode === "chat" ? 3 : 8}
+              value={raw}
+              onChange={(e) => setRaw(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) void run();
+              }}
+              placeholder={effectiveMode === "chat" ? "Your message" : "Any text; the model continues it"}
+              className="rounded border border-slate-300 bg-white px-2 py-1 font-mono text-sm dark:border-slate-700 dark:bg-slate-900"
+            />
+            {effectiveMode === "raw" && <p className="text-xs text-slate-500" data-testid="prompt-token-count">{tokenCount === null ? "…" : `${tokenCount} tokens`}</p>}
+          </div>
+        )}
+        {rendered.error && <p role="alert" className="text-sm text-red-600">{rendered.error}</p>}
+        <div className="flex flex-wrap gap-2">
+          <button
+            type="button"
+            data-testid="run"
+            onClick={() => void run()}
+            disabled={running || !prompt.trim() || r.busy}
+            className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
+          >
+            {effectiveMode === "chat" ? "Send" : "Run"} <kbd className="ml-1 text-xs opacity-70">Ctrl+Enter</kbd>
+          </button>
+          <Link href={`/compare?${setupQuery({ models: [slug, BASE], mode: effectiveMode, inputs, prompt: raw, params }, true)}`} className="rounded border border-slate-300 px-3 py-2 text-sm dark:border-slate-700">
+            Compare with base
+          </Link>
+          <CopyLinkButton query={linkQuery} path="/playground" />
+        </div>
+        {r.error && (
+          <p role="alert" data-testid="run-error" className={`rounded px-3 py-2 text-sm ${r.error.code === "TOO_MANY_REQUESTS" ? "bg-amber-50 text-amber-900 dark:bg-amber-950 dark:text-amber-100" : "bg-red-50 text-red-800 dark:bg-red-950 dark:text-red-200"}`}>
+            {r.error.message}
+          </p>
+        )}
+        <ParamsPanel value={params} defaults={defaultParams(adapter)} onChange={setParams} />
+      </div>
+      <div className="flex min-w-0 flex-col gap-3">
+        <div className="flex items-center gap-3 text-sm">
+          <label className="flex items-center gap-2">
+            <input type="checkbox" data-testid="toggle-tokens" checked={showTokens} onChange={(e) => setShowTokens(e.target.checked)} />
+            Tokens &amp; logprobs
+          </label>
+          {r.chatId && !running && <ShareButton chatId={r.chatId} />}
+        </div>
+        <OutputPane
+          label={modelLabel(slug, adapters)}
+          pane={pane}
+          startedAt={r.startedAt[0] ?? null}
+          showTokens={showTokens}
+          onStop={() => r.stop(0)}
+          onRetry={() => void r.start({ mode: effectiveMode === "chat" ? "raw" : effectiveMode, prompt: effectiveMode === "chat" ? transcript.filter((m) => m.role === "user").at(-1)?.content ?? prompt : prompt, inputs, params, alternatives: 3 }, [0])}
+        />
+        {r.runs.map((run) => (
+          <RunSubscription key={run.runId} runId={run.runId} onChunk={r.onChunk} />
+        ))}
+        <ApiSnippets workerUrl={workerUrl} adapterId={adapterId} baseModelId={worker.data?.modelId ?? ""} prompt={prompt} params={params} />
+      </div>
+      <aside className="hidden min-w-0 lg:block">
+        <HistorySidebar activeId={r.chatId} />
+      </aside>
+    </div>
+  );
+}
+
+export function CopyLinkButton({ query, path }: { query: string; path: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <button
+      type="button"
+      data-testid="copy-link"
+      data-href={`${path}?${query}`}
+      onClick={() => {
+        const url = `${window.location.origin}${path}?${query}`;
+        void navigator.clipboard?.writeText(url).catch(() => {});
+        window.history.replaceState(null, "", `${path}?${query}`);
+        setCopied(true);
+        setTimeout(() => setCopied(false), 1500);
+      }}
+      className="rounded border border-slate-300 px-3 py-2 text-sm dark:border-slate-700"
+    >
+      {copied ? "Link copied" : "Copy link"}
+    </button>
+  );
+}

@@ -1,0 +1,66 @@
+/**
+ * "Copy link": the page's setup in its query string, so a link opens pre-filled.
+ * `?adapter=spam` (playground) or `?adapters=spam,base` (compare), `mode`, `in.<column>=…` for
+ * template inputs, `prompt=…` (raw/chat), `p.<param>=…`, and `autorun=1` to run on open.
+ */
+import type { GenerationParams, PromptMode } from "../../db/schema/chats";
+
+export const BASE = "base";
+
+export interface PageSetup {
+  /** catalog slugs, "base" for the base model */
+  models: string[];
+  mode: PromptMode | null;
+  inputs: Record<string, string>;
+  prompt: string | null;
+  params: Partial<GenerationParams>;
+  autorun: boolean;
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+const NUMERIC: (keyof GenerationParams)[] = ["temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty", "seed"];
+
+export function parseSetup(q: Query): PageSetup {
+  const one = (k: string) => {
+    const v = q[k];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const list = (one("adapters") ?? one("adapter") ?? "").split(",").map((s) => s.trim()).filter(Boolean).slice(0, 6);
+  const inputs: Record<string, string> = {};
+  const params: Partial<GenerationParams> = {};
+  for (const [k, v] of Object.entries(q)) {
+    const value = Array.isArray(v) ? v[0] : v;
+    if (value === undefined) continue;
+    if (k.startsWith("in.")) inputs[k.slice(3)] = value;
+    if (k.startsWith("p.")) {
+      const name = k.slice(2) as keyof GenerationParams;
+      if (NUMERIC.includes(name) && value !== "" && Number.isFinite(Number(value))) (params as Record<string, number>)[name] = Number(value);
+      if (name === "stop") params.stop = value.split("\n").filter(Boolean);
+    }
+  }
+  const mode = one("mode");
+  return {
+    models: list,
+    mode: mode === "template" || mode === "raw" || mode === "chat" ? mode : null,
+    inputs,
+    prompt: one("prompt") ?? null,
+    params,
+    autorun: one("autorun") === "1",
+  };
+}
+
+export function setupQuery(s: { models: string[]; mode: PromptMode; inputs?: Record<string, string>; prompt?: string; params: GenerationParams; autorun?: boolean }, compare: boolean): string {
+  const q = new URLSearchParams();
+  q.set(compare ? "adapters" : "adapter", s.models.join(","));
+  q.set("mode", s.mode);
+  if (s.mode === "template") for (const [k, v] of Object.entries(s.inputs ?? {})) q.set(`in.${k}`, v);
+  else if (s.prompt) q.set("prompt", s.prompt);
+  for (const k of NUMERIC) {
+    const v = s.params[k];
+    if (v !== undefined && v !== null) q.set(`p.${k}`, String(v));
+  }
+  if (s.params.stop?.length) q.set("p.stop", s.params.stop.join("\n"));
+  if (s.autorun) q.set("autorun", "1");
+  return q.toString();
+}
