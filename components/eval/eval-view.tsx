@@ -1,0 +1,107 @@
+"use client";
+/**
+ * An adapter's evaluation page: its latest measured score next to the base model's, the runs
+ * that measured it (web and command line), the examples of a run, and a button to run again.
+ */
+import { useSuspenseQuery } from "@tanstack/react-query";
+import Link from "next/link";
+import { useState } from "react";
+import { useTRPC } from "@/trpc/react";
+import { ExamplesTable } from "./examples-table";
+import { RunButton } from "./run-button";
+import { ScoreBars } from "./score-bars";
+
+const when = (d: Date | null) => (d ? `${d.toISOString().slice(0, 16).replace("T", " ")} UTC` : "–");
+
+export function EvalView({ slug }: { slug: string }) {
+  const trpc = useTRPC();
+  const { data: adapter } = useSuspenseQuery(trpc.catalog.bySlug.queryOptions({ slug }));
+  const { data } = useSuspenseQuery({ ...trpc.eval.results.queryOptions({ slug }), refetchInterval: 10_000 });
+  const { data: tasks } = useSuspenseQuery(trpc.eval.tasks.queryOptions());
+  const [selected, setSelected] = useState<number | null>(null);
+  const results = data.results;
+  const current = results.find((r) => r.id === selected) ?? results[0] ?? null;
+  const ownTask = tasks.find((t) => t.slug === slug) ?? null;
+
+  return (
+    <article className="space-y-8" data-testid="eval-page">
+      <nav aria-label="Breadcrumb" className="text-sm text-slate-500">
+        <Link href="/" className="hover:underline">
+          Catalog
+        </Link>{" "}
+        /{" "}
+        <Link href={`/adapters/${slug}`} className="hover:underline">
+          {adapter.displayName}
+        </Link>{" "}
+        / <span>Evaluation</span>
+      </nav>
+      <header className="space-y-2">
+        <h1 className="text-2xl font-semibold tracking-tight sm:text-3xl">Evaluation: {adapter.displayName}</h1>
+        <p className="max-w-3xl text-slate-600 dark:text-slate-300">
+          The adapter and its base model ({adapter.baseModel.displayName}) answer the same test prompts, greedy, scored by {adapter.metricName}. Runs from{" "}
+          <code className="rounded bg-slate-100 px-1 dark:bg-slate-800">npm run eval</code> show up here too.
+        </p>
+      </header>
+
+      <RunButton slug={slug} tasks={tasks} defaultTask={ownTask ? ownTask.slug : null} runningRunId={data.runningRunId} />
+
+      {current ? (
+        <section aria-labelledby="score-heading" className="space-y-3 rounded-xl border border-slate-200 p-4 dark:border-slate-800" data-testid="eval-score">
+          <h2 id="score-heading" className="flex flex-wrap items-baseline justify-between gap-2">
+            <span className="text-lg font-medium">Measured here</span>
+            <span className="text-xs text-slate-500">
+              run #{current.run.id} · {current.run.origin === "cli" ? "command line" : "web"} · {current.metric} · {current.n} examples · {when(current.run.finishedAt)}
+            </span>
+          </h2>
+          <ScoreBars score={current.score} baseScore={current.baseScore} metric={current.metric} baseModel={adapter.baseModel.displayName} />
+        </section>
+      ) : (
+        <p className="rounded-xl border border-dashed border-slate-300 p-4 text-sm text-slate-500 dark:border-slate-700" data-testid="eval-empty">
+          No eval run yet. Start one above, or run <code>npm run eval -- --adapters {slug}</code>.
+        </p>
+      )}
+
+      {results.length > 0 && (
+        <section aria-labelledby="runs-heading" className="space-y-2">
+          <h2 id="runs-heading" className="text-lg font-medium">
+            Runs
+          </h2>
+          <div className="overflow-x-auto">
+            <table className="w-full text-sm" data-testid="eval-runs">
+              <thead>
+                <tr className="border-b border-slate-200 text-left text-slate-500 dark:border-slate-800">
+                  <th className="py-2 pr-3">Run</th>
+                  <th className="py-2 pr-3">Finished</th>
+                  <th className="py-2 pr-3">From</th>
+                  <th className="py-2 pr-3 text-right">Examples</th>
+                  <th className="py-2 pr-3 text-right">Fine-tuned</th>
+                  <th className="py-2 pr-3 text-right">Base</th>
+                </tr>
+              </thead>
+              <tbody>
+                {results.map((r) => (
+                  <tr key={r.id} className={`border-b border-slate-100 dark:border-slate-900 ${r.id === current?.id ? "bg-slate-50 dark:bg-slate-900" : ""}`} data-testid="eval-run-row">
+                    <td className="py-2 pr-3">
+                      <button type="button" className="text-brand-700 hover:underline dark:text-brand-100" aria-pressed={r.id === current?.id} onClick={() => setSelected(r.id)}>
+                        #{r.run.id}
+                      </button>
+                    </td>
+                    <td className="py-2 pr-3">{when(r.run.finishedAt)}</td>
+                    <td className="py-2 pr-3" data-testid="eval-run-origin">
+                      {r.run.origin === "cli" ? "command line" : "web"}
+                    </td>
+                    <td className="py-2 pr-3 text-right tabular-nums">{r.n}</td>
+                    <td className="py-2 pr-3 text-right tabular-nums">{(r.score * 100).toFixed(1)}%</td>
+                    <td className="py-2 pr-3 text-right tabular-nums">{r.baseScore === null ? "–" : `${(r.baseScore * 100).toFixed(1)}%`}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      )}
+
+      {current && <ExamplesTable key={current.id} resultId={current.id} metric={current.metric} />}
+    </article>
+  );
+}

@@ -1,0 +1,111 @@
+"use client";
+/**
+ * Starts an eval run of this adapter (and the base model) and shows its live progress from the
+ * `eval.progress` subscription; when the run ends, the results and the catalog figures refresh.
+ */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
+import { useState } from "react";
+import { useTRPC } from "@/trpc/react";
+
+const LIMITS: { label: string; value: number | null }[] = [
+  { label: "20 examples", value: 20 },
+  { label: "100 examples", value: 100 },
+  { label: "Full test split", value: null },
+];
+
+export function RunButton({ slug, tasks, defaultTask, runningRunId }: { slug: string; tasks: { slug: string; name: string }[]; defaultTask: string | null; runningRunId: number | null }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [limit, setLimit] = useState<number | null>(20);
+  const [task, setTask] = useState<string>(defaultTask ?? tasks[0]?.slug ?? "");
+  const [runId, setRunId] = useState<number | null>(null);
+  const start = useMutation(
+    trpc.eval.start.mutationOptions({
+      onSuccess: ({ runId }) => setRunId(runId),
+    }),
+  );
+  const watching = runId ?? runningRunId;
+  const progress = useSubscription(
+    trpc.eval.progress.subscriptionOptions(
+      { runId: watching ?? 0 },
+      {
+        enabled: watching !== null,
+        onData: (p) => {
+          if (p.status !== "running") {
+            void queryClient.invalidateQueries({ queryKey: trpc.eval.results.queryKey({ slug }) });
+            void queryClient.invalidateQueries({ queryKey: trpc.catalog.bySlug.queryKey({ slug }) });
+          }
+        },
+      },
+    ),
+  );
+  const p = progress.data;
+  const running = (watching !== null && (!p || p.status === "running")) || start.isPending;
+
+  return (
+    <div className="space-y-3 rounded-xl border border-slate-200 p-4 dark:border-slate-800" data-testid="eval-run-panel">
+      <div className="flex flex-wrap items-end gap-3">
+        {!defaultTask && (
+          <label className="text-sm">
+            <span className="block text-slate-500">Task</span>
+            <select className="rounded-md border border-slate-300 bg-transparent px-2 py-1.5 dark:border-slate-700" value={task} onChange={(e) => setTask(e.target.value)} data-testid="eval-task">
+              {tasks.map((t) => (
+                <option key={t.slug} value={t.slug}>
+                  {t.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
+        <label className="text-sm">
+          <span className="block text-slate-500">Examples</span>
+          <select
+            className="rounded-md border border-slate-300 bg-transparent px-2 py-1.5 dark:border-slate-700"
+            value={limit === null ? "all" : String(limit)}
+            onChange={(e) => setLimit(e.target.value === "all" ? null : Number(e.target.value))}
+            data-testid="eval-limit"
+          >
+            {LIMITS.map((l) => (
+              <option key={l.label} value={l.value === null ? "all" : String(l.value)}>
+                {l.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button
+          type="button"
+          className="rounded-md bg-brand-600 px-4 py-2 text-sm font-medium text-white hover:bg-brand-700 disabled:cursor-not-allowed disabled:opacity-60"
+          disabled={running}
+          onClick={() => start.mutate({ slug, task: defaultTask ? undefined : task, limit })}
+          data-testid="eval-start"
+        >
+          {running ? "Running…" : "Run eval"}
+        </button>
+      </div>
+      {start.error && (
+        <p role="alert" className="text-sm text-red-600" data-testid="eval-start-error">
+          {start.error.message}
+        </p>
+      )}
+      {watching !== null && p && (
+        <div aria-live="polite" data-testid="eval-progress" data-status={p.status}>
+          <div className="mb-1 flex justify-between text-xs text-slate-500">
+            <span>
+              Run #{p.runId} · {p.status === "running" ? "running" : p.status}
+            </span>
+            <span data-testid="eval-progress-count">
+              {p.done}/{p.total} requests
+            </span>
+          </div>
+          <progress className="h-2 w-full" max={Math.max(1, p.total)} value={p.done} aria-label="eval progress" />
+          {p.error && (
+            <p role="alert" className="mt-1 text-sm text-red-600">
+              {p.error}
+            </p>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
