@@ -5,8 +5,9 @@ const config: NextConfig = {
   serverExternalPackages: ["@electric-sql/pglite", "postgres", "drizzle-orm", "@huggingface/tokenizers"],
   poweredByHeader: false,
   reactStrictMode: true,
-  // the web app is type-checked on its own: work in progress elsewhere (inference/) must not block a build
-  typescript: { tsconfigPath: "tsconfig.web.json" },
+  // types are checked by `npm run typecheck` (tsc over the whole project, in the tests and CI);
+  // the build only compiles, so a type error in unrelated code (inference/) cannot block the web app
+  typescript: { ignoreBuildErrors: true },
 };
 
 export default config;
