@@ -1,0 +1,104 @@
+/**
+ * Kernel micro-benchmark: matmul GFLOP/s and weight-streaming GB/s on the shapes of the
+ * benchmark model (hidden 512, FFN 1536, vocab 32000), plus the other ops at decode/prefill
+ * sizes. Run: `npx tsx inference/kernels/bench-kernels.ts [--isa avx512|avx2|generic] [--reps N]`.
+ * Prints a Markdown table; each figure is the median of several timed repetitions.
+ */
+import os from "node:os";
+import { nativeBackend as nat, nativeInfo, setNativeIsa } from "./index";
+
+const args = process.argv.slice(2);
+const isaArg = args.includes("--isa") ? args[args.indexOf("--isa") + 1] : undefined;
+const reps = args.includes("--reps") ? Number(args[args.indexOf("--reps") + 1]) : 7;
+if (isaArg && !setNativeIsa(isaArg as "avx512" | "avx2" | "generic")) throw new Error(`ISA ${isaArg} not supported here`);
+
+function rand(n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = Math.random() * 2 - 1;
+  return a;
+}
+
+/** Median seconds per call of fn, timing batches of calls that take >= ~50 ms. */
+function time(fn: () => void): number {
+  fn();
+  let iters = 1;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iters; i++) fn();
+    const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (dt > 0.05) break;
+    iters *= 2;
+  }
+  const samples: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < iters; i++) fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1e9 / iters);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[samples.length >> 1];
+}
+
+const info = nativeInfo();
+console.log(`# Kernel benchmark: ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} CPUs, isa=${info.isa}, threads=${info.threads}\n`);
+console.log("| op | m | k | n | µs/call | GFLOP/s | GB/s (W once) |");
+console.log("|---|---|---|---|---|---|---|");
+for (const [k, n] of [[512, 1536], [512, 32000], [1536, 512]]) {
+  const w = rand(n * k);
+  for (const m of [1, 8, 32, 128]) {
+    const x = rand(m * k);
+    const out = new Float32Array(m * n);
+    const s = time(() => nat.matmul(out, x, w, m, k, n));
+    const gflops = (2 * m * n * k) / s / 1e9;
+    const gbs = (4 * n * k) / s / 1e9;
+    console.log(`| matmul | ${m} | ${k} | ${n} | ${(s * 1e6).toFixed(1)} | ${gflops.toFixed(1)} | ${gbs.toFixed(1)} |`);
+  }
+}
+
+// Attention at decode: 32 sequences of 256 cached positions, 8 heads / 2 KV heads, headDim 64.
+{
+  const [seqs, ctx, heads, kvh, hd, bs] = [32, 256, 8, 2, 64, 16];
+  const maxBlocks = ctx / bs;
+  const kc = rand(seqs * ctx * kvh * hd);
+  const vc = rand(seqs * ctx * kvh * hd);
+  const table = Int32Array.from({ length: seqs * maxBlocks }, (_, i) => i);
+  const q = rand(seqs * heads * hd);
+  const out = new Float32Array(q.length);
+  const seqIndex = Int32Array.from({ length: seqs }, (_, i) => i);
+  const positions = new Int32Array(seqs).fill(ctx - 1);
+  const s = time(() => nat.attention(out, q, kc, vc, table, seqIndex, positions, seqs, heads, kvh, hd, bs, maxBlocks, 0, 0.125));
+  const bytes = 2 * seqs * ctx * kvh * hd * 4;
+  console.log(`| attention decode (32 seqs × 256 ctx) | 32 | 64 | - | ${(s * 1e6).toFixed(1)} | - | ${(bytes / s / 1e9).toFixed(1)} (KV) |`);
+}
+
+// LoRA decode: 32 one-token segments on 8 distinct r=8 adapters, q_proj shape (512 -> 512).
+{
+  const [k, n, r, segs] = [512, 512, 8, 32];
+  const adapters = Array.from({ length: 8 }, () => ({ a: rand(r * k), b: rand(n * r) }));
+  const segStarts = Int32Array.from({ length: segs + 1 }, (_, i) => i);
+  const a = Array.from({ length: segs }, (_, s) => adapters[s % 8].a);
+  const b = Array.from({ length: segs }, (_, s) => adapters[s % 8].b);
+  const x = rand(segs * k);
+  const y = new Float32Array(segs * n);
+  const s = time(() => nat.lora(y, x, k, n, segStarts, a, b, new Int32Array(segs).fill(r), new Float32Array(segs).fill(2)));
+  const flops = segs * 2 * r * (k + n);
+  console.log(`| lora SGMV (32 segs × 1 token, r=8) | 32 | ${k} | ${n} | ${(s * 1e6).toFixed(1)} | ${(flops / s / 1e9).toFixed(1)} | - |`);
+}
+
+// Small ops at a 32-token decode step.
+{
+  const [tokens, dim, ffn] = [32, 512, 1536];
+  const x = rand(tokens * dim);
+  const wgt = rand(dim);
+  const out = new Float32Array(tokens * dim);
+  const g = rand(tokens * ffn);
+  const u = rand(tokens * ffn);
+  const o2 = new Float32Array(tokens * ffn);
+  const rows: [string, () => void][] = [
+    ["rmsNorm (32 × 512)", () => nat.rmsNorm(out, x, wgt, tokens, dim, 1e-5)],
+    ["siluMul (32 × 1536)", () => nat.siluMul(o2, g, u, tokens * ffn)],
+    ["addInPlace (32 × 512)", () => nat.addInPlace(out, x, tokens * dim)],
+    ["matmul 1×1×1 (call overhead)", () => nat.matmul(new Float32Array(1), x, wgt, 1, 1, 1)],
+  ];
+  for (const [name, fn] of rows) console.log(`| ${name} | - | - | - | ${(time(fn) * 1e6).toFixed(2)} | - | - |`);
+}
