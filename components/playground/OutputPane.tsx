@@ -29,7 +29,7 @@ export function PaneStatsLine({ pane, startedAt }: { pane: PaneView; startedAt: 
     <dl className="flex flex-wrap gap-x-4 gap-y-1 text-xs text-zinc-600 dark:text-zinc-400" data-testid="pane-stats">
       <div><dt className="inline">TTFT </dt><dd className="inline font-mono" data-testid="stat-ttft">{fmt(s?.ttftMs, " ms")}</dd></div>
       <div><dt className="inline">tok/s </dt><dd className="inline font-mono" data-testid="stat-tps">{fmt(liveTokensPerSecond(pane, startedAt, now), "", 1)}</dd></div>
-      <div><dt className="inline">tokens </dt><dd className="inline font-mono" data-testid="stat-tokens">{s?.tokensIn != null ? `${s.tokensIn} in / ` : ""}{pane.tokens.length} out</dd></div>
+      <div><dt className="inline">tokens </dt><dd className="inline font-mono" data-testid="stat-tokens">{s?.tokensIn != null ? `${s.tokensIn} in / ` : ""}{pane.tokens.length || s?.tokensOut || 0} out</dd></div>
       {s?.queueMs != null && <div><dt className="inline">queue </dt><dd className="inline font-mono">{fmt(s.queueMs, " ms")}</dd></div>}
       {pane.finishReason && <div><dt className="inline">finish </dt><dd className="inline font-mono" data-testid="stat-finish">{pane.finishReason}</dd></div>}
     </dl>

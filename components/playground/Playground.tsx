@@ -47,7 +47,7 @@ export function ModelSelect(props: { value: string; adapters: CatalogAdapter[]; 
         data-testid={props.testId ?? "model-select"}
         value={props.value}
         onChange={(e) => props.onChange(e.target.value)}
-        className="min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
+        className={`min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900 ${props.label ? "" : "w-40 max-w-full"}`}
       >
         <option value={BASE}>Base model (no adapter)</option>
         <optgroup label="Runnable on this worker">
