@@ -197,3 +197,39 @@ export async function listEvalExamples(
   ]);
   return { rows, total: count?.n ?? 0 };
 }
+
+/**
+ * A user's uploaded or Hub-registered adapter as a catalog entry (collection `user`), optionally
+ * with a task card's template and metric so it can be tried and evaluated on that task.
+ */
+export async function addUserAdapter(
+  db: Db,
+  a: { slug: string; adapterId: string; baseModelId: string; hfRepo: string | null; description: string; task: { name: string; category: string; promptTemplate: string; inputColumns: string[]; outputColumn: string; metric: string } | null },
+): Promise<void> {
+  await db.insert(adapters).values({
+    slug: a.slug,
+    adapterId: a.adapterId,
+    baseModelId: a.baseModelId,
+    collection: "user",
+    displayName: a.slug,
+    category: a.task?.category ?? "User adapters",
+    task: a.task?.name ?? "",
+    description: a.description,
+    dataset: "",
+    promptTemplate: a.task?.promptTemplate ?? null,
+    inputColumns: a.task?.inputColumns ?? [],
+    targetColumn: a.task?.outputColumn ?? null,
+    metricName: a.task?.metric ?? "none",
+    hfRepo: a.hfRepo,
+    sortOrder: 5000,
+  });
+}
+
+export async function removeUserAdapter(db: Db, { slug }: { slug: string }): Promise<void> {
+  await db.delete(adapters).where(and(eq(adapters.slug, slug), eq(adapters.collection, "user")));
+}
+
+export async function adapterSlugTaken(db: Db, { slug }: { slug: string }): Promise<boolean> {
+  const rows = await db.select({ slug: adapters.slug }).from(adapters).where(eq(adapters.slug, slug)).limit(1);
+  return rows.length > 0;
+}

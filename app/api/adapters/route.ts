@@ -1,0 +1,185 @@
+/**
+ * Bring your own adapter.
+ * - `POST` multipart/form-data: `id` (lowercase letters, digits, . _ -), the files
+ *   `adapter_config.json` and `adapter_model.safetensors` (at most 64 MB in all), optional `task`
+ *   (a task card slug whose template and metric it uses). Validated (JSON, safetensors header,
+ *   shapes vs the served base model), written atomically to DATA_DIR/adapters/<id>, registered with
+ *   the worker (`POST /adapters {id, source: "local", path}`), listed in the catalog.
+ * - `POST` application/json `{id?, repo, task?}`: register a Hugging Face repo, downloaded by the
+ *   worker (`POST /adapters {id, source: "hub", repo}`).
+ * Errors: `{error, code}` with 400/403/409/413/422/503; a rejected upload leaves nothing behind.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import { NextResponse } from "next/server";
+import { getServerDb } from "@/server/db";
+import { addUserAdapter, adapterSlugTaken, removeUserAdapter } from "@/server/db-queries/evals";
+import { getEnv, inferenceUrl } from "@/server/env";
+import { loadTaskCards, type TaskCard } from "@/server/eval/tasks";
+import { isSameOrigin } from "@/server/trpc";
+import {
+  ADAPTER_ID,
+  type BaseShape,
+  checkShapes,
+  CONFIG_FILE,
+  MAX_UPLOAD_BYTES,
+  parseAdapterConfig,
+  parseSafetensorsHeader,
+  UploadError,
+  WEIGHTS_FILE,
+  writeAdapterDir,
+} from "./peft-upload";
+
+export const dynamic = "force-dynamic";
+export const runtime = "nodejs";
+
+const HF_REPO = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}\/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+
+function fail(err: UploadError) {
+  return NextResponse.json({ error: err.message, code: err.code }, { status: err.status });
+}
+
+async function workerJson(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> | null }> {
+  try {
+    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(120_000), cache: "no-store" });
+    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> | null };
+  } catch (err) {
+    throw new UploadError(503, "WORKER_OFFLINE", `the worker at ${new URL(url).origin} is not answering (${(err as Error).message}): start it, then register the adapter`);
+  }
+}
+
+function workerError(body: Record<string, unknown> | null, status: number): string {
+  const e = body?.error;
+  if (typeof e === "string") return e;
+  if (e && typeof e === "object" && typeof (e as { message?: unknown }).message === "string") return (e as { message: string }).message;
+  return `HTTP ${status}`;
+}
+
+/** The served base: its id from /info, and its shape from MODEL_DIR/config.json when it is our bundled worker's model. */
+async function servedBase(): Promise<{ modelId: string; shape: BaseShape | null }> {
+  const env = getEnv();
+  const { status, body } = await workerJson(`${inferenceUrl(env)}/info`);
+  const modelId = typeof body?.model_id === "string" ? body.model_id : null;
+  if (status !== 200 || !modelId) throw new UploadError(503, "WORKER_OFFLINE", `the worker at ${inferenceUrl(env)} did not report its model (/info answered ${status})`);
+  let shape: BaseShape | null = null;
+  if (!env.INFERENCE_URL) {
+    shape = JSON.parse(await fs.readFile(path.join(env.MODEL_DIR, "config.json"), "utf8")) as BaseShape;
+  }
+  return { modelId, shape };
+}
+
+function taskCard(slug: FormDataEntryValue | string | null | undefined): TaskCard | null {
+  if (slug === null || slug === undefined || slug === "") return null;
+  const card = typeof slug === "string" ? loadTaskCards().find((c) => c.slug === slug) : undefined;
+  if (!card) throw new UploadError(400, "BAD_REQUEST", `task: no task card "${String(slug)}"`);
+  return card;
+}
+
+const taskOf = (card: TaskCard | null) =>
+  card && { name: card.name, category: card.category, promptTemplate: card.prompt_template, inputColumns: card.input_columns, outputColumn: card.output_column, metric: card.metric };
+
+async function checkId(id: unknown): Promise<string> {
+  if (typeof id !== "string" || !ADAPTER_ID.test(id)) throw new UploadError(400, "BAD_REQUEST", "id: 1-64 characters, lowercase letters, digits, '.', '_' or '-', starting with a letter or digit");
+  if (id === "base" || (await adapterSlugTaken(await getServerDb(), { slug: id }))) throw new UploadError(409, "ADAPTER_EXISTS", `id: an adapter "${id}" is already in the catalog: pick another id`);
+  return id;
+}
+
+/** Register with the worker; on refusal the caller rolls back. */
+async function registerWithWorker(payload: Record<string, unknown>): Promise<void> {
+  const env = getEnv();
+  const { status, body } = await workerJson(`${inferenceUrl(env)}/adapters`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+  if (status < 200 || status >= 300) {
+    throw new UploadError(status === 404 || status === 405 ? 503 : 422, "WORKER_REFUSED", `the worker refused the adapter: ${workerError(body, status)}`);
+  }
+}
+
+function fileFrom(form: FormData, name: string): File | null {
+  const direct = form.get(name);
+  if (direct instanceof File) return direct;
+  for (const v of form.values()) if (v instanceof File && path.basename(v.name) === name) return v;
+  return null;
+}
+
+async function upload(req: Request): Promise<NextResponse> {
+  const length = Number(req.headers.get("content-length") ?? 0);
+  if (length > MAX_UPLOAD_BYTES + 1024 * 1024) throw new UploadError(413, "PAYLOAD_TOO_LARGE", `upload is ${length} bytes; the limit is ${MAX_UPLOAD_BYTES} bytes`);
+  let form: FormData;
+  try {
+    form = await req.formData();
+  } catch {
+    throw new UploadError(400, "BAD_REQUEST", "body: not a valid multipart/form-data upload");
+  }
+  const configFile = fileFrom(form, CONFIG_FILE);
+  const weightsFile = fileFrom(form, WEIGHTS_FILE);
+  if (!configFile) throw new UploadError(400, "BAD_REQUEST", `${CONFIG_FILE}: missing (send it as a file part)`);
+  if (!weightsFile) throw new UploadError(400, "BAD_REQUEST", `${WEIGHTS_FILE}: missing (send it as a file part)`);
+  if (configFile.size + weightsFile.size > MAX_UPLOAD_BYTES) throw new UploadError(413, "PAYLOAD_TOO_LARGE", `the adapter is ${configFile.size + weightsFile.size} bytes; the limit is ${MAX_UPLOAD_BYTES} bytes`);
+  const id = await checkId(form.get("id"));
+  const card = taskCard(form.get("task"));
+
+  const config = new Uint8Array(await configFile.arrayBuffer());
+  const weights = new Uint8Array(await weightsFile.arrayBuffer());
+  const lora = parseAdapterConfig(new TextDecoder().decode(config));
+  const tensors = parseSafetensorsHeader(weights);
+  const base = await servedBase();
+  const { pairs } = base.shape ? checkShapes(tensors, lora, base.shape) : { pairs: null };
+
+  const env = getEnv();
+  const dir = await writeAdapterDir(path.join(env.DATA_DIR, "adapters"), id, { config, weights });
+  try {
+    await registerWithWorker({ id, source: "local", path: dir });
+    await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: null, description: `Uploaded LoRA adapter (r=${lora.r}, ${lora.targetModules.join(", ")}).`, task: taskOf(card) });
+  } catch (err) {
+    await fs.rm(dir, { recursive: true, force: true });
+    await fetch(`${inferenceUrl(env)}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+    throw err;
+  }
+  return NextResponse.json({ id, slug: id, source: "local", rank: lora.r, targetModules: lora.targetModules, pairs, bytes: weights.byteLength }, { status: 201 });
+}
+
+async function registerHub(req: Request): Promise<NextResponse> {
+  let body: { id?: unknown; repo?: unknown; task?: unknown };
+  try {
+    body = (await req.json()) as typeof body;
+  } catch {
+    throw new UploadError(400, "BAD_REQUEST", "body: not valid JSON");
+  }
+  if (typeof body.repo !== "string" || !HF_REPO.test(body.repo)) throw new UploadError(400, "BAD_REQUEST", 'repo: a Hugging Face repo id like "predibase/conllpp"');
+  const id = await checkId(body.id ?? body.repo.split("/")[1]!.toLowerCase());
+  const card = taskCard(typeof body.task === "string" ? body.task : null);
+  const base = await servedBase();
+  await registerWithWorker({ id, source: "hub", repo: body.repo });
+  try {
+    await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: body.repo, description: `LoRA adapter ${body.repo} from the Hugging Face Hub.`, task: taskOf(card) });
+  } catch (err) {
+    await fetch(`${inferenceUrl(getEnv())}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+    throw err;
+  }
+  return NextResponse.json({ id, slug: id, source: "hub", repo: body.repo }, { status: 201 });
+}
+
+export async function POST(req: Request) {
+  if (!isSameOrigin(req.headers)) return fail(new UploadError(403, "FORBIDDEN", "cross-site request refused"));
+  try {
+    const type = req.headers.get("content-type") ?? "";
+    if (type.startsWith("multipart/form-data")) return await upload(req);
+    if (type.startsWith("application/json")) return await registerHub(req);
+    return fail(new UploadError(415, "UNSUPPORTED_MEDIA_TYPE", "send multipart/form-data (an adapter folder) or application/json ({repo})"));
+  } catch (err) {
+    if (err instanceof UploadError) return fail(err);
+    console.error("[adapters] upload failed", err);
+    return NextResponse.json({ error: "internal error while registering the adapter", code: "INTERNAL" }, { status: 500 });
+  }
+}
+
+/** Remove a user adapter (catalog entry, worker registration, stored files). */
+export async function DELETE(req: Request) {
+  if (!isSameOrigin(req.headers)) return fail(new UploadError(403, "FORBIDDEN", "cross-site request refused"));
+  const id = new URL(req.url).searchParams.get("id") ?? "";
+  if (!ADAPTER_ID.test(id)) return fail(new UploadError(400, "BAD_REQUEST", "id: not a valid adapter id"));
+  const env = getEnv();
+  await removeUserAdapter(await getServerDb(), { slug: id });
+  await fetch(`${inferenceUrl(env)}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+  await fs.rm(path.join(env.DATA_DIR, "adapters", id), { recursive: true, force: true });
+  return NextResponse.json({ id, removed: true });
+}
