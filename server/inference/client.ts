@@ -167,7 +167,7 @@ async function probe(url: string, protocol: InferenceProtocol, previous?: Worker
   if (info && typeof info === "object") {
     status.info = info as Record<string, unknown>;
     const id = (info as { model_id?: unknown }).model_id;
-    if (typeof id === "string") status.modelId = id;
+    if (typeof id === "string" && id.trim()) status.modelId = id;
   }
   status.adapters = adaptersFrom(adaptersBody);
   if (protocol === "openai") {
