@@ -1,0 +1,157 @@
+/**
+ * The catalog in a real browser (Chromium via playwright-core) against the production build:
+ * all 27 LoRA Land adapters with their published figures, sorting, filtering, search, an adapter
+ * page, the status page with the worker offline, the owner cookie, screenshots in test-results/.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loraLandSlug, parseCsv } from "../../db/seed";
+import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
+
+const OUT = path.join(ROOT, "test-results");
+const csv = parseCsv(fs.readFileSync(path.join(ROOT, "data/catalog/lora-land-published-metrics.csv"), "utf8"));
+const rows = csv.map((r) => ({ ...r, slug: loraLandSlug(r as { hf_adapter_repo: string; dataset: string }) }));
+
+describe.runIf(browserAvailable())("catalog in Chromium", () => {
+  let server: WebServer;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    fs.mkdirSync(OUT, { recursive: true });
+    server = await startWebServer({ worker: "none" });
+    browser = await launchBrowser();
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  async function cellValues(col: string): Promise<(number | null)[]> {
+    const texts = await page.locator(`[data-testid=adapter-row] td[data-col=${col}]`).allTextContents();
+    return texts.map((t) => (t.trim() === "—" ? null : Number(t)));
+  }
+
+  it("shows all 27 LoRA Land adapters with their published figures, server-rendered", async () => {
+    // the first HTML already holds the catalog (prefetched on the server, hydrated on the client)
+    const html = await (await fetch(server.url)).text();
+    for (const r of rows) expect(html).toContain(`data-slug="${r.slug}"`);
+
+    await page.goto(server.url);
+    await expect.poll(() => page.getByTestId("adapter-card").count()).toBe(36);
+    for (const r of rows) await expect(page.locator(`[data-testid=adapter-card][data-slug="${r.slug}"]`).count()).resolves.toBe(1);
+    await expect(page.getByTestId("figure-source").first().textContent()).resolves.toBe("Published by Predibase");
+    await expect(page.getByTestId("lift-summary").textContent()).resolves.toContain("25 of 27");
+
+    await page.getByTestId("view-table").click();
+    for (const r of rows) {
+      const row = page.locator(`[data-testid=adapter-row][data-slug="${r.slug}"]`);
+      const cells = await Promise.all(
+        ["fine_tuned", "gpt_4", "gpt_35_turbo", "mistral_7b_instruct", "base"].map((c) => row.locator(`td[data-col=${c}]`).textContent()),
+      );
+      expect(cells, r.adapter_name).toEqual([r.fine_tuned, r.gpt_4, r.gpt_35_turbo, r.mistral_7b_instruct, r.mistral_7b].map((v) => Number(v).toFixed(2)));
+      await expect(row.textContent()).resolves.toContain("Published by Predibase");
+    }
+    await page.screenshot({ path: path.join(OUT, "catalog-table.png"), fullPage: false });
+  });
+
+  it("sorts the table by a score, both ways, and by name", async () => {
+    await page.getByTestId("sort-fine_tuned").click();
+    const desc = await cellValues("fine_tuned");
+    const descNums = desc.filter((v): v is number => v !== null);
+    expect(descNums.length).toBe(27);
+    expect(descNums).toEqual([...descNums].sort((a, b) => b - a));
+    expect(desc.slice(descNums.length).every((v) => v === null)).toBe(true); // unscored last
+    await expect(page.locator("th[aria-sort=descending]").textContent()).resolves.toContain("Fine-tuned");
+
+    await page.getByTestId("sort-fine_tuned").click();
+    const asc = (await cellValues("fine_tuned")).filter((v): v is number => v !== null);
+    expect(asc).toEqual([...asc].sort((a, b) => a - b));
+    expect(asc[0]).toBe(0.11); // magicoder
+
+    await page.getByTestId("sort-lift").click();
+    const lifts = (await cellValues("lift")).filter((v): v is number => v !== null);
+    expect(lifts[0]).toBeCloseTo(0.95); // dbpedia
+    expect(lifts.at(-1)).toBeCloseTo(-0.71); // magicoder
+
+    await page.getByTestId("sort-name").click();
+    const names = await page.locator("[data-testid=adapter-row] th").allTextContents();
+    expect(names).toEqual([...names].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())));
+  });
+
+  it("filters by category, metric, collection and search", async () => {
+    const academic = rows.length && (await page.locator("[data-testid=adapter-row]").count());
+    expect(academic).toBe(36);
+
+    await page.getByTestId("filter-category").selectOption("Academic Benchmarks");
+    await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(5);
+    const cats = await page.locator("[data-testid=adapter-row] td:nth-of-type(1)").allTextContents();
+    expect(new Set(cats)).toEqual(new Set(["Academic Benchmarks"]));
+
+    await page.getByTestId("filter-metric").selectOption("stsb");
+    await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(1);
+    await expect(page.getByTestId("adapter-row").getAttribute("data-slug")).resolves.toBe("glue_stsb");
+
+    await page.getByTestId("filter-category").selectOption("");
+    await page.getByTestId("filter-metric").selectOption("humaneval");
+    await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(1);
+    await expect(page.getByTestId("adapter-row").getAttribute("data-slug")).resolves.toBe("magicoder");
+
+    await page.getByTestId("filter-metric").selectOption("");
+    await page.getByTestId("filter-collection").selectOption("runs-here");
+    await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(9);
+
+    await page.getByTestId("filter-collection").selectOption("all");
+    await page.getByTestId("catalog-search").fill("tweet");
+    await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(1);
+    await expect(page.getByTestId("adapter-row").getAttribute("data-slug")).resolves.toBe("covid");
+    await page.getByTestId("catalog-search").fill("zzz-no-such-adapter");
+    await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(0);
+    await expect(page.getByTestId("result-count").textContent()).resolves.toBe("0 of 36 adapters");
+    await page.getByTestId("catalog-search").fill("");
+    await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(36);
+  });
+
+  it("opens an adapter page from the catalog", async () => {
+    await page.goto(server.url);
+    await page.locator("[data-testid=adapter-card][data-slug=conllpp] [data-testid=adapter-link]").click();
+    await page.waitForURL(`${server.url}/adapters/conllpp`);
+    await expect(page.locator("h1").textContent()).resolves.toBe("Named Entity Recognition (CoNLL++)");
+    await expect(page.getByTestId("prompt-template").textContent()).resolves.toContain("Input: {input} Output:");
+    await expect(page.getByTestId("hf-link").getAttribute("href")).resolves.toBe("https://huggingface.co/predibase/conllpp");
+    await expect(page.getByTestId("metric-chart").getAttribute("aria-label")).resolves.toContain("Fine-tuned 0.99");
+    await expect(page.getByTestId("run-reason").textContent()).resolves.toBe("The inference worker is offline.");
+    await expect(page.getByTestId("try-it-disabled").count()).resolves.toBe(1);
+    await page.screenshot({ path: path.join(OUT, "adapter-conllpp.png"), fullPage: true });
+
+    await page.goto(`${server.url}/adapters/ner`);
+    await expect(page.getByTestId("sample-inputs").locator("li").count()).resolves.toBe(3);
+    const res = await page.goto(`${server.url}/adapters/does-not-exist`);
+    expect(res!.status()).toBe(404);
+  });
+
+  it("shows the worker offline on the status page and in the banner", async () => {
+    await page.goto(`${server.url}/status`);
+    await expect(page.getByTestId("worker-state").getAttribute("data-state")).resolves.toBe("offline");
+    await page.getByTestId("worker-offline-banner").first().waitFor({ state: "visible" });
+    await page.screenshot({ path: path.join(OUT, "status-offline.png") });
+  });
+
+  it("gives the visitor an httpOnly SameSite=Lax owner cookie", async () => {
+    const cookies = await page.context().cookies(server.url);
+    const owner = cookies.find((c) => c.name === "owner");
+    expect(owner).toMatchObject({ httpOnly: true, sameSite: "Lax" });
+    expect(owner!.value).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("saves a full-page screenshot of the catalog", async () => {
+    await page.goto(server.url);
+    await page.getByTestId("adapter-grid").waitFor();
+    const file = path.join(OUT, "catalog.png");
+    await page.screenshot({ path: file, fullPage: true });
+    expect(fs.statSync(file).size).toBeGreaterThan(50_000);
+  });
+});
