@@ -75,7 +75,8 @@ export function ExamplesTable({ resultId, metric }: { resultId: number; metric: 
                     </td>
                     <td className="break-words py-2 pr-2 font-mono text-xs">{e.reference}</td>
                     <td className="break-words py-2 pr-2 font-mono text-xs" data-testid="eval-prediction">
-                      <Verdict correct={e.correct} score={e.score} metric={metric} /> {e.prediction || <em className="text-slate-400">(empty)</em>}
+                      <Verdict correct={e.correct} score={e.score} metric={metric} />{" "}
+                      <span data-testid="eval-prediction-text">{e.prediction || <em className="text-slate-400">(empty)</em>}</span>
                       <div className="text-[10px] text-slate-400">{Math.round(e.latencyMs)} ms</div>
                     </td>
                     <td className="break-words py-2 pr-2 font-mono text-xs" data-testid="eval-base-prediction">

@@ -9,6 +9,7 @@ import { useState } from "react";
 import { useTRPC } from "@/trpc/react";
 
 const LIMITS: { label: string; value: number | null }[] = [
+  { label: "5 examples", value: 5 },
   { label: "20 examples", value: 20 },
   { label: "100 examples", value: 100 },
   { label: "Full test split", value: null },
