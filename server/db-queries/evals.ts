@@ -72,7 +72,8 @@ export async function failEvalRun(db: Db, { id, error }: { id: number; error: st
 
 /**
  * Store a run's results and mark it done: result rows, example rows, and for every adapter that
- * is in the catalog, its `measured` fine-tuned and base figures (replacing older measured ones).
+ * is in the catalog, its `measured` fine-tuned and base figures (replacing an older measured
+ * figure unless that one was measured on more examples).
  */
 export async function completeEvalRun(
   db: Db,
@@ -134,6 +135,8 @@ export async function completeEvalRun(
             measuredAt: sql`excluded.measured_at`,
             measuredBy: sql`excluded.measured_by`,
           },
+          // a quick run (--limit 5) does not displace a figure measured on more examples
+          setWhere: sql`coalesce(${metrics.examples}, 0) <= excluded.examples`,
         });
     }
     const [done] = await tx

@@ -106,18 +106,23 @@ for (const target of databases) {
       expect(rows.sort((a, b) => a.rowIndex - b.rowIndex).map((r) => r.correct)).toEqual([true, false]);
     });
 
-    it("a newer run replaces the measured figure; a failed run is kept with its error and no results", async () => {
-      const ingested = await ingestEvalRun(t.db, {
-        origin: "cli", modelId: "loraland-mini", workerUrl: "http://w", protocol: "lorax", adapters: ["sql"], exampleLimit: null, concurrency: 8, total: 4,
-        startedAt: new Date(Date.now() - 1000), finishedAt: new Date(), results: [sqlResult([1, 1], [0, 0])], wallMs: 10, requestsPerSecond: 400,
-        throughput: { perAdapter: 2, adapters: 1, concurrency: 8, concurrentExamplesPerSecond: 3, sequentialExamplesPerSecond: 2 },
-      });
-      expect(ingested.status).toBe("done");
-      expect(ingested.throughput!.concurrentExamplesPerSecond).toBe(3);
-      const [ft] = await t.db.select().from(metrics).where(and(eq(metrics.adapterSlug, "sql"), eq(metrics.source, "measured"), eq(metrics.modelLabel, "fine_tuned")));
-      expect(ft!.value).toBe(1);
-      expect(ft!.measuredBy).toContain(`#${ingested.id}`);
-      expect((await listAdapterResults(t.db, { slug: "sql" }))[0]!.runId).toBe(ingested.id);
+    it("a newer run replaces the measured figure unless it saw fewer examples; a failed run is kept with its error", async () => {
+      const ingest = (scores: number[]) =>
+        ingestEvalRun(t.db, {
+          origin: "cli", modelId: "loraland-mini", workerUrl: "http://w", protocol: "lorax", adapters: ["sql"], exampleLimit: null, concurrency: 8, total: scores.length * 2,
+          startedAt: new Date(Date.now() - 1000), finishedAt: new Date(), results: [sqlResult(scores, scores.map(() => 0))], wallMs: 10, requestsPerSecond: 400,
+          throughput: { perAdapter: 2, adapters: 1, concurrency: 8, concurrentExamplesPerSecond: 3, sequentialExamplesPerSecond: 2 },
+        });
+      const measuredFt = async () =>
+        (await t.db.select().from(metrics).where(and(eq(metrics.adapterSlug, "sql"), eq(metrics.source, "measured"), eq(metrics.modelLabel, "fine_tuned"))))[0]!;
+      const small = await ingest([1, 1]); // 2 examples < the 4 measured before: the figure stays
+      expect(small.status).toBe("done");
+      expect(small.throughput!.concurrentExamplesPerSecond).toBe(3);
+      expect((await measuredFt()).value).toBeCloseTo(0.75, 6);
+      expect((await listAdapterResults(t.db, { slug: "sql" }))[0]!.runId).toBe(small.id); // but the run is listed first
+      const big = await ingest([1, 1, 1, 1, 0]);
+      expect((await measuredFt()).value).toBeCloseTo(0.8, 6);
+      expect((await measuredFt()).measuredBy).toBe(`eval run #${big.id}, loraland-mini, 5 examples`);
 
       const failing = await createEvalRun(t.db, { origin: "web", modelId: "loraland-mini", workerUrl: "http://w", protocol: "lorax", adapters: ["ner"], exampleLimit: 1, concurrency: 1, total: 2 });
       await failEvalRun(t.db, { id: failing.id, error: "worker answered 404" });
