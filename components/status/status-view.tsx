@@ -9,7 +9,10 @@ function bytes(n: number | null | undefined): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = n;
   let u = 0;
-  while (v >= 1024 && u < units.length - 1) (v /= 1024), u++;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
   return `${v.toFixed(v >= 100 || u === 0 ? 0 : 1)} ${units[u]}`;
 }
 
@@ -92,7 +95,7 @@ export function StatusView() {
           {state === "ready" ? "Ready" : state === "loading" ? "Loading" : "Offline"}
         </span>
         <span className="text-sm text-slate-500" aria-live="polite">
-          checked {s.checkedAt.toLocaleTimeString()}
+          checked {s.checkedAt.toISOString().slice(11, 19)} UTC
         </span>
       </div>
 
