@@ -1,0 +1,80 @@
+/**
+ * A small argv parser for the CLI commands: `--name value` and `--flag`. Bad or missing
+ * arguments throw UsageError, which `fail` turns into exit code 2 and a one-line message.
+ */
+export class UsageError extends Error {}
+
+export interface ArgSpec {
+  /** options that take a value */
+  string?: string[];
+  /** options without a value */
+  boolean?: string[];
+  /** options that must be present */
+  required?: string[];
+  /** options that may repeat (collected into an array under `multi`) */
+  multiple?: string[];
+}
+
+export interface ParsedArgs {
+  values: Record<string, string | undefined>;
+  flags: Record<string, boolean>;
+  multi: Record<string, string[]>;
+  positional: string[];
+}
+
+export function parseArgs(argv: string[], spec: ArgSpec): ParsedArgs {
+  const takesValue = new Set([...(spec.string ?? []), ...(spec.multiple ?? [])]);
+  const flagNames = new Set(spec.boolean ?? []);
+  const out: ParsedArgs = { values: {}, flags: {}, multi: {}, positional: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) {
+      out.positional.push(arg);
+      continue;
+    }
+    let name = arg.slice(2);
+    let inline: string | undefined;
+    const eq = name.indexOf("=");
+    if (eq >= 0) {
+      inline = name.slice(eq + 1);
+      name = name.slice(0, eq);
+    }
+    if (flagNames.has(name)) {
+      out.flags[name] = inline === undefined ? true : inline !== "false";
+      continue;
+    }
+    if (!takesValue.has(name)) throw new UsageError(`unknown option --${name}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined || (inline === undefined && value.startsWith("--"))) {
+      throw new UsageError(`option --${name} needs a value`);
+    }
+    if (spec.multiple?.includes(name)) (out.multi[name] ??= []).push(value);
+    else out.values[name] = value;
+  }
+  for (const name of spec.required ?? []) {
+    if (out.values[name] === undefined && !out.multi[name]) throw new UsageError(`missing required option --${name}`);
+  }
+  return out;
+}
+
+/** Parse an integer option; throws UsageError naming the option. */
+export function intOption(args: ParsedArgs, name: string, fallback: number, min = 0): number {
+  const raw = args.values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`option --${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+/** Runs a command body, mapping UsageError to exit code 2 with one line on stderr. */
+export async function runCommand(body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

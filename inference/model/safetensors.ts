@@ -1,0 +1,177 @@
+/**
+ * safetensors reading: an 8-byte little-endian header length, a JSON header
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {...}}`, then the data.
+ * Tensors are read one at a time straight from the file into their fp32 destination (F32 is
+ * read in place, F16/BF16 through a scratch buffer), so a file is never held twice in memory.
+ */
+import { open, stat, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { SafetensorsError } from "../errors";
+
+export type Dtype = "F32" | "F16" | "BF16";
+const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+export interface TensorInfo {
+  name: string;
+  dtype: string;
+  shape: number[];
+  /** absolute byte offsets in the file */
+  begin: number;
+  end: number;
+}
+
+export interface SafetensorsHeader {
+  file: string;
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+}
+
+export function numel(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Reads and validates the header only. */
+export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
+  const name = path.basename(file);
+  let fh: FileHandle;
+  try {
+    fh = await open(file, "r");
+  } catch (err) {
+    throw new SafetensorsError(name, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size < 8) throw new SafetensorsError(name, `file is ${size} bytes, too short for a safetensors header`);
+    const lenBuf = Buffer.alloc(8);
+    await readExactly(fh, lenBuf, 0, name);
+    const headerLen = Number(lenBuf.readBigUInt64LE(0));
+    if (headerLen < 2 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
+      throw new SafetensorsError(name, `header length ${headerLen} is invalid for a ${size}-byte file (truncated or not safetensors)`);
+    }
+    const headerBuf = Buffer.alloc(headerLen);
+    await readExactly(fh, headerBuf, 8, name);
+    let json: unknown;
+    try {
+      json = JSON.parse(headerBuf.toString("utf8"));
+    } catch {
+      throw new SafetensorsError(name, "header is not valid JSON");
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) throw new SafetensorsError(name, "header is not a JSON object");
+    const dataStart = 8 + headerLen;
+    const dataLen = size - dataStart;
+    const tensors = new Map<string, TensorInfo>();
+    let metadata: Record<string, string> = {};
+    for (const [key, raw] of Object.entries(json as Record<string, unknown>)) {
+      if (key === "__metadata__") {
+        metadata = (raw ?? {}) as Record<string, string>;
+        continue;
+      }
+      const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (typeof t !== "object" || t === null) throw new SafetensorsError(name, `tensor "${key}": entry is not an object`);
+      if (typeof t.dtype !== "string" || !(t.dtype in DTYPE_BYTES)) throw new SafetensorsError(name, `tensor "${key}": unknown dtype ${JSON.stringify(t.dtype)}`);
+      if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+        throw new SafetensorsError(name, `tensor "${key}": shape must be a list of non-negative integers`);
+      }
+      const offs = t.data_offsets;
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o) && o >= 0) || offs[0] > offs[1]) {
+        throw new SafetensorsError(name, `tensor "${key}": data_offsets must be [begin, end] with begin <= end`);
+      }
+      if (offs[1] > dataLen) {
+        throw new SafetensorsError(name, `tensor "${key}": data ends at byte ${offs[1]} but the file has ${dataLen} data bytes (truncated?)`);
+      }
+      const shape = t.shape as number[];
+      const expected = numel(shape) * DTYPE_BYTES[t.dtype];
+      if (offs[1] - offs[0] !== expected) {
+        throw new SafetensorsError(name, `tensor "${key}": ${offs[1] - offs[0]} bytes stored for shape [${shape}] of ${t.dtype} (${expected} expected)`);
+      }
+      tensors.set(key, { name: key, dtype: t.dtype, shape, begin: dataStart + offs[0], end: dataStart + offs[1] });
+    }
+    return { file, tensors, metadata };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readExactly(fh: FileHandle, buf: Uint8Array, position: number, name: string): Promise<void> {
+  let done = 0;
+  while (done < buf.byteLength) {
+    const { bytesRead } = await fh.read(buf, done, buf.byteLength - done, position + done);
+    if (bytesRead === 0) throw new SafetensorsError(name, `unexpected end of file at byte ${position + done}`);
+    done += bytesRead;
+  }
+}
+
+// f16 -> f32 through a 65536-entry table, built on first use
+let f16Table: Float32Array | null = null;
+function halfTable(): Float32Array {
+  if (f16Table) return f16Table;
+  const table = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) table[h] = sign * frac * 2 ** -24;
+    else if (exp === 31) table[h] = frac ? NaN : sign * Infinity;
+    else table[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
+  }
+  f16Table = table;
+  return table;
+}
+
+/** Converts 16-bit floats to fp32: bf16 is the top half of an fp32, f16 goes through the table. */
+export function halfToFloat32(src: Uint16Array, dtype: "F16" | "BF16", out: Float32Array): void {
+  if (dtype === "BF16") {
+    const o = new Uint32Array(out.buffer, out.byteOffset, out.length);
+    for (let i = 0; i < src.length; i++) o[i] = src[i] << 16;
+  } else {
+    const table = halfTable();
+    for (let i = 0; i < src.length; i++) out[i] = table[src[i]];
+  }
+}
+
+/** An open safetensors file that tensors are read from one by one, converted to fp32. */
+export class SafetensorsReader {
+  private scratch = new Uint16Array(0);
+
+  private constructor(readonly header: SafetensorsHeader, private readonly fh: FileHandle) {}
+
+  static async open(file: string): Promise<SafetensorsReader> {
+    const header = await readSafetensorsHeader(file);
+    return new SafetensorsReader(header, await open(file, "r"));
+  }
+
+  has(name: string): boolean {
+    return this.header.tensors.has(name);
+  }
+
+  /** Reads tensor `name` as fp32. */
+  async readFloat32(name: string): Promise<{ data: Float32Array; shape: number[] }> {
+    const info = this.header.tensors.get(name);
+    const file = path.basename(this.header.file);
+    if (!info) throw new SafetensorsError(file, `tensor "${name}" is missing`);
+    const n = numel(info.shape);
+    const out = new Float32Array(n);
+    if (info.dtype === "F32") {
+      await readExactly(this.fh, new Uint8Array(out.buffer), info.begin, file);
+    } else if (info.dtype === "F16" || info.dtype === "BF16") {
+      if (this.scratch.length < n) this.scratch = new Uint16Array(n);
+      const src = this.scratch.subarray(0, n);
+      await readExactly(this.fh, new Uint8Array(src.buffer, 0, n * 2), info.begin, file);
+      halfToFloat32(src, info.dtype, out);
+    } else {
+      throw new SafetensorsError(file, `tensor "${name}": dtype ${info.dtype} is not supported (F32, F16, BF16 are)`);
+    }
+    return { data: out, shape: info.shape };
+  }
+
+  async close(): Promise<void> {
+    this.scratch = new Uint16Array(0);
+    await this.fh.close();
+  }
+}
+
+/** File size helper for memory estimates. */
+export async function fileSize(file: string): Promise<number> {
+  return (await stat(file)).size;
+}
