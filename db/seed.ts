@@ -110,8 +110,8 @@ export function parseCsv(text: string): Record<string, string>[] {
 }
 
 /** URL slug of a LoRA Land adapter: its HF repo name, else the dataset. */
-export function loraLandSlug(row: { hf_adapter_repo: string; dataset: string }): string {
-  return (row.hf_adapter_repo ? row.hf_adapter_repo.split("/").pop()! : row.dataset).toLowerCase();
+export function loraLandSlug(row: { hf_adapter_repo?: string; dataset?: string }): string {
+  return (row.hf_adapter_repo ? row.hf_adapter_repo.split("/").pop()! : (row.dataset ?? "")).toLowerCase();
 }
 
 /** `set` for an upsert: each listed column takes the value of the row that conflicted. */

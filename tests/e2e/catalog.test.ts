@@ -12,7 +12,7 @@ import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer }
 
 const OUT = path.join(ROOT, "test-results");
 const csv = parseCsv(fs.readFileSync(path.join(ROOT, "data/catalog/lora-land-published-metrics.csv"), "utf8"));
-const rows = csv.map((r) => ({ ...r, slug: loraLandSlug(r as { hf_adapter_repo: string; dataset: string }) }));
+const rows: (Record<string, string> & { slug: string })[] = csv.map((r) => ({ ...r, slug: loraLandSlug(r) }));
 
 describe.runIf(browserAvailable())("catalog in Chromium", () => {
   let server: WebServer;

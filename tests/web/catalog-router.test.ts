@@ -99,7 +99,10 @@ describe.each(drivers)("catalog router on $name", ({ open }) => {
       modelId: "loraland-mini",
       healthy: true,
       tokens: 100,
-      adapters: DEMO.filter((s) => s !== "e2e").map((id) => ({ id, state: id === "sql" ? "resident" : "disk" })).concat([{ id: "e2e", state: "failed", error: "bad shapes" }]),
+      adapters: [
+        ...DEMO.filter((s) => s !== "e2e").map((id) => ({ id, state: id === "sql" ? "resident" : "disk" })),
+        { id: "e2e", state: "failed", error: "bad shapes" },
+      ],
     });
     try {
       const c = await caller({ INFERENCE_URL: w.url });

@@ -52,7 +52,7 @@ describe.each(drivers)("catalog seed on $name", ({ open }) => {
     const lora = all.filter((a) => a.collection === "lora-land");
     expect(lora).toHaveLength(27);
     for (const row of csv) {
-      const a = lora.find((x) => x.slug === loraLandSlug(row as { hf_adapter_repo: string; dataset: string }));
+      const a = lora.find((x) => x.slug === loraLandSlug(row));
       expect(a, row.adapter_name).toBeDefined();
       expect(a!.displayName).toBe(row.adapter_name);
       expect(a!.metricName).toBe(row.metric);
@@ -131,7 +131,7 @@ describe.each(drivers)("catalog seed on $name", ({ open }) => {
   it("returns null for an unknown slug and lists in catalog order", async () => {
     expect(await getCatalogAdapter(h.db, { slug: "no-such-adapter" })).toBeNull();
     const all = await listCatalogAdapters(h.db);
-    expect(all[0]!.slug).toBe(loraLandSlug(csv[0] as { hf_adapter_repo: string; dataset: string }));
+    expect(all[0]!.slug).toBe(loraLandSlug(csv[0]!));
     expect(all.at(-1)!.collection).toBe("runs-here");
   });
 });
