@@ -99,6 +99,10 @@ export interface EngineStats {
   tokensGenerated: number;
   promptTokensProcessed: number;
   steps: number;
+  /** sequences preempted (blocks freed, recomputed later) since start */
+  preemptions: number;
+  /** adapter loads started since start (from disk) */
+  adapterLoads: number;
 }
 
 export interface EngineOptions {

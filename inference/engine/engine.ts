@@ -1,0 +1,521 @@
+/**
+ * The engine: one base model, many adapters, one loop.
+ *
+ * The loop owns every piece of mutable state (requests, KV blocks, adapter pins). `generate()`
+ * only validates and enqueues; each step (scheduled with setImmediate so HTTP I/O interleaves)
+ * is: scheduler output -> ForwardBatch -> model.forward -> sample the logits rows -> emit token
+ * events -> finish and free. Adapter loads are promises the loop never awaits; when one settles
+ * the loop is woken. Cancellation (AbortSignal, or leaving the event iteration) is applied at the
+ * next step boundary: the request's blocks are freed before the next forward pass.
+ */
+import type {
+  AdapterInfo, DoneEvent, EngineApi, EngineEvent, EngineOptions, EngineStats, FinishReason,
+  GenerateRequest, ModelSummary, TokenEvent,
+} from "./types";
+import { BlockAllocator } from "./block-allocator";
+import { Scheduler, type SchedSeq } from "./scheduler";
+import { buildForwardBatch } from "./batch-builder";
+import { EventQueue } from "./event-queue";
+import { RequestSampler, randomSeed, type SamplerConfig } from "./sampler";
+import { StopMatcher } from "./stop";
+import { StreamingDetokenizer } from "./detokenizer";
+import { AdapterRegistry, toInfo } from "../adapters/registry";
+import { AdapterCache } from "../adapters/cache";
+import { loadPeftAdapter, readAdapterMeta } from "../adapters/peft";
+import { loadModel } from "../model/load";
+import type { Model } from "../model/model";
+import { KvCache } from "../model/kv-cache";
+import type { ModelConfig } from "../model/config";
+import { Tokenizer } from "../tokenizer/tokenizer";
+import { getBackend } from "../kernels/index";
+import { AdapterError, EngineError } from "../errors";
+
+const DEFAULTS = {
+  blockSize: 16,
+  maxBatchTokens: 512,
+  maxRunning: 16,
+  adapterSlots: 8,
+  adapterBudgetBytes: 2 ** 30,
+  hostCacheBytes: 2 * 2 ** 30,
+  kvCacheBytes: 2 * 2 ** 30,
+};
+
+/** options beyond the EngineApi contract */
+export interface EngineCreateOptions extends EngineOptions {
+  /** upper bound on the KV cache's memory when numBlocks is not given (default 2 GiB) */
+  kvCacheBytes?: number;
+  /** log line sink (default stderr); null silences */
+  log?: ((line: string) => void) | null;
+}
+
+interface Request extends SchedSeq {
+  readonly adapterId: string | null; // cache key of the adapter registration
+  readonly adapterName: string | null;
+  readonly promptLen: number;
+  readonly maxNew: number;
+  /** tokens may not exceed this (maxContext) */
+  readonly maxTotal: number;
+  readonly ignoreEos: boolean;
+  readonly topAlternatives: number;
+  readonly sampler: RequestSampler;
+  readonly detok: StreamingDetokenizer;
+  readonly stop: StopMatcher;
+  readonly queue: EventQueue<EngineEvent>;
+  generated: number[];
+  text: string;
+  cancelled: boolean;
+  finished: boolean;
+  readonly tArrive: number;
+  tScheduled: number | null;
+  tFirstToken: number | null;
+  unlisten: () => void;
+}
+
+export class Engine implements EngineApi {
+  readonly model: ModelSummary;
+  readonly chatTemplate: string | null;
+  readonly specialTokens: { bos: string | null; eos: string | null };
+  /** the KV pool and batching limits in use (after defaults and memory sizing) */
+  readonly limits: { blockSize: number; numBlocks: number; maxBatchTokens: number; maxRunning: number; maxContext: number; kvCacheBytes: number };
+
+  private readonly net: Model;
+  private readonly config: ModelConfig;
+  private readonly tokenizer: Tokenizer;
+  private readonly kv: KvCache;
+  private readonly allocator: BlockAllocator;
+  private readonly scheduler: Scheduler<Request>;
+  private readonly registry = new AdapterRegistry();
+  private readonly cache: AdapterCache;
+  private readonly eosIds: Set<number>;
+  private readonly log: (line: string) => void;
+  private readonly modelDir: string;
+  private nextSeqId = 0;
+  private loopPending: NodeJS.Immediate | null = null;
+  private closed = false;
+  private counters = { steps: 0, lastBatchTokens: 0, tokensGenerated: 0, promptTokensProcessed: 0, preemptions: 0 };
+
+  static async create(opts: EngineCreateOptions): Promise<Engine> {
+    const backend = getBackend(opts.backend ?? "native");
+    const [tokenizer, model] = await Promise.all([Tokenizer.load(opts.modelDir), loadModel(opts.modelDir, { backend })]);
+    return new Engine(model, tokenizer, opts);
+  }
+
+  private constructor(model: Model, tokenizer: Tokenizer, opts: EngineCreateOptions) {
+    this.net = model;
+    this.config = model.config;
+    this.tokenizer = tokenizer;
+    this.modelDir = opts.modelDir;
+    this.log = opts.log === null ? () => {} : opts.log ?? ((l) => process.stderr.write(`[engine] ${l}\n`));
+    const c = this.config;
+
+    const blockSize = positiveInt(opts.blockSize ?? DEFAULTS.blockSize, "blockSize");
+    const maxRunning = positiveInt(opts.maxRunning ?? DEFAULTS.maxRunning, "maxRunning");
+    const maxBatchTokens = positiveInt(opts.maxBatchTokens ?? DEFAULTS.maxBatchTokens, "maxBatchTokens");
+    const maxContext = positiveInt(Math.min(opts.maxContext ?? c.maxPositionEmbeddings, c.maxPositionEmbeddings), "maxContext");
+    const kvCacheBytes = opts.kvCacheBytes ?? DEFAULTS.kvCacheBytes;
+    const bytesPerBlock = KvCache.bytesPerBlock(c, blockSize);
+    const wanted = Math.ceil(maxContext / blockSize) * maxRunning;
+    const numBlocks = opts.numBlocks !== undefined
+      ? positiveInt(opts.numBlocks, "numBlocks")
+      : Math.max(1, Math.min(wanted, Math.floor(kvCacheBytes / bytesPerBlock)));
+    this.limits = { blockSize, numBlocks, maxBatchTokens, maxRunning, maxContext, kvCacheBytes: numBlocks * bytesPerBlock };
+
+    this.kv = new KvCache(c, numBlocks, blockSize);
+    this.allocator = new BlockAllocator(numBlocks, blockSize);
+    this.cache = new AdapterCache(this.registry, {
+      slots: positiveInt(opts.adapterSlots ?? DEFAULTS.adapterSlots, "adapterSlots"),
+      budgetBytes: opts.adapterBudgetBytes ?? DEFAULTS.adapterBudgetBytes,
+      hostBytes: opts.hostCacheBytes ?? DEFAULTS.hostCacheBytes,
+      load: (entry) => loadPeftAdapter(entry.dir, entry.id, c),
+      onSettled: (key, error) => this.onAdapterSettled(key, error),
+    });
+    this.scheduler = new Scheduler<Request>(this.allocator, { maxBatchTokens, maxRunning }, {
+      tryAcquire: (key) => this.cache.tryAcquire(key),
+      release: (key) => this.cache.release(key),
+    });
+
+    this.eosIds = new Set([...c.eosTokenIds, ...tokenizer.eosIds]);
+    this.chatTemplate = tokenizer.chatTemplate ?? null;
+    this.specialTokens = { bos: tokenizer.bosToken ?? null, eos: tokenizer.eosToken ?? null };
+    this.model = {
+      architecture: c.architecture,
+      modelType: c.modelType,
+      storedDtype: c.storedDtype,
+      computeDtype: "float32",
+      vocabSize: c.vocabSize,
+      hiddenSize: c.hiddenSize,
+      numLayers: c.numLayers,
+      maxPositionEmbeddings: c.maxPositionEmbeddings,
+      bosTokenId: c.bosTokenId ?? null,
+      eosTokenIds: [...this.eosIds],
+      parameters: model.parameters,
+      backend: model.backend.name,
+    };
+    this.log(`${c.architecture} ${c.numLayers} layers, vocab ${c.vocabSize}, backend ${model.backend.name}; KV ${numBlocks} blocks x ${blockSize} tokens (${(this.limits.kvCacheBytes / 2 ** 20).toFixed(1)} MiB), maxBatchTokens ${maxBatchTokens}, maxRunning ${maxRunning}, maxContext ${maxContext}`);
+  }
+
+  // ---- tokenizer ---------------------------------------------------------------------------
+
+  encode(text: string): number[] {
+    return this.tokenizer.encode(text, { addSpecialTokens: true });
+  }
+
+  decode(ids: number[], skipSpecial = true): string {
+    return ids.length === 0 ? "" : this.tokenizer.decode(ids, { skipSpecialTokens: skipSpecial });
+  }
+
+  // ---- adapters ----------------------------------------------------------------------------
+
+  async registerAdapter(id: string, dir: string, source: AdapterInfo["source"], opts: { validate?: boolean } = {}): Promise<AdapterInfo> {
+    const old = this.registry.get(id);
+    const entry = this.registry.register(id, dir, source);
+    if (old) {
+      this.cache.drop(old.key);
+      this.failWaiting(old.key, "adapter_not_found", `adapter "${id}" was replaced while the request waited`);
+    }
+    try {
+      entry.meta = await readAdapterMeta(dir, id, this.config);
+    } catch (e) {
+      const err = asAdapterError(id, e);
+      if (opts.validate) {
+        this.registry.unregister(id);
+        throw err;
+      }
+      entry.state = "failed";
+      entry.error = err.message;
+      return toInfo(entry);
+    }
+    if (entry.meta.baseModel && !sameModelName(entry.meta.baseModel, this.modelDir)) {
+      this.log(`adapter "${id}": base_model_name_or_path "${entry.meta.baseModel}" differs from the served model; it is checked by shape only`);
+    }
+    if (opts.validate) {
+      try {
+        await this.cache.preload(entry.key);
+      } catch (e) {
+        this.registry.unregister(id);
+        throw asAdapterError(id, e);
+      }
+    }
+    return toInfo(entry);
+  }
+
+  unregisterAdapter(id: string): boolean {
+    const e = this.registry.unregister(id);
+    if (!e) return false;
+    this.cache.drop(e.key);
+    this.failWaiting(e.key, "adapter_not_found", `adapter "${id}" was unregistered while the request waited`);
+    return true;
+  }
+
+  listAdapters(): AdapterInfo[] {
+    return this.registry.list();
+  }
+
+  async preloadAdapter(id: string): Promise<void> {
+    const e = this.registry.get(id);
+    if (!e) throw new AdapterError(id, "is not registered", { code: "adapter_not_found", status: 404 });
+    if (e.state === "failed" && e.error) throw new AdapterError(id, e.error.replace(`adapter "${id}": `, ""));
+    await this.cache.preload(e.key);
+  }
+
+  // ---- requests ----------------------------------------------------------------------------
+
+  generate(req: GenerateRequest): AsyncIterable<EngineEvent> {
+    let seq: Request | null = null;
+    const queue = new EventQueue<EngineEvent>(() => { if (seq) this.cancel(seq); });
+    const fail = (code: string, message: string) => {
+      queue.push({ type: "error", code, message });
+      queue.end();
+      return queue;
+    };
+    if (this.closed) return fail("unavailable", "the engine is shutting down");
+    try {
+      seq = this.admit(req, queue);
+    } catch (e) {
+      if (e instanceof EngineError) return fail(e.code, e.message);
+      if (e instanceof RangeError) return fail("invalid_request", e.message);
+      this.log(`request rejected: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      return fail("internal", e instanceof Error ? e.message : String(e));
+    }
+    if (req.signal?.aborted) {
+      this.finish(seq, "cancelled");
+      return queue;
+    }
+    this.scheduler.add(seq);
+    this.kick();
+    return queue;
+  }
+
+  stats(): EngineStats {
+    return {
+      running: this.scheduler.running.length,
+      waiting: this.scheduler.waiting.length,
+      kvBlocksUsed: this.allocator.numUsed,
+      kvBlocksTotal: this.allocator.numBlocks,
+      residentAdapters: this.cache.residentCount,
+      lastBatchTokens: this.counters.lastBatchTokens,
+      tokensGenerated: this.counters.tokensGenerated,
+      promptTokensProcessed: this.counters.promptTokensProcessed,
+      steps: this.counters.steps,
+      preemptions: this.counters.preemptions,
+      adapterLoads: this.cache.loadsStarted,
+    };
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.loopPending) clearImmediate(this.loopPending);
+    this.loopPending = null;
+    for (const seq of [...this.scheduler.running, ...this.scheduler.waiting]) {
+      this.scheduler.remove(seq);
+      this.finish(seq, "cancelled");
+    }
+  }
+
+  // ---- the loop ----------------------------------------------------------------------------
+
+  private admit(req: GenerateRequest, queue: EventQueue<EngineEvent>): Request {
+    const c = this.config;
+    let adapterKey: string | null = null;
+    const adapterName = req.adapterId ?? null;
+    if (adapterName !== null) {
+      const entry = this.registry.get(adapterName);
+      if (!entry) throw new AdapterError(adapterName, "is not registered", { code: "adapter_not_found", status: 404, field: "adapter_id" });
+      if (entry.state === "failed") throw new EngineError("adapter_invalid", entry.error ?? `adapter "${adapterName}" failed to load`, { field: "adapter_id" });
+      adapterKey = entry.key;
+    }
+    let promptIds: number[];
+    if (req.promptIds !== undefined) {
+      if (!Array.isArray(req.promptIds) || req.promptIds.some((id) => !Number.isInteger(id) || id < 0 || id >= c.vocabSize)) {
+        throw new EngineError("invalid_request", `prompt ids must be integers in [0, ${c.vocabSize})`, { field: "prompt_ids" });
+      }
+      promptIds = req.promptIds.slice();
+    } else if (typeof req.prompt === "string") {
+      promptIds = this.encode(req.prompt);
+    } else {
+      throw new EngineError("invalid_request", "give a prompt (text) or prompt ids", { field: "prompt" });
+    }
+    if (promptIds.length === 0) throw new EngineError("invalid_request", "the prompt is empty (no tokens)", { field: "prompt" });
+    if (!Number.isInteger(req.maxNewTokens) || req.maxNewTokens < 1) {
+      throw new EngineError("invalid_request", `max_new_tokens must be an integer >= 1, got ${req.maxNewTokens}`, { field: "max_new_tokens" });
+    }
+    const { maxContext, blockSize, numBlocks } = this.limits;
+    if (promptIds.length >= maxContext) {
+      throw new EngineError("prompt_too_long", `the prompt has ${promptIds.length} tokens; this engine serves at most ${maxContext} tokens per request (prompt + generated)`, { field: "prompt" });
+    }
+    const maxTotal = Math.min(maxContext, numBlocks * blockSize);
+    if (promptIds.length >= maxTotal) {
+      throw new EngineError("prompt_too_long", `the prompt has ${promptIds.length} tokens; the KV cache holds at most ${maxTotal} tokens for one request`, { field: "prompt" });
+    }
+    const s = req.sampling ?? {};
+    const config: SamplerConfig = {
+      temperature: s.temperature ?? 0,
+      topK: s.topK ?? 0,
+      topP: s.topP ?? 1,
+      repetitionPenalty: s.repetitionPenalty ?? 1,
+      frequencyPenalty: s.frequencyPenalty ?? 0,
+      presencePenalty: s.presencePenalty ?? 0,
+    };
+    const seed = s.seed ?? randomSeed();
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new EngineError("invalid_request", `seed must be an integer in [0, 2^32), got ${seed}`, { field: "seed" });
+    const topAlternatives = req.topAlternatives ?? 0;
+    if (!Number.isInteger(topAlternatives) || topAlternatives < 0 || topAlternatives > 20) {
+      throw new EngineError("invalid_request", `top alternatives must be an integer in [0, 20], got ${topAlternatives}`, { field: "top_n_tokens" });
+    }
+    if (req.stop !== undefined && (!Array.isArray(req.stop) || req.stop.some((x) => typeof x !== "string"))) {
+      throw new EngineError("invalid_request", "stop must be a list of strings", { field: "stop" });
+    }
+    const seqId = this.nextSeqId++;
+    const seq: Request = {
+      seqId,
+      arrival: seqId,
+      adapterId: adapterKey,
+      adapterName,
+      tokens: promptIds,
+      numComputed: 0,
+      promptLen: promptIds.length,
+      maxNew: req.maxNewTokens,
+      maxTotal,
+      ignoreEos: req.ignoreEos ?? false,
+      topAlternatives,
+      sampler: new RequestSampler(config, seed, promptIds),
+      detok: new StreamingDetokenizer(this.tokenizer, promptIds),
+      stop: new StopMatcher(req.stop),
+      queue,
+      generated: [],
+      text: "",
+      cancelled: false,
+      finished: false,
+      tArrive: performance.now(),
+      tScheduled: null,
+      tFirstToken: null,
+      unlisten: () => {},
+    };
+    if (req.signal) {
+      const signal = req.signal;
+      const onAbort = () => this.cancel(seq);
+      signal.addEventListener("abort", onAbort, { once: true });
+      seq.unlisten = () => signal.removeEventListener("abort", onAbort);
+    }
+    return seq;
+  }
+
+  /** mark for removal at the next step boundary */
+  private cancel(seq: Request): void {
+    if (seq.finished || seq.cancelled) return;
+    seq.cancelled = true;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.loopPending || this.closed) return;
+    this.loopPending = setImmediate(() => {
+      this.loopPending = null;
+      this.step();
+    });
+  }
+
+  private step(): void {
+    // cancellations first: their blocks are free before this step allocates
+    for (const seq of [...this.scheduler.running, ...this.scheduler.waiting]) {
+      if (seq.cancelled) {
+        this.scheduler.remove(seq);
+        this.finish(seq, "cancelled");
+      }
+    }
+    const out = this.scheduler.schedule();
+    this.counters.preemptions += out.preempted.length;
+    if (out.chunks.length === 0) return; // idle, or waiting for adapter loads (they wake the loop)
+
+    const tStep = performance.now();
+    let logits: Float32Array;
+    let built: ReturnType<typeof buildForwardBatch<Request>>;
+    try {
+      built = buildForwardBatch(out.chunks, this.allocator, (key) => this.cache.weights(key));
+      logits = this.net.forward(built.batch, this.kv); // (logitRows, vocab)
+    } catch (e) {
+      this.log(`forward pass failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      for (const ch of out.chunks) {
+        this.scheduler.remove(ch.seq);
+        this.fail(ch.seq, "internal", `the forward pass failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.kick();
+      return;
+    }
+
+    this.counters.steps++;
+    this.counters.lastBatchTokens = out.numTokens;
+    for (const ch of out.chunks) {
+      ch.seq.numComputed += ch.count;
+      ch.seq.tScheduled ??= tStep;
+      // a decode is one token past the prompt; everything else is prompt (or recomputed) work
+      if (!(ch.count === 1 && ch.start >= ch.seq.promptLen)) this.counters.promptTokensProcessed += ch.count;
+    }
+    const V = this.config.vocabSize;
+    built.sampled.forEach((seq, row) => {
+      if (seq.cancelled) return; // cancelled during the forward pass: dropped next step
+      this.onToken(seq, logits.subarray(row * V, (row + 1) * V));
+    });
+    if (this.scheduler.hasWork) this.kick();
+  }
+
+  private onToken(seq: Request, row: Float32Array): void {
+    const picked = seq.sampler.sample(row, seq.topAlternatives);
+    seq.sampler.accept(picked.id);
+    seq.tokens.push(picked.id);
+    seq.generated.push(picked.id);
+    seq.tFirstToken ??= performance.now();
+    this.counters.tokensGenerated++;
+
+    const special = this.tokenizer.isSpecial(picked.id);
+    let finish: FinishReason | null = null;
+    let { emit, stopped } = seq.stop.push(seq.detok.push(picked.id));
+    if (stopped) finish = "stop_sequence";
+    else if (this.eosIds.has(picked.id) && !seq.ignoreEos) finish = "eos_token";
+    else if (seq.generated.length >= seq.maxNew || seq.tokens.length >= seq.maxTotal) finish = "length";
+    if (finish !== null && finish !== "stop_sequence") {
+      // release text held back for an incomplete character or a possible stop prefix
+      const tail = seq.stop.push(seq.detok.flush());
+      emit += tail.emit;
+      if (tail.stopped) finish = "stop_sequence";
+      else emit += seq.stop.flush();
+    }
+    seq.text += emit;
+    const event: TokenEvent = { type: "token", id: picked.id, text: emit, logprob: picked.logprob, special };
+    if (seq.topAlternatives > 0) {
+      event.alternatives = picked.alternatives.map((a) => ({ id: a.id, text: this.decode([a.id], false), logprob: a.logprob }));
+    }
+    seq.queue.push(event);
+    if (finish !== null) {
+      this.scheduler.remove(seq);
+      this.finish(seq, finish);
+    }
+  }
+
+  private finish(seq: Request, reason: FinishReason): void {
+    if (seq.finished) return;
+    seq.finished = true;
+    seq.unlisten();
+    const now = performance.now();
+    const done: DoneEvent = {
+      type: "done",
+      finishReason: reason,
+      text: seq.text,
+      ids: seq.generated.slice(),
+      promptTokens: seq.promptLen,
+      generatedTokens: seq.generated.length,
+      seed: seq.sampler.seed,
+      timings: {
+        queueMs: round1((seq.tScheduled ?? now) - seq.tArrive),
+        ttftMs: round1((seq.tFirstToken ?? now) - seq.tArrive),
+        totalMs: round1(now - seq.tArrive),
+      },
+    };
+    seq.queue.push(done);
+    seq.queue.end();
+  }
+
+  private fail(seq: Request, code: string, message: string): void {
+    if (seq.finished) return;
+    seq.finished = true;
+    seq.unlisten();
+    seq.queue.push({ type: "error", code, message });
+    seq.queue.end();
+  }
+
+  /** fail the waiting requests of one adapter registration (running ones hold their weights) */
+  private failWaiting(key: string, code: string, message: string): void {
+    for (const seq of [...this.scheduler.waiting]) {
+      if (seq.adapterId !== key) continue;
+      this.scheduler.remove(seq);
+      this.fail(seq, code, message);
+    }
+  }
+
+  private onAdapterSettled(key: string, error: AdapterError | null): void {
+    if (error) {
+      this.log(error.message);
+      this.failWaiting(key, error.code, error.message);
+    }
+    if (this.scheduler.hasWork) this.kick();
+  }
+}
+
+function positiveInt(v: number, field: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new EngineError("invalid_option", `${field} must be a positive integer, got ${v}`, { field });
+  return v;
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+function asAdapterError(id: string, e: unknown): AdapterError {
+  return e instanceof AdapterError ? e : new AdapterError(id, e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+/** the adapter's base_model_name_or_path is informational: compare its last part with the model directory's name */
+function sameModelName(baseModel: string, modelDir: string): boolean {
+  const last = (p: string) => p.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? p;
+  return last(baseModel) === last(modelDir);
+}
