@@ -18,6 +18,15 @@ export interface Backend {
   matmul(out: Float32Array, x: Float32Array, w: Float32Array, m: number, k: number, n: number): void;
 
   /**
+   * Optional: matmul with bf16 weights, fp32 activations and fp32 accumulation. w holds the raw
+   * bf16 bit patterns (the high 16 bits of an fp32; see `toBf16` in ./bf16), so w[j*k+p] stands
+   * for the fp32 value bf16ToF32(w[j*k+p]); otherwise exactly the loop of `matmul`. Halves the
+   * bytes a memory-bound (decode) matmul streams.
+   *   x: (m, k), w: (n, k), out: (m, n)
+   */
+  matmulBf16?(out: Float32Array, x: Float32Array, w: Uint16Array, m: number, k: number, n: number): void;
+
+  /**
    * RMSNorm over rows, computed in fp32 like HF's LlamaRMSNorm:
    *   for i<rows: r = 1/sqrt(mean_j(x[i,j]^2) + eps); out[i,j] = weight[j] * (x[i,j] * r)
    *   x, out: (rows, dim), weight: (dim). out may alias x.

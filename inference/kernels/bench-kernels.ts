@@ -5,7 +5,7 @@
  * Prints a Markdown table; each figure is the median of several timed repetitions.
  */
 import os from "node:os";
-import { nativeBackend as nat, nativeInfo, setNativeIsa } from "./index";
+import { nativeBackend as nat, nativeInfo, setNativeIsa, toBf16 } from "./index";
 
 const args = process.argv.slice(2);
 const isaArg = args.includes("--isa") ? args[args.indexOf("--isa") + 1] : undefined;
@@ -59,13 +59,16 @@ console.log("| op | m | k | n | µs/call (median) | GFLOP/s median / best | GB/s
 console.log("|---|---|---|---|---|---|---|");
 for (const [k, n] of [[512, 1536], [512, 32000], [1536, 512]]) {
   const w = rand(n * k);
-  for (const m of [1, 8, 32, 128]) {
-    const x = rand(m * k);
-    const out = new Float32Array(m * n);
-    const [s, best] = time2(() => nat.matmul(out, x, w, m, k, n));
-    const gf = (t: number) => ((2 * m * n * k) / t / 1e9).toFixed(1);
-    const gb = (t: number) => ((4 * n * k) / t / 1e9).toFixed(1);
-    console.log(`| matmul | ${m} | ${k} | ${n} | ${(s * 1e6).toFixed(1)} | ${gf(s)} / ${gf(best)} | ${gb(s)} / ${gb(best)} |`);
+  const wb = toBf16(w);
+  for (const [op, bytes] of [["matmul", 4], ["matmulBf16", 2]] as const) {
+    for (const m of [1, 8, 32, 128]) {
+      const x = rand(m * k);
+      const out = new Float32Array(m * n);
+      const [s, best] = time2(op === "matmul" ? () => nat.matmul(out, x, w, m, k, n) : () => nat.matmulBf16!(out, x, wb, m, k, n));
+      const gf = (t: number) => ((2 * m * n * k) / t / 1e9).toFixed(1);
+      const gb = (t: number) => ((bytes * n * k) / t / 1e9).toFixed(1);
+      console.log(`| ${op} | ${m} | ${k} | ${n} | ${(s * 1e6).toFixed(1)} | ${gf(s)} / ${gf(best)} | ${gb(s)} / ${gb(best)} |`);
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import { ADDON_PATH, loadAddon, nativeBackend } from "./native";
 export type { Backend } from "./backend";
 export { referenceBackend } from "./reference";
 export { nativeBackend, nativeInfo, setNativeIsa } from "./native";
+export { toBf16, fromBf16, bf16ToF32 } from "./bf16";
 
 /** Whether the native addon (build/Release/lora_kernels.node) is built and loads. */
 export function nativeAvailable(): boolean {

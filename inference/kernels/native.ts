@@ -13,6 +13,7 @@ import type { Backend } from "./backend";
 /** The raw addon exports (same argument order as Backend). */
 interface Addon {
   matmul: Backend["matmul"];
+  matmulBf16: NonNullable<Backend["matmulBf16"]>;
   rmsNorm: Backend["rmsNorm"];
   rope: Backend["rope"];
   siluMul: Backend["siluMul"];
@@ -109,6 +110,17 @@ export const nativeBackend: Backend = {
     f32("matmul", "x", x, m * k);
     f32("matmul", "w", w, n * k);
     A().matmul(out, x, w, m, k, n);
+  },
+
+  matmulBf16(out, x, w, m, k, n) {
+    dim("matmulBf16", "m", m);
+    dim("matmulBf16", "k", k);
+    dim("matmulBf16", "n", n);
+    f32("matmulBf16", "out", out, m * n);
+    f32("matmulBf16", "x", x, m * k);
+    if (!(w instanceof Uint16Array)) throw new TypeError("matmulBf16: w must be a Uint16Array (bf16 bits)");
+    if (w.length < n * k) throw new RangeError(`matmulBf16: w has ${w.length} elements, needs at least ${n * k}`);
+    A().matmulBf16(out, x, w, m, k, n);
   },
 
   rmsNorm(out, x, weight, rows, d, eps) {

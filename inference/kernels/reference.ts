@@ -1,4 +1,5 @@
 import type { Backend } from "./backend";
+import { bf16ToF32 } from "./bf16";
 
 /**
  * The reference backend: every op written as the plain loop of its doc comment in `backend.ts`.
@@ -15,6 +16,18 @@ export const referenceBackend: Backend = {
         const wo = j * k;
         let acc = 0;
         for (let p = 0; p < k; p++) acc += x[xo + p] * w[wo + p];
+        out[i * n + j] = acc;
+      }
+    }
+  },
+
+  matmulBf16(out, x, w, m, k, n) {
+    for (let i = 0; i < m; i++) {
+      const xo = i * k;
+      for (let j = 0; j < n; j++) {
+        const wo = j * k;
+        let acc = 0;
+        for (let p = 0; p < k; p++) acc += x[xo + p] * bf16ToF32(w[wo + p]);
         out[i * n + j] = acc;
       }
     }

@@ -111,6 +111,18 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value MatmulBf16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, x)
+  uint16_t* w = nullptr;
+  size_t w_len = 0;
+  if (!arr(info, 2, napi_uint16_array, &w, &w_len, "w must be a Uint16Array (bf16 bits)")) return env.Undefined();
+  DIM(3, m) DIM(4, k) DIM(5, n)
+  NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && w_len >= (size_t)n * k, "matmulBf16: array too small")
+  inst(info)->table->matmul_bf16(&inst(info)->pool, out, x, w, m, k, n);
+  return env.Undefined();
+}
+
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   F32(0, out) F32(1, x) F32(2, weight) DIM(3, rows) DIM(4, dim)
@@ -272,6 +284,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     if (const KernelTable* t = table_named(isa)) table = t;
   env.SetInstanceData(new Instance(threads, env_int("LORA_KERNELS_SPIN_US", 100), table));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("matmulBf16", Napi::Function::New(env, MatmulBf16, "matmulBf16"));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("siluMul", Napi::Function::New(env, SiluMul, "siluMul"));

@@ -17,6 +17,6 @@ namespace avx2 {
 
 extern const KernelTable kTableAvx2 = {
     "avx2",   avx2::matmul,   avx2::rms_norm,  avx2::rope, avx2::silu_mul,
-    avx2::add_in_place, avx2::embed, avx2::kv_write, avx2::attention, avx2::lora,
+    avx2::add_in_place, avx2::embed, avx2::kv_write, avx2::attention, avx2::lora, avx2::matmul_bf16,
 };
 }  // namespace lk

@@ -17,6 +17,6 @@ namespace avx512 {
 
 extern const KernelTable kTableAvx512 = {
     "avx512",   avx512::matmul,   avx512::rms_norm,  avx512::rope, avx512::silu_mul,
-    avx512::add_in_place, avx512::embed, avx512::kv_write, avx512::attention, avx512::lora,
+    avx512::add_in_place, avx512::embed, avx512::kv_write, avx512::attention, avx512::lora, avx512::matmul_bf16,
 };
 }  // namespace lk

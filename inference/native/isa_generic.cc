@@ -17,6 +17,6 @@ namespace generic {
 
 extern const KernelTable kTableGeneric = {
     "generic",   generic::matmul,   generic::rms_norm,  generic::rope, generic::silu_mul,
-    generic::add_in_place, generic::embed, generic::kv_write, generic::attention, generic::lora,
+    generic::add_in_place, generic::embed, generic::kv_write, generic::attention, generic::lora, generic::matmul_bf16,
 };
 }  // namespace lk

@@ -46,6 +46,8 @@ struct KernelTable {
                    int tokens, int heads, int kv_heads, int head_dim, int block_size, int max_blocks,
                    int window, float scale);
   void (*lora)(Pool*, float* y, const float* x, int k, int n, const LoraTask* tasks, int ntasks);
+  // matmul with bf16 weights (raw uint16 bit patterns), fp32 activations and accumulation
+  void (*matmul_bf16)(Pool*, float* out, const float* x, const uint16_t* w, int m, int k, int n);
 };
 
 extern const KernelTable kTableAvx512;

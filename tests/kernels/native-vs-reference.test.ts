@@ -2,7 +2,7 @@ import { describe, expect, it, beforeAll, afterAll } from "vitest";
 import { Worker } from "node:worker_threads";
 import { referenceBackend as ref } from "../../inference/kernels/reference";
 import { ADDON_PATH } from "../../inference/kernels/native";
-import { nativeAvailable, nativeBackend as nat, nativeInfo, setNativeIsa } from "../../inference/kernels/index";
+import { nativeAvailable, nativeBackend as nat, nativeInfo, setNativeIsa, toBf16, fromBf16 } from "../../inference/kernels/index";
 
 // Every native op against the TypeScript reference, on random shapes with odd sizes, for each
 // instruction-set build this CPU can run (AVX-512, AVX2, generic SSE2).
@@ -89,6 +89,24 @@ describe.runIf(available)("native kernels vs reference", () => {
           ref.matmul(want, x, w, m, k, n);
           nat.matmul(got, x, w, m, k, n);
           expectClose(got, want);
+        }
+      });
+
+      it("matmulBf16 on odd and hot shapes", (ctx) => {
+        if (!ok) ctx.skip();
+        const r = rng(11);
+        for (const [m, k, n] of [[1, 1, 1], [1, 17, 5], [3, 33, 9], [5, 16, 13], [1, 512, 131], [9, 513, 70], [33, 48, 130], [4, 64, 8]] as const) {
+          const x = randArray(r, m * k);
+          const w = toBf16(randArray(r, n * k));
+          const want = new Float32Array(m * n);
+          const got = new Float32Array(m * n).fill(NaN);
+          ref.matmulBf16!(want, x, w, m, k, n);
+          nat.matmulBf16!(got, x, w, m, k, n);
+          expectClose(got, want);
+          // and it is the fp32 matmul of the widened weights
+          const viaF32 = new Float32Array(m * n);
+          nat.matmul(viaF32, x, fromBf16(w), m, k, n);
+          expectClose(got, viaF32, 1e-5);
         }
       });
 
@@ -318,6 +336,8 @@ describe.runIf(available)("native kernels vs reference", () => {
       expect(() => nat.matmul(f(4), f(4), f(4), 1.5, 2, 2)).toThrow(/m must be a non-negative integer/);
       expect(() => nat.matmul(f(4), f(4), f(4), "2" as unknown as number, 2, 2)).toThrow(TypeError);
       expect(() => nat.matmul(f(4), f(4), new Float64Array(4) as unknown as Float32Array, 2, 2, 2)).toThrow(/w must be a Float32Array/);
+      expect(() => nat.matmulBf16!(f(4), f(4), f(4) as unknown as Uint16Array, 2, 2, 2)).toThrow(/w must be a Uint16Array/);
+      expect(() => nat.matmulBf16!(f(4), f(4), new Uint16Array(3), 2, 2, 2)).toThrow(/w has 3 elements/);
     });
 
     it("element-wise ops", () => {

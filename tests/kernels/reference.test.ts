@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { referenceBackend as ref } from "../../inference/kernels/reference";
 import { getBackend } from "../../inference/kernels/index";
+import { bf16ToF32, fromBf16, toBf16 } from "../../inference/kernels/bf16";
 
 // The reference backend on tiny cases computed by hand.
 
@@ -20,6 +21,18 @@ describe("reference backend", () => {
     const out = new Float32Array(2);
     ref.matmul(out, Float32Array.from([1, 0, -1]), Float32Array.from([2, 3, 4, 1, 1, 1]), 1, 3, 2);
     expect(Array.from(out)).toEqual([-2, 0]);
+  });
+
+  it("bf16: exact for short mantissas, round-to-nearest-even otherwise; matmulBf16 uses the widened weights", () => {
+    expect(Array.from(toBf16(Float32Array.from([1, -2, 0.5, 0])))).toEqual([0x3f80, 0xc000, 0x3f00, 0]);
+    // 1 + 2^-8 is exactly halfway between bf16 1 and 1 + 2^-7: ties to even (1)
+    expect(bf16ToF32(toBf16(Float32Array.from([1 + 2 ** -8]))[0])).toBe(1);
+    // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6 (even): rounds up
+    expect(bf16ToF32(toBf16(Float32Array.from([1 + 3 * 2 ** -8]))[0])).toBe(1 + 2 ** -6);
+    expect(Number.isNaN(fromBf16(toBf16(Float32Array.from([NaN])))[0])).toBe(true);
+    const out = new Float32Array(2);
+    ref.matmulBf16!(out, Float32Array.from([1, 2]), toBf16(Float32Array.from([5, 6, 7, 8])), 1, 2, 2);
+    expect(Array.from(out)).toEqual([17, 23]);
   });
 
   it("rmsNorm: x = [3, 4] -> rms = sqrt(12.5)", () => {
