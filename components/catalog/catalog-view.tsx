@@ -283,6 +283,11 @@ function AdapterCard({ adapter: a }: { adapter: Adapter }) {
         </h3>
         <RunBadge run={a.run} />
       </div>
+      {!a.run.runnable && a.run.state !== "offline" && (
+        <p className="text-xs text-slate-500 dark:text-slate-400" data-testid="run-reason">
+          {a.run.reason}
+        </p>
+      )}
       <p className="flex flex-wrap gap-x-2 text-xs text-slate-500 dark:text-slate-400">
         <span className="rounded bg-slate-100 px-1.5 py-0.5 text-slate-700 dark:bg-slate-800 dark:text-slate-200">{a.category}</span>
         <span title={METRIC_GLOSS[a.metricName]}>metric: {a.metricName}</span>
