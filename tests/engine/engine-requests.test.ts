@@ -150,4 +150,41 @@ describe("engine requests (demo model)", () => {
       await eng.shutdown();
     }
   });
+
+  it("preload makes an adapter resident ahead of use; unregister fails its waiting requests only", async () => {
+    const eng = await Engine.create({ modelDir: path.join(DEMO, "base"), backend: "native", log: null, adapterSlots: 1 });
+    try {
+      await eng.registerAdapter("sql", path.join(DEMO, "adapters", "sql"), "local");
+      await eng.registerAdapter("ner", path.join(DEMO, "adapters", "ner"), "local");
+      expect(eng.listAdapters().map((a) => [a.id, a.state, a.rank])).toEqual([["sql", "disk", 16], ["ner", "disk", 16]]);
+      await eng.preloadAdapter("sql");
+      expect(eng.listAdapters().find((a) => a.id === "sql")!.state).toBe("resident");
+      expect(eng.stats().residentAdapters).toBe(1);
+      await expect(eng.preloadAdapter("nope")).rejects.toThrow(/not registered/);
+      // sql runs a long request and pins the only slot, so the ner request waits; unregistering ner fails it
+      const ctrl = new AbortController();
+      const long = collect(eng.generate({ promptIds: prompts[0]!, adapterId: "sql", maxNewTokens: 400, ignoreEos: true, signal: ctrl.signal }));
+      const waiting = run(eng, { promptIds: prompts[2]!, adapterId: "ner", maxNewTokens: 4 });
+      await new Promise((r) => setTimeout(r, 30));
+      expect(eng.stats().waiting).toBe(1);
+      expect(eng.unregisterAdapter("ner")).toBe(true);
+      expect(eng.unregisterAdapter("ner")).toBe(false);
+      expect((await waiting).error?.code).toBe("adapter_not_found");
+      ctrl.abort();
+      expect((await long).done!.finishReason).toBe("cancelled");
+    } finally {
+      await eng.shutdown();
+    }
+  });
+
+  it("shutdown ends in-flight requests as cancelled and refuses new ones", async () => {
+    const eng = await Engine.create({ modelDir: path.join(DEMO, "base"), backend: "native", log: null });
+    const inflight = collect(eng.generate({ promptIds: prompts[0]!, maxNewTokens: 400, ignoreEos: true }), (_ev, n) => {
+      if (n === 2) void eng.shutdown();
+    });
+    const r = await inflight;
+    expect(r.done!.finishReason).toBe("cancelled");
+    expect(r.ids.length).toBe(2);
+    expect((await run(eng, { promptIds: prompts[0]!, maxNewTokens: 2 })).error?.code).toBe("unavailable");
+  });
 });
