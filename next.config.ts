@@ -1,5 +1,8 @@
 import type { NextConfig } from "next";
 
+// no usage reporting from any Next process started from this project (build, start, dev)
+process.env.NEXT_TELEMETRY_DISABLED = "1";
+
 const config: NextConfig = {
   // PGlite (WASM + data files), postgres.js and the native addon load at run time from node_modules
   serverExternalPackages: ["@electric-sql/pglite", "postgres", "drizzle-orm", "@huggingface/tokenizers"],
