@@ -11,6 +11,7 @@
  * failed gets `"error":{"code","message"}` instead and the exit code is 1.
  */
 import fs from "node:fs/promises";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine";
@@ -55,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
       numBlocks: optInt(values["num-blocks"], "--num-blocks"),
       blockSize: optInt(values["block-size"], "--block-size"),
     };
+    if (!existsSync(path.join(opts.model, "config.json"))) throw new UsageError(`--model ${opts.model} is not a model directory (no config.json)`);
     reqs = parseRequests(await readJson(opts.requests));
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);

@@ -41,7 +41,7 @@ describe("cli generate (tiny-mistral fixture)", () => {
     expect(out[0]!.text.length).toBeGreaterThan(0);
   });
 
-  it("stops after EOS by default and supports sampling fields", () => {
+  it("takes the sampling fields; a seed reproduces (reference backend)", () => {
     const file = path.join(tmp, "sampled.json");
     const p = expected.prompts[0].ids;
     fs.writeFileSync(file, JSON.stringify([
@@ -66,6 +66,9 @@ describe("cli generate (tiny-mistral fixture)", () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/request 0: max_new_tokens/);
     expect(cli("generate", "--model", "x", "--requests", bad, "--frobnicate").status).toBe(2);
+    const noModel = cli("generate", "--model", path.join(tmp, "nothing"), "--requests", bad);
+    expect(noModel.status).toBe(2);
+    expect(noModel.stderr).toMatch(/not a model directory/);
     expect(cli("generate", "--model", "x", "--requests", "/nonexistent.json").status).toBe(2);
   });
 });
