@@ -58,7 +58,8 @@ export function projectionShape(c: ModelConfig, proj: Projection): [number, numb
 function patternValue(pattern: Record<string, number>, name: string, fallback: number): number {
   for (const [key, value] of Object.entries(pattern)) {
     try {
-      if (new RegExp(`^(.*\\.)?${key}$`).test(name)) return value;
+      // PEFT: re.match(rf"(.*\.)?({key})$", name) — the key is a regex fragment, grouped
+      if (new RegExp(`^(.*\\.)?(?:${key})$`).test(name)) return value;
     } catch { /* invalid regexes were rejected when parsing */ }
   }
   return fallback;
@@ -75,10 +76,12 @@ function parseConfig(id: string, raw: Record<string, unknown>): PeftConfig {
   if (raw.bias !== undefined && raw.bias !== "none") throw fail("bias", `bias training "${String(raw.bias)}" is not supported (only "none")`);
   if (raw.lora_bias === true) throw fail("lora_bias", "LoRA bias terms are not supported");
   if (raw.fan_in_fan_out === true) throw fail("fan_in_fan_out", "fan_in_fan_out (Conv1D layout) is not supported for Llama/Mistral");
-  for (const field of ["layer_replication", "target_parameters", "trainable_token_indices"]) {
+  // variants that change the math (activated LoRA, QA-LoRA pooling, BD-LoRA, ...) are refused
+  for (const field of ["layer_replication", "target_parameters", "trainable_token_indices", "alora_invocation_tokens", "use_bdlora"]) {
     const v = raw[field];
-    if (v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)) throw fail(field, "is not supported");
+    if (v !== undefined && v !== null && v !== false && !(Array.isArray(v) && v.length === 0)) throw fail(field, "is not supported");
   }
+  if (raw.use_qalora === true) throw fail("use_qalora", "QA-LoRA adapters are not supported");
   const r = raw.r;
   if (typeof r !== "number" || !Number.isInteger(r) || r <= 0) throw fail("r", `must be a positive integer, got ${JSON.stringify(r)}`);
   const alpha = raw.lora_alpha ?? r;
@@ -110,6 +113,21 @@ function parseConfig(id: string, raw: Record<string, unknown>): PeftConfig {
     targets = (name) => names.some((t) => name === t || name.endsWith(`.${t}`));
   } else {
     throw fail("target_modules", "must be a non-empty list of module names or a regex string");
+  }
+  // exclude_modules: same matching rules as target_modules (regex = full match, list = suffix)
+  const ex = raw.exclude_modules;
+  if (typeof ex === "string" && ex !== "") {
+    let re: RegExp;
+    try { re = new RegExp(`^(?:${ex})$`); } catch { throw fail("exclude_modules", `"${ex}" is not a valid regular expression`); }
+    const included = targets;
+    targets = (name, proj) => included(name, proj) && !re.test(name);
+  } else if (Array.isArray(ex) && ex.length > 0) {
+    if (!ex.every((t) => typeof t === "string")) throw fail("exclude_modules", "must list module names");
+    const names = ex as string[];
+    const included = targets;
+    targets = (name, proj) => included(name, proj) && !names.some((t) => name === t || name.endsWith(`.${t}`));
+  } else if (ex !== undefined && ex !== null && !(Array.isArray(ex) && ex.length === 0)) {
+    throw fail("exclude_modules", "must be a list of module names or a regex string");
   }
 
   let layers: Set<number> | null = null;
@@ -222,6 +240,18 @@ function plan(id: string, cfg: PeftConfig, header: SafetensorsHeader, base: Mode
     targetSet.add(proj);
     bytes += (numel(aShape) + numel(bShape)) * 4;
     entries.push({ layer, proj, aKey: e.a, bKey: e.b, r, scale: cfg.rslora ? alpha / Math.sqrt(r) : alpha / r });
+  }
+  if (base) {
+    // every module the config targets must have its tensors (PEFT would leave it untrained)
+    for (let l = 0; l < base.numLayers; l++) {
+      if (cfg.layers && !cfg.layers.has(l)) continue;
+      for (const proj of PROJECTIONS) {
+        const name = moduleName(l, proj);
+        if (cfg.targets(name, proj) && !found.has(`${l}.${proj}`)) {
+          throw new AdapterError(id, `${name} is in target_modules but its lora_A/lora_B tensors are missing from adapter_model.safetensors`, { field: "adapter_model.safetensors" });
+        }
+      }
+    }
   }
   if (base && cfg.layers) {
     for (const l of cfg.layers) {

@@ -87,6 +87,13 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
       }
       tensors.set(key, { name: key, dtype: t.dtype, shape, begin: dataStart + offs[0], end: dataStart + offs[1] });
     }
+    // tensors must not share bytes (a crafted header could alias one weight onto another)
+    const spans = [...tensors.values()].filter((t) => t.end > t.begin).sort((a, b) => a.begin - b.begin);
+    for (let i = 1; i < spans.length; i++) {
+      if (spans[i].begin < spans[i - 1].end) {
+        throw new SafetensorsError(name, `tensors "${spans[i - 1].name}" and "${spans[i].name}" overlap in the data section`);
+      }
+    }
     return { file, tensors, metadata };
   } finally {
     await fh.close();
