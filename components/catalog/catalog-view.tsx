@@ -1,5 +1,5 @@
 "use client";
-import { useSuspenseQuery } from "@tanstack/react-query";
+import { useQuery, useSuspenseQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useDeferredValue, useMemo, useState } from "react";
 import type { ModelLabel } from "@/db/schema/catalog";
@@ -72,8 +72,13 @@ const inputClass =
 
 export function CatalogView() {
   const trpc = useTRPC();
-  // runnable state is live: refetch every few seconds
-  const { data } = useSuspenseQuery({ ...trpc.catalog.list.queryOptions(), refetchInterval: 5000 });
+  const { data: list } = useSuspenseQuery(trpc.catalog.list.queryOptions());
+  // runnable state is live: poll the small runStates query, not the whole catalog
+  const { data: live } = useQuery({ ...trpc.catalog.runStates.queryOptions(), refetchInterval: 5000 });
+  const data = useMemo(
+    () => (live ? { worker: live.worker, adapters: list.adapters.map((a) => ({ ...a, run: live.states[a.slug] ?? a.run })) } : list),
+    [list, live],
+  );
   const [query, setQuery] = useState("");
   const deferredQuery = useDeferredValue(query);
   const [category, setCategory] = useState("");

@@ -20,6 +20,18 @@ export const catalogRouter = createTRPCRouter({
     };
   }),
 
+  /** just the live part of `list`, cheap to poll: each adapter's runnable state on the worker */
+  runStates: publicProcedure.query(async ({ ctx }) => {
+    const [rows, worker] = await Promise.all([
+      listCatalogAdapters(ctx.db),
+      workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
+    ]);
+    return {
+      worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error },
+      states: Object.fromEntries(rows.map((a) => [a.slug, runnability(a, worker)])),
+    };
+  }),
+
   bySlug: publicProcedure
     .input(z.object({ slug: z.string().min(1, "slug is required").max(200, "slug is too long") }))
     .query(async ({ ctx, input }) => {

@@ -113,6 +113,10 @@ describe.each(drivers)("catalog router on $name", ({ open }) => {
       expect(by.sql!.workerState).toBe("resident");
       expect(by.e2e).toMatchObject({ runnable: false, state: "failed", reason: expect.stringContaining("bad shapes") });
       expect(by.conllpp).toMatchObject({ runnable: false, state: "other-base", reason: "Needs base model mistralai/Mistral-7B-v0.1; this worker serves loraland-mini." });
+      // the cheap polled query says the same as the full list
+      const live = await c.catalog.runStates();
+      expect(live.worker).toEqual(worker);
+      expect(live.states).toEqual(by);
 
       // the worker drops an adapter and starts loading: seen after the status cache (3 s) expires, no restart
       w.state.adapters = w.state.adapters!.filter((a) => a.id !== "spam");
