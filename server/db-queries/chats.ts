@@ -71,8 +71,8 @@ export async function startTurn({
   content: string;
   inputs: Record<string, string> | null;
   mode: PromptMode;
-  /** per pane: adapter id (null = base) and the exact prompt sent to the worker */
-  panes: { adapterId: string | null; prompt: string }[];
+  /** per pane: adapter id (null = base), the exact prompt sent to the worker, and optionally the generation's id */
+  panes: { adapterId: string | null; prompt: string; id?: string }[];
   params: GenerationParams;
 }): Promise<{ turn: number; generations: Generation[] }> {
   return db.transaction(async (tx) => {
@@ -91,7 +91,7 @@ export async function startTurn({
       .insert(generations)
       .values(
         panes.map((p, pane) => ({
-          id: randomUUID(),
+          id: p.id ?? randomUUID(),
           chatId,
           ownerId,
           turn: next,

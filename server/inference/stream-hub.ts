@@ -81,6 +81,8 @@ interface PaneState extends PaneSpec {
 
 interface Run {
   id: string;
+  /** resolves once the generations' rows exist (the worker request starts before they are written) */
+  ready: Promise<unknown>;
   ownerId: string;
   panes: PaneState[];
   events: RunChunk[];
@@ -112,14 +114,19 @@ export class StreamHub {
 
   constructor(private readonly opts: HubOptions) {
     this.graceMs = opts.graceMs ?? 5_000;
-    this.flushMs = opts.flushMs ?? 500;
+    this.flushMs = opts.flushMs ?? 1_000;
     this.keepMs = opts.keepMs ?? 120_000;
   }
 
-  /** Starts every pane's worker request at once; returns the run id to subscribe to. */
-  start(ownerId: string, panes: PaneSpec[]): string {
+  /**
+   * Starts every pane's worker request at once; returns the run id to subscribe to. `ready`
+   * (the rows being inserted) gates every write, so the worker can start before the database is
+   * done; if it rejects, the streams are cut.
+   */
+  start(ownerId: string, panes: PaneSpec[], ready: Promise<unknown> = Promise.resolve()): string {
     const run: Run = {
       id: randomUUID(),
+      ready,
       ownerId,
       panes: panes.map((p) => ({
         ...p,
@@ -143,6 +150,12 @@ export class StreamHub {
       graceTimer: null,
     };
     this.runs.set(run.id, run);
+    ready.catch(() => {
+      for (const p of run.panes) {
+        p.abortAs ??= "interrupted";
+        p.controller.abort();
+      }
+    });
     // nobody may ever subscribe (client gone before it could): the grace timer covers that too
     this.armGrace(run);
     run.panes.forEach((_, i) => this.push(run, { pane: i, kind: "status", status: "queued" }));
@@ -264,8 +277,9 @@ export class StreamHub {
     };
   }
 
-  private async save(p: PaneState, patch: GenerationPatch) {
+  private async save(run: Run, p: PaneState, patch: GenerationPatch) {
     try {
+      await run.ready;
       await this.opts.persist(p.generationId, patch);
     } catch (e) {
       this.opts.onError?.(e);
@@ -301,7 +315,7 @@ export class StreamHub {
           if (at - lastFlush >= this.flushMs && !flushing) {
             lastFlush = at;
             p.flushedLength = p.text.length;
-            flushing = this.save(p, { status: "streaming", output: p.text, tokensOut: p.tokens.length, ttftMs: p.tFirst - p.t0 }).finally(
+            flushing = this.save(run, p, { status: "streaming", output: p.text, tokensOut: p.tokens.length, ttftMs: p.tFirst - p.t0 }).finally(
               () => (flushing = null),
             );
           }
@@ -333,7 +347,7 @@ export class StreamHub {
           : (error?.message ?? null);
     p.status = status;
     p.lease?.release();
-    await this.save(p, {
+    await this.save(run, p, {
       status,
       output,
       tokens: p.tokens,

@@ -3,6 +3,7 @@
  * tRPC subscription (SSE) relaying them, each event `tracked` by its index in the run so a
  * reconnect resumes from `lastEventId`; `stop` cancels; `tokenCount` asks the worker's tokenizer.
  */
+import { randomUUID } from "node:crypto";
 import { tracked, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { Db } from "../../db/client";
@@ -143,37 +144,46 @@ export const generateRouter = createTRPCRouter({
       try {
         const hub = await getHub(ctx.db, ctx.env);
         const kind = input.mode === "chat" ? "chat" : input.adapters.length > 1 ? "compare" : "run";
-        const chatId =
-          input.chatId ??
-          (
-            await createChat({
-              db: ctx.db,
-              ownerId: ctx.ownerId,
-              kind,
-              title: titleFromPrompt(input.prompt),
-              settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
-            })
-          ).id;
-        const messages = input.mode === "chat" ? await chatHistory(ctx.db, ctx.ownerId, chatId, input.prompt) : undefined;
-        const { turn, generations } = await startTurn({
-          db: ctx.db,
-          ownerId: ctx.ownerId,
-          chatId,
-          content: input.prompt,
-          inputs: input.inputs ?? null,
-          mode: input.mode,
-          panes: input.adapters.map((a) => ({ adapterId: a, prompt: messages ? JSON.stringify(messages) : input.prompt })),
-          params: input.params,
-        });
+        // chat mode: earlier turns from history (a new chat starts with just this message)
+        const messages = input.mode === "chat" && input.chatId ? await chatHistory(ctx.db, ctx.ownerId, input.chatId, input.prompt) : undefined;
+        const turns = messages ?? (input.mode === "chat" ? [{ role: "user" as const, content: input.prompt }] : undefined);
+        const generationIds = input.adapters.map(() => randomUUID());
+        // the rows are written while the worker already works: the database is not on the TTFT path
+        const stored = (async () => {
+          const chatId =
+            input.chatId ??
+            (
+              await createChat({
+                db: ctx.db,
+                ownerId: ctx.ownerId,
+                kind,
+                title: titleFromPrompt(input.prompt),
+                settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
+              })
+            ).id;
+          const { turn } = await startTurn({
+            db: ctx.db,
+            ownerId: ctx.ownerId,
+            chatId,
+            content: input.prompt,
+            inputs: input.inputs ?? null,
+            mode: input.mode,
+            panes: input.adapters.map((a, i) => ({ id: generationIds[i], adapterId: a, prompt: turns ? JSON.stringify(turns) : input.prompt })),
+            params: input.params,
+          });
+          return { chatId, turn };
+        })();
         const runId = hub.start(
           ctx.ownerId,
-          generations.map((gen, i) => ({
-            generationId: gen.id,
+          input.adapters.map((adapterId, i) => ({
+            generationId: generationIds[i]!,
             lease: leases[i],
-            request: { prompt: input.prompt, messages, adapterId: gen.adapterId, params: input.params, alternatives: input.alternatives },
+            request: { prompt: input.prompt, messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
           })),
+          stored,
         );
-        return { runId, chatId, turn, generationIds: generations.map((x) => x.id) };
+        const { chatId, turn } = await stored;
+        return { runId, chatId, turn, generationIds };
       } catch (e) {
         for (const l of leases) l.release();
         throw e;

@@ -12,7 +12,6 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import type { Page } from "playwright-core";
-import { startFakeWorker } from "../../bench/web/fake-worker";
 import { freePort, ROOT } from "./browser";
 
 export interface TestWorker {
@@ -25,18 +24,31 @@ export function realWorkerAvailable(): boolean {
   return fs.existsSync(path.join(ROOT, "inference/cli/serve.ts"));
 }
 
-export async function startTestWorker(opts: { delayMs?: number } = {}): Promise<TestWorker> {
-  if (!realWorkerAvailable()) {
-    process.stderr.write("\n!!!!! inference/cli/serve.ts is missing: e2e tests stream from the LoRAX-protocol stand-in, NOT the real worker !!!!!\n\n");
-    const fake = await startFakeWorker({ delayMs: opts.delayMs ?? 30 });
-    return { url: fake.url, real: false, stop: fake.close };
+export async function startTestWorker(opts: { delayMs?: number; fake?: boolean } = {}): Promise<TestWorker> {
+  if (opts.fake || !realWorkerAvailable()) {
+    if (!opts.fake) process.stderr.write("\n!!!!! inference/cli/serve.ts is missing: e2e tests stream from the LoRAX-protocol stand-in, NOT the real worker !!!!!\n\n");
+    // its own process, like a real worker: its work does not land on the test's event loop
+    const port = await freePort();
+    return spawnWorker(
+      [path.join(ROOT, "bench/web/fake-worker.ts"), "--port", String(port), "--delay-ms", String(opts.delayMs ?? 30)],
+      port,
+      false,
+    );
   }
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), path.join(ROOT, "inference/cli/main.ts"), "serve", "--port", String(port), "--model", path.join(ROOT, "data/demo/base"), "--adapters", path.join(ROOT, "data/demo/adapters")],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  return spawnWorker(
+    [path.join(ROOT, "inference/cli/main.ts"), "serve", "--port", String(port), "--model", path.join(ROOT, "data/demo/base"), "--adapters", path.join(ROOT, "data/demo/adapters")],
+    port,
+    true,
   );
+}
+
+async function spawnWorker(script: string[], port: number, real: boolean): Promise<TestWorker> {
+  const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), ...script], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -67,12 +79,12 @@ export async function startTestWorker(opts: { delayMs?: number } = {}): Promise<
     }
     await new Promise((r) => setTimeout(r, 300));
   }
-  return { url, real: true, stop };
+  return { url, real, stop };
 }
 
 /** The worker's own answer (LoRAX /generate, greedy) for a prompt: what the page must end up showing. */
-export async function workerAnswer(url: string, prompt: string, adapterId: string | null, maxNewTokens: number): Promise<string> {
-  if (!realWorkerAvailable()) {
+export async function workerAnswer(url: string, prompt: string, adapterId: string | null, maxNewTokens: number, real = realWorkerAvailable()): Promise<string> {
+  if (!real) {
     const { fakeTokens } = await import("../../bench/web/fake-worker");
     return fakeTokens(adapterId, maxNewTokens).join("");
   }
