@@ -1,0 +1,156 @@
+/**
+ * Hugging Face Hub adapter source: downloads `adapter_config.json` and `adapter_model.safetensors`
+ * from `${endpoint}/{repo}/resolve/{revision}/{file}` (Bearer token: the request's `api_token`,
+ * else HF_TOKEN) into `{cacheDir}/{org}--{name}/{revision}/`. Files go to a temp folder first,
+ * are validated (JSON config of a LoRA adapter, a well-formed safetensors header whose offsets fit
+ * the file), and the folder is renamed into place, so a cache entry is always complete.
+ */
+import fs from "node:fs/promises";
+import path from "node:path";
+import crypto from "node:crypto";
+import { HttpError } from "../server/errors";
+
+export const HUB_FILES = ["adapter_config.json", "adapter_model.safetensors"] as const;
+
+export interface HubOptions {
+  endpoint: string;
+  cacheDir: string;
+  /** used when the request gives none */
+  defaultToken?: string | null;
+  /** per file (default 1 GiB) */
+  maxBytes?: number;
+  timeoutMs?: number;
+}
+
+const REPO = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
+const REVISION = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+export function hubCacheDirFor(cacheDir: string, repo: string, revision: string): string {
+  return path.join(cacheDir, repo.replace("/", "--"), revision);
+}
+
+const inflight = new Map<string, Promise<string>>();
+
+/** Download (or reuse from the cache) a Hub adapter; resolves to its local folder. */
+export function fetchHubAdapter(repo: string, revision: string | null | undefined, token: string | null | undefined, opts: HubOptions): Promise<string> {
+  const rev = revision || "main";
+  if (!REPO.test(repo) || repo.split("/").some((p) => p === ".." || p === ".")) {
+    return Promise.reject(new HttpError(422, "invalid_request", `repo "${repo.slice(0, 80)}" is not a Hub repo id (org/name)`, { field: "repo" }));
+  }
+  if (!REVISION.test(rev) || rev.includes("..")) {
+    return Promise.reject(new HttpError(422, "invalid_request", `revision "${rev.slice(0, 80)}" is not a valid revision`, { field: "revision" }));
+  }
+  const dest = hubCacheDirFor(opts.cacheDir, repo, rev);
+  const key = dest;
+  const running = inflight.get(key);
+  if (running) return running;
+  const p = download(repo, rev, token ?? opts.defaultToken ?? null, dest, opts).finally(() => inflight.delete(key));
+  inflight.set(key, p);
+  return p;
+}
+
+async function complete(dir: string): Promise<boolean> {
+  try {
+    for (const f of HUB_FILES) await fs.access(path.join(dir, f));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function download(repo: string, rev: string, token: string | null, dest: string, opts: HubOptions): Promise<string> {
+  if (await complete(dest)) return dest;
+  const endpoint = opts.endpoint.replace(/\/+$/, "");
+  const parent = path.dirname(dest);
+  await fs.mkdir(parent, { recursive: true });
+  const tmp = path.join(parent, `.tmp-${rev}-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
+  await fs.mkdir(tmp);
+  try {
+    for (const file of HUB_FILES) {
+      const url = `${endpoint}/${repo}/resolve/${encodeURIComponent(rev)}/${file}`;
+      const bytes = await fetchFile(url, token, repo, file, opts);
+      await fs.writeFile(path.join(tmp, file), bytes);
+    }
+    await validateDownloaded(tmp, repo);
+    try {
+      await fs.rename(tmp, dest);
+    } catch (e) {
+      // another process finished the same download first: keep theirs
+      if (!(await complete(dest))) throw e;
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+    return dest;
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+async function fetchFile(url: string, token: string | null, repo: string, file: string, opts: HubOptions): Promise<Buffer> {
+  const maxBytes = opts.maxBytes ?? 1 << 30;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      redirect: "follow",
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000),
+    });
+  } catch (e) {
+    throw new HttpError(424, "hub_unreachable", `could not download ${file} of "${repo}" from ${new URL(url).origin}: ${(e as Error).message}`, { field: "adapter_id" });
+  }
+  if (res.status === 401 || res.status === 403) {
+    throw new HttpError(401, "hub_unauthorized", `the Hub refused ${file} of "${repo}" (HTTP ${res.status}); give a valid api_token or set HF_TOKEN`, { field: "api_token" });
+  }
+  if (res.status === 404) {
+    throw new HttpError(404, "adapter_not_found", `the Hub has no ${file} for "${repo}" at that revision`, { field: "adapter_id" });
+  }
+  if (!res.ok || !res.body) throw new HttpError(424, "hub_error", `the Hub answered HTTP ${res.status} for ${file} of "${repo}"`, { field: "adapter_id" });
+  const declared = Number(res.headers.get("content-length"));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    throw new HttpError(422, "adapter_invalid", `${file} of "${repo}" has ${declared} bytes, over the limit of ${maxBytes}`, { field: "adapter_id" });
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > maxBytes) throw new HttpError(422, "adapter_invalid", `${file} of "${repo}" is over the limit of ${maxBytes} bytes`, { field: "adapter_id" });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** A LoRA adapter_config.json and a safetensors file whose header and offsets are consistent. */
+export async function validateDownloaded(dir: string, repo: string): Promise<void> {
+  const bad = (msg: string) => new HttpError(422, "adapter_invalid", `adapter "${repo}": ${msg}`, { field: "adapter_id" });
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(await fs.readFile(path.join(dir, "adapter_config.json"), "utf8"));
+  } catch (e) {
+    throw bad(`adapter_config.json is not valid JSON (${(e as Error).message})`);
+  }
+  if (!config || typeof config !== "object") throw bad("adapter_config.json is not an object");
+  if (config.peft_type !== undefined && config.peft_type !== "LORA") throw bad(`peft_type is "${String(config.peft_type)}"; only LORA adapters are served`);
+  if (!Number.isInteger(config.r) || (config.r as number) < 1) throw bad("adapter_config.json has no positive integer r");
+
+  const buf = await fs.readFile(path.join(dir, "adapter_model.safetensors"));
+  if (buf.length < 8) throw bad("adapter_model.safetensors is truncated (no header)");
+  const headerLen = Number(buf.readBigUInt64LE(0));
+  if (headerLen <= 0 || 8 + headerLen > buf.length) throw bad("adapter_model.safetensors has a header length past the end of the file");
+  let header: Record<string, { dtype?: string; shape?: number[]; data_offsets?: [number, number] }>;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + headerLen).toString("utf8"));
+  } catch {
+    throw bad("adapter_model.safetensors has a header that is not JSON");
+  }
+  const dataLen = buf.length - 8 - headerLen;
+  let tensors = 0;
+  for (const [name, t] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    tensors++;
+    const off = t?.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || off[0] > off[1] || off[1] > dataLen) {
+      throw bad(`adapter_model.safetensors: tensor "${name}" has data offsets outside the file (truncated download?)`);
+    }
+  }
+  if (tensors === 0) throw bad("adapter_model.safetensors holds no tensors");
+}

@@ -1,0 +1,238 @@
+/**
+ * `npm run worker -- [options]` (= `cli serve`): the inference worker. Listens first (GET /health
+ * answers 503 while the model loads, /info says `state: "loading"`), then loads the model, registers
+ * every adapter folder found under `--adapters` (and `${DATA_DIR}/adapters`, where the web app
+ * writes uploaded adapters), preloads the `--preload` list, and answers 200 on /health.
+ * Logs are one JSON object per line on stderr. SIGTERM/SIGINT: stop accepting, end in-flight
+ * streams with a final event, exit 0.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs, intOption, runCommand, UsageError, type ParsedArgs } from "./args";
+import { AdapterRoots, scanAdapterDir } from "../adapters/local";
+import { createWorkerServer, WorkerState } from "../server/app";
+import type { Logger } from "../server/state";
+import type { EngineApi } from "../engine/types";
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const DEMO_BASE = path.join(REPO_ROOT, "data/demo/base");
+const DEMO_ADAPTERS = path.join(REPO_ROOT, "data/demo/adapters");
+const DEMO_MODEL_ID = "loraland-mini";
+
+const env = process.env;
+const dataDir = env.DATA_DIR || ".data";
+
+const OPTIONS: { name: string; value?: string; help: string; fallback: () => string | undefined }[] = [
+  { name: "model", value: "DIR", help: "Hugging Face model folder (config.json, safetensors, tokenizer.json) [env MODEL_DIR]", fallback: () => env.MODEL_DIR || path.relative(process.cwd(), DEMO_BASE) || "." },
+  { name: "adapters", value: "DIR", help: "folder whose subfolders are PEFT adapters; the folder name is the adapter id [env ADAPTERS_DIR]", fallback: () => env.ADAPTERS_DIR || path.relative(process.cwd(), DEMO_ADAPTERS) },
+  { name: "port", value: "N", help: "TCP port, 0 = any free one [env WORKER_PORT]", fallback: () => env.WORKER_PORT || "8081" },
+  { name: "host", value: "HOST", help: "address to listen on", fallback: () => "127.0.0.1" },
+  { name: "model-id", value: "ID", help: "model id served (default: a `model_id` file in the model folder, \"loraland-mini\" for the bundled demo, else the folder name)", fallback: () => undefined },
+  { name: "backend", value: "native|reference", help: "kernels", fallback: () => "native" },
+  { name: "slots", value: "N", help: "adapters resident at once", fallback: () => "8" },
+  { name: "memory-budget-mb", value: "N", help: "byte budget of the resident adapters, MiB", fallback: () => "1024" },
+  { name: "host-cache-mb", value: "N", help: "host-memory tier for evicted adapters, MiB (0 = drop them)", fallback: () => "2048" },
+  { name: "kv-cache-mb", value: "N", help: "upper bound of the KV cache, MiB", fallback: () => "2048" },
+  { name: "max-batch-tokens", value: "N", help: "tokens in one forward pass (prefill chunks + decodes)", fallback: () => "512" },
+  { name: "max-running", value: "N", help: "sequences in the running batch", fallback: () => "16" },
+  { name: "max-queue", value: "N", help: "requests waiting beyond the running ones; more get 429 + Retry-After", fallback: () => "64" },
+  { name: "max-context", value: "N", help: "prompt + generated tokens of one request (default: the model's max_position_embeddings)", fallback: () => undefined },
+  { name: "max-new-tokens", value: "N", help: "largest max_new_tokens / max_tokens a request may ask for", fallback: () => "1024" },
+  { name: "max-body-kb", value: "N", help: "request body size limit, KiB (413 beyond)", fallback: () => "1024" },
+  { name: "preload", value: "a,b", help: "adapter ids loaded into slots at start", fallback: () => "" },
+  { name: "hub-cache", value: "DIR", help: "where Hub adapters are downloaded [env DATA_DIR]", fallback: () => path.join(dataDir, "hub-cache") },
+  { name: "adapter-root", value: "DIR", help: "more folders `adapter_source: \"local\"` may read (repeatable); --adapters and ${DATA_DIR}/adapters are always roots", fallback: () => undefined },
+];
+
+function usage(): string {
+  const lines = ["usage: npm run worker -- [options]   (cli serve)", ""];
+  for (const o of OPTIONS) {
+    const d = o.fallback();
+    lines.push(`  --${o.name}${o.value ? ` ${o.value}` : ""}`.padEnd(32) + o.help + (d ? ` (default: ${d})` : ""));
+  }
+  lines.push(`  --help`.padEnd(32) + "this text", "", "env: HF_ENDPOINT (default https://huggingface.co), HF_TOKEN, DATA_DIR (default .data)");
+  return lines.join("\n");
+}
+
+/** explicit id > `model_id` file in the folder > "loraland-mini" for the bundled demo > folder name */
+export function modelIdFor(modelDir: string, explicit: string | undefined): string {
+  if (explicit) return explicit;
+  try {
+    const fromFile = fs.readFileSync(path.join(modelDir, "model_id"), "utf8").trim();
+    if (fromFile) return fromFile;
+  } catch {
+    // no model_id file
+  }
+  const real = (p: string) => {
+    try {
+      return fs.realpathSync(p);
+    } catch {
+      return path.resolve(p);
+    }
+  };
+  if (real(modelDir) === real(DEMO_BASE)) return DEMO_MODEL_ID;
+  return path.basename(path.resolve(modelDir));
+}
+
+const log: Logger = (event, fields = {}) => {
+  process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: event.includes("fail") || event.includes("error") ? "error" : "info", event, ...fields })}\n`);
+};
+
+function value(args: ParsedArgs, name: string): string | undefined {
+  return args.values[name] ?? OPTIONS.find((o) => o.name === name)?.fallback();
+}
+
+function envOrOptionInt(args: ParsedArgs, name: string, min = 0): number | undefined {
+  const v = value(args, name);
+  if (v === undefined) return undefined;
+  return intOption({ ...args, values: { ...args.values, [name]: v } }, name, 0, min);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  let args: ParsedArgs;
+  const code = await runCommand(async () => {
+    args = parseArgs(argv, { string: OPTIONS.filter((o) => o.name !== "adapter-root").map((o) => o.name), multiple: ["adapter-root"] });
+    if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"`);
+    return -1;
+  });
+  if (code !== -1) return code;
+  try {
+    return await serve(args!);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function serve(args: ParsedArgs): Promise<number> {
+  const modelDir = path.resolve(value(args, "model")!);
+  const adaptersDir = path.resolve(value(args, "adapters")!);
+  const port = envOrOptionInt(args, "port", 0)!;
+  if (port > 65535) throw new UsageError(`option --port must be <= 65535, got ${port}`);
+  const host = value(args, "host")!;
+  const backend = value(args, "backend");
+  if (backend !== "native" && backend !== "reference") throw new UsageError(`option --backend must be native or reference, got "${backend}"`);
+  const mib = (name: string) => envOrOptionInt(args, name, 0)! * 2 ** 20;
+  const maxContextOpt = envOrOptionInt(args, "max-context", 2);
+  const maxRunning = envOrOptionInt(args, "max-running", 1)!;
+  const maxQueue = envOrOptionInt(args, "max-queue", 0)!;
+  const maxNewTokens = envOrOptionInt(args, "max-new-tokens", 1)!;
+  const hubCache = path.resolve(value(args, "hub-cache")!);
+  const uploads = path.resolve(dataDir, "adapters");
+  const roots = new AdapterRoots([adaptersDir, uploads, ...(args.multi["adapter-root"] ?? [])]);
+  const preload = (value(args, "preload") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  if (!fs.existsSync(path.join(modelDir, "config.json"))) {
+    throw new UsageError(`--model ${modelDir} has no config.json (give a Hugging Face model folder)`);
+  }
+  const modelId = modelIdFor(modelDir, args.values["model-id"]);
+  const engineOpts = {
+    modelDir,
+    backend: backend as "native" | "reference",
+    adapterSlots: envOrOptionInt(args, "slots", 1),
+    adapterBudgetBytes: mib("memory-budget-mb"),
+    hostCacheBytes: mib("host-cache-mb"),
+    kvCacheBytes: mib("kv-cache-mb"),
+    maxBatchTokens: envOrOptionInt(args, "max-batch-tokens", 1),
+    maxRunning,
+    maxContext: maxContextOpt,
+  };
+
+  const state = new WorkerState({
+    modelId,
+    modelDir,
+    maxNewTokens,
+    maxContext: maxContextOpt ?? Number.MAX_SAFE_INTEGER,
+    maxRunning,
+    maxQueue,
+    maxBodyBytes: envOrOptionInt(args, "max-body-kb", 1)! * 1024,
+    roots,
+    hub: { endpoint: env.HF_ENDPOINT || "https://huggingface.co", cacheDir: hubCache, defaultToken: env.HF_TOKEN || null },
+    version: "0.1.0",
+    infoExtra: { max_batch_tokens: engineOpts.maxBatchTokens, adapter_slots: engineOpts.adapterSlots, adapter_budget_bytes: engineOpts.adapterBudgetBytes },
+    log,
+  });
+  const server = createWorkerServer(state);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  const boundPort = typeof addr === "object" && addr ? addr.port : port;
+  log("listening", { url: `http://${host}:${boundPort}`, host, port: boundPort, model_id: modelId });
+
+  let engine: EngineApi | null = null;
+  let stopping = false;
+  const exited = new Promise<number>((resolve) => {
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      state.phase = "stopping";
+      log("shutting_down", { signal, in_flight: state.inFlight });
+      server.close();
+      server.closeIdleConnections();
+      await engine?.shutdown();
+      // in-flight responses end with their final event; then the connections go
+      const deadline = Date.now() + 10_000;
+      while (state.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      log("stopped", {});
+      resolve(0);
+    };
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+  });
+
+  log("model_loading", { model_dir: modelDir, model_id: modelId, backend, source: modelDir === path.resolve(DEMO_BASE) ? "bundled demo (data/demo/base)" : "local folder" });
+  const t0 = Date.now();
+  try {
+    const { Engine } = await import("../engine/engine");
+    engine = await Engine.create({ ...engineOpts, log: (line: string) => log("engine", { message: line }) });
+  } catch (e) {
+    state.setFailed(e);
+    log("model_load_failed", { model_dir: modelDir, error: e instanceof Error ? e.message : String(e) });
+    server.close();
+    server.closeAllConnections();
+    return 1;
+  }
+  if (stopping) {
+    await engine.shutdown();
+    return exited;
+  }
+  const m = engine.model;
+  log("model_loaded", { model_id: modelId, architecture: m.architecture, dtype: m.storedDtype, layers: m.numLayers, parameters: m.parameters, backend: m.backend, load_ms: Date.now() - t0 });
+
+  const seen = new Set<string>();
+  for (const dir of [adaptersDir, uploads]) {
+    for (const a of await scanAdapterDir(dir)) {
+      if (seen.has(a.id)) {
+        log("adapter_skipped", { id: a.id, dir: a.dir, reason: "an adapter with this id is already registered" });
+        continue;
+      }
+      seen.add(a.id);
+      const info = await engine.registerAdapter(a.id, fs.realpathSync(a.dir), "local");
+      log(info.state === "failed" ? "adapter_failed" : "adapter_found", { id: a.id, dir: a.dir, rank: info.rank, targets: info.targetModules, bytes: info.bytes, state: info.state, error: info.error });
+    }
+  }
+  for (const id of preload) {
+    try {
+      await engine.preloadAdapter(id);
+      log("adapter_preloaded", { id });
+    } catch (e) {
+      log("adapter_preload_failed", { id, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  state.setEngine(engine);
+  const adapters = engine.listAdapters();
+  log("ready", { model_id: modelId, load_ms: state.loadMs, adapters: adapters.map((a) => a.id), failed: adapters.filter((a) => a.state === "failed").map((a) => a.id), roots: roots.list() });
+  const rc = await exited;
+  setTimeout(() => process.exit(rc), 500).unref();
+  return rc;
+}

@@ -1,0 +1,73 @@
+/**
+ * The worker's HTTP server, independent of the CLI: `createWorkerServer(state)` answers /health
+ * (503 until an engine is set), /info and /metrics at once, and every other route once
+ * `state.setEngine(engine)` was called — so it can listen while the model loads.
+ */
+import http from "node:http";
+import { HttpError, toHttpError } from "./errors";
+import { Router, sendError, type ErrorStyle } from "./http";
+import { addLoraxRoutes } from "./routes-lorax";
+import { addOpenAiRoutes } from "./routes-openai";
+import { addAdapterRoutes } from "./routes-adapters";
+import { WorkerState, type WorkerOptions } from "./state";
+
+export { WorkerState, type WorkerOptions };
+
+/** routes counted in metrics under their own name; everything else is "other" */
+const KNOWN = new Set(["/", "/generate", "/generate_stream", "/tokenize", "/info", "/health", "/metrics", "/adapters", "/v1/completions", "/v1/chat/completions", "/v1/models"]);
+
+export function createWorkerServer(state: WorkerState): http.Server {
+  const router = new Router();
+  addLoraxRoutes(router, state);
+  addOpenAiRoutes(router, state);
+  addAdapterRoutes(router, state);
+  router.add("GET", "/metrics", ({ res }) => {
+    const e = state.engine;
+    const adapters = e ? e.listAdapters() : [];
+    const text = state.metrics.render({
+      ready: state.phase === "ready",
+      inFlight: state.inFlight,
+      queued: e ? e.stats().waiting : 0,
+      stats: e ? e.stats() : null,
+      adapters: { registered: adapters.length, failed: adapters.filter((a) => a.state === "failed").length },
+    });
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    res.end(text);
+  });
+
+  const server = http.createServer((req, res) => {
+    const started = performance.now();
+    const url = new URL(req.url ?? "/", "http://worker");
+    const route = KNOWN.has(url.pathname) ? url.pathname : url.pathname.startsWith("/adapters/") ? "/adapters/:id" : "other";
+    res.once("close", () => {
+      const status = res.headersSent ? res.statusCode : 499; // 499: the client left before an answer
+      state.metrics.requests.inc({ route, status: String(status) });
+      if (route !== "/health" && route !== "/metrics" && route !== "/info") {
+        state.log("request", { method: req.method, path: url.pathname, status, ms: Math.round(performance.now() - started) });
+      }
+    });
+    let style: ErrorStyle = url.pathname.startsWith("/v1/") ? "openai" : "lorax";
+    void (async () => {
+      try {
+        if (state.phase === "stopping" && req.method !== "GET") {
+          throw new HttpError(503, "unavailable", "the worker is shutting down", { retryAfter: 5 });
+        }
+        const m = router.match(req.method ?? "GET", url.pathname);
+        style = m.style;
+        await m.handler({ req, res, url, params: m.params });
+      } catch (err) {
+        const e = toHttpError(err);
+        if (e.status >= 500 && e.code === "internal") state.log("request_failed", { path: url.pathname, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+        if (res.headersSent) {
+          res.end();
+          return;
+        }
+        sendError(res, e, style, { "x-model-id": state.options.modelId });
+      }
+    })();
+  });
+  server.requestTimeout = 0; // long streams
+  server.headersTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}

@@ -1,0 +1,152 @@
+/**
+ * One generation as both protocols need it: checks (model ready, adapter, prompt length), a place
+ * in the bounded queue, the engine request tied to the client's connection (closing it aborts the
+ * request), and the engine's events reshaped for the wire:
+ *
+ * - one token of look-ahead, so the final event can carry the last token (LoRAX's stream format);
+ * - a special token's own text is its literal string (e.g. "</s>"); text the engine releases at a
+ *   special token (held back for a stop sequence or an incomplete UTF-8 character) moves to the
+ *   preceding non-special token, so the non-special texts always concatenate to generated_text.
+ */
+import type { ServerResponse } from "node:http";
+import type { DoneEvent, EngineApi, EngineEvent, TokenAlternative } from "../engine/types";
+import { HttpError, fromEngineEvent } from "./errors";
+import { ensureAdapter } from "./adapter-sources";
+import type { GenerationPlan } from "./validation";
+import type { WorkerState } from "./state";
+
+export interface OutToken {
+  id: number;
+  text: string;
+  logprob: number;
+  special: boolean;
+  alternatives?: TokenAlternative[];
+}
+
+export type OutEvent =
+  | { type: "token"; token: OutToken }
+  | { type: "final"; token: OutToken | null; done: DoneEvent }
+  | { type: "error"; token: OutToken | null; error: HttpError };
+
+export interface Generation {
+  engine: EngineApi;
+  promptIds: number[];
+  adapterId: string | null;
+  /** the events (errors before the first token were thrown by startGeneration instead) */
+  events: AsyncGenerator<OutEvent>;
+  /** give the queue place back and stop the engine request (idempotent; also done when `events` ends) */
+  close(): Promise<void>;
+}
+
+export interface PromptInput {
+  text?: string;
+  ids?: number[];
+  /** field to name when the prompt is at fault */
+  field: string;
+}
+
+async function* reshape(engine: EngineApi, source: AsyncIterable<EngineEvent>): AsyncGenerator<OutEvent> {
+  let held: OutToken | null = null;
+  for await (const ev of source) {
+    if (ev.type === "token") {
+      let out: OutToken = { id: ev.id, text: ev.text, logprob: ev.logprob, special: ev.special };
+      if (ev.alternatives) out.alternatives = ev.alternatives;
+      if (ev.special) {
+        out.text = engine.decode([ev.id], false);
+        if (ev.text) {
+          if (held && !held.special) held.text += ev.text;
+          else out = { ...out, text: ev.text, special: false }; // nowhere else to put it
+        }
+      }
+      if (held) yield { type: "token", token: held };
+      held = out;
+    } else if (ev.type === "done") {
+      yield { type: "final", token: held, done: ev };
+      return;
+    } else {
+      yield { type: "error", token: held, error: fromEngineEvent(ev.code, ev.message) };
+      return;
+    }
+  }
+  yield { type: "error", token: held, error: new HttpError(424, "internal", "the engine ended the request without a final event") };
+}
+
+/** Abort when the client goes away before we finished answering. */
+export function abortOnClose(res: ServerResponse): AbortController {
+  const ac = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) ac.abort(new Error("client disconnected"));
+  });
+  return ac;
+}
+
+export async function startGeneration(state: WorkerState, plan: GenerationPlan, prompt: PromptInput, signal: AbortSignal, adapterField: string): Promise<Generation> {
+  const engine = state.ready();
+  const adapterId = await ensureAdapter(state, plan.adapterId, plan.adapterSource, plan.apiToken, adapterField);
+
+  const promptIds = prompt.ids ?? engine.encode(prompt.text ?? "");
+  if (promptIds.length === 0) throw new HttpError(422, "invalid_request", `${prompt.field}: the prompt has no tokens`, { field: prompt.field });
+  const vocab = engine.model.vocabSize;
+  if (prompt.ids && prompt.ids.some((id) => id >= vocab)) {
+    throw new HttpError(422, "invalid_request", `${prompt.field}: token ids must be below the vocabulary size ${vocab}`, { field: prompt.field });
+  }
+  const maxContext = state.maxContext;
+  if (promptIds.length >= maxContext) {
+    throw new HttpError(422, "prompt_too_long", `${prompt.field}: the prompt has ${promptIds.length} tokens; this worker serves at most ${maxContext} tokens per request (prompt + generated), so the prompt must be shorter than ${maxContext}`, { field: prompt.field });
+  }
+
+  const release = state.admit(promptIds.length + plan.maxNewTokens);
+  let source: AsyncIterable<EngineEvent>;
+  try {
+    source = engine.generate({
+      promptIds,
+      adapterId,
+      maxNewTokens: plan.maxNewTokens,
+      sampling: plan.sampling,
+      stop: plan.stop.length ? plan.stop : undefined,
+      ignoreEos: plan.ignoreEos,
+      topAlternatives: plan.topAlternatives,
+      signal,
+    });
+  } catch (e) {
+    release();
+    throw e;
+  }
+  const metrics = state.metrics;
+  const inner = reshape(engine, source);
+  async function* events(first: IteratorResult<OutEvent>): AsyncGenerator<OutEvent> {
+    try {
+      let r = first;
+      while (!r.done) {
+        const ev = r.value;
+        if (ev.type === "final") {
+          metrics.recordGeneration(ev.done);
+          metrics.batchTokens.observe(engine.stats().lastBatchTokens);
+          if (ev.done.finishReason === "cancelled" && signal.aborted) metrics.cancelled.inc();
+        }
+        yield ev;
+        if (ev.type !== "token") return;
+        r = await inner.next();
+      }
+    } finally {
+      release();
+      await inner.return(undefined);
+    }
+  }
+  let first: IteratorResult<OutEvent>;
+  try {
+    first = await inner.next();
+  } catch (e) {
+    release();
+    throw e;
+  }
+  if (!first.done && first.value.type === "error") {
+    release();
+    throw first.value.error;
+  }
+  const close = async () => {
+    release();
+    await inner.return(undefined);
+  };
+  return { engine, promptIds, adapterId, events: events(first), close };
+}

@@ -1,0 +1,196 @@
+/**
+ * Request bodies of both protocols, checked with zod before anything is queued. A failure becomes
+ * a 422 naming the field (`parameters.top_p`, `messages.0.content`...). Unknown fields are ignored,
+ * as TGI/LoRAX and OpenAI-compatible servers do.
+ */
+import { z } from "zod";
+import { HttpError } from "./errors";
+import type { SamplingParams } from "../engine/types";
+
+const int = () => z.number().int();
+const seed = int().min(0).max(0xffffffff);
+const optional = <T extends z.ZodType>(t: T) => t.nullish();
+
+export const loraxParametersSchema = z.object({
+  adapter_id: optional(z.string().max(256)),
+  adapter_source: optional(z.enum(["local", "hub"])),
+  api_token: optional(z.string().max(4096)),
+  max_new_tokens: optional(int().min(1)),
+  temperature: optional(z.number().min(0).max(100)),
+  top_k: optional(int().min(0).max(100_000)),
+  top_p: optional(z.number().gt(0).max(1)),
+  repetition_penalty: optional(z.number().gt(0).max(100)),
+  frequency_penalty: optional(z.number().min(-2).max(2)),
+  presence_penalty: optional(z.number().min(-2).max(2)),
+  do_sample: optional(z.boolean()),
+  seed: optional(seed),
+  stop: optional(z.array(z.string().min(1).max(512)).max(16)),
+  ignore_eos_token: optional(z.boolean()),
+  return_full_text: optional(z.boolean()),
+  details: optional(z.boolean()),
+  decoder_input_details: optional(z.boolean()),
+  return_k_alternatives: optional(int().min(0).max(20)),
+  best_of: optional(int().min(1).max(1)),
+  watermark: optional(z.literal(false)),
+});
+
+export const loraxBodySchema = z.object({
+  inputs: z.string().min(1),
+  parameters: optional(loraxParametersSchema),
+  stream: optional(z.boolean()),
+});
+
+export type LoraxParameters = z.infer<typeof loraxParametersSchema>;
+export type LoraxBody = z.infer<typeof loraxBodySchema>;
+
+export const tokenizeBodySchema = z.object({ inputs: z.string() });
+
+const stopField = optional(z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).max(16)]));
+
+const openaiCommon = {
+  model: optional(z.string().max(256)),
+  temperature: optional(z.number().min(0).max(2)),
+  top_p: optional(z.number().gt(0).max(1)),
+  n: optional(int().min(1).max(1)),
+  stream: optional(z.boolean()),
+  stream_options: optional(z.object({ include_usage: optional(z.boolean()) })),
+  stop: stopField,
+  seed: optional(seed),
+  presence_penalty: optional(z.number().min(-2).max(2)),
+  frequency_penalty: optional(z.number().min(-2).max(2)),
+  user: optional(z.string()),
+  logit_bias: optional(z.record(z.string(), z.number()).refine((o) => Object.keys(o).length === 0, "logit_bias is not supported")),
+  // extensions that vLLM and LoRAX accept too
+  top_k: optional(int().min(0).max(100_000)),
+  repetition_penalty: optional(z.number().gt(0).max(100)),
+  ignore_eos: optional(z.boolean()),
+  api_token: optional(z.string().max(4096)),
+  adapter_source: optional(z.enum(["local", "hub"])),
+};
+
+const tokenIds = z.array(int().min(0)).min(1);
+
+export const completionBodySchema = z.object({
+  ...openaiCommon,
+  prompt: z.union([
+    z.string(),
+    z.array(z.string()).length(1, "only one prompt per request is supported"),
+    tokenIds,
+    z.array(tokenIds).length(1, "only one prompt per request is supported"),
+  ]),
+  max_tokens: optional(int().min(1)),
+  logprobs: optional(int().min(0).max(20)),
+  echo: optional(z.boolean()),
+  best_of: optional(int().min(1).max(1)),
+  suffix: optional(z.string().max(0, "suffix is not supported")),
+});
+
+const contentPart = z.object({ type: z.literal("text"), text: z.string() });
+
+export const chatBodySchema = z.object({
+  ...openaiCommon,
+  messages: z
+    .array(
+      z.object({
+        role: z.enum(["system", "user", "assistant", "developer", "tool"]),
+        content: z.union([z.string(), z.array(contentPart)]).nullish(),
+        name: optional(z.string()),
+      }),
+    )
+    .min(1),
+  max_tokens: optional(int().min(1)),
+  max_completion_tokens: optional(int().min(1)),
+  logprobs: optional(z.boolean()),
+  top_logprobs: optional(int().min(0).max(20)),
+});
+
+export type CompletionBody = z.infer<typeof completionBodySchema>;
+export type ChatBody = z.infer<typeof chatBodySchema>;
+
+/** Parse a body or throw a 422 that names the first bad field (with `prefix` for nested bodies). */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new HttpError(422, "invalid_request", "the request body must be a JSON object", { field: "body" });
+  }
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const field = issue.path.map(String).join(".") || "body";
+  const got = issue.path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k as string] : undefined), body);
+  const shown = got === undefined ? "missing" : `got ${JSON.stringify(got)?.slice(0, 80)}`;
+  throw new HttpError(422, "invalid_request", `${field}: ${issue.message} (${shown})`, { field });
+}
+
+/** What a generation needs once the protocol-specific body is read. */
+export interface GenerationPlan {
+  adapterId: string | null;
+  adapterSource: "local" | "hub" | null;
+  apiToken: string | null;
+  maxNewTokens: number;
+  sampling: SamplingParams;
+  stop: string[];
+  ignoreEos: boolean;
+  topAlternatives: number;
+}
+
+export interface Limits {
+  maxNewTokens: number;
+  /** prompt + generated tokens of one request */
+  maxContext: number;
+}
+
+export function checkMaxNewTokens(n: number | null | undefined, limits: Limits, field: string, fallback: number): number {
+  const v = n ?? Math.min(fallback, limits.maxNewTokens);
+  if (v > limits.maxNewTokens) {
+    throw new HttpError(422, "invalid_request", `${field} must be <= ${limits.maxNewTokens} (this worker's limit), got ${v}`, { field });
+  }
+  return v;
+}
+
+export function loraxPlan(p: LoraxParameters | null | undefined, limits: Limits): GenerationPlan {
+  const params = p ?? {};
+  const sample = (params.temperature ?? 0) > 0 || params.do_sample === true;
+  const sampling: SamplingParams = {
+    temperature: sample ? (params.temperature && params.temperature > 0 ? params.temperature : 1) : 0,
+    topK: params.top_k ?? undefined,
+    topP: params.top_p ?? undefined,
+    repetitionPenalty: params.repetition_penalty ?? undefined,
+    frequencyPenalty: params.frequency_penalty ?? undefined,
+    presencePenalty: params.presence_penalty ?? undefined,
+    seed: params.seed ?? undefined,
+  };
+  return {
+    adapterId: params.adapter_id || null,
+    adapterSource: params.adapter_source ?? null,
+    apiToken: params.api_token ?? null,
+    maxNewTokens: checkMaxNewTokens(params.max_new_tokens, limits, "parameters.max_new_tokens", 100),
+    sampling,
+    stop: params.stop ?? [],
+    ignoreEos: params.ignore_eos_token ?? false,
+    topAlternatives: params.return_k_alternatives ?? 0,
+  };
+}
+
+type OpenAiCommon = Pick<CompletionBody, keyof typeof openaiCommon>;
+
+export function openaiPlan(b: OpenAiCommon, maxTokens: number | null | undefined, maxField: string, topAlternatives: number, limits: Limits): GenerationPlan {
+  const temperature = b.temperature ?? 1; // OpenAI's default; 0 = greedy
+  return {
+    adapterId: null, // resolved from `model` by the route
+    adapterSource: b.adapter_source ?? null,
+    apiToken: b.api_token ?? null,
+    maxNewTokens: checkMaxNewTokens(maxTokens, limits, maxField, 16),
+    sampling: {
+      temperature,
+      topP: b.top_p ?? undefined,
+      topK: b.top_k ?? undefined,
+      repetitionPenalty: b.repetition_penalty ?? undefined,
+      frequencyPenalty: b.frequency_penalty ?? undefined,
+      presencePenalty: b.presence_penalty ?? undefined,
+      seed: b.seed ?? undefined,
+    },
+    stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
+    ignoreEos: b.ignore_eos ?? false,
+    topAlternatives,
+  };
+}
