@@ -99,6 +99,13 @@ export class AdapterCache {
     return false;
   }
 
+  /** loaded (host tier or just loaded) but no slot can be freed: every resident adapter is pinned */
+  waitsForSlot(key: string): boolean {
+    if (this.resident.has(key)) return false;
+    const ready = this.pending.get(key) ?? this.host.get(key)?.weights;
+    return ready !== undefined && !this.canMakeRoom(ready.bytes);
+  }
+
   release(key: string): void {
     const h = this.resident.get(key);
     if (!h) return;
@@ -161,9 +168,18 @@ export class AdapterCache {
     this.loading.set(key, p);
   }
 
+  /** whether evicting every idle resident adapter would make one more of `bytes` fit */
+  private canMakeRoom(bytes: number): boolean {
+    let count = 0;
+    let pinnedBytes = 0;
+    for (const h of this.resident.values()) if (h.refs > 0) { count++; pinnedBytes += h.weights.bytes; }
+    return count < this.opts.slots && pinnedBytes + bytes <= this.opts.budgetBytes;
+  }
+
   /** evict idle resident adapters (LRU) until one more of `bytes` fits; false when pinned ones block it */
   private makeRoom(bytes: number): boolean {
     const fits = () => this.resident.size < this.opts.slots && this.residentBytes + bytes <= this.opts.budgetBytes;
+    if (!fits() && !this.canMakeRoom(bytes)) return false; // evict nothing in vain
     while (!fits()) {
       let victim: string | null = null;
       let oldest = Infinity;

@@ -132,6 +132,7 @@ export class Engine implements EngineApi {
     this.scheduler = new Scheduler<Request>(this.allocator, { maxBatchTokens, maxRunning }, {
       tryAcquire: (key) => this.cache.tryAcquire(key),
       release: (key) => this.cache.release(key),
+      waitsForSlot: (key) => this.cache.waitsForSlot(key),
     });
 
     this.eosIds = new Set([...c.eosTokenIds, ...tokenizer.eosIds]);

@@ -29,6 +29,8 @@ export interface AdapterGate {
   /** true (and pinned) when resident; otherwise starts loading it and returns false */
   tryAcquire(adapterId: string): boolean;
   release(adapterId: string): void;
+  /** true when the adapter is loaded but every slot is pinned by running sequences */
+  waitsForSlot?(adapterId: string): boolean;
 }
 
 export interface ScheduledChunk<S extends SchedSeq = SchedSeq> {
@@ -114,11 +116,18 @@ export class Scheduler<S extends SchedSeq = SchedSeq> {
 
     // 2. admit waiting sequences (not in a step that had to preempt: the pool is tight)
     if (preempted.length === 0) {
+      // once an older request waits for an adapter slot, later ones may not pin adapters (only
+      // base-model requests pass): the pinned slots then drain and it cannot starve
+      let slotQueue = false;
       for (let j = 0; j < this.waiting.length && budget > 0 && this.running.length < this.limits.maxRunning; ) {
         const seq = this.waiting[j]!;
         const n = Math.min(seq.tokens.length - seq.numComputed, budget);
         if (this.allocator.extraBlocksFor(seq.seqId, seq.numComputed + n) > this.allocator.numFree) break;
-        if (seq.adapterId !== null && !this.gate.tryAcquire(seq.adapterId)) { j++; continue; }
+        if (seq.adapterId !== null && (slotQueue || !this.gate.tryAcquire(seq.adapterId))) {
+          if (!slotQueue && this.gate.waitsForSlot?.(seq.adapterId)) slotQueue = true;
+          j++;
+          continue;
+        }
         this.allocator.ensureCapacity(seq.seqId, seq.numComputed + n);
         this.waiting.splice(j, 1);
         this.running.push(seq);

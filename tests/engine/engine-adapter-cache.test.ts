@@ -50,10 +50,13 @@ describe("AdapterCache", () => {
     await tick();
     expect(s.cache.tryAcquire(s.keys.a!)).toBe(true);
     expect(s.cache.tryAcquire(s.keys.b!)).toBe(true);
-    // both slots pinned: c waits
+    // both slots pinned: c waits for a slot
     expect(s.cache.tryAcquire(s.keys.c!)).toBe(false);
+    expect(s.cache.waitsForSlot(s.keys.c!)).toBe(true);
+    expect(s.cache.waitsForSlot(s.keys.a!)).toBe(false);
     s.cache.release(s.keys.b!);
     s.cache.release(s.keys.a!); // a used more recently than b
+    expect(s.cache.waitsForSlot(s.keys.c!)).toBe(false);
     expect(s.cache.tryAcquire(s.keys.c!)).toBe(true);
     expect(s.state("b")).toBe("host");
     expect(s.state("a")).toBe("resident");

@@ -176,4 +176,34 @@ describe("Scheduler + batch builder (scheduling logic, stand-in model)", () => {
     expect(h.alloc.numUsed).toBe(0);
     expect(h.sched.hasWork).toBe(false);
   });
+
+  it("a request waiting for an adapter slot is not overtaken by later adapter requests (no starvation)", () => {
+    // one slot; pins counted per adapter
+    const pins = new Map<string, number>();
+    const resident = () => [...pins].filter(([, n]) => n > 0).map(([k]) => k);
+    const gate: AdapterGate = {
+      tryAcquire: (id) => {
+        const r = resident();
+        if (r.length > 0 && !r.includes(id)) return false;
+        pins.set(id, (pins.get(id) ?? 0) + 1);
+        return true;
+      },
+      release: (id) => pins.set(id, pins.get(id)! - 1),
+      waitsForSlot: (id) => resident().length > 0 && !resident().includes(id),
+    };
+    const h = harness({ numBlocks: 64, blockSize: 4, maxBatchTokens: 64, gate });
+    const a = h.add(prompt(4, 1), "x", 6);
+    h.step();
+    const b = h.add(prompt(4, 2), "y", 2);
+    const c = h.add(prompt(4, 3), "x", 2); // x is resident, but b came first
+    const d = h.add(prompt(4, 4), null, 2); // base requests pin nothing: they pass
+    h.step();
+    expect(h.sched.running).toEqual([a, d]);
+    expect(h.sched.waiting).toEqual([b, c]);
+    h.runAll();
+    for (const r of [a, b, c, d]) expect(h.done.get(r)).toEqual(expected(r.tokens.slice(0, r.promptLen), r.adapterId, r.maxNew));
+    // b (y) ran before c (x) was admitted again
+    const order = [...h.done.keys()];
+    expect(order.indexOf(b)).toBeLessThan(order.indexOf(c));
+  });
 });
