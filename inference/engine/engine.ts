@@ -37,12 +37,12 @@ const DEFAULTS = {
   adapterSlots: 8,
   adapterBudgetBytes: 2 ** 30,
   hostCacheBytes: 2 * 2 ** 30,
-  kvCacheBytes: 2 * 2 ** 30,
+  kvCacheBytes: 2 ** 30,
 };
 
 /** options beyond the EngineApi contract */
 export interface EngineCreateOptions extends EngineOptions {
-  /** upper bound on the KV cache's memory when numBlocks is not given (default 2 GiB) */
+  /** upper bound on the KV cache's memory when numBlocks is not given (default 1 GiB) */
   kvCacheBytes?: number;
   /** log line sink (default stderr); null silences */
   log?: ((line: string) => void) | null;
