@@ -215,7 +215,10 @@ export function logSumExp(x: ArrayLike<number>): number {
   for (let i = 0; i < x.length; i++) if (x[i]! > max) max = x[i]!;
   if (max === -Infinity) return -Infinity;
   let s = 0;
-  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - max);
+  for (let i = 0; i < x.length; i++) {
+    const d = x[i]! - max;
+    if (d > -40) s += Math.exp(d); // below, e^d < 5e-18: nothing at double precision for any vocab
+  }
   return max + Math.log(s);
 }
 
