@@ -83,8 +83,12 @@ export function parseModelConfig(cfg: Json, generation: Json | null = null): Mod
     throw new ModelLoadError(`config.json: head dimension ${headDim} must be an even integer`, { field: "head_dim" });
   }
   const ropeParams = (cfg.rope_parameters ?? cfg.rope_scaling ?? null) as Json | null;
-  if (ropeParams && typeof ropeParams.rope_type === "string" && !["default", "linear"].includes(ropeParams.rope_type)) {
-    throw new ModelLoadError(`config.json: rope_type "${ropeParams.rope_type}" is not supported (only default)`, { field: "rope_parameters.rope_type" });
+  // only HF's "default" RoPE is computed; a scaled variant (linear, llama3, yarn, ...) would give
+  // silently wrong logits, so it is refused (linear with factor 1 is the default)
+  const ropeType = ropeParams?.rope_type ?? ropeParams?.type;
+  const ropeField = cfg.rope_parameters ? "rope_parameters.rope_type" : "rope_scaling.rope_type";
+  if (ropeType !== undefined && ropeType !== null && ropeType !== "default" && !(ropeType === "linear" && Number(ropeParams?.factor ?? 1) === 1)) {
+    throw new ModelLoadError(`config.json: RoPE scaling ${JSON.stringify(ropeType)} is not supported (only the default RoPE)`, { field: ropeField });
   }
   const ropeTheta = Number(cfg.rope_theta ?? ropeParams?.rope_theta ?? 10000);
   if (!(ropeTheta > 0)) throw new ModelLoadError(`config.json: rope_theta must be positive`, { field: "rope_theta" });
