@@ -147,6 +147,41 @@ describe.runIf(browserAvailable())("catalog in Chromium", () => {
     expect(owner!.value).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it("is keyboard navigable: skip link first, sorting from the keyboard", async () => {
+    await page.goto(server.url);
+    await page.keyboard.press("Tab");
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe("Skip to content");
+    await page.getByTestId("view-table").focus();
+    await page.keyboard.press("Enter");
+    await page.getByTestId("sort-gpt_4").focus();
+    await page.keyboard.press("Enter");
+    const gpt4 = (await cellValues("gpt_4")).filter((v): v is number => v !== null);
+    expect(gpt4[0]).toBe(0.95); // SST2 and CoLA's GPT-4 scores lead
+    expect(gpt4).toEqual([...gpt4].sort((a, b) => b - a));
+  });
+
+  it("switches to dark mode and remembers it", async () => {
+    await page.goto(server.url);
+    const dark = () => page.evaluate(() => document.documentElement.classList.contains("dark"));
+    expect(await dark()).toBe(false);
+    await page.getByRole("button", { name: "Switch to dark theme" }).click();
+    expect(await dark()).toBe(true);
+    await page.reload();
+    expect(await dark()).toBe(true);
+    await page.getByRole("button", { name: "Switch to light theme" }).click();
+    expect(await dark()).toBe(false);
+  });
+
+  it("fits a phone screen without sideways scrolling", async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const p = await phone.newPage();
+    await p.goto(server.url);
+    await p.getByTestId("adapter-grid").waitFor();
+    expect(await p.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await p.screenshot({ path: path.join(OUT, "catalog-phone.png") });
+    await phone.close();
+  });
+
   it("saves a full-page screenshot of the catalog", async () => {
     await page.goto(server.url);
     await page.getByTestId("adapter-grid").waitFor();
