@@ -1,18 +1,14 @@
 import { describe, expect, it } from "vitest";
-import fs from "node:fs";
 import path from "node:path";
-import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+import { Tokenizer } from "../../inference/tokenizer/tokenizer";
 import { StreamingDetokenizer, type DecodingTokenizer } from "../../inference/engine/detokenizer";
 
-// The detokenizer needs only decode(); the fixture tokenizers are read with the same library the
-// project's Tokenizer wraps, so these tests do not depend on the model side.
-function load(dir: string): DecodingTokenizer & { encode(text: string): number[] } {
-  const json = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer.json"), "utf8"));
-  const config = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"));
-  const tok = new HfTokenizer(json, config);
+// The project's Tokenizer (tokenizer.json through @huggingface/tokenizers) on every fixture vocabulary.
+async function load(dir: string): Promise<DecodingTokenizer & { encode(text: string): number[] }> {
+  const tok = await Tokenizer.load(dir);
   return {
-    encode: (text) => tok.encode(text).ids,
-    decode: (ids, o) => (ids.length ? tok.decode(ids, { skip_special_tokens: o.skipSpecialTokens }) : ""),
+    encode: (text) => tok.encode(text, { addSpecialTokens: true }),
+    decode: (ids, o) => (ids.length ? tok.decode(ids, o) : ""),
   };
 }
 
@@ -30,8 +26,10 @@ const TEXTS = [
   "The licensee may copy and distribute the Program.",
 ];
 
-describe.each(Object.entries(TOKENIZERS))("streaming detokenizer (%s)", (_name, dir) => {
-  const tok = load(dir);
+const LOADED = Object.fromEntries(await Promise.all(Object.entries(TOKENIZERS).map(async ([k, dir]) => [k, await load(dir)] as const)));
+
+describe.each(Object.keys(TOKENIZERS))("streaming detokenizer (%s)", (name) => {
+  const tok = LOADED[name]!;
 
   it.each(TEXTS)("never emits half a character and matches the full decode: %s", (text) => {
     const ids = tok.encode(text);
@@ -64,7 +62,7 @@ describe.each(Object.entries(TOKENIZERS))("streaming detokenizer (%s)", (_name, 
 
 describe("streaming detokenizer with byte-fallback pieces", () => {
   it("holds the bytes of a 4-byte emoji until the character is complete", () => {
-    const tok = load(TOKENIZERS["tiny-llama"]);
+    const tok = LOADED["tiny-llama"]!;
     const ids = tok.encode("a😀");
     const d = new StreamingDetokenizer(tok, ids.slice(0, 2));
     const rest = ids.slice(2);
@@ -75,7 +73,7 @@ describe("streaming detokenizer with byte-fallback pieces", () => {
   });
 
   it("flush emits an incomplete trailing character as the full decode renders it", () => {
-    const tok = load(TOKENIZERS["tiny-llama"]);
+    const tok = LOADED["tiny-llama"]!;
     const ids = tok.encode("a😀");
     const cut = ids.slice(0, -1);
     const d = new StreamingDetokenizer(tok, cut.slice(0, 2));
