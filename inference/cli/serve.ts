@@ -216,8 +216,15 @@ async function serve(args: ParsedArgs): Promise<number> {
         log("adapter_skipped", { id: a.id, dir: a.dir, reason: "an adapter with this id is already registered" });
         continue;
       }
+      let real: string;
+      try {
+        real = await roots.resolve(a.dir, "adapters"); // a symlink out of the roots is not served
+      } catch (e) {
+        log("adapter_skipped", { id: a.id, dir: a.dir, reason: e instanceof Error ? e.message : String(e) });
+        continue;
+      }
       seen.add(a.id);
-      const info = await engine.registerAdapter(a.id, fs.realpathSync(a.dir), "local");
+      const info = await engine.registerAdapter(a.id, real, "local");
       log(info.state === "failed" ? "adapter_failed" : "adapter_found", { id: a.id, dir: a.dir, rank: info.rank, targets: info.targetModules, bytes: info.bytes, state: info.state, error: info.error });
     }
   }
