@@ -65,6 +65,10 @@ export function ParamsPanel({ value, defaults, onChange, maxNewTokens = 1024 }: 
           onChange={(e) => onChange({ ...value, stop: e.target.value === "" ? [] : e.target.value.split("\n") })}
         />
       </label>
+      <label className="col-span-2 flex items-center gap-2 text-xs">
+        <input type="checkbox" data-testid="param-ignore_eos" checked={!!value.ignore_eos} onChange={(e) => onChange({ ...value, ignore_eos: e.target.checked || undefined })} />
+        keep going past the end-of-sequence token (ignore EOS)
+      </label>
       <button
         type="button"
         data-testid="params-reset"

@@ -20,6 +20,7 @@ export function loraxParameters(adapterId: string | null, p: GenerationParams) {
     ...(p.repetition_penalty !== undefined && p.repetition_penalty !== 1 ? { repetition_penalty: p.repetition_penalty } : {}),
     ...(p.stop?.length ? { stop: p.stop } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
+    ...(p.ignore_eos ? { ignore_eos_token: true } : {}),
   };
 }
 

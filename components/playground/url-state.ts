@@ -37,6 +37,7 @@ export function parseSetup(q: Query): PageSetup {
       const name = k.slice(2) as keyof GenerationParams;
       if (NUMERIC.includes(name) && value !== "" && Number.isFinite(Number(value))) (params as Record<string, number>)[name] = Number(value);
       if (name === "stop") params.stop = value.split("\n").filter(Boolean);
+      if (name === "ignore_eos") params.ignore_eos = value === "1";
     }
   }
   const mode = one("mode");
@@ -61,6 +62,7 @@ export function setupQuery(s: { models: string[]; mode: PromptMode; inputs?: Rec
     if (v !== undefined && v !== null) q.set(`p.${k}`, String(v));
   }
   if (s.params.stop?.length) q.set("p.stop", s.params.stop.join("\n"));
+  if (s.params.ignore_eos) q.set("p.ignore_eos", "1");
   if (s.autorun) q.set("autorun", "1");
   return q.toString();
 }

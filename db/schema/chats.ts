@@ -21,6 +21,8 @@ export interface GenerationParams {
   repetition_penalty?: number;
   stop?: string[];
   seed?: number;
+  /** keep generating past EOS (LoRAX `ignore_eos_token`) */
+  ignore_eos?: boolean;
 }
 
 /** One streamed token, kept so the logprob view can be shown again from history. */

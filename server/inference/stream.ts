@@ -100,6 +100,7 @@ function loraxBody(req: StreamRequest) {
       do_sample: !greedy,
       seed: p.seed,
       stop: p.stop?.length ? p.stop : undefined,
+      ignore_eos_token: p.ignore_eos || undefined,
       details: true,
       return_k_alternatives: req.alternatives || undefined,
     },
@@ -119,6 +120,7 @@ function openaiBody(req: StreamRequest, target: WorkerTarget) {
     stream_options: { include_usage: true },
     // vLLM extensions; ignored by servers that do not know them
     top_k: p.top_k || undefined,
+    ignore_eos: p.ignore_eos || undefined,
     repetition_penalty: p.repetition_penalty !== undefined && p.repetition_penalty !== 1 ? p.repetition_penalty : undefined,
   };
   if (req.messages) {

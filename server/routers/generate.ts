@@ -46,6 +46,7 @@ export const paramsSchema = z.object({
     .array(z.string().min(1, "a stop sequence is empty").max(LIMITS.maxStopChars, `a stop sequence is longer than ${LIMITS.maxStopChars}`))
     .max(LIMITS.maxStopSequences, `at most ${LIMITS.maxStopSequences} stop sequences`)
     .optional(),
+  ignore_eos: z.boolean().optional(),
   seed: z.number().int("seed must be an integer").min(0, "seed must be ≥ 0").max(2 ** 32 - 1, "seed is too large").optional(),
 }) satisfies z.ZodType<GenerationParams>;
 
@@ -104,6 +105,21 @@ export function getHub(db: Db, env: Env): Promise<StreamHub> {
   return g.__loralandHub;
 }
 
+/**
+ * The worker's own limits (its /info, cached a few seconds), so a request it would refuse fails
+ * here with the field named. Unknown limits (worker down, a server that does not say) pass.
+ */
+async function checkWorkerLimits(env: Env, input: z.infer<typeof startInput>) {
+  const info = (await workerStatus(inferenceUrl(env), env.INFERENCE_PROTOCOL)).info;
+  const limit = (k: string) => (typeof info?.[k] === "number" ? (info[k] as number) : null);
+  const maxNew = limit("max_new_tokens");
+  if (maxNew !== null && input.params.max_new_tokens > maxNew)
+    throw new TRPCError({ code: "BAD_REQUEST", message: `params.max_new_tokens must be ≤ ${maxNew} (this worker's limit)` });
+  const maxStop = limit("max_stop_sequences");
+  if (maxStop !== null && (input.params.stop?.length ?? 0) > maxStop)
+    throw new TRPCError({ code: "BAD_REQUEST", message: `params.stop: at most ${maxStop} stop sequences (this worker's limit)` });
+}
+
 /** Chat mode: earlier turns (the user's messages and pane 0's answers) plus the new message. */
 async function chatHistory(db: Db, ownerId: string, chatId: string, message: string): Promise<ChatTurn[]> {
   const detail = await getChat({ db, ownerId, id: chatId });
@@ -139,6 +155,7 @@ export const generateRouter = createTRPCRouter({
 
   start: mutationProcedure.input(startInput).mutation(async ({ ctx, input }) => {
     try {
+      await checkWorkerLimits(ctx.env, input);
       const limits = generateLimits();
       const leases = limits.admit(ctx.ownerId, input.adapters.length);
       try {

@@ -60,7 +60,7 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
 
   it("stops a stream mid-way; the partial output is kept as stopped", async () => {
     const page = await browser.newPage();
-    await page.goto(`${web.url}/playground?adapter=base&mode=raw&prompt=${encodeURIComponent("Once upon a time")}&p.max_new_tokens=2000`);
+    await page.goto(`${web.url}/playground?adapter=base&mode=raw&prompt=${encodeURIComponent("Once upon a time")}&p.max_new_tokens=1000&p.ignore_eos=1`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await page.click('[data-testid="run"]');
     const pane = page.locator('[data-testid="output-pane"]');
