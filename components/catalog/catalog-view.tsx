@@ -138,10 +138,11 @@ export function CatalogView() {
             {beatGpt4} of {lifts.length} fine-tuned 7B adapters match or beat GPT-4 on their task · {SOURCE_LABEL.published}
           </p>
         </div>
-        <div className="overflow-x-auto">
-          <div className="min-w-[640px]">
-            <LiftChart points={lifts} />
-          </div>
+        <div className="hidden sm:block">
+          <LiftChart points={lifts} />
+        </div>
+        <div className="sm:hidden">
+          <LiftChart points={lifts} narrow />
         </div>
         <p className="mt-2 text-xs text-slate-500">
           Fine-tuned score minus GPT-4&apos;s, same task and metric, 1000 held-out examples each (February 2024).

@@ -10,24 +10,26 @@ export interface LiftPoint {
  * The LoRA Land story at a glance: each adapter's fine-tuned score minus GPT-4's (same task,
  * same metric), sorted, one bar each; right of zero = the small fine-tuned model wins.
  */
-export function LiftChart({ points }: { points: LiftPoint[] }) {
+export function LiftChart({ points, narrow = false }: { points: LiftPoint[]; /** phone layout */ narrow?: boolean }) {
   const sorted = [...points].sort((a, b) => b.lift - a.lift);
   const rowH = 16;
   const gap = 4;
-  const labelW = 300;
-  const valueW = 46;
-  const width = 1000;
+  const labelW = narrow ? 190 : 300;
+  const valueW = narrow ? 40 : 46;
+  const width = narrow ? 420 : 1000;
+  const maxChars = narrow ? 25 : 44;
+  const idPrefix = narrow ? "lift-n" : "lift";
   const plotW = width - labelW - valueW;
   const min = Math.min(0, ...sorted.map((p) => p.lift));
   const max = Math.max(0, ...sorted.map((p) => p.lift));
   const span = max - min || 1;
   const x = (v: number) => labelW + ((v - min) / span) * plotW;
   const height = sorted.length * (rowH + gap) + 18;
-  const ticks = [-0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1].filter((t) => t >= min - 1e-9 && t <= max + 1e-9);
+  const ticks = (narrow ? [-0.5, 0, 0.5, 1] : [-0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1]).filter((t) => t >= min - 1e-9 && t <= max + 1e-9);
   return (
-    <svg role="img" aria-labelledby="lift-title lift-desc" viewBox={`0 0 ${width} ${height}`} className="block h-auto w-full" data-testid="lift-chart">
-      <title id="lift-title">Lift over GPT-4 per adapter</title>
-      <desc id="lift-desc">{sorted.map((p) => `${p.name}: ${formatLift(p.lift)}`).join("; ")}</desc>
+    <svg role="img" aria-labelledby={`${idPrefix}-title ${idPrefix}-desc`} viewBox={`0 0 ${width} ${height}`} className="block h-auto w-full" data-testid={narrow ? "lift-chart-narrow" : "lift-chart"}>
+      <title id={`${idPrefix}-title`}>Lift over GPT-4 per adapter</title>
+      <desc id={`${idPrefix}-desc`}>{sorted.map((p) => `${p.name}: ${formatLift(p.lift)}`).join("; ")}</desc>
       {ticks.map((t) => (
         <g key={t}>
           <line x1={x(t)} x2={x(t)} y1={0} y2={height - 16} className={t === 0 ? "stroke-slate-500" : "stroke-slate-200 dark:stroke-slate-800"} strokeWidth={t === 0 ? 1.2 : 1} />
@@ -43,8 +45,8 @@ export function LiftChart({ points }: { points: LiftPoint[] }) {
         return (
           <a key={p.slug} href={`/adapters/${p.slug}`} aria-label={`${p.name}: ${formatLift(p.lift)} over GPT-4`}>
             <title>{`${p.name}: ${formatLift(p.lift)}`}</title>
-            <text x={labelW - 8} y={y + rowH / 2} dominantBaseline="central" textAnchor="end" fontSize={12} className="fill-slate-700 hover:underline dark:fill-slate-200">
-              {p.name.length > 44 ? `${p.name.slice(0, 43)}…` : p.name}
+            <text x={labelW - 8} y={y + rowH / 2} dominantBaseline="central" textAnchor="end" fontSize={narrow ? 11 : 12} className="fill-slate-700 hover:underline dark:fill-slate-200">
+              {p.name.length > maxChars ? `${p.name.slice(0, maxChars - 1)}…` : p.name}
             </text>
             <rect x={x0} y={y} width={w} height={rowH} rx={2} className={p.lift >= 0 ? "fill-emerald-500" : "fill-rose-500"} />
             <text
