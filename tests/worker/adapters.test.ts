@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON checked field by field */
 /**
  * Adapters at run time against the real worker: GET/POST/DELETE /adapters, local folders only
  * under the adapter roots (no traversal, no symlink escape), uploads under ${DATA_DIR}/adapters,

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON checked field by field */
 /**
  * The worker's life and limits: the bundled demo served by default as `loraland-mini` (greedy ids
  * equal the demo's references), --help and bad options, /health 503 while loading (in process,

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON checked field by field */
 /**
  * Test helpers: start the real worker process (`tsx inference/cli/main.ts serve`) on a free port
  * and wait for GET /health 200; read SSE streams the way LoRAX clients do (eventsource-parser).
