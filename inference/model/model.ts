@@ -4,7 +4,7 @@
  * tokens that share it (SGMV), so N distinct adapters cost about as much as one.
  */
 import type { Backend } from "../kernels/backend";
-import { PROJECTIONS, type LoraWeights, type Projection } from "../adapters/lora-weights";
+import { PROJECTIONS, type LoraWeights } from "../adapters/lora-weights";
 import type { ForwardBatch } from "./batch";
 import { parameterCount, type ModelConfig } from "./config";
 import type { KvCache } from "./kv-cache";
@@ -65,35 +65,45 @@ export class Model {
     this.capacity = n;
   }
 
+  // LoRA arguments of the last batch, reused while the segments' adapters stay the same (decode
+  // steps usually do), indexed by layer * PROJECTIONS.length + projection; null = not adapted
+  private loraKey: (LoraWeights | null)[] = [];
+  private loraArgs: (LoraCall | null)[] = [];
+
   /** LoRA arguments per layer and projection for this batch's segments */
-  private loraCalls(adapters: (LoraWeights | null)[]): Map<string, LoraCall> {
-    const calls = new Map<string, LoraCall>();
-    if (!adapters.some((a) => a !== null)) return calls;
+  private loraCalls(adapters: (LoraWeights | null)[]): (LoraCall | null)[] {
+    if (adapters.length === this.loraKey.length && adapters.every((a, i) => a === this.loraKey[i])) return this.loraArgs;
+    const P = PROJECTIONS.length;
+    const calls: (LoraCall | null)[] = new Array(this.config.numLayers * P).fill(null);
     const S = adapters.length;
-    for (let l = 0; l < this.config.numLayers; l++) {
-      for (const p of PROJECTIONS) {
-        let any = false;
-        const call: LoraCall = { a: new Array(S).fill(null), b: new Array(S).fill(null), ranks: new Int32Array(S), scales: new Float32Array(S) };
-        for (let s = 0; s < S; s++) {
-          const pair = adapters[s]?.layers[l]?.[p];
-          if (!pair) continue;
-          call.a[s] = pair.a;
-          call.b[s] = pair.b;
-          call.ranks[s] = pair.r;
-          call.scales[s] = pair.scale;
-          any = true;
-        }
-        if (any) calls.set(`${l}.${p}`, call);
+    if (adapters.some((a) => a !== null)) {
+      for (let l = 0; l < this.config.numLayers; l++) {
+        PROJECTIONS.forEach((p, pi) => {
+          let any = false;
+          const call: LoraCall = { a: new Array(S).fill(null), b: new Array(S).fill(null), ranks: new Int32Array(S), scales: new Float32Array(S) };
+          for (let s = 0; s < S; s++) {
+            const pair = adapters[s]?.layers[l]?.[p];
+            if (!pair) continue;
+            call.a[s] = pair.a;
+            call.b[s] = pair.b;
+            call.ranks[s] = pair.r;
+            call.scales[s] = pair.scale;
+            any = true;
+          }
+          if (any) calls[l * P + pi] = call;
+        });
       }
     }
+    this.loraKey = adapters.slice();
+    this.loraArgs = calls;
     return calls;
   }
 
-  /** y (T, n) = x (T, k) · Wᵀ, plus the LoRA deltas of (layer, proj) */
+  /** y (T, n) = x (T, k) · Wᵀ, plus the LoRA deltas of (layer, projection index) */
   private linear(y: Float32Array, x: Float32Array, w: Float32Array, T: number, k: number, n: number,
-    lora: Map<string, LoraCall>, layer: number, proj: Projection, segStarts: Int32Array): void {
+    lora: (LoraCall | null)[], layer: number, proj: number, segStarts: Int32Array): void {
     this.backend.matmul(y, x, w, T, k, n);
-    const call = lora.get(`${layer}.${proj}`);
+    const call = lora[layer * PROJECTIONS.length + proj];
     if (call) this.backend.lora(y, x, k, n, segStarts, call.a, call.b, call.ranks, call.scales);
   }
 
@@ -125,21 +135,21 @@ export class Model {
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.weights.layers[l];
       be.rmsNorm(xn, x, w.inputNorm, T, H, c.rmsNormEps);
-      this.linear(q, xn, w.q, T, H, qDim, lora, l, "q_proj", seg);
-      this.linear(k, xn, w.k, T, H, kvDim, lora, l, "k_proj", seg);
-      this.linear(v, xn, w.v, T, H, kvDim, lora, l, "v_proj", seg);
+      this.linear(q, xn, w.q, T, H, qDim, lora, l, 0 /* q_proj */, seg);
+      this.linear(k, xn, w.k, T, H, kvDim, lora, l, 1 /* k_proj */, seg);
+      this.linear(v, xn, w.v, T, H, kvDim, lora, l, 2 /* v_proj */, seg);
       be.rope(q, batch.positions, this.invFreq, T, c.numHeads, c.headDim);
       be.rope(k, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim);
       be.kvWrite(kv.k[l], kv.v[l], k, v, batch.slots, T, kvDim);
       be.attention(att, q, kv.k[l], kv.v[l], batch.blockTables, batch.seqIndex, batch.positions,
         T, c.numHeads, c.numKvHeads, c.headDim, kv.blockSize, batch.maxBlocksPerSeq, c.slidingWindow, scale);
-      this.linear(proj, att, w.o, T, qDim, H, lora, l, "o_proj", seg);
+      this.linear(proj, att, w.o, T, qDim, H, lora, l, 3 /* o_proj */, seg);
       be.addInPlace(x, proj, T * H);
       be.rmsNorm(xn, x, w.postNorm, T, H, c.rmsNormEps);
-      this.linear(gate, xn, w.gate, T, H, I, lora, l, "gate_proj", seg);
-      this.linear(up, xn, w.up, T, H, I, lora, l, "up_proj", seg);
+      this.linear(gate, xn, w.gate, T, H, I, lora, l, 4 /* gate_proj */, seg);
+      this.linear(up, xn, w.up, T, H, I, lora, l, 5 /* up_proj */, seg);
       be.siluMul(gate, gate, up, T * I);
-      this.linear(proj, gate, w.down, T, I, H, lora, l, "down_proj", seg);
+      this.linear(proj, gate, w.down, T, I, H, lora, l, 6 /* down_proj */, seg);
       be.addInPlace(x, proj, T * H);
     }
     // only the wanted rows go through the final norm and the LM head
