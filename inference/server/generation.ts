@@ -123,6 +123,8 @@ export async function startGeneration(state: WorkerState, plan: GenerationPlan, 
           metrics.recordGeneration(ev.done);
           metrics.batchTokens.observe(engine.stats().lastBatchTokens);
           if (ev.done.finishReason === "cancelled" && signal.aborted) metrics.cancelled.inc();
+          const d = ev.done;
+          state.log("generation", { adapter: adapterId, prompt_tokens: d.promptTokens, generated_tokens: d.generatedTokens, finish_reason: d.finishReason, queue_ms: d.timings.queueMs, ttft_ms: d.timings.ttftMs, total_ms: d.timings.totalMs });
         }
         yield ev;
         if (ev.type !== "token") return;

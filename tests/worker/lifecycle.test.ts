@@ -54,7 +54,7 @@ const long = { inputs: "The licensee may copy", parameters: { max_new_tokens: 90
 describe("the bundled demo, served by default", () => {
   let w: Worker;
   beforeAll(async () => {
-    w = await startWorker(["--max-running", "1", "--max-queue", "1"]);
+    w = await startWorker(["--max-running", "1", "--max-queue", "1", "--preload", "ner,sentiment"]);
   });
   afterAll(async () => {
     await w?.stop();
@@ -64,6 +64,8 @@ describe("the bundled demo, served by default", () => {
     const info = await (await fetch(`${w.url}/info`)).json();
     expect(info).toMatchObject({ model_id: "loraland-mini", architecture: "MistralForCausalLM", model_dtype: "bfloat16", state: "ready" });
     expect(info.adapters.total).toBe(9);
+    expect(info.adapters.resident).toBe(2); // --preload ner,sentiment
+    expect(w.logs()).toMatch(/"event":"adapter_preloaded","id":"ner"/);
     for (const [adapter, run] of Object.entries(demo.runs) as [string, { greedy: number[]; greedy_text: string }[]][]) {
       const r = await postJson(`${w.url}/generate`, { inputs: demo.prompts[0].text, parameters: { adapter_id: adapter === "__base__" ? null : adapter, max_new_tokens: run[0].greedy.length, details: true } });
       expect(r.body.details.tokens.map((t: { id: number }) => t.id), adapter).toEqual(run[0].greedy);
