@@ -52,7 +52,14 @@ const TIMEOUT_MS = 1500;
 const CACHE_MS = 3000;
 
 async function fetchWithTimeout(url: string, timeoutMs = TIMEOUT_MS): Promise<Response> {
-  return fetch(url, { signal: AbortSignal.timeout(timeoutMs), cache: "no-store" });
+  try {
+    return await fetch(url, { signal: AbortSignal.timeout(timeoutMs), cache: "no-store" });
+  } catch (err) {
+    // a pooled keep-alive connection the server already closed fails at once: retry once on a new one
+    const reset = err instanceof Error && /other side closed|ECONNRESET|socket hang up/i.test(`${err.message} ${(err.cause as Error | undefined)?.message ?? ""}`);
+    if (!reset) throw err;
+    return fetch(url, { signal: AbortSignal.timeout(timeoutMs), cache: "no-store" });
+  }
 }
 
 async function getJson(url: string): Promise<unknown | null> {

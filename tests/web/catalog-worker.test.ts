@@ -53,7 +53,7 @@ describe.runIf(hasWorker)("catalog with the built-in worker", () => {
   it.each(["lorax", "openai"] as const)("decides runnable state from the worker (%s protocol)", async (protocol) => {
     const c = createCaller(await createTRPCContext({ headers: new Headers(), db: h.db, env: parseEnv({ INFERENCE_URL: url, INFERENCE_PROTOCOL: protocol }) }));
     const { worker: w, adapters } = await c.catalog.list();
-    expect(w).toMatchObject({ online: true, ready: true, modelId: "loraland-mini" });
+    expect(w, JSON.stringify(w)).toMatchObject({ online: true, ready: true, modelId: "loraland-mini" });
     const demo = adapters.filter((a) => a.collection === "runs-here");
     expect(demo).toHaveLength(9);
     for (const a of demo) expect(a.run, a.slug).toMatchObject({ runnable: true, state: "runnable" });
