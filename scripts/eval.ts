@@ -58,7 +58,7 @@ function parseCli(argv: string[]) {
     limit: positiveInt("limit", values.limit, null),
     concurrency: positiveInt("concurrency", values.concurrency, 16)!,
     json: values.json!,
-    compare: values["no-compare"] ? 0 : positiveInt("compare", values.compare, 8)!,
+    compare: values["no-compare"] ? 0 : positiveInt("compare", values.compare, 32)!,
     store: !values["no-store"],
     tasksDir: values["tasks-dir"] ?? DEFAULT_TASKS_DIR,
     help: values.help!,
@@ -70,7 +70,8 @@ const USAGE = `usage: npm run eval -- [--adapters a,b,...] [--limit N] [--concur
   --adapters     task slugs to evaluate (default: every bundled adapter); the base model always runs too
   --limit        first N rows of each test split (default: all)
   --concurrency  requests in flight (default 16)
-  --compare      rows per adapter for the concurrent vs one-at-a-time throughput check (default 8)
+  --compare      rows per adapter for the concurrent vs one-at-a-time throughput check (default 32;
+                 at least --concurrency, so one adapter alone can fill the batch)
   --json         print [{"slug","metric","fine_tuned","base","n"}] as the last stdout line`;
 
 /** A progress bar on a terminal; a line every 10% otherwise. */

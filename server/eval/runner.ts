@@ -110,15 +110,23 @@ export async function generateOnce(
   const retries = opts.retries ?? 8;
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();
+    // a signal of its own, linked to the run's and unlinked when done: fetch leaves its listener
+    // on the signal it is given, and a run makes thousands of requests
+    const own = new AbortController();
+    const forward = () => own.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) forward();
+    opts.signal?.addEventListener("abort", forward, { once: true });
     let res: Response;
     try {
-      res = await fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: opts.signal });
+      res = await fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: own.signal });
     } catch (err) {
+      opts.signal?.removeEventListener("abort", forward);
       if (opts.signal?.aborted || attempt >= retries) throw new EvalRequestError(`worker unreachable at ${url}: ${(err as Error).message}`, 0);
       await sleep(250 * 2 ** Math.min(attempt, 4), opts.signal);
       continue;
     }
     const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+    opts.signal?.removeEventListener("abort", forward);
     if (res.ok) {
       const latencyMs = performance.now() - started;
       const text =

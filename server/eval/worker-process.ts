@@ -40,7 +40,16 @@ export async function waitForHealth(url: string, opts: { timeoutMs: number; chil
 }
 
 /** Start `inference/cli/main.ts serve` and wait until it serves. */
-export async function startWorker(opts: { root?: string; modelDir: string; adaptersDir: string; modelId?: string; extraArgs?: string[]; timeoutMs?: number }): Promise<WorkerProcess> {
+export async function startWorker(opts: {
+  root?: string;
+  modelDir: string;
+  adaptersDir: string;
+  modelId?: string;
+  extraArgs?: string[];
+  /** extra environment, e.g. DATA_DIR (the worker also serves DATA_DIR/adapters, where uploads go) */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}): Promise<WorkerProcess> {
   const root = opts.root ?? process.cwd();
   const port = await freePort();
   const args = [
@@ -54,7 +63,7 @@ export async function startWorker(opts: { root?: string; modelDir: string; adapt
     ...(opts.modelId ? ["--model-id", opts.modelId] : []),
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...opts.env }, stdio: ["ignore", "ignore", "pipe"] });
   let tail = "";
   child.stderr!.on("data", (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-4000);
