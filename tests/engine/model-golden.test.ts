@@ -13,6 +13,14 @@ import { promptLogits } from "../../inference/model/prompt-batch";
 import type { LoraWeights } from "../../inference/adapters/lora-weights";
 import type { Model } from "../../inference/model/model";
 
+/** one reference run of expected.json (per adapter, per prompt) */
+interface Run {
+  last_logits: number[];
+  first_position_logits_head: number[];
+  top5_ids: number[];
+  top5_logprobs: number[];
+}
+
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const TOL = 1e-3;
 
@@ -50,7 +58,7 @@ describe.each(FIXTURES)("golden logits: %s", (name) => {
     const model = await loadModel(path.join(dir, "base"), { backend: getBackend(backendName) });
     const adapters = await adaptersOf(dir, model, Object.keys(expected.runs));
     let worst = 0;
-    for (const [adapter, runs] of Object.entries<any[]>(expected.runs)) {
+    for (const [adapter, runs] of Object.entries<Run[]>(expected.runs)) {
       const rows = expected.prompts.map((p: { ids: number[] }) => ({ ids: p.ids, adapter: adapters.get(adapter)! }));
       const last = promptLogits(model, rows);
       // position-0 logits: the first token alone
@@ -88,7 +96,7 @@ describe("golden logits: bundled mini LoRA Land model", () => {
     const names = Object.keys(expected.runs);
     expect(names.length).toBeGreaterThan(1);
     const adapters = await adaptersOf(dir, model, names);
-    for (const [adapter, runs] of Object.entries<any[]>(expected.runs)) {
+    for (const [adapter, runs] of Object.entries<Run[]>(expected.runs)) {
       const prompts = expected.prompts as { ids: number[] }[];
       const last = promptLogits(model, prompts.map((p) => ({ ids: p.ids, adapter: adapters.get(adapter)! })));
       runs.forEach((run, i) => expect(maxAbsDiff(last[i], run.last_logits), `${adapter} prompt ${i}`).toBeLessThan(TOL));
