@@ -131,14 +131,32 @@ async function generateStream(state: WorkerState, body: LoraxBody, res: ServerRe
 function tokenize(state: WorkerState, text: string) {
   const engine = state.ready();
   const ids = engine.encode(text);
-  // offsets in the decoded text of the prefix (special tokens kept)
+  // each token's text, as a streaming detokenizer emits it (TGI's prefix/read offsets): what the
+  // token adds to the decode of the few tokens before it; a byte piece of an incomplete UTF-8
+  // character adds "" and the character appears with its last byte. O(n) decodes.
   const out: { id: number; text: string; start: number; stop: number; special: boolean }[] = [];
-  let prev = "";
+  let offset = 0;
+  let prefixOffset = 0;
+  let readOffset = 0;
   for (let i = 0; i < ids.length; i++) {
-    const cur = engine.decode(ids.slice(0, i + 1), false);
-    const piece = cur.startsWith(prev) ? cur.slice(prev.length) : engine.decode([ids[i]], false);
-    out.push({ id: ids[i], text: piece, start: prev.length, stop: prev.length + piece.length, special: ids[i] === engine.model.bosTokenId || engine.model.eosTokenIds.includes(ids[i]) });
-    prev = cur;
+    const special = ids[i] === engine.model.bosTokenId || engine.model.eosTokenIds.includes(ids[i]);
+    if (special) {
+      // not part of the text: an empty span, its literal string as text
+      out.push({ id: ids[i], text: engine.decode([ids[i]], false), start: offset, stop: offset, special });
+      continue;
+    }
+    const before = engine.decode(ids.slice(prefixOffset, readOffset), true);
+    const after = engine.decode(ids.slice(prefixOffset, i + 1), true);
+    let piece = "";
+    if (after.length > before.length && !after.endsWith("\uFFFD") && after.startsWith(before)) {
+      piece = after.slice(before.length);
+      prefixOffset = readOffset;
+      readOffset = i + 1;
+    } else if (i === ids.length - 1) {
+      piece = after.slice(before.length); // an incomplete character at the very end
+    }
+    out.push({ id: ids[i], text: piece, start: offset, stop: offset + piece.length, special });
+    offset += piece.length;
   }
   return out;
 }

@@ -155,6 +155,11 @@ describe("info, tokenize, metrics", () => {
     const r = await postJson(`${w.url}/tokenize`, { inputs: prompts[0].text });
     expect(r.body.map((t: { id: number }) => t.id)).toEqual(prompts[0].ids);
     expect(r.body[0].special).toBe(true);
+    for (const t of expected.tokenizer as { text: string; ids: number[]; decoded: string }[]) {
+      const toks = (await postJson(`${w.url}/tokenize`, { inputs: t.text })).body as { id: number; text: string; special: boolean }[];
+      expect(toks.map((x) => x.id)).toEqual(t.ids);
+      expect(toks.filter((x) => !x.special).map((x) => x.text).join("")).toBe(t.decoded);
+    }
   });
 
   it("/metrics counts requests and tokens in Prometheus text; KV blocks return to 0 when idle", async () => {
