@@ -88,6 +88,21 @@ describe("POST /generate_stream", () => {
     }
   });
 
+  it("a stop sequence ends the stream with stop_sequence; streamed texts still concatenate to generated_text", async () => {
+    const full = await postJson(`${w.url}/generate`, req("all-r16", 1, { max_new_tokens: 30 }));
+    const text: string = full.body.generated_text;
+    const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 3);
+    expect(stop.length).toBe(3);
+    const s = await sse(`${w.url}/generate_stream`, req("all-r16", 1, { max_new_tokens: 30, stop: [stop] }));
+    const last = s.events.at(-1);
+    expect(last.details.finish_reason).toBe("stop_sequence");
+    expect(text.startsWith(last.generated_text)).toBe(true);
+    expect(last.generated_text.length).toBeLessThan(text.length);
+    expect(s.events.filter((e) => !e.token.special).map((e) => e.token.text).join("")).toBe(last.generated_text);
+    const oa = await postJson(`${w.url}/v1/completions`, { model: "all-r16", prompt: prompts[1].text, max_tokens: 30, temperature: 0, ignore_eos: true, stop });
+    expect([oa.body.choices[0].text, oa.body.choices[0].finish_reason]).toEqual([last.generated_text, "stop"]);
+  });
+
   it("POST / dispatches on `stream`", async () => {
     const s = await sse(`${w.url}/`, { ...req("attn-r2", 0), stream: true });
     expect(s.events.map((e) => e.token.id)).toEqual(greedy("attn-r2", 0));
