@@ -56,6 +56,7 @@ function timingHeaders(state: WorkerState, g: Generation, done?: DoneEvent): Rec
 
 async function begin(state: WorkerState, body: LoraxBody, res: ServerResponse): Promise<{ g: Generation; ac: AbortController }> {
   const plan = loraxPlan(body.parameters, { maxNewTokens: state.options.maxNewTokens, maxContext: state.maxContext });
+  if (plan.adapterId === state.options.modelId) plan.adapterId = null; // the base model named by its id
   const ac = abortOnClose(res);
   const g = await startGeneration(state, plan, { text: body.inputs, field: "inputs" }, ac.signal, "parameters.adapter_id");
   return { g, ac };
