@@ -159,6 +159,8 @@ async function serve(args: ParsedArgs): Promise<number> {
     infoExtra: { max_batch_tokens: engineOpts.maxBatchTokens, adapter_slots: engineOpts.adapterSlots, adapter_budget_bytes: engineOpts.adapterBudgetBytes },
     log,
   });
+  // one bad request must not take the worker down: log what escaped a handler and go on
+  process.on("unhandledRejection", (e) => log("unhandled_rejection", { error: e instanceof Error ? e.stack ?? e.message : String(e) }));
   const server = createWorkerServer(state);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
