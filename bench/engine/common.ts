@@ -1,27 +1,38 @@
-/** Shared pieces of the engine benchmark: settings, prompts, statistics, timing of one stream. */
+/** Shared pieces of the engine benchmark: settings, prompts, statistics, the side-process protocol. */
+import readline from "node:readline";
 
-/** What one side (ours or llama.cpp) is asked to measure, passed to its child process as JSON. */
+/** What a side process (ours or llama.cpp) is started with, as JSON in argv[2]. */
 export interface SideConfig {
   modelDir: string;
-  /** GGUF files (llama.cpp side) */
+  /** GGUF model (llama.cpp side) */
   ggufModel?: string;
   /** adapter name -> directory (ours) or .gguf file (llama.cpp) */
   adapters: Record<string, string>;
-  figures: string[];
-  runs: number;
   threads: number;
   quick: boolean;
   vocab: number;
+}
+
+/** One measurement asked of a side: a figure and the run index (which seeds its prompts). */
+export interface Command {
+  figure: string;
+  run: number;
 }
 
 export const SETTINGS = {
   p1: { prompt: 128, newTokens: 128 },
   /** P2/P3/P4: many streams with short prompts, so decode dominates */
   streams: { prompt: 16, newTokens: 64, quickNewTokens: 32 },
-  p5: { prompt: 16, backgroundStreams: 4, backgroundNewTokens: 96 },
+  p4: { streams: 32, newTokens: 32, adapterCounts: [1, 2, 4, 8, 16, 32] },
+  p5: { prompt: 16, backgroundStreams: 4, backgroundNewTokens: 64 },
   p6: { prompt: 512 },
   p7: { registered: 100, hot: 16, newTokens: 8 },
+  check: { newTokens: 24, prompts: 3, models: ["base", "qv-r8-000", "all-r16"] },
 };
+
+export function streamNewTokens(quick: boolean): number {
+  return quick ? SETTINGS.streams.quickNewTokens : SETTINGS.streams.newTokens;
+}
 
 /** Deterministic prompt: BOS then pseudo-random ordinary token ids (past the 3 specials and 256 byte tokens). */
 export function promptIds(len: number, seed: number, vocab: number): number[] {
@@ -32,6 +43,10 @@ export function promptIds(len: number, seed: number, vocab: number): number[] {
     ids.push(259 + (s % (vocab - 259)));
   }
   return ids;
+}
+
+export function checkPrompt(p: number, vocab: number): number[] {
+  return promptIds(8 + 12 * p, 400 + p, vocab);
 }
 
 export function median(xs: number[]): number {
@@ -68,6 +83,35 @@ export function aggregateRate(ts: StreamTiming[]): number {
   return n / ((end - start) / 1000);
 }
 
+/** prompt tokens/s from a stream's time to first token */
+export function prefillRate(t: StreamTiming, promptLen: number): number {
+  return promptLen / ((t.tokenTimes[0] - t.start) / 1000);
+}
+
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * Side-process loop: one JSON Command per stdin line, answered by one `RESULT <json>` line on
+ * stdout (or `ERROR <message>`). Ends on stdin close.
+ */
+export async function serveCommands(handle: (c: Command) => Promise<unknown>, close: () => Promise<void>): Promise<void> {
+  process.stdout.write("READY\n");
+  const rl = readline.createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    try {
+      const result = await handle(JSON.parse(line) as Command);
+      process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+    } catch (e) {
+      log(String((e as Error)?.stack ?? e));
+      process.stdout.write(`ERROR ${JSON.stringify(String((e as Error)?.message ?? e))}\n`);
+    }
+  }
+  await close();
+}
+
 /** inter-token gaps (ms) of streams, only those whose both tokens fall inside [from, to] */
 export function interTokenGaps(ts: StreamTiming[], from = -Infinity, to = Infinity): number[] {
   const gaps: number[] = [];
@@ -77,13 +121,4 @@ export function interTokenGaps(ts: StreamTiming[], from = -Infinity, to = Infini
     }
   }
   return gaps;
-}
-
-/** Child-process protocol: the side prints exactly one line `RESULT <json>` on stdout. */
-export function emitResult(result: unknown): void {
-  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
-}
-
-export function log(line: string): void {
-  process.stderr.write(`${line}\n`);
 }

@@ -1,35 +1,37 @@
 /**
  * The llama.cpp side of the engine benchmark (node-llama-cpp 3.21.1, prebuilt CPU binary, from
- * bench/llama/node_modules). Runs in its own process so its memory and threads do not mix with
- * ours. Input: a SideConfig as JSON in argv[2]. Output: one `RESULT {...}` line.
+ * bench/llama/node_modules), in its own process so its memory and threads do not mix with ours.
+ * Started with a SideConfig (argv[2]); then answers one Command per stdin line (see common.ts), so
+ * run.ts can interleave its runs with ours under the same machine load.
  *
  * llama.cpp applies a LoRA per context and does not batch sequences with different adapters, so
  * N distinct adapters are N contexts (one sequence each) evaluated concurrently; node-llama-cpp
- * shares the `maxThreads` budget (= threads) between contexts evaluating at the same time.
+ * shares its `maxThreads` budget (= threads) between the contexts evaluating at the same time.
  */
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import {
-  SETTINGS, aggregateRate, decodeRate, emitResult, log, median, promptIds, type SideConfig, type StreamTiming,
+  SETTINGS, aggregateRate, checkPrompt, decodeRate, log, prefillRate, promptIds, serveCommands, streamNewTokens,
+  type Command, type SideConfig, type StreamTiming,
 } from "./common";
 
 // the few node-llama-cpp types used here (the package is installed on demand, outside the root deps)
-interface LlamaSequence {
+export interface LlamaSequence {
   evaluate(tokens: number[], opts: { temperature: number }): AsyncGenerator<number>;
   clearHistory(): Promise<void>;
 }
-interface LlamaContext {
+export interface LlamaContext {
   getSequence(): LlamaSequence;
   dispose(): Promise<void>;
 }
-interface LlamaModel {
+export interface LlamaModel {
   createContext(opts: {
     contextSize: number; sequences: number; threads: number; batchSize?: number;
     lora?: { adapters: { filePath: string; scale?: number }[] };
   }): Promise<LlamaContext>;
   dispose(): Promise<void>;
 }
-interface Llama {
+export interface Llama {
   loadModel(opts: { modelPath: string; gpuLayers: number }): Promise<LlamaModel>;
   dispose(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export async function loadLlama(threads: number): Promise<Llama> {
 
 /** Evaluates a prompt and collects up to maxNew greedy tokens with their arrival times. */
 export async function runStream(seq: LlamaSequence, prompt: number[], maxNew: number): Promise<StreamTiming> {
+  await seq.clearHistory();
   const t: StreamTiming = { start: performance.now(), tokenTimes: [], ids: [] };
   for await (const id of seq.evaluate(prompt, { temperature: 0 })) {
     t.tokenTimes.push(performance.now());
@@ -64,93 +67,68 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2]) as SideConfig;
   const llama = await loadLlama(cfg.threads);
   const model = await llama.loadModel({ modelPath: cfg.ggufModel!, gpuLayers: 0 });
-  const result: Record<string, unknown> = {};
-  const want = (f: string) => cfg.figures.includes(f);
+  const contexts = new Map<string, { ctxs: LlamaContext[]; seqs: LlamaSequence[] }>();
+  /** contexts (and their sequences) are made once per setting and reused by every run */
+  const seqsOf = async (key: string, make: () => Promise<LlamaContext[]>, perContext = 1) => {
+    if (!contexts.has(key)) {
+      const cs = await make();
+      contexts.set(key, { ctxs: cs, seqs: cs.flatMap((c) => Array.from({ length: perContext }, () => c.getSequence())) });
+    }
+    return contexts.get(key)!.seqs;
+  };
+  const lora = (name: string) => (name === "base" ? undefined : { adapters: [{ filePath: cfg.adapters[name] }] });
   const S = SETTINGS.streams;
-  const streamNew = cfg.quick ? S.quickNewTokens : S.newTokens;
+  const newTokens = streamNewTokens(cfg.quick);
 
-  if (want("P1")) {
-    const ctx = await model.createContext({ contextSize: 512, sequences: 1, threads: cfg.threads });
-    const seq = ctx.getSequence();
-    const rates: number[] = [];
-    for (let r = 0; r < cfg.runs; r++) {
-      await seq.clearHistory();
-      rates.push(decodeRate(await runStream(seq, promptIds(SETTINGS.p1.prompt, 100 + r, cfg.vocab), SETTINGS.p1.newTokens)));
-    }
-    result.P1 = { tokPerS: median(rates), runs: rates };
-    log(`llama.cpp P1 ${rates.map((x) => x.toFixed(1)).join(" ")} tok/s`);
-    await ctx.dispose();
-  }
-
-  if (want("P3")) {
-    // 8 distinct adapters: one context per adapter, all evaluating concurrently
-    const names = Object.keys(cfg.adapters).filter((n) => n.startsWith("qv-r8-")).slice(0, 8);
-    const ctxs = await Promise.all(names.map((n) => model.createContext({
-      contextSize: 256, sequences: 1, threads: cfg.threads, lora: { adapters: [{ filePath: cfg.adapters[n] }] },
-    })));
-    const seqs = ctxs.map((c) => c.getSequence());
-    const rates: number[] = [];
-    for (let r = 0; r < cfg.runs; r++) {
-      await Promise.all(seqs.map((s) => s.clearHistory()));
-      const ts = await Promise.all(seqs.map((s, i) => runStream(s, promptIds(S.prompt, 200 + 8 * r + i, cfg.vocab), streamNew)));
-      rates.push(aggregateRate(ts));
-    }
-    result.P3 = { tokPerS: median(rates), runs: rates, adapters: names.length };
-    log(`llama.cpp P3 (8 contexts x 1 adapter) ${rates.map((x) => x.toFixed(1)).join(" ")} tok/s`);
-    for (const c of ctxs) await c.dispose();
-
-    // for scale: 8 streams on the base in ONE context (llama.cpp batches these)
-    const ctx = await model.createContext({ contextSize: 256 * 8, sequences: 8, threads: cfg.threads });
-    const bseqs = Array.from({ length: 8 }, () => ctx.getSequence());
-    const brates: number[] = [];
-    for (let r = 0; r < cfg.runs; r++) {
-      await Promise.all(bseqs.map((s) => s.clearHistory()));
-      const ts = await Promise.all(bseqs.map((s, i) => runStream(s, promptIds(S.prompt, 200 + 8 * r + i, cfg.vocab), streamNew)));
-      brates.push(aggregateRate(ts));
-    }
-    result.base8 = { tokPerS: median(brates), runs: brates };
-    log(`llama.cpp 8 streams base, one context ${brates.map((x) => x.toFixed(1)).join(" ")} tok/s`);
-    await ctx.dispose();
-  }
-
-  if (want("P6")) {
-    const n = SETTINGS.p6.prompt;
-    const ctx = await model.createContext({ contextSize: 1024, sequences: 1, threads: cfg.threads, batchSize: n });
-    const seq = ctx.getSequence();
-    const rates: number[] = [];
-    for (let r = 0; r < cfg.runs; r++) {
-      await seq.clearHistory();
-      const t = await runStream(seq, promptIds(n, 300 + r, cfg.vocab), 1);
-      rates.push(n / ((t.tokenTimes[0] - t.start) / 1000));
-    }
-    result.P6 = { tokPerS: median(rates), runs: rates };
-    log(`llama.cpp P6 ${rates.map((x) => x.toFixed(0)).join(" ")} prompt tok/s`);
-    await ctx.dispose();
-  }
-
-  if (want("check")) {
-    // greedy ids for the correctness comparison: base and two adapters, 3 prompts each
-    const checks: Record<string, number[][]> = {};
-    for (const name of ["base", "qv-r8-000", "all-r16"]) {
-      if (name !== "base" && !cfg.adapters[name]) continue;
-      const ctx = await model.createContext({
-        contextSize: 256, sequences: 1, threads: cfg.threads,
-        lora: name === "base" ? undefined : { adapters: [{ filePath: cfg.adapters[name] }] },
-      });
-      const seq = ctx.getSequence();
-      checks[name] = [];
-      for (let p = 0; p < 3; p++) {
-        await seq.clearHistory();
-        checks[name].push((await runStream(seq, promptIds(8 + 12 * p, 400 + p, cfg.vocab), 24)).ids);
+  const handle = async ({ figure, run }: Command): Promise<unknown> => {
+    switch (figure) {
+      case "P1": {
+        const [seq] = await seqsOf("P1", async () => [await model.createContext({ contextSize: 512, sequences: 1, threads: cfg.threads })]);
+        return decodeRate(await runStream(seq, promptIds(SETTINGS.p1.prompt, 100 + run, cfg.vocab), SETTINGS.p1.newTokens));
       }
-      await ctx.dispose();
+      case "P1-1thread": {
+        // the same with one thread: shows how much of P1 is lost to a busy machine (2 spinning threads stall when one is descheduled)
+        const [seq] = await seqsOf("P1-1thread", async () => [await model.createContext({ contextSize: 512, sequences: 1, threads: 1 })]);
+        return decodeRate(await runStream(seq, promptIds(SETTINGS.p1.prompt, 100 + run, cfg.vocab), SETTINGS.p1.newTokens));
+      }
+      case "P3": {
+        // 8 distinct adapters: one context per adapter, evaluating concurrently
+        const names = Object.keys(cfg.adapters).filter((n) => n.startsWith("qv-r8-")).sort().slice(0, 8);
+        const seqs = await seqsOf("P3", () => Promise.all(names.map((n) => model.createContext({ contextSize: 256, sequences: 1, threads: cfg.threads, lora: lora(n) }))));
+        return aggregateRate(await Promise.all(seqs.map((s, i) => runStream(s, promptIds(S.prompt, 200 + 8 * run + i, cfg.vocab), newTokens))));
+      }
+      case "base8": {
+        // for scale: 8 streams on the base in ONE context, which llama.cpp batches
+        const seqs = await seqsOf("base8", async () => [await model.createContext({ contextSize: 256 * 8, sequences: 8, threads: cfg.threads })], 8);
+        return aggregateRate(await Promise.all(seqs.map((s, i) => runStream(s, promptIds(S.prompt, 200 + 8 * run + i, cfg.vocab), newTokens))));
+      }
+      case "P6": {
+        const n = SETTINGS.p6.prompt;
+        const [seq] = await seqsOf("P6", async () => [await model.createContext({ contextSize: 1024, sequences: 1, threads: cfg.threads, batchSize: n })]);
+        return prefillRate(await runStream(seq, promptIds(n, 300 + run, cfg.vocab), 1), n);
+      }
+      case "check": {
+        const C = SETTINGS.check;
+        const out: Record<string, number[][]> = {};
+        for (const name of C.models) {
+          if (name !== "base" && !cfg.adapters[name]) continue;
+          const ctx = await model.createContext({ contextSize: 256, sequences: 1, threads: cfg.threads, lora: lora(name) });
+          const seq = ctx.getSequence();
+          out[name] = [];
+          for (let p = 0; p < C.prompts; p++) out[name].push((await runStream(seq, checkPrompt(p, cfg.vocab), C.newTokens)).ids);
+          await ctx.dispose();
+        }
+        return out;
+      }
+      default:
+        throw new Error(`llama.cpp side: no figure ${figure}`);
     }
-    result.check = checks;
-  }
-
-  await model.dispose();
-  await llama.dispose();
-  emitResult(result);
+  };
+  await serveCommands(handle, async () => {
+    for (const { ctxs } of contexts.values()) for (const c of ctxs) await c.dispose();
+    await model.dispose();
+    await llama.dispose();
+  });
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {

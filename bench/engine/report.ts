@@ -9,6 +9,8 @@ export interface Results {
   ours: Record<string, unknown>;
   llama: Record<string, unknown>;
   llamaAvailable: boolean;
+  cpuPressureStart?: number | null;
+  cpuPressureEnd?: number | null;
 }
 
 interface Rate { tokPerS: number; runs: number[] }
@@ -42,6 +44,11 @@ export function renderMarkdown(r: Results, seconds: number): string {
     const ratio = p1o && p1l ? p1o.tokPerS / p1l.tokPerS : NaN;
     row("P1", `single-stream decode tok/s (${SETTINGS.p1.prompt} prompt + ${SETTINGS.p1.newTokens} new, greedy, ${r.threads} threads)`,
       `${f1(p1o?.tokPerS)}${spread(p1o)}`, `${f1(p1l?.tokPerS)}${spread(p1l)}`, `${f2(ratio)}x`, "≥ 1.0x", mark(Number.isFinite(ratio) ? ratio >= 1 : null));
+  }
+  const p1t1 = l.P1t1 as Rate | undefined;
+  if (p1t1) {
+    const ratio = p1o ? p1o.tokPerS / p1t1.tokPerS : NaN;
+    row("(P1)", "for scale: llama.cpp with 1 thread (no spinning thread barrier to stall on a busy machine)", "—", `${f1(p1t1.tokPerS)}${spread(p1t1)}`, `${f2(ratio)}x`, "—", "—");
   }
   const p2 = o.P2 as P2 | undefined;
   if (p2) {
@@ -89,8 +96,9 @@ export function renderMarkdown(r: Results, seconds: number): string {
   const lines = [
     "## Engine benchmark (`npm run bench:engine`)",
     "",
-    `Machine: ${r.machine}. ${r.quick ? "Quick mode, " : ""}median of ${r.runs} runs (range in parentheses); both sides in one invocation, one after the other. ` +
-      "Shared, noisy machine: compare the ratios.",
+    `Machine: ${r.machine}. ${r.quick ? "Quick mode, " : ""}median of ${r.runs} runs (range in parentheses); both sides in one invocation, their runs interleaved figure by figure. ` +
+      "Shared, noisy machine: compare the ratios." +
+      (r.cpuPressureStart != null ? ` CPU pressure (PSI some avg60, % of time runnable tasks waited for a CPU) ${f0(r.cpuPressureStart)}% at start, ${f0(r.cpuPressureEnd ?? NaN)}% at end.` : ""),
     "",
     "Model: synthetic Mistral-shaped fp32 (hidden 512, 8 layers, 8 heads / 2 KV heads, FFN 1536, vocab 32000, ~57M parameters), " +
       "r=8 q/v adapters (LoRA Land config); llama.cpp = node-llama-cpp 3.21.1 prebuilt CPU binary on the same weights exported to GGUF by bench/engine/gguf-export.ts. " +

@@ -4,16 +4,19 @@
  * The P1–P7 figures of docs/PERFORMANCE.md on the synthetic Mistral-shaped model (generated here,
  * bench/out/synthetic), ours side by side with llama.cpp (node-llama-cpp 3.21.1, installed on
  * demand into bench/llama/node_modules, prebuilt CPU binary only) on the same weights and adapters
- * exported to GGUF by bench/engine/gguf-export.ts. Each side runs in its own process, one after the
- * other in this one invocation. Writes bench/out/engine.md (+ engine.json, p4.svg/png).
+ * exported to GGUF by bench/engine/gguf-export.ts. Each side runs in its own process; their runs
+ * interleave figure by figure, so both meet the same machine load. No new run starts after
+ * --budget-s seconds (default 600; the machine is shared and can be slow). Writes bench/out/engine.md
+ * (+ engine.json, p4.svg/png).
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { BENCH_SHAPE, ensureSynthetic, qvName } from "./synthetic";
 import { exportAdapterGguf, exportModelGguf } from "./gguf-export";
-import { log, type SideConfig } from "./common";
+import { SETTINGS, log, median, percentile, type SideConfig } from "./common";
+import type { ColdLoadRun } from "./ours-side";
 import { renderMarkdown, renderP4Svg, type Results } from "./report";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
@@ -23,21 +26,22 @@ const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"];
 /** bump when the GGUF export changes */
 const EXPORT_VERSION = 1;
 
-function parseArgs(argv: string[]): { quick: boolean; only: string[]; runs: number | null } {
-  const out = { quick: false, only: ALL, runs: null as number | null };
+function parseArgs(argv: string[]): { quick: boolean; only: string[]; runs: number | null; budgetS: number } {
+  const out = { quick: false, only: ALL, runs: null as number | null, budgetS: 600 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--quick") out.quick = true;
     else if (a === "--only") out.only = (argv[++i] ?? "").split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
     else if (a.startsWith("--only=")) out.only = a.slice(7).split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
     else if (a === "--runs") out.runs = Number(argv[++i]);
+    else if (a === "--budget-s") out.budgetS = Number(argv[++i]);
     else {
-      process.stderr.write(`bench:engine: unknown argument ${a}\nusage: npm run bench:engine -- [--quick] [--only P1,P3] [--runs N]\n`);
+      process.stderr.write(`bench:engine: unknown argument ${a}\nusage: npm run bench:engine -- [--quick] [--only P1,P3] [--runs N] [--budget-s S]\n`);
       process.exit(2);
     }
   }
   const bad = out.only.filter((f) => !ALL.includes(f) && f !== "CHECK");
-  if (bad.length || out.only.length === 0 || (out.runs !== null && !(out.runs >= 1))) {
+  if (bad.length || out.only.length === 0 || (out.runs !== null && !(out.runs >= 1)) || !(out.budgetS > 0)) {
     process.stderr.write(`bench:engine: --only takes figures among ${ALL.join(",")}; --runs a positive integer\n`);
     process.exit(2);
   }
@@ -81,21 +85,79 @@ function ensureGguf(synthRoot: string, base: string, adapters: Map<string, strin
   return { model, adapters: files };
 }
 
-/** Runs one side in a child process; resolves with its RESULT line (or null when it failed). */
-function runSide(script: string, cfg: SideConfig, label: string): Promise<Record<string, unknown> | null> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, script), JSON.stringify(cfg)], {
-      cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" },
+/** A side (ours or llama.cpp) in its own process, answering one Command at a time. */
+class Side {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private buf = "";
+  private waiters: ((line: string | null) => void)[] = [];
+  private lines: string[] = [];
+  private exited = false;
+
+  constructor(readonly label: string, script: string, cfg: SideConfig, extraArgs: string[] = []) {
+    this.child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, script), JSON.stringify(cfg), ...extraArgs], {
+      cwd: ROOT, env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" },
     });
-    let stdout = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.on("close", (code) => {
-      const line = stdout.split("\n").find((l) => l.startsWith("RESULT "));
-      log(`${label}: ${code === 0 && line ? "done" : `FAILED (exit ${code})`} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-      resolve(code === 0 && line ? JSON.parse(line.slice(7)) : null);
+    this.child.stderr.on("data", (d) => process.stderr.write(d));
+    this.child.stdout.on("data", (d) => {
+      this.buf += d;
+      let i;
+      while ((i = this.buf.indexOf("\n")) >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        const w = this.waiters.shift();
+        if (w) w(line); else this.lines.push(line);
+      }
     });
-  });
+    this.child.on("close", () => {
+      this.exited = true;
+      for (const w of this.waiters.splice(0)) w(null);
+    });
+  }
+
+  private next(): Promise<string | null> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    if (this.exited) return Promise.resolve(null);
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  async ready(): Promise<boolean> {
+    for (;;) {
+      const l = await this.next();
+      if (l === null) { log(`${this.label}: exited before it was ready`); return false; }
+      if (l === "READY") return true;
+    }
+  }
+
+  /** one measurement; null when the side failed it */
+  async ask<T>(figure: string, run: number): Promise<T | null> {
+    if (this.exited) return null;
+    this.child.stdin.write(`${JSON.stringify({ figure, run })}\n`);
+    for (;;) {
+      const l = await this.next();
+      if (l === null) { log(`${this.label}: exited during ${figure}`); return null; }
+      if (l.startsWith("RESULT ")) return JSON.parse(l.slice(7)) as T;
+      if (l.startsWith("ERROR ")) { log(`${this.label}: ${figure} failed: ${l.slice(6)}`); return null; }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.exited) return;
+    const done = new Promise((r) => this.child.on("close", r));
+    this.child.stdin.end();
+    await done;
+  }
+}
+
+const fmt = (xs: number[], d = 1) => xs.map((x) => x.toFixed(d)).join(" ");
+const rate = (runs: number[]) => ({ tokPerS: median(runs), runs });
+/** CPU pressure (PSI "some avg60"): the share of time runnable tasks waited for a CPU; null where unavailable */
+function cpuPressure(): number | null {
+  try {
+    return Number(/avg60=([\d.]+)/.exec(fs.readFileSync("/proc/pressure/cpu", "utf8"))?.[1] ?? NaN);
+  } catch {
+    return null;
+  }
 }
 
 function machineLine(): string {
@@ -109,34 +171,107 @@ function machineLine(): string {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const t0 = Date.now();
+  const elapsed = () => (Date.now() - t0) / 1000;
   const figures = args.only;
-  const runs = args.runs ?? (args.quick ? 2 : 5);
+  const want = (f: string) => figures.includes(f);
+  const runs = args.runs ?? (args.quick ? 2 : 3);
   const machine = machineLine();
-  log(`bench:engine ${figures.join(",")} runs=${runs}${args.quick ? " (quick)" : ""}; ${machine}`);
+  log(`bench:engine ${figures.join(",")} runs=${runs}${args.quick ? " (quick)" : ""}, time budget ${args.budgetS} s; ${machine}`);
 
   const synth = ensureSynthetic(path.join(OUT, "synthetic"), BENCH_SHAPE, undefined, log);
-  const adapterDirs = Object.fromEntries(synth.adapters);
   const threads = Math.min(2, os.cpus().length);
-  const common = { modelDir: synth.base, runs, threads, quick: args.quick, vocab: BENCH_SHAPE.vocab };
+  const common = { modelDir: synth.base, threads, quick: args.quick, vocab: BENCH_SHAPE.vocab };
+  const results: Results = { machine, runs: 0, quick: args.quick, threads, ours: {}, llama: {}, llamaAvailable: false, cpuPressureStart: cpuPressure() };
 
-  const results: Results = { machine, runs, quick: args.quick, threads, ours: {}, llama: {}, llamaAvailable: false };
-  const llamaFigures = figures.filter((f) => ["P1", "P3", "P6"].includes(f));
-  if (llamaFigures.length && ensureLlamaInstalled()) {
+  let llama: Side | null = null;
+  if (["P1", "P3", "P6"].some(want) && ensureLlamaInstalled()) {
     const gguf = ensureGguf(synth.root, synth.base, synth.adapters, [...Array.from({ length: 8 }, (_, i) => qvName(i)), "all-r16"]);
-    const r = await runSide("llama-side.ts", { ...common, ggufModel: gguf.model, adapters: gguf.adapters, figures: [...llamaFigures, "check"] }, "llama.cpp side");
-    if (r) { results.llama = r; results.llamaAvailable = true; }
+    llama = new Side("llama.cpp side", "llama-side.ts", { ...common, ggufModel: gguf.model, adapters: gguf.adapters });
+    if (!(await llama.ready())) llama = null;
   }
-  const ourFigures = figures.filter((f) => f !== "P7");
-  if (ourFigures.length) {
-    const r = await runSide("ours-side.ts", { ...common, adapters: adapterDirs, figures: [...ourFigures, ...(results.llamaAvailable ? ["check"] : [])] }, "our side");
-    if (r) results.ours = r;
-  }
-  if (figures.includes("P7")) {
-    const r = await runSide("ours-side.ts", { ...common, adapters: adapterDirs, figures: ["P7"] }, "our side (P7, fresh process)");
-    if (r) results.ours.P7 = r.P7;
+  results.llamaAvailable = llama !== null;
+  let ours: Side | null = null;
+  if (figures.some((f) => f !== "P7")) {
+    ours = new Side("our side", "ours-side.ts", { ...common, adapters: Object.fromEntries(synth.adapters) });
+    if (!(await ours.ready())) ours = null;
   }
 
-  const md = renderMarkdown(results, ((Date.now() - t0) / 1000));
+  // runs interleave the two sides figure by figure, so both meet the same machine load
+  const o = { P1: [] as number[], P2: [] as { base: number; hetero: number }[], P4: [] as number[][], P5: [] as ColdLoadRun[], P6: [] as number[] };
+  const l = { P1: [] as number[], P1t1: [] as number[], P3: [] as number[], base8: [] as number[], P6: [] as number[] };
+  const push = <T>(xs: T[], x: T | null | undefined) => { if (x !== null && x !== undefined) xs.push(x); };
+  for (let r = 0; r < runs; r++) {
+    if (r > 0 && elapsed() > args.budgetS) {
+      log(`time budget reached after ${r} runs`);
+      break;
+    }
+    if (want("P1")) {
+      push(l.P1, await llama?.ask<number>("P1", r));
+      push(o.P1, await ours?.ask<number>("P1", r));
+      push(l.P1t1, await llama?.ask<number>("P1-1thread", r));
+      log(`run ${r + 1}/${runs} P1 ours ${fmt(o.P1)} | llama.cpp ${fmt(l.P1)} (1 thread: ${fmt(l.P1t1)}) tok/s`);
+    }
+    if (want("P2") || want("P3")) {
+      push(o.P2, await ours?.ask<{ base: number; hetero: number }>("P2", r));
+      if (want("P3")) {
+        push(l.P3, await llama?.ask<number>("P3", r));
+        push(l.base8, await llama?.ask<number>("base8", r));
+      }
+      log(`run ${r + 1}/${runs} ours 8 base ${fmt(o.P2.map((x) => x.base))} / 8 adapters ${fmt(o.P2.map((x) => x.hetero))} | llama.cpp 8 adapters ${fmt(l.P3)} / 8 base ${fmt(l.base8)} tok/s`);
+    }
+    if (want("P6")) {
+      push(l.P6, await llama?.ask<number>("P6", r));
+      push(o.P6, await ours?.ask<number>("P6", r));
+      log(`run ${r + 1}/${runs} P6 ours ${fmt(o.P6, 0)} | llama.cpp ${fmt(l.P6, 0)} prompt tok/s`);
+    }
+    if (want("P4") && (!args.quick || r === 0)) {
+      push(o.P4, await ours?.ask<number[]>("P4", r));
+      log(`run ${r + 1}/${runs} P4 ours ${o.P4.map((x) => fmt(x, 0)).join(" | ")} tok/s`);
+    }
+    if (want("P5")) {
+      push(o.P5, await ours?.ask<ColdLoadRun>("P5", r));
+      log(`run ${r + 1}/${runs} P5 cold ${fmt(o.P5.map((x) => x.coldMs))} warm ${fmt(o.P5.map((x) => x.warmMs))} ms`);
+    }
+    results.runs = r + 1;
+  }
+  if (llama && ours) {
+    results.llama.check = await llama.ask("check", 0);
+    results.ours.check = await ours.ask("check", 0);
+  }
+  await llama?.close();
+  await ours?.close();
+
+  if (l.P1.length) results.llama.P1 = rate(l.P1);
+  if (l.P1t1.length) results.llama.P1t1 = rate(l.P1t1);
+  if (l.P3.length) results.llama.P3 = rate(l.P3);
+  if (l.base8.length) results.llama.base8 = rate(l.base8);
+  if (l.P6.length) results.llama.P6 = rate(l.P6);
+  if (o.P1.length) results.ours.P1 = rate(o.P1);
+  if (o.P6.length) results.ours.P6 = rate(o.P6);
+  if (o.P2.length) {
+    const base = o.P2.map((x) => x.base), hetero = o.P2.map((x) => x.hetero);
+    results.ours.P2 = { base: median(base), hetero: median(hetero), ratio: median(o.P2.map((x) => x.hetero / x.base)), baseRuns: base, heteroRuns: hetero };
+    results.ours.P3 = rate(hetero);
+  }
+  if (o.P4.length) results.ours.P4 = SETTINGS.p4.adapterCounts.map((k, i) => ({ adapters: k, ...rate(o.P4.map((x) => x[i])) }));
+  if (o.P5.length) {
+    const diffs = o.P5.map((x) => x.coldMs - x.warmMs);
+    const loadMs = median(diffs);
+    results.ours.P5 = {
+      adapterBytes: o.P5[0].adapterBytes, ttftColdMs: median(o.P5.map((x) => x.coldMs)), ttftWarmMs: median(o.P5.map((x) => x.warmMs)),
+      coldMinusWarmMs: loadMs, mbPerS: o.P5[0].adapterBytes / 1e6 / (loadMs / 1000),
+      p99GapQuietMs: percentile(o.P5.flatMap((x) => x.gapsQuiet), 99), p99GapLoadMs: percentile(o.P5.flatMap((x) => x.gapsLoad), 99),
+      runs: diffs,
+    };
+  }
+  if (want("P7")) {
+    const mem = new Side("our side (P7, fresh process)", "ours-side.ts", { ...common, adapters: Object.fromEntries(synth.adapters) }, ["--memory"]);
+    if (await mem.ready()) results.ours.P7 = await mem.ask("P7", 0);
+    await mem.close();
+  }
+
+  results.cpuPressureEnd = cpuPressure();
+  const md = renderMarkdown(results, elapsed());
   fs.mkdirSync(OUT, { recursive: true });
   fs.writeFileSync(path.join(OUT, "engine.md"), md);
   fs.writeFileSync(path.join(OUT, "engine.json"), JSON.stringify(results, null, 2));
