@@ -49,8 +49,10 @@ async function main(): Promise<number> {
   } else if (!fs.existsSync(path.join(ROOT, "inference/cli/serve.ts"))) {
     log("[worker] inference/cli/serve.ts is missing: running without a worker (the UI shows it offline)");
   } else {
+    // `node --import tsx`: one process (the tsx CLI would put a wrapper process in between)
     const args = [
-      path.join(ROOT, "node_modules/tsx/dist/cli.mjs"),
+      "--import",
+      "tsx",
       path.join(ROOT, "inference/cli/main.ts"),
       "serve",
       "--port", String(env.WORKER_PORT),

@@ -17,7 +17,7 @@ export function LiftChart({ points, narrow = false }: { points: LiftPoint[]; /**
   const labelW = narrow ? 190 : 300;
   const valueW = narrow ? 40 : 46;
   const width = narrow ? 420 : 1000;
-  const maxChars = narrow ? 25 : 44;
+  const maxChars = narrow ? 25 : 40;
   const idPrefix = narrow ? "lift-n" : "lift";
   const plotW = width - labelW - valueW;
   const min = Math.min(0, ...sorted.map((p) => p.lift));

@@ -130,6 +130,7 @@ export function StatusView() {
               ["Model", <span key="m" data-testid="worker-model">{s.modelId ?? "—"}</span>],
               ["Architecture", show(infoField(info, "architecture", "model_type"))],
               ["Weights dtype", show(infoField(info, "model_dtype", "dtype", "stored_dtype"))],
+              ["Compute dtype", show(infoField(info, "compute_dtype"))],
               ["Parameters", show(infoField(info, "parameters", "num_parameters"))],
               ["Max input tokens", show(infoField(info, "max_input_length", "max_input_tokens"))],
               ["Max total tokens", show(infoField(info, "max_total_tokens", "max_context"))],
@@ -140,8 +141,10 @@ export function StatusView() {
           <Fields
             rows={[
               ["Generating", `${num(s.load.tokensPerSecond, 1)} tokens/s`],
-              ["Running requests", num(s.load.running)],
+              ["Running requests", num(s.load.running ?? s.load.inFlight)],
               ["Queued requests", num(s.load.queued)],
+              ["Mean time to first token", s.load.meanTtftSeconds === null ? "—" : `${(s.load.meanTtftSeconds * 1000).toFixed(0)} ms`],
+              ["Mean time per output token", s.load.meanTimePerOutputTokenSeconds === null ? "—" : `${(s.load.meanTimePerOutputTokenSeconds * 1000).toFixed(1)} ms`],
               ["KV blocks in use", s.load.kvBlocksUsed === null ? "—" : `${num(s.load.kvBlocksUsed)} / ${num(s.load.kvBlocksTotal)}`],
               ["Tokens generated", num(s.load.generatedTokens)],
             ]}
@@ -151,6 +154,8 @@ export function StatusView() {
           <Fields
             rows={[
               ["Worker resident memory", bytes(s.load.residentMemoryBytes ?? (infoField(info, "memory_bytes", "rss_bytes") as number | undefined))],
+              ["Adapter budget", bytes(infoField(info, "adapter_budget_bytes") as number | undefined)],
+              ["Adapter slots", show(infoField(info, "adapter_slots"))],
               ["Resident adapters", num(s.load.residentAdapters ?? s.adapters?.filter((a) => a.state === "resident").length)],
               ["Adapter memory", bytes(s.adapters?.filter((a) => a.state === "resident").reduce((t, a) => t + (a.bytes ?? 0), 0))],
             ]}

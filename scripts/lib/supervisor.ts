@@ -1,6 +1,8 @@
 /**
  * Keeps a child process running: restarts it with exponential backoff when it exits on its own,
- * stops it (SIGTERM, then SIGKILL after a grace period) when asked.
+ * stops it (SIGTERM, then SIGKILL after a grace period) when asked. Each child runs in its own
+ * process group, and the whole group is signalled, so nothing it started (a wrapper's child)
+ * survives it and keeps its port.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 
@@ -15,6 +17,15 @@ export interface SupervisedOptions {
   maxBackoffMs?: number;
   minUptimeMs?: number;
   log?: (line: string) => void;
+}
+
+function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // group already gone
+  }
 }
 
 export class Supervised {
@@ -43,11 +54,13 @@ export class Supervised {
       cwd: this.opts.cwd,
       env: this.opts.env,
       stdio: ["ignore", "inherit", "inherit"],
+      detached: true, // own process group (Ctrl-C reaches it through stop())
     });
     this.child = child;
     child.on("error", (err) => this.log(`could not start: ${err.message}`));
     child.on("exit", (code, signal) => {
       this.child = null;
+      signalGroup(child.pid, "SIGKILL"); // leftovers of the group (e.g. grandchildren) would hold its port
       if (this.stopping) return;
       const uptime = Date.now() - startedAt;
       if (uptime >= (this.opts.minUptimeMs ?? 30_000)) this.delay = this.opts.backoffMs ?? 1000;
@@ -67,12 +80,12 @@ export class Supervised {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
-      const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      const kill = setTimeout(() => signalGroup(child.pid, "SIGKILL"), graceMs);
       child.once("exit", () => {
         clearTimeout(kill);
         resolve();
       });
-      child.kill("SIGTERM");
+      signalGroup(child.pid, "SIGTERM");
     });
   }
 }

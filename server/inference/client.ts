@@ -102,6 +102,7 @@ export function metricSum(samples: PromSample[] | null, ...names: string[]): num
 
 /** Names under which servers count generated tokens (ours, TGI/LoRAX, vLLM). */
 export const GENERATED_TOKEN_COUNTERS = [
+  "worker_engine_generated_tokens",
   "worker_generated_tokens",
   "worker_tokens_out",
   "lorax_request_generated_tokens_sum",

@@ -1,8 +1,18 @@
 /** The worker as its users need to see it: up or not, model, adapters, load, memory. */
 import { z } from "zod";
 import { inferenceUrl } from "../env";
-import { metricSum, workerStatus } from "../inference/client";
+import { GENERATED_TOKEN_COUNTERS, metricSum, type PromSample, workerStatus } from "../inference/client";
 import { createTRPCRouter, publicProcedure } from "../trpc";
+
+/** Mean of a Prometheus histogram/summary (its _sum over its _count); null when unknown or empty. */
+function mean(m: PromSample[] | null, ...names: string[]): number | null {
+  for (const n of names) {
+    const sum = metricSum(m, `${n}_sum`);
+    const count = metricSum(m, `${n}_count`);
+    if (sum !== null && count) return sum / count;
+  }
+  return null;
+}
 
 export const statusRouter = createTRPCRouter({
   worker: publicProcedure
@@ -23,12 +33,16 @@ export const statusRouter = createTRPCRouter({
         checkedAt: new Date(s.checkedAt),
         load: {
           tokensPerSecond: s.tokensPerSecond,
-          running: metricSum(m, "worker_requests_running", "worker_running", "lorax_batch_current_size", "tgi_batch_current_size", "vllm:num_requests_running"),
-          queued: metricSum(m, "worker_queue_size", "worker_requests_waiting", "worker_waiting", "lorax_queue_size", "tgi_queue_size", "vllm:num_requests_waiting"),
-          residentAdapters: metricSum(m, "worker_resident_adapters", "worker_adapters_resident"),
-          kvBlocksUsed: metricSum(m, "worker_kv_blocks_used", "worker_kv_blocks_in_use"),
+          running: metricSum(m, "worker_running_requests", "lorax_batch_current_size", "tgi_batch_current_size", "vllm:num_requests_running"),
+          queued: metricSum(m, "worker_queue_size", "worker_waiting_requests", "lorax_queue_size", "tgi_queue_size", "vllm:num_requests_waiting"),
+          inFlight: metricSum(m, "worker_requests_in_flight"),
+          residentAdapters: metricSum(m, "worker_adapters_resident"),
+          kvBlocksUsed: metricSum(m, "worker_kv_blocks_used"),
           kvBlocksTotal: metricSum(m, "worker_kv_blocks_total"),
-          generatedTokens: metricSum(m, "worker_generated_tokens", "worker_tokens_out", "lorax_request_generated_tokens_sum", "vllm:generation_tokens"),
+          generatedTokens: metricSum(m, ...GENERATED_TOKEN_COUNTERS),
+          /** mean over the worker's lifetime, seconds */
+          meanTtftSeconds: mean(m, "worker_time_to_first_token_seconds", "lorax_request_time_to_first_token", "vllm:time_to_first_token_seconds"),
+          meanTimePerOutputTokenSeconds: mean(m, "worker_time_per_output_token_seconds", "lorax_request_mean_time_per_token_duration", "vllm:time_per_output_token_seconds"),
           residentMemoryBytes: metricSum(m, "process_resident_memory_bytes"),
         },
         metrics: m?.filter((x) => !x.name.endsWith("_bucket")).slice(0, 400) ?? null,

@@ -7,13 +7,18 @@ import { Supervised } from "../../scripts/lib/supervisor";
 
 const node = process.execPath;
 const quiet = () => {};
+/** running, not a zombie waiting to be reaped */
 const alive = (pid: number | undefined) => {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true;
   }
 };
 
@@ -60,5 +65,30 @@ describe("Supervised", () => {
     await s.stop(500);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
     expect(alive(pid)).toBe(false);
+  });
+
+  it("leaves nothing of a crashed child behind (its own children die with it) before restarting", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sup-"));
+    const gcFile = path.join(dir, "grandchild");
+    // a wrapper process that starts the real server as its own child, like `tsx` or `npm exec`
+    const wrapper = `const { spawn } = require("child_process"); const fs = require("fs");
+      if (!fs.existsSync(process.argv[1])) { const gc = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" }); fs.writeFileSync(process.argv[1], String(gc.pid)); }
+      setInterval(() => {}, 1000);`;
+    const s = new Supervised({ name: "wrapper", command: node, args: ["-e", wrapper, gcFile], env: process.env, backoffMs: 100, log: quiet });
+    s.start();
+    let grandchild = 0;
+    try {
+      while (!fs.existsSync(gcFile)) await new Promise((r) => setTimeout(r, 20));
+      grandchild = Number(fs.readFileSync(gcFile, "utf8"));
+      expect(alive(grandchild)).toBe(true);
+      process.kill(s.pid!, "SIGKILL"); // the wrapper crashes
+      const t0 = Date.now();
+      while (s.restarts < 1 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+      expect(s.restarts).toBe(1);
+      expect(alive(grandchild)).toBe(false);
+    } finally {
+      await s.stop();
+      if (alive(grandchild)) process.kill(grandchild, "SIGKILL");
+    }
   });
 });
