@@ -67,7 +67,9 @@ export function createWorkerServer(state: WorkerState): http.Server {
     })();
   });
   server.requestTimeout = 0; // long streams
-  server.headersTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  // idle keep-alive sockets live longer than clients' pools keep them (undici: 4 s), so a client
+  // rarely sends on a socket the worker is closing
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   return server;
 }
