@@ -36,9 +36,7 @@ export function useRuns(initial: (string | null)[]) {
   const runsRef = useRef(runs);
   runsRef.current = runs;
   const queryClient = useQueryClient();
-  const startMutation = useMutation(
-    trpc.generate.start.mutationOptions({ onSuccess: () => void queryClient.invalidateQueries(trpc.chats.list.pathFilter()) }),
-  );
+  const startMutation = useMutation(trpc.generate.start.mutationOptions());
   const stopMutation = useMutation(trpc.generate.stop.mutationOptions());
 
   const onChunk = useCallback((runId: string, chunk: RunChunk) => {
@@ -51,10 +49,12 @@ export function useRuns(initial: (string | null)[]) {
       // the run is over when every pane of it has ended: drop its subscription
       if (chunk.kind === "end" && run.map.every((g) => !isRunning(next[g]!.status))) {
         setRuns((rs) => rs.filter((r) => r.runId !== runId));
+        // stored by now: the history sidebar can show it
+        void queryClient.invalidateQueries(trpc.chats.pathFilter());
       }
       return next;
     });
-  }, []);
+  }, [queryClient, trpc]);
 
   /** Starts the given grid panes (all by default) with the same request. */
   const start = useCallback(

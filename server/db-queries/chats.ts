@@ -33,12 +33,14 @@ export function titleFromPrompt(prompt: string): string {
 
 export async function createChat({
   db,
+  id = randomUUID(),
   ownerId,
   kind,
   title,
   settings,
 }: {
   db: Db;
+  id?: string;
   ownerId: string;
   kind: ChatKind;
   title: string;
@@ -46,7 +48,7 @@ export async function createChat({
 }): Promise<Chat> {
   const [row] = await db
     .insert(chats)
-    .values({ id: randomUUID(), ownerId, kind, title, settings })
+    .values({ id, ownerId, kind, title, settings })
     .returning();
   return row!;
 }

@@ -66,7 +66,9 @@ export interface PaneSpec {
 interface PaneState extends PaneSpec {
   controller: AbortController;
   /** why it was aborted: decides the final status */
-  abortAs: "stopped" | "interrupted" | null;
+  abortAs: "stopped" | "interrupted" | "error" | null;
+  /** what to tell the user when it was aborted as an error */
+  abortMessage: string | null;
   status: GenerationStatus;
   text: string;
   tokens: StoredToken[];
@@ -132,6 +134,7 @@ export class StreamHub {
         ...p,
         controller: new AbortController(),
         abortAs: null,
+        abortMessage: null,
         status: "queued",
         text: "",
         tokens: [],
@@ -150,9 +153,10 @@ export class StreamHub {
       graceTimer: null,
     };
     this.runs.set(run.id, run);
-    ready.catch(() => {
+    ready.catch((e: unknown) => {
       for (const p of run.panes) {
-        p.abortAs ??= "interrupted";
+        p.abortAs ??= "error";
+        p.abortMessage ??= `could not save this run: ${e instanceof Error ? e.message : String(e)}`;
         p.controller.abort();
       }
     });
@@ -342,9 +346,11 @@ export class StreamHub {
     const message =
       status === "stopped"
         ? null
-        : status === "interrupted" && p.abortAs
-          ? "the page was closed before the stream finished"
-          : (error?.message ?? null);
+        : p.abortMessage
+          ? p.abortMessage
+          : status === "interrupted" && p.abortAs
+            ? "the page was closed before the stream finished"
+            : (error?.message ?? null);
     p.status = status;
     p.lease?.release();
     await this.save(run, p, {

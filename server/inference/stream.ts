@@ -81,6 +81,16 @@ export class WorkerError extends Error {
   }
 }
 
+/**
+ * Node's own fetch. Inside Next's server, `globalThis.fetch` is Next's caching wrapper, which may
+ * tee the body into its fetch cache and deliver a stream late and all at once: the worker's
+ * tokens would reach the browser in one burst.
+ */
+function workerFetch(url: string, init: RequestInit): Promise<Response> {
+  const f = globalThis.fetch as typeof fetch & { _nextOriginalFetch?: typeof fetch };
+  return (f._nextOriginalFetch ?? f)(url, { ...init, cache: "no-store" });
+}
+
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
@@ -182,7 +192,7 @@ export async function* streamGeneration(
 
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await workerFetch(url, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify(body),
@@ -317,7 +327,7 @@ export async function countTokens(target: WorkerTarget, text: string, signal?: A
   const base = trimSlash(target.baseUrl);
   let res: Response;
   try {
-    res = await fetch(`${base}/tokenize`, {
+    res = await workerFetch(`${base}/tokenize`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ inputs: text }),

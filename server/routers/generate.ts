@@ -163,22 +163,25 @@ export const generateRouter = createTRPCRouter({
         const kind = input.mode === "chat" ? "chat" : input.adapters.length > 1 ? "compare" : "run";
         // chat mode: earlier turns from history (a new chat starts with just this message)
         const messages = input.mode === "chat" && input.chatId ? await chatHistory(ctx.db, ctx.ownerId, input.chatId, input.prompt) : undefined;
+        if (input.chatId && !messages && !(await getChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.chatId }))) throw new ChatNotFoundError(input.chatId);
         const turns = messages ?? (input.mode === "chat" ? [{ role: "user" as const, content: input.prompt }] : undefined);
         const generationIds = input.adapters.map(() => randomUUID());
-        // the rows are written while the worker already works: the database is not on the TTFT path
+        const chatId = input.chatId ?? randomUUID();
+        // the rows are written while the worker already works and the browser already subscribes:
+        // the database is not on the TTFT path (the hub holds its writes until the rows exist, and
+        // cuts the streams with the reason if they cannot be written)
         const stored = (async () => {
-          const chatId =
-            input.chatId ??
-            (
-              await createChat({
-                db: ctx.db,
-                ownerId: ctx.ownerId,
-                kind,
-                title: titleFromPrompt(input.prompt),
-                settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
-              })
-            ).id;
-          const { turn } = await startTurn({
+          if (!input.chatId) {
+            await createChat({
+              db: ctx.db,
+              id: chatId,
+              ownerId: ctx.ownerId,
+              kind,
+              title: titleFromPrompt(input.prompt),
+              settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
+            });
+          }
+          await startTurn({
             db: ctx.db,
             ownerId: ctx.ownerId,
             chatId,
@@ -188,7 +191,6 @@ export const generateRouter = createTRPCRouter({
             panes: input.adapters.map((a, i) => ({ id: generationIds[i], adapterId: a, prompt: turns ? JSON.stringify(turns) : input.prompt })),
             params: input.params,
           });
-          return { chatId, turn };
         })();
         const runId = hub.start(
           ctx.ownerId,
@@ -199,8 +201,7 @@ export const generateRouter = createTRPCRouter({
           })),
           stored,
         );
-        const { chatId, turn } = await stored;
-        return { runId, chatId, turn, generationIds };
+        return { runId, chatId, generationIds };
       } catch (e) {
         for (const l of leases) l.release();
         throw e;

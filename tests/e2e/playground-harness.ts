@@ -83,7 +83,7 @@ async function spawnWorker(script: string[], port: number, real: boolean): Promi
 }
 
 /** The worker's own answer (LoRAX /generate, greedy) for a prompt: what the page must end up showing. */
-export async function workerAnswer(url: string, prompt: string, adapterId: string | null, maxNewTokens: number, real = realWorkerAvailable()): Promise<string> {
+export async function workerAnswer(url: string, prompt: string, adapterId: string | null, maxNewTokens: number, real = realWorkerAvailable(), ignoreEos = false): Promise<string> {
   if (!real) {
     const { fakeTokens } = await import("../../bench/web/fake-worker");
     return fakeTokens(adapterId, maxNewTokens).join("");
@@ -91,7 +91,7 @@ export async function workerAnswer(url: string, prompt: string, adapterId: strin
   const res = await fetch(`${url}/generate`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ inputs: prompt, parameters: { adapter_id: adapterId ?? undefined, max_new_tokens: maxNewTokens } }),
+    body: JSON.stringify({ inputs: prompt, parameters: { adapter_id: adapterId ?? undefined, max_new_tokens: maxNewTokens, ignore_eos_token: ignoreEos || undefined } }),
   });
   if (!res.ok) throw new Error(`worker /generate ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { generated_text: string }).generated_text;

@@ -159,4 +159,12 @@ describe("stream hub", () => {
     await collect(h.subscribe(runId, "o", 0));
     expect(limits.running("o")).toBe(0);
   });
+
+  it("when the history rows cannot be written, the streams end as errors saying why", async () => {
+    const h = hub();
+    const { panes } = await newTurn([null]);
+    const events = await collect(h.subscribe(h.start("o", panes, Promise.reject(new Error("disk full"))), "o", 0));
+    const end = events.at(-1)![1] as Extract<RunChunk, { kind: "end" }>;
+    expect([end.status, end.error]).toEqual(["error", "could not save this run: disk full"]);
+  });
 });

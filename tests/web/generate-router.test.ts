@@ -75,6 +75,7 @@ describe("generate router", () => {
     // another owner sees nothing of it
     await expect(drain(await caller(randomUUID()).generate.stream({ runId: started.runId }))).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(caller(randomUUID()).chats.get({ id: started.chatId })).rejects.toMatchObject({ code: "NOT_FOUND" });
+    await expect(caller(randomUUID()).generate.start({ chatId: started.chatId, mode: "raw", adapters: [null], prompt: "x", params })).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
   it("validates with the worker's limits, naming the field", async () => {
