@@ -6,7 +6,7 @@ import { useTRPC } from "@/trpc/react";
 /** Shown on every page while the worker is down or loading; polls so it goes away by itself. */
 export function WorkerBanner() {
   const trpc = useTRPC();
-  const { data } = useQuery({ ...trpc.status.worker.queryOptions(), refetchInterval: 4000 });
+  const { data } = useQuery({ ...trpc.status.health.queryOptions(), refetchInterval: 4000 });
   if (!data || (data.online && data.ready)) return null;
   const loading = data.online && !data.ready;
   return (

@@ -15,6 +15,12 @@ function mean(m: PromSample[] | null, ...names: string[]): number | null {
 }
 
 export const statusRouter = createTRPCRouter({
+  /** the small part every page polls (the offline banner) */
+  health: publicProcedure.query(async ({ ctx }) => {
+    const s = await workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL);
+    return { online: s.online, ready: s.ready, error: s.error, modelId: s.modelId };
+  }),
+
   worker: publicProcedure
     .input(z.object({ fresh: z.boolean().optional() }).optional())
     .query(async ({ ctx, input }) => {

@@ -83,6 +83,7 @@ describe.each(drivers)("catalog router on $name", ({ open }) => {
     const status = await c.status.worker();
     expect(status).toMatchObject({ online: false, ready: false, external: false, modelId: null });
     expect(status.error).toMatch(/no answer/);
+    expect(await c.status.health()).toEqual({ online: false, ready: false, error: status.error, modelId: null });
   });
 
   it("bySlug: found with figures, NOT_FOUND and BAD_REQUEST otherwise", async () => {
