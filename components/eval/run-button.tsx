@@ -6,6 +6,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useState } from "react";
+import type { RunProgress } from "@/server/eval/run-manager";
 import { useTRPC } from "@/trpc/react";
 
 const LIMITS: { label: string; value: number | null }[] = [
@@ -27,12 +28,15 @@ export function RunButton({ slug, tasks, defaultTask, runningRunId }: { slug: st
     }),
   );
   const watching = runId ?? runningRunId;
-  const progress = useSubscription(
+  // the last event is kept here: the subscription's own `data` is cleared when the server ends it
+  const [last, setLast] = useState<RunProgress | null>(null);
+  useSubscription(
     trpc.eval.progress.subscriptionOptions(
       { runId: watching ?? 0 },
       {
         enabled: watching !== null,
         onData: (p) => {
+          setLast(p);
           if (p.status !== "running") {
             void queryClient.invalidateQueries({ queryKey: trpc.eval.results.queryKey({ slug }) });
             void queryClient.invalidateQueries({ queryKey: trpc.catalog.bySlug.queryKey({ slug }) });
@@ -41,7 +45,7 @@ export function RunButton({ slug, tasks, defaultTask, runningRunId }: { slug: st
       },
     ),
   );
-  const p = progress.data;
+  const p = last && last.runId === watching ? last : null;
   const running = (watching !== null && (!p || p.status === "running")) || start.isPending;
 
   return (

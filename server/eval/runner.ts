@@ -8,6 +8,7 @@
  * temperature: 0}`. Greedy, the metric's token budget, stop at EOS (the worker's default); the
  * prediction is the generated text, stripped.
  */
+import { setMaxListeners } from "node:events";
 import { MAX_NEW_TOKENS, mean, score, type MetricName } from "./metrics";
 import type { EvalExample, TaskCard } from "./tasks";
 
@@ -78,8 +79,9 @@ export interface GenerateOptions {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), reject(signal.reason)), { once: true });
+    const onAbort = () => (clearTimeout(t), reject(signal!.reason));
+    const t = setTimeout(() => (signal?.removeEventListener("abort", onAbort), resolve()), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 
 function errorMessage(body: unknown, status: number): string {
@@ -174,6 +176,8 @@ export function interleave(tasks: EvalTask[], withBase: boolean): Job[] {
 /** Run jobs with at most `concurrency` in flight; the first failure aborts the rest. */
 async function runPool<T>(jobs: Job[], concurrency: number, work: (job: Job, signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T[]> {
   const controller = new AbortController();
+  // each request in flight links its own signal to this one (and unlinks when done)
+  setMaxListeners(concurrency + 8, controller.signal);
   const onAbort = () => controller.abort(outer?.reason);
   outer?.addEventListener("abort", onAbort, { once: true });
   const results = new Array<T>(jobs.length);
