@@ -27,7 +27,7 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
   it("streams a prompt token by token, in order, and fills in the stats", async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const prompt = "The weather today is";
-    await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=48&p.ignore_eos=1`);
+    await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=400&p.ignore_eos=1`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await recordOutput(page, '[data-testid="output-pane"]');
     await page.click('[data-testid="run"]');
@@ -35,7 +35,7 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
     await expect.poll(() => pane.getAttribute("data-status"), { timeout: 60_000 }).toMatch(/done|error/);
     expect(await pane.locator('[data-testid="pane-error"]').count()).toBe(0);
 
-    const expected = await workerAnswer(worker.url, prompt, "sql", 48, worker.real, true);
+    const expected = await workerAnswer(worker.url, prompt, "sql", 400, worker.real, true);
     const finalText = await pane.locator('[data-testid="raw-output"]').textContent();
     expect(finalText).toBe(expected);
     // every intermediate text was a prefix of the next: nothing lost, reordered or repeated
