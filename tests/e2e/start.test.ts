@@ -1,7 +1,8 @@
 /**
  * `npm start` (scripts/start.ts) as a user runs it: two instances side by side with their own
- * ports and data directories, each migrating and seeding its own database and serving the
- * catalog; SIGTERM stops each with its children, exit code 0.
+ * ports and data directories, each migrating and seeding its own database, serving the catalog
+ * and running its own worker; a killed worker is restarted; SIGTERM stops each with its
+ * children, exit code 0.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -13,6 +14,7 @@ import { ensureWebBuild, freePort, ROOT } from "./browser";
 interface Instance {
   child: ChildProcess;
   port: number;
+  workerPort: number;
   dataDir: string;
   out: () => string;
 }
@@ -21,7 +23,7 @@ async function launch(): Promise<Instance> {
   const port = await freePort();
   const workerPort = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "loraland-start-"));
-  const env = { ...process.env, PORT: String(port), WORKER_PORT: String(workerPort), DATA_DIR: dataDir };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), WORKER_PORT: String(workerPort), DATA_DIR: dataDir };
   delete env.DATABASE_URL;
   delete env.INFERENCE_URL;
   const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/start.ts"], {
@@ -33,7 +35,7 @@ async function launch(): Promise<Instance> {
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
-  return { child, port, dataDir, out: () => out };
+  return { child, port, workerPort, dataDir, out: () => out };
 }
 
 async function waitForPage(i: Instance, timeoutMs = 180_000): Promise<string> {
@@ -46,6 +48,32 @@ async function waitForPage(i: Instance, timeoutMs = 180_000): Promise<string> {
     } catch {}
     if (Date.now() > deadline) throw new Error(`no page on ${i.port}:\n${i.out()}`);
     await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const hasWorker = fs.existsSync(path.join(ROOT, "inference/cli/serve.ts"));
+
+/** pid of the worker this instance started (its command line names its port) */
+function workerPid(i: Instance): number | null {
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      if (cmd.includes("serve") && cmd[cmd.indexOf("--port") + 1] === String(i.workerPort)) return Number(pid);
+    } catch {}
+  }
+  return null;
+}
+
+async function workerHealth(i: Instance): Promise<{ online: boolean; ready: boolean }> {
+  const res = await fetch(`http://127.0.0.1:${i.port}/api/trpc/status.health`);
+  return ((await res.json()) as { result: { data: { json: { online: boolean; ready: boolean } } } }).result.data.json;
+}
+
+async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -80,11 +108,30 @@ describe("npm start", () => {
       expect(fs.existsSync(path.join(i.dataDir, "pglite", "PG_VERSION"))).toBe(true);
       expect(i.out()).toContain("[db] migrated and seeded (pglite");
     }
+    if (hasWorker) {
+      // each instance runs its own worker; a crashed worker is restarted and the app sees it again
+      const [a, b] = instances;
+      await until("both workers ready", async () => (await workerHealth(a!)).ready && (await workerHealth(b!)).ready);
+      const before = workerPid(a!);
+      expect(before).not.toBeNull();
+      process.kill(before!, "SIGKILL");
+      await until("a new worker process", async () => {
+        const now = workerPid(a!);
+        return now !== null && now !== before;
+      });
+      await until("the restarted worker ready", async () => (await workerHealth(a!)).ready);
+      expect(a!.out()).toMatch(/\[worker\] exited \(SIGKILL\).*restarting/);
+      expect((await workerHealth(b!)).ready).toBe(true);
+    } else {
+      process.stderr.write("\n!!!!! start.test: inference/cli/serve.ts missing, worker supervision not tested !!!!!\n");
+    }
     for (const i of instances) {
+      const workers = workerPid(i);
       const exited = new Promise<number | null>((r) => i.child.once("exit", (code) => r(code)));
       process.kill(i.child.pid!, "SIGTERM");
       expect(await exited).toBe(0);
       expect(await portClosed(i.port)).toBe(true);
+      if (workers) expect(await portClosed(i.workerPort)).toBe(true);
     }
   });
 });
