@@ -393,7 +393,7 @@ export class Engine implements EngineApi {
     let built: ReturnType<typeof buildForwardBatch<Request>>;
     try {
       built = buildForwardBatch(out.chunks, this.allocator, (key) => this.cache.weights(key));
-      logits = this.net.forward(built.batch, this.kv); // (logitRows, vocab)
+      logits = this.net.forward(built.batch, this.kv, { reuseLogits: true }); // (logitRows, vocab), sampled before the next step
     } catch (e) {
       this.log(`forward pass failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       for (const ch of out.chunks) {

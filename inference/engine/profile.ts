@@ -30,6 +30,8 @@ const { values: args } = parseArgs({
     model: { type: "string", default: "bench/out/synthetic/base" },
     adapters: { type: "string", default: "bench/out/synthetic/adapters" },
     only: { type: "string", default: "" },
+    /** also run each scenario with model.forward allocating its logits (the pre-reuse behaviour) */
+    "ab-logits": { type: "boolean", default: false },
   },
 });
 const RUNS = Number(args.runs);
@@ -64,6 +66,14 @@ for (const op of ops) timeMethod(nativeBackend as unknown as Record<string, unkn
   };
 }
 let lmVocab = -1;
+let freshLogits = false;
+{
+  const M = Model.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const orig = M.forward;
+  M.forward = function (this: unknown, batch: unknown, kv: unknown, opts: unknown) {
+    return orig.call(this, batch, kv, freshLogits ? {} : opts);
+  };
+}
 timeMethod(Model.prototype as unknown as Record<string, unknown>, "forward", "model.forward");
 timeMethod(RequestSampler.prototype as unknown as Record<string, unknown>, "sample", "sample");
 timeMethod(RequestSampler.prototype as unknown as Record<string, unknown>, "accept", "sample");
@@ -134,11 +144,12 @@ async function main() {
   }
   await streams(engine, 2, [null], 1); // warm-up
 
-  const scenarios: { name: string; n: number; adapters: (string | null)[] }[] = [
+  const base: { name: string; n: number; adapters: (string | null)[]; fresh?: boolean }[] = [
     { name: "1 stream, base", n: 1, adapters: [null] },
     { name: "8 streams, base", n: 8, adapters: [null] },
     { name: "8 streams, 8 adapters", n: 8, adapters: eight },
   ].filter((s) => !args.only || args.only.split(",").some((o) => s.name.includes(o)));
+  const scenarios = args["ab-logits"] ? base.flatMap((s) => [{ ...s, name: `${s.name} (fresh logits)`, fresh: true }, s]) : base;
 
   // per scenario: label -> per-run ms/step, plus tok/s per run; runs interleave the scenarios
   const results = scenarios.map(() => ({ perStep: new Map<string, number[]>(), rate: [] as number[] }));
@@ -147,6 +158,7 @@ async function main() {
       acc.clear();
       steps = 0;
       lastStepEnd = -1;
+      freshLogits = sc.fresh ?? false;
       const { ms, tokens } = await streams(engine, sc.n, sc.adapters, 100 + run * 16);
       const r = results[si];
       r.rate.push(tokens / (ms / 1000));
@@ -173,7 +185,7 @@ async function main() {
     if (!results.some((r) => r.perStep.has(label))) continue;
     lines.push(`| ${label.replace(/^ {2}/, "&nbsp;&nbsp;")} | ${results.map((r) => { const v = r.perStep.get(label); return v ? median(v).toFixed(3) : "-"; }).join(" | ")} |`);
   }
-  if (results.length === 3) lines.push(`\nP2-like ratio (8 adapters ÷ 8 base, tokens/s medians): ${(median(results[2].rate) / median(results[1].rate)).toFixed(3)}`);
+  if (results.length === 3 && !args["ab-logits"]) lines.push(`\nP2-like ratio (8 adapters ÷ 8 base, tokens/s medians): ${(median(results[2].rate) / median(results[1].rate)).toFixed(3)}`);
   console.log(lines.join("\n"));
   await engine.shutdown();
 }

@@ -43,6 +43,8 @@ export class Model {
   private proj = new Float32Array(0); // (T, hidden) o_proj / down_proj output
   private gate = new Float32Array(0); // (T, intermediate)
   private up = new Float32Array(0); // (T, intermediate)
+  private rows = new Float32Array(0); // (R, hidden) the logits rows' hidden states
+  private logits = new Float32Array(0); // (R, vocab) with reuseLogits
 
   constructor(readonly config: ModelConfig, readonly weights: ModelWeights, readonly backend: Backend) {
     this.parameters = parameterCount(config);
@@ -107,8 +109,12 @@ export class Model {
     if (call) this.backend.lora(y, x, k, n, segStarts, call.a, call.b, call.ranks, call.scales);
   }
 
-  /** Runs the batch; returns the logits of `batch.logitRows`: (rows, vocab). */
-  forward(batch: ForwardBatch, kv: KvCache): Float32Array {
+  /**
+   * Runs the batch; returns the logits of `batch.logitRows`: (rows, vocab). With `reuseLogits`
+   * they are a view of a buffer the next forward call overwrites (the engine loop, which samples
+   * them at once, saves a (rows, vocab) allocation per step); otherwise a fresh array.
+   */
+  forward(batch: ForwardBatch, kv: KvCache, opts: { reuseLogits?: boolean } = {}): Float32Array {
     const c = this.config;
     const be = this.backend;
     const T = batch.tokens.length;
@@ -154,14 +160,21 @@ export class Model {
     }
     // only the wanted rows go through the final norm and the LM head
     const R = batch.logitRows.length;
-    const rows = new Float32Array(R * H); // (R, hidden)
+    if (this.rows.length < R * H) this.rows = new Float32Array(Math.max(R, 16) * H);
+    const rows = this.rows.subarray(0, R * H); // (R, hidden)
     for (let r = 0; r < R; r++) {
       const t = batch.logitRows[r];
       if (t < 0 || t >= T) throw new RangeError(`logitRows[${r}] = ${t} is outside the batch of ${T} tokens`);
       rows.set(x.subarray(t * H, (t + 1) * H), r * H);
     }
     be.rmsNorm(rows, rows, this.weights.finalNorm, R, H, c.rmsNormEps);
-    const logits = new Float32Array(R * c.vocabSize); // (R, vocab)
+    let logits: Float32Array; // (R, vocab)
+    if (opts.reuseLogits) {
+      if (this.logits.length < R * c.vocabSize) this.logits = new Float32Array(Math.max(R, this.logits.length / c.vocabSize * 2, 8) * c.vocabSize);
+      logits = this.logits.subarray(0, R * c.vocabSize);
+    } else {
+      logits = new Float32Array(R * c.vocabSize);
+    }
     be.matmul(logits, rows, this.weights.lmHead, R, H, c.vocabSize);
     return logits;
   }
