@@ -43,7 +43,7 @@ const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "–");
 interface StreamResult {
   text: string;
   indices: number[];
-  /** client receipt − web server receipt, per token (ms) */
+  /** client receipt − web server receipt, per token (ms), for tokens the server received while this client was connected (earlier ones are replayed from the buffer) */
   delays: number[];
   ttftMs: number;
   status: string;
@@ -57,7 +57,7 @@ async function webStream(web: string, prompt: string, adapterId: string | null, 
   const res = await fetch(`${web}/api/trpc/generate.start`, {
     method: "POST",
     headers,
-    body: JSON.stringify({ json: { mode: "raw", adapters: [adapterId], prompt, params: { max_new_tokens: TOKENS, temperature: 0 } } }),
+    body: JSON.stringify({ json: { mode: "raw", adapters: [adapterId], prompt, params: { max_new_tokens: TOKENS, temperature: 0, ignore_eos: true } } }),
   });
   if (!res.ok) throw new Error(`start ${res.status}: ${await res.text()}`);
   const { runId } = ((await res.json()) as { result: { data: { json: { runId: string } } } }).result.data.json;
@@ -70,6 +70,7 @@ async function webStream(web: string, prompt: string, adapterId: string | null, 
     if (!sse.ok || !sse.body) throw new Error(`stream ${sse.status}`);
     const reader = sse.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
     let dropped = false;
+    const connectedAt = now();
     try {
       for (;;) {
         const { done, value } = await reader.read();
@@ -82,9 +83,9 @@ async function webStream(web: string, prompt: string, adapterId: string | null, 
         if (chunk.kind === "token") {
           const t = now();
           if (Number.isNaN(out.ttftMs)) out.ttftMs = t - t0;
-          out.delays.push(t - chunk.at);
+          if (chunk.at >= connectedAt) out.delays.push(t - chunk.at);
           if (!chunk.special) out.text += chunk.text;
-          if (opts.dropAfter !== undefined && attempt === 0 && out.delays.length === opts.dropAfter) {
+          if (opts.dropAfter !== undefined && attempt === 0 && out.indices.length >= opts.dropAfter) {
             dropped = true;
             ac.abort();
             break;
@@ -105,7 +106,7 @@ async function webStream(web: string, prompt: string, adapterId: string | null, 
 /** Worker-observed TTFT: an SSE client straight on the worker. */
 async function workerTtft(url: string, prompt: string, adapterId: string | null): Promise<number> {
   const t0 = now();
-  for await (const ev of streamGeneration({ baseUrl: url, protocol: "lorax" }, { prompt, adapterId, params: { max_new_tokens: TOKENS, temperature: 0 } })) {
+  for await (const ev of streamGeneration({ baseUrl: url, protocol: "lorax" }, { prompt, adapterId, params: { max_new_tokens: TOKENS, temperature: 0, ignore_eos: true } })) {
     if (ev.type === "token") return now() - t0;
   }
   return NaN;
@@ -130,7 +131,7 @@ async function main() {
     if (chromiumAvailable()) {
       const browser = await launchBrowser();
       const page = await browser.newPage();
-      await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=${TOKENS}`);
+      await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=${TOKENS}&p.ignore_eos=1`);
       await page.waitForSelector('[data-testid="run"]:not([disabled])');
       const browserTtft: number[] = [];
       const workerT: number[] = [];
@@ -162,7 +163,7 @@ async function main() {
     // ── W2 ──
     const adapters = ["sql", "spam", "ner", "e2e", "sentiment", "wordnet", "cmudict", null];
     const eight = await Promise.all(adapters.map((a) => webStream(web.url, prompt, a)));
-    const expected8 = await Promise.all(adapters.map((a) => workerAnswer(worker.url, prompt, a, TOKENS, real)));
+    const expected8 = await Promise.all(adapters.map((a) => workerAnswer(worker.url, prompt, a, TOKENS, real, true)));
     const ok8 = eight.every((r, i) => ordered(r) && r.text === expected8[i] && r.status === "done");
     const d8 = eight.flatMap((r) => r.delays);
     rows.push(["W2", "per-token delay, 8 concurrent streams (p50 / p99)", `${f(median(d8), 2)} / ${f(quantile(d8, 0.99), 2)} ms`, `${d8.length} tokens; lost/reordered: ${ok8 ? "none" : "YES"}`, "p99 ≤ 5 ms, none lost"]);
@@ -173,7 +174,7 @@ async function main() {
     const t0 = now();
     const fifty = await Promise.all(clients.map((a, i) => webStream(web.url, prompt, a, i === 0 ? { dropAfter: 3 } : {})));
     const wall = now() - t0;
-    const expected = new Map(await Promise.all(adapters.map(async (a) => [a, await workerAnswer(worker.url, prompt, a, TOKENS, real)] as const)));
+    const expected = new Map(await Promise.all(adapters.map(async (a) => [a, await workerAnswer(worker.url, prompt, a, TOKENS, real, true)] as const)));
     const complete = fifty.filter((r) => r.status === "done").length;
     const bad = fifty.filter((r, i) => !ordered(r) || r.text !== expected.get(clients[i]!)).length;
     const d50 = fifty.flatMap((r) => r.delays);

@@ -109,8 +109,27 @@ export function getHub(db: Db, env: Env): Promise<StreamHub> {
  * The worker's own limits (its /info, cached a few seconds), so a request it would refuse fails
  * here with the field named. Unknown limits (worker down, a server that does not say) pass.
  */
+type Limits = Record<string, unknown> | null;
+const workerLimits = new Map<string, { info: Limits; at: number }>();
+
+/** The worker's /info: the last one seen (refreshed in the background), so no probe sits on the TTFT path. */
+async function limitsOf(env: Env): Promise<Limits> {
+  const url = inferenceUrl(env);
+  const known = workerLimits.get(url);
+  const refresh = () =>
+    workerStatus(url, env.INFERENCE_PROTOCOL).then((s) => {
+      if (s.info) workerLimits.set(url, { info: s.info, at: Date.now() });
+      return s.info;
+    });
+  if (known?.info) {
+    if (Date.now() - known.at > 10_000) void refresh().catch(() => {});
+    return known.info;
+  }
+  return refresh();
+}
+
 async function checkWorkerLimits(env: Env, input: z.infer<typeof startInput>) {
-  const info = (await workerStatus(inferenceUrl(env), env.INFERENCE_PROTOCOL)).info;
+  const info = await limitsOf(env);
   const limit = (k: string) => (typeof info?.[k] === "number" ? (info[k] as number) : null);
   const maxNew = limit("max_new_tokens");
   if (maxNew !== null && input.params.max_new_tokens > maxNew)
