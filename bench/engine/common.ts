@@ -22,7 +22,7 @@ export interface Command {
 export const SETTINGS = {
   p1: { prompt: 128, newTokens: 128 },
   /** P2/P3/P4: many streams with short prompts, so decode dominates */
-  streams: { prompt: 16, newTokens: 64, quickNewTokens: 32 },
+  streams: { prompt: 16, newTokens: 32, quickNewTokens: 16 },
   p4: { streams: 32, newTokens: 32, adapterCounts: [1, 2, 4, 8, 16, 32] },
   p5: { prompt: 16, backgroundStreams: 4, backgroundNewTokens: 64 },
   p6: { prompt: 512 },

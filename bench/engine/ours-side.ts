@@ -9,6 +9,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { Engine, type EngineCreateOptions } from "../../inference/engine/engine";
 import type { GenerateRequest } from "../../inference/engine/types";
+import { nativeBackend } from "../../inference/kernels/index";
 import {
   SETTINGS, aggregateRate, checkPrompt, decodeRate, interTokenGaps, log, prefillRate, promptIds, serveCommands,
   streamNewTokens, type Command, type SideConfig, type StreamTiming,
@@ -108,6 +109,8 @@ async function handle(o: Ours, { figure, run }: Command): Promise<unknown> {
     }
     case "P7":
       return memory(cfg);
+    case "profile":
+      return profile(o);
     default:
       throw new Error(`our side: no figure ${figure}`);
   }
@@ -160,6 +163,41 @@ async function coldLoad(o: Ours, run: number): Promise<ColdLoadRun> {
     coldMs: c.tokenTimes[0] - c.start, warmMs: w.tokenTimes[0] - w.start,
     gapsQuiet: interTokenGaps(bgT, quietFrom, quietTo), gapsLoad,
   };
+}
+
+/**
+ * Where the time goes: wraps every op of the native backend with a timer (the ops are synchronous
+ * calls) during a single stream and during 8 streams on 8 distinct adapters; the rest of each
+ * run's wall time is the engine's own TypeScript (scheduling, batch building, sampling) plus waits.
+ */
+async function profile(o: Ours): Promise<Record<string, unknown>> {
+  const backend = nativeBackend as unknown as Record<string, unknown>;
+  const vocab = o.engine.model.vocabSize;
+  const out: Record<string, unknown> = {};
+  for (const [label, run] of [
+    ["1 stream, base", () => o.streams(1, [null], 900, 32)],
+    ["8 streams, 8 adapters", async () => { await o.use(o.qv.slice(0, 8)); return o.streams(8, o.qv.slice(0, 8), 900, 32); }],
+  ] as const) {
+    const ms = new Map<string, number>();
+    const saved = new Map<string, unknown>();
+    for (const [name, fn] of Object.entries(backend)) {
+      if (typeof fn !== "function") continue;
+      saved.set(name, fn);
+      backend[name] = (...a: unknown[]) => {
+        const key = name === "matmul" ? (a[5] === vocab ? "matmul (lm_head)" : "matmul (layers)") : name;
+        const t = performance.now();
+        try { return (fn as (...x: unknown[]) => unknown).apply(nativeBackend, a); } finally { ms.set(key, (ms.get(key) ?? 0) + performance.now() - t); }
+      };
+    }
+    const t0 = performance.now();
+    try { await run(); } finally { for (const [name, fn] of saved) backend[name] = fn; }
+    const wall = performance.now() - t0;
+    const ops = [...ms.entries()].sort((a, b) => b[1] - a[1]);
+    const opsTotal = ops.reduce((a, [, v]) => a + v, 0);
+    out[label] = { wallMs: wall, shares: Object.fromEntries([...ops.map(([k, v]) => [k, v / wall]), ["other (TypeScript, waits)", (wall - opsTotal) / wall]]) };
+    log(`ours profile ${label}: ${ops.map(([k, v]) => `${k} ${(100 * v / wall).toFixed(0)}%`).join(", ")}, other ${(100 * (wall - opsTotal) / wall).toFixed(0)}%`);
+  }
+  return out;
 }
 
 /** P7 in a fresh process: resident set after loading, after 100 registrations, after 16 hot adapters. */

@@ -109,6 +109,14 @@ export function renderMarkdown(r: Results, seconds: number): string {
     ...rows,
     "",
   ];
+  const prof = r.ours.profile as Record<string, { wallMs: number; shares: Record<string, number> }> | undefined;
+  if (prof) {
+    lines.push("Where our time goes (native ops timed one by one; \"other\" = the engine's TypeScript and waits):", "");
+    for (const [label, p] of Object.entries(prof)) {
+      lines.push(`- ${label}: ${Object.entries(p.shares).filter(([, v]) => v >= 0.005).map(([k, v]) => `${k} ${(100 * v).toFixed(0)}%`).join(", ")}`);
+    }
+    lines.push("");
+  }
   const check = checkLine(r);
   if (check) lines.push(check, "");
   lines.push(`(${seconds.toFixed(0)} s in all)`, "");

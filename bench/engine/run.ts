@@ -6,7 +6,7 @@
  * demand into bench/llama/node_modules, prebuilt CPU binary only) on the same weights and adapters
  * exported to GGUF by bench/engine/gguf-export.ts. Each side runs in its own process; their runs
  * interleave figure by figure, so both meet the same machine load. No new run starts after
- * --budget-s seconds (default 600; the machine is shared and can be slow). Writes bench/out/engine.md
+ * --budget-s seconds (default 420; the machine is shared and can be slow). Writes bench/out/engine.md
  * (+ engine.json, p4.svg/png).
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -26,8 +26,8 @@ const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"];
 /** bump when the GGUF export changes */
 const EXPORT_VERSION = 1;
 
-function parseArgs(argv: string[]): { quick: boolean; only: string[]; runs: number | null; budgetS: number } {
-  const out = { quick: false, only: ALL, runs: null as number | null, budgetS: 600 };
+function parseArgs(argv: string[]): { quick: boolean; only: string[]; runs: number | null; budgetS: number; profile: boolean } {
+  const out = { quick: false, only: ALL, runs: null as number | null, budgetS: 420, profile: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--quick") out.quick = true;
@@ -35,8 +35,9 @@ function parseArgs(argv: string[]): { quick: boolean; only: string[]; runs: numb
     else if (a.startsWith("--only=")) out.only = a.slice(7).split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
     else if (a === "--runs") out.runs = Number(argv[++i]);
     else if (a === "--budget-s") out.budgetS = Number(argv[++i]);
+    else if (a === "--no-profile") out.profile = false;
     else {
-      process.stderr.write(`bench:engine: unknown argument ${a}\nusage: npm run bench:engine -- [--quick] [--only P1,P3] [--runs N] [--budget-s S]\n`);
+      process.stderr.write(`bench:engine: unknown argument ${a}\nusage: npm run bench:engine -- [--quick] [--only P1,P3] [--runs N] [--budget-s S] [--no-profile]\n`);
       process.exit(2);
     }
   }
@@ -238,6 +239,7 @@ async function main(): Promise<void> {
     results.llama.check = await llama.ask("check", 0);
     results.ours.check = await ours.ask("check", 0);
   }
+  if (ours && args.profile) results.ours.profile = await ours.ask("profile", 0);
   await llama?.close();
   await ours?.close();
 
