@@ -384,25 +384,74 @@ describe.runIf(available)("native kernels vs reference", () => {
     });
   });
 
-  it("works in a worker_thread alongside the main thread (per-instance pool)", async () => {
+  it("thread pool: thousands of back-to-back parallel calls of different task counts stay exact", () => {
+    const r = rng(12);
+    const shapes: [number, number, number][] = [[4, 64, 256], [1, 512, 96], [9, 33, 700], [2, 16, 8]];
+    const cases = shapes.map(([m, k, n]) => {
+      const x = randArray(r, m * k);
+      const w = randArray(r, n * k);
+      const want = new Float32Array(m * n);
+      nat.matmul(want, x, w, m, k, n); // the native result is deterministic: later calls must match it bit for bit
+      const ref1 = new Float32Array(m * n);
+      ref.matmul(ref1, x, w, m, k, n);
+      expectClose(want, ref1);
+      return { m, k, n, x, w, want, out: new Float32Array(m * n) };
+    });
+    const g = randArray(r, 70_000);
+    const u = randArray(r, 70_000);
+    const sWant = new Float32Array(70_000);
+    nat.siluMul(sWant, g, u, 70_000);
+    const sOut = new Float32Array(70_000);
+    for (let it = 0; it < 3000; it++) {
+      const c = cases[it % cases.length];
+      c.out.fill(NaN);
+      nat.matmul(c.out, c.x, c.w, c.m, c.k, c.n);
+      if (!c.out.every((v, i) => v === c.want[i])) throw new Error(`iteration ${it}: matmul result changed`);
+      if (it % 7 === 0) {
+        nat.siluMul(sOut, g, u, 70_000);
+        if (!sOut.every((v, i) => v === sWant[i])) throw new Error(`iteration ${it}: siluMul result changed`);
+      }
+    }
+  });
+
+  it("works in worker_threads running at the same time as the main thread (per-instance pools)", async () => {
     const src = `
       const { parentPort } = require("node:worker_threads");
       const a = require(${JSON.stringify(ADDON_PATH)});
       const k = 64, n = 256, m = 4;
       const x = new Float32Array(m * k).fill(1), w = new Float32Array(n * k).fill(0.5), out = new Float32Array(m * n);
-      a.matmul(out, x, w, m, k, n);
-      parentPort.postMessage({ ok: out.every((v) => v === 32), threads: a.info().threads });
+      let ok = true;
+      for (let i = 0; i < 500 && ok; i++) {
+        out.fill(0);
+        a.matmul(out, x, w, m, k, n);
+        ok = out.every((v) => v === 32);
+      }
+      parentPort.postMessage({ ok, threads: a.info().threads });
     `;
-    const worker = new Worker(src, { eval: true });
-    const msg = await new Promise<{ ok: boolean; threads: number }>((resolve, reject) => {
-      worker.once("message", resolve);
-      worker.once("error", reject);
-    });
-    await worker.terminate();
-    expect(msg.ok).toBe(true);
-    // The main thread's instance still works after the worker's instance was torn down.
-    const out = new Float32Array(2);
-    nat.matmul(out, Float32Array.from([1, 2]), Float32Array.from([3, 4, 5, 6]), 1, 2, 2);
-    expect(Array.from(out)).toEqual([11, 17]);
+    const workers = [new Worker(src, { eval: true }), new Worker(src, { eval: true })];
+    const done = workers.map(
+      (worker) =>
+        new Promise<{ ok: boolean; threads: number }>((resolve, reject) => {
+          worker.once("message", resolve);
+          worker.once("error", reject);
+        }),
+    );
+    // The main thread's own pool works meanwhile.
+    const [m, k, n] = [8, 128, 300];
+    const x = new Float32Array(m * k).fill(2);
+    const w = new Float32Array(n * k).fill(0.25);
+    const out = new Float32Array(m * n);
+    for (let i = 0; i < 300; i++) {
+      out.fill(0);
+      nat.matmul(out, x, w, m, k, n);
+      expect(out.every((v) => v === 64)).toBe(true);
+    }
+    const results = await Promise.all(done);
+    await Promise.all(workers.map((wk) => wk.terminate()));
+    for (const msg of results) expect(msg.ok).toBe(true);
+    // The main thread's instance still works after the workers' instances were torn down.
+    const out2 = new Float32Array(2);
+    nat.matmul(out2, Float32Array.from([1, 2]), Float32Array.from([3, 4, 5, 6]), 1, 2, 2);
+    expect(Array.from(out2)).toEqual([11, 17]);
   });
 });
