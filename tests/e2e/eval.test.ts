@@ -9,6 +9,8 @@
  */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
@@ -55,6 +57,9 @@ if (!WORKER_BUILT) process.stderr.write("\n!!!!! SKIPPING tests/e2e/eval.test.ts
 describe.runIf(WORKER_BUILT && browserAvailable())("eval harness with the real worker, in Chromium", () => {
   let worker: WorkerProcess;
   let server: WebServer;
+  // a stand-in for the Hugging Face Hub (no network here): /{repo}/resolve/{revision}/{file}
+  // serves the bundled sentiment adapter as "someone/sentiment-copy"
+  let hub: http.Server;
   let browser: Browser;
   let page: Page;
   // one DATA_DIR for the app and the worker: uploads land in DATA_DIR/adapters, which the worker may read
@@ -62,12 +67,18 @@ describe.runIf(WORKER_BUILT && browserAvailable())("eval harness with the real w
 
   beforeAll(async () => {
     fs.mkdirSync(OUT, { recursive: true });
+    hub = http.createServer((req, res) => {
+      const m = /^\/someone\/sentiment-copy\/resolve\/main\/(adapter_config\.json|adapter_model\.safetensors)$/.exec(req.url ?? "");
+      if (!m) return void res.writeHead(404).end();
+      res.writeHead(200).end(fs.readFileSync(path.join(ROOT, "data/demo/adapters/sentiment", m[1]!)));
+    });
+    await new Promise<void>((r) => hub.listen(0, "127.0.0.1", r));
     worker = await startWorker({
       root: ROOT,
       modelDir: path.join(ROOT, "data/demo/base"),
       adaptersDir: path.join(ROOT, "data/demo/adapters"),
       modelId: "loraland-mini",
-      env: { DATA_DIR: dataDir },
+      env: { DATA_DIR: dataDir, HF_ENDPOINT: `http://127.0.0.1:${(hub.address() as AddressInfo).port}` },
     });
     server = await startWebServer({ worker: { url: worker.url }, dataDir });
     browser = await launchBrowser();
@@ -77,6 +88,7 @@ describe.runIf(WORKER_BUILT && browserAvailable())("eval harness with the real w
     await browser?.close();
     await server?.stop();
     await worker?.stop();
+    await new Promise<void>((r) => (hub ? hub.close(() => r()) : r()));
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -167,5 +179,23 @@ describe.runIf(WORKER_BUILT && browserAvailable())("eval harness with the real w
     // and it is in the catalog, evaluable on its task
     await page.goto(`${server.url}/adapters/my-sql/eval`);
     await expect(page.getByTestId("eval-empty").count()).resolves.toBe(1);
+  });
+
+  it("registers an adapter by Hub repo id through the worker; an unknown repo is refused and leaves no catalog entry", { timeout: 300_000 }, async () => {
+    const post = (body: unknown) => fetch(`${server.url}/api/adapters`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const ok = await post({ repo: "someone/sentiment-copy", id: "hub-sentiment", task: "sentiment" });
+    expect(ok.status, await ok.clone().text()).toBe(201);
+    const prompt = loadTestExamples(loadTaskCards().find((c) => c.slug === "sentiment")!, { limit: 1 })[0]!.prompt;
+    const [a, b] = await Promise.all(["sentiment", "hub-sentiment"].map((id) => generateOnce({ url: worker.url, protocol: "lorax" }, prompt, id, 4)));
+    expect(b!.text).toBe(a!.text);
+
+    const missing = await post({ repo: "someone/not-there", id: "nope" });
+    expect(missing.status).toBe(422);
+    expect(((await missing.json()) as { error: string }).error).toMatch(/the worker refused the adapter/);
+    const bad = await post({ repo: "not a repo" });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/^repo:/);
+    await expect(fetch(`${server.url}/adapters/nope`).then((r) => r.status)).resolves.toBe(404);
+    await expect(fetch(`${server.url}/adapters/hub-sentiment/eval`).then((r) => r.status)).resolves.toBe(200);
   });
 });

@@ -89,7 +89,9 @@ async function registerWithWorker(payload: Record<string, unknown>): Promise<voi
   const env = getEnv();
   const { status, body } = await workerJson(`${inferenceUrl(env)}/adapters`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
   if (status < 200 || status >= 300) {
-    throw new UploadError(status === 404 || status === 405 ? 503 : 422, "WORKER_REFUSED", `the worker refused the adapter: ${workerError(body, status)}`);
+    // an error body is the worker judging the adapter; a bare 404/405 is a server without /adapters (e.g. vLLM)
+    if (!body?.error && (status === 404 || status === 405)) throw new UploadError(503, "WORKER_UNSUPPORTED", "the inference server does not accept adapter registrations (POST /adapters)");
+    throw new UploadError(422, "WORKER_REFUSED", `the worker refused the adapter: ${workerError(body, status)}`);
   }
 }
 
