@@ -90,6 +90,8 @@ export class Engine implements EngineApi {
   private readonly log: (line: string) => void;
   private readonly modelDir: string;
   private nextSeqId = 0;
+  /** tokenText memo: at most one string per vocabulary entry */
+  private readonly tokenTexts = new Map<number, string>();
   private loopPending: NodeJS.Immediate | null = null;
   private closed = false;
   private counters = { steps: 0, lastBatchTokens: 0, tokensGenerated: 0, promptTokensProcessed: 0, preemptions: 0 };
@@ -444,13 +446,23 @@ export class Engine implements EngineApi {
     seq.text += emit;
     const event: TokenEvent = { type: "token", id: picked.id, text: emit, logprob: picked.logprob, special };
     if (seq.topAlternatives > 0) {
-      event.alternatives = picked.alternatives.map((a) => ({ id: a.id, text: this.decode([a.id], false), logprob: a.logprob }));
+      event.alternatives = picked.alternatives.map((a) => ({ id: a.id, text: this.tokenText(a.id), logprob: a.logprob }));
     }
     seq.queue.push(event);
     if (finish !== null) {
       this.scheduler.remove(seq);
       this.finish(seq, finish);
     }
+  }
+
+  /** one token decoded alone, special tokens shown (alternatives' texts): memoized, a decode call costs ~25 µs */
+  private tokenText(id: number): string {
+    let text = this.tokenTexts.get(id);
+    if (text === undefined) {
+      text = this.decode([id], false);
+      this.tokenTexts.set(id, text);
+    }
+    return text;
   }
 
   private finish(seq: Request, reason: FinishReason): void {

@@ -32,11 +32,21 @@ const { values: args } = parseArgs({
     only: { type: "string", default: "" },
     /** also run each scenario with model.forward allocating its logits (the pre-reuse behaviour) */
     "ab-logits": { type: "boolean", default: false },
+    /** top alternatives per token (0 = none) */
+    alternatives: { type: "string", default: "0" },
+    /** also run each scenario without the memo of alternatives' token texts (the pre-memo behaviour) */
+    "ab-alt-memo": { type: "boolean", default: false },
   },
 });
 const RUNS = Number(args.runs);
 const NEW = Number(args.tokens);
 const PROMPT = Number(args.prompt);
+const ALTERNATIVES = Number(args.alternatives);
+
+/** a Map that never remembers: stands in for Engine's token text memo in the "no memo" runs */
+class ForgetfulMap<K, V> extends Map<K, V> {
+  override set(): this { return this; }
+}
 
 // ---- timers ------------------------------------------------------------------------------------
 const acc = new Map<string, number>(); // label -> ms in the current run
@@ -114,7 +124,7 @@ async function streams(engine: Engine, n: number, adapters: (string | null)[], s
   const t0 = performance.now();
   let tokens = 0;
   await Promise.all(Array.from({ length: n }, async (_, i) => {
-    for await (const ev of engine.generate({ promptIds: promptIds(PROMPT, seed + i, vocab), adapterId: adapters[i % adapters.length], maxNewTokens: NEW, ignoreEos: true })) {
+    for await (const ev of engine.generate({ promptIds: promptIds(PROMPT, seed + i, vocab), adapterId: adapters[i % adapters.length], maxNewTokens: NEW, ignoreEos: true, topAlternatives: ALTERNATIVES })) {
       if (ev.type === "token") tokens++;
       else if (ev.type === "error") throw new Error(`${ev.code}: ${ev.message}`);
     }
@@ -149,7 +159,11 @@ async function main() {
     { name: "8 streams, base", n: 8, adapters: [null] },
     { name: "8 streams, 8 adapters", n: 8, adapters: eight },
   ].filter((s) => !args.only || args.only.split(",").some((o) => s.name.includes(o)));
-  const scenarios = args["ab-logits"] ? base.flatMap((s) => [{ ...s, name: `${s.name} (fresh logits)`, fresh: true }, s]) : base;
+  type Scenario = (typeof base)[number] & { noMemo?: boolean };
+  let scenarios: Scenario[] = base;
+  if (args["ab-logits"]) scenarios = scenarios.flatMap((s) => [{ ...s, name: `${s.name} (fresh logits)`, fresh: true }, s]);
+  if (args["ab-alt-memo"]) scenarios = scenarios.flatMap((s) => [{ ...s, name: `${s.name} (no text memo)`, noMemo: true }, s]);
+  const engineMemo = engine as unknown as { tokenTexts: Map<number, string> };
 
   // per scenario: label -> per-run ms/step, plus tok/s per run; runs interleave the scenarios
   const results = scenarios.map(() => ({ perStep: new Map<string, number[]>(), rate: [] as number[] }));
@@ -159,6 +173,7 @@ async function main() {
       steps = 0;
       lastStepEnd = -1;
       freshLogits = sc.fresh ?? false;
+      engineMemo.tokenTexts = sc.noMemo ? new ForgetfulMap() : new Map(); // each run starts with an empty memo
       const { ms, tokens } = await streams(engine, sc.n, sc.adapters, 100 + run * 16);
       const r = results[si];
       r.rate.push(tokens / (ms / 1000));
@@ -185,7 +200,7 @@ async function main() {
     if (!results.some((r) => r.perStep.has(label))) continue;
     lines.push(`| ${label.replace(/^ {2}/, "&nbsp;&nbsp;")} | ${results.map((r) => { const v = r.perStep.get(label); return v ? median(v).toFixed(3) : "-"; }).join(" | ")} |`);
   }
-  if (results.length === 3 && !args["ab-logits"]) lines.push(`\nP2-like ratio (8 adapters ÷ 8 base, tokens/s medians): ${(median(results[2].rate) / median(results[1].rate)).toFixed(3)}`);
+  if (results.length === 3 && scenarios === base) lines.push(`\nP2-like ratio (8 adapters ÷ 8 base, tokens/s medians): ${(median(results[2].rate) / median(results[1].rate)).toFixed(3)}`);
   console.log(lines.join("\n"));
   await engine.shutdown();
 }
