@@ -6,6 +6,7 @@
  *    meanwhile); Ctrl-C / SIGTERM stops both.
  */
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { openDb, pgliteDirFor } from "../db/client";
 import { prepareDb } from "../db/migrate";
@@ -16,6 +17,14 @@ import { Supervised } from "./lib/supervisor";
 const ROOT = process.cwd();
 const BUNDLED_MODEL_DIR = path.join(ROOT, "data/demo/base");
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, () => srv.close(() => resolve(true)));
+  });
+}
 
 async function main(): Promise<number> {
   process.env.NEXT_TELEMETRY_DISABLED = "1";
@@ -28,6 +37,16 @@ async function main(): Promise<number> {
       return 2;
     }
     throw err;
+  }
+
+  // a port in use would only show up as a server crashing in a loop: say it now
+  const ports: [string, number][] = [["PORT", env.PORT]];
+  if (!env.INFERENCE_URL) ports.push(["WORKER_PORT", env.WORKER_PORT]);
+  for (const [name, port] of ports) {
+    if (!(await portIsFree(port))) {
+      log(`[start] ${name} ${port} is already in use (another instance?): choose another one, e.g. ${name}=${port + 1}`);
+      return 2;
+    }
   }
 
   buildIfStale(ROOT, log);

@@ -134,4 +134,34 @@ describe("npm start", () => {
       if (workers) expect(await portClosed(i.workerPort)).toBe(true);
     }
   });
+
+  it("refuses a bad setting or a busy port at once, with a message naming it", async () => {
+    const run = (env: Record<string, string>) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), "scripts/start.ts"], {
+          cwd: ROOT,
+          env: { ...process.env, ...env },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        child.stdout!.on("data", (d) => (out += d));
+        child.stderr!.on("data", (d) => (out += d));
+        child.on("exit", (code) => resolve({ code, out }));
+      });
+    const bad = await run({ PORT: "3000", WORKER_PORT: "nope" });
+    expect(bad.code).toBe(2);
+    expect(bad.out).toContain("WORKER_PORT must be a number");
+
+    const busy = await freePort();
+    const net = await import("node:net");
+    const holder = net.createServer().listen(busy);
+    await new Promise((r) => holder.once("listening", r));
+    try {
+      const res = await run({ PORT: String(busy), WORKER_PORT: String(await freePort()), DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "loraland-busy-")) });
+      expect(res.code).toBe(2);
+      expect(res.out).toContain(`PORT ${busy} is already in use`);
+    } finally {
+      holder.close();
+    }
+  });
 });
