@@ -11,7 +11,7 @@ import { OutputPane } from "../playground/OutputPane";
 import { ParamsPanel } from "../playground/ParamsPanel";
 import { CopyLinkButton, defaultParams, ModelSelect, modelLabel, usePromptTokens, workerAdapterId } from "../playground/Playground";
 import { renderOrError, TemplateForm } from "../playground/TemplateForm";
-import { isRunning, liveTokensPerSecond } from "../playground/run-state";
+import { isRunning, liveTokensPerSecond, type PaneView } from "../playground/run-state";
 import { RunSubscription, useRuns } from "../playground/use-run";
 import { BASE, setupQuery, type PageSetup } from "../playground/url-state";
 import { ShareButton } from "../share/ShareDialog";
@@ -25,7 +25,7 @@ const GRID: Record<number, string> = {
   6: "md:grid-cols-3 2xl:grid-cols-6",
 };
 
-function AggregateRate({ panes, startedAt }: { panes: ReturnType<typeof useRuns>["panes"]; startedAt: (number | null)[] }) {
+function AggregateRate({ panes, startedAt }: { panes: PaneView[]; startedAt: (number | null)[] }) {
   const [now, setNow] = useState(() => Date.now());
   const running = panes.some((p) => isRunning(p.status));
   useEffect(() => {
@@ -46,52 +46,39 @@ export function Compare({ setup }: { setup: PageSetup }) {
   const trpc = useTRPC();
   const catalog = useQuery(trpc.catalog.list.queryOptions());
   const adapters = useMemo(() => (catalog.data?.adapters ?? []).filter((a) => a.collection !== "lora-land" || a.run.runnable), [catalog.data]);
-  const [models, setModels] = useState<string[]>(() => {
-    const m = setup.models.length >= 2 ? setup.models : setup.models.length === 1 ? [setup.models[0]!, BASE] : [];
-    return m;
-  });
-  // default: the first runnable adapter vs the base model, as LoRA Land did
-  useEffect(() => {
-    if (models.length > 0 || adapters.length === 0) return;
-    setModels([adapters.find((a) => a.run.runnable)?.slug ?? BASE, BASE]);
-  }, [adapters, models.length]);
+  // panes: the user's setup, else the link's, else the first runnable adapter vs the base model (as LoRA Land did)
+  const [userModels, setUserModels] = useState<string[] | null>(null);
+  const models =
+    userModels ??
+    (setup.models.length >= 2 ? setup.models : setup.models.length === 1 ? [setup.models[0]!, BASE] : [adapters.find((a) => a.run.runnable)?.slug ?? BASE, BASE]);
+  const setModels = (f: (m: string[]) => string[]) => setUserModels(f(models));
   const primary = adapters.find((a) => a.slug === models.find((m) => m !== BASE)) ?? null;
   const template = primary?.promptTemplate ?? null;
   const [mode, setMode] = useState<PromptMode>(setup.mode === "raw" || setup.prompt ? "raw" : "template");
   const effectiveMode: PromptMode = mode === "template" && template ? "template" : "raw";
-  const [inputs, setInputs] = useState<Record<string, string>>(setup.inputs);
+  const [edited, setEdited] = useState<Record<string, string> | null>(null);
+  const inputs = edited ?? (Object.keys(setup.inputs).length > 0 ? setup.inputs : { ...(primary?.sampleInputs[0] ?? {}) });
   const [raw, setRaw] = useState(setup.prompt ?? "");
-  const [params, setParams] = useState<GenerationParams>({ ...defaultParams(primary), ...setup.params });
+  const [editedParams, setEditedParams] = useState<GenerationParams | null>(null);
+  const params = editedParams ?? { ...defaultParams(primary), ...setup.params };
   const [showTokens, setShowTokens] = useState(false);
   const [syncScroll, setSyncScroll] = useState(true);
-  const r = useRuns(models.map((m) => workerAdapterId(m, adapters)));
-  const anyRunning = r.panes.some((p) => isRunning(p.status));
-
+  const r = useRuns();
   const ids = models.map((m) => workerAdapterId(m, adapters));
-  const idsKey = JSON.stringify(ids);
-  useEffect(() => {
-    if (!anyRunning) r.setAdapters(JSON.parse(idsKey) as (string | null)[]);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [idsKey, anyRunning]);
-
-  const seeded = useRef(false);
-  useEffect(() => {
-    if (seeded.current || !primary) return;
-    seeded.current = true;
-    if (Object.keys(setup.inputs).length === 0 && primary.sampleInputs[0]) setInputs({ ...primary.sampleInputs[0] });
-  }, [primary, setup.inputs]);
+  const panes = ids.map((id, i) => r.paneAt(i, id));
+  const anyRunning = r.anyRunning;
 
   const rendered = effectiveMode === "template" && template ? renderOrError(template, inputs) : { prompt: raw, error: null };
   const prompt = rendered.prompt;
   const tokenCount = usePromptTokens(prompt);
   const request = { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params };
   const runAll = () => {
-    if (prompt.trim() && !anyRunning && r.panes.length === models.length) void r.start(request);
+    if (prompt.trim() && !anyRunning) void r.start(request, models.map((_, i) => i), ids);
   };
 
   const autoran = useRef(false);
   useEffect(() => {
-    if (!setup.autorun || autoran.current || !catalog.data || !prompt || r.panes.length !== models.length || models.length < 1) return;
+    if (!setup.autorun || autoran.current || !catalog.data || !prompt) return;
     autoran.current = true;
     runAll();
   });
@@ -136,12 +123,12 @@ export function Compare({ setup }: { setup: PageSetup }) {
         <label className="flex items-center gap-2 text-sm">
           <input type="checkbox" data-testid="sync-scroll" checked={syncScroll} onChange={(e) => setSyncScroll(e.target.checked)} /> Sync scroll
         </label>
-        <AggregateRate panes={r.panes} startedAt={r.startedAt} />
+        <AggregateRate panes={panes} startedAt={r.startedAt} />
       </div>
       <div className="grid gap-4 lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]">
         <div className="flex min-w-0 flex-col gap-3">
           {effectiveMode === "template" && template ? (
-            <TemplateForm template={template} inputs={inputs} onChange={setInputs} samples={primary?.sampleInputs ?? []} tokenCount={tokenCount} />
+            <TemplateForm template={template} inputs={inputs} onChange={setEdited} samples={primary?.sampleInputs ?? []} tokenCount={tokenCount} />
           ) : (
             <textarea
               data-testid="raw-prompt"
@@ -180,10 +167,10 @@ export function Compare({ setup }: { setup: PageSetup }) {
             </p>
           )}
         </div>
-        <ParamsPanel value={params} defaults={defaultParams(primary)} onChange={setParams} />
+        <ParamsPanel value={params} defaults={defaultParams(primary)} onChange={setEditedParams} />
       </div>
       <div className={`grid grid-cols-1 gap-3 ${GRID[models.length] ?? "md:grid-cols-3"}`} data-testid="compare-grid">
-        {r.panes.map((pane, i) => (
+        {panes.map((pane, i) => (
           <div key={i} className="flex h-[28rem] min-w-0 flex-col md:h-[32rem]">
             <OutputPane
               testId="compare-pane"
@@ -192,7 +179,7 @@ export function Compare({ setup }: { setup: PageSetup }) {
               startedAt={r.startedAt[i] ?? null}
               showTokens={showTokens}
               onStop={() => r.stop(i)}
-              onRetry={() => void r.start(request, [i])}
+              onRetry={() => void r.start(request, [i], [ids[i] ?? null])}
               bodyRef={(el) => {
                 bodies.current[i] = el;
               }}
@@ -201,7 +188,10 @@ export function Compare({ setup }: { setup: PageSetup }) {
                 <>
                   <ModelSelect testId={`pane-model-${i}`} value={models[i] ?? BASE} adapters={adapters} onChange={(s) => setModels((m) => m.map((x, j) => (j === i ? s : x)))} />
                   {models.length > 2 && !anyRunning && (
-                    <button type="button" aria-label="Remove pane" onClick={() => setModels((m) => m.filter((_, j) => j !== i))} className="rounded px-1 text-slate-500 hover:text-red-600">
+                    <button type="button" aria-label="Remove pane" onClick={() => {
+                        setModels((m) => m.filter((_, j) => j !== i));
+                        r.remove(i);
+                      }} className="rounded px-1 text-slate-500 hover:text-red-600">
                       ✕
                     </button>
                   )}

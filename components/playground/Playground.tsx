@@ -83,42 +83,35 @@ export function Playground({ setup }: { setup: PageSetup }) {
   const catalog = useQuery(trpc.catalog.list.queryOptions());
   const worker = useQuery(trpc.status.worker.queryOptions());
   const adapters = useMemo(() => (catalog.data?.adapters ?? []).filter((a) => a.collection !== "lora-land" || a.run.runnable), [catalog.data]);
-  const [slug, setSlug] = useState(setup.models[0] ?? adapters.find((a) => a.run.runnable)?.slug ?? BASE);
+  // the model: the user's pick, else the link's, else the first runnable adapter once the catalog is in
+  const [picked, setPicked] = useState<string | null>(null);
+  const slug = picked ?? setup.models[0] ?? adapters.find((a) => a.run.runnable)?.slug ?? BASE;
   const adapter = adapters.find((a) => a.slug === slug) ?? null;
-  // no model in the link: the first runnable adapter, once the catalog is in
-  const picked = useRef(setup.models.length > 0);
-  useEffect(() => {
-    if (picked.current || adapters.length === 0) return;
-    picked.current = true;
-    const first = adapters.find((a) => a.run.runnable);
-    if (first) setSlug(first.slug);
-  }, [adapters]);
   const template = adapter?.promptTemplate ?? null;
   const [mode, setMode] = useState<PromptMode>(setup.mode ?? (setup.prompt ? "raw" : "template"));
   const effectiveMode: PromptMode = mode === "template" && !template ? "raw" : mode;
-  const [inputs, setInputs] = useState<Record<string, string>>(setup.inputs);
+  // inputs and parameters: edited ones, else the link's, else the adapter's first sample and defaults
+  const [edited, setEdited] = useState<Record<string, string> | null>(null);
+  const fromLink = picked === null && Object.keys(setup.inputs).length > 0;
+  const inputs = edited ?? (fromLink ? setup.inputs : { ...(adapter?.sampleInputs[0] ?? {}) });
+  const [editedParams, setEditedParams] = useState<GenerationParams | null>(null);
+  const params = editedParams ?? { ...defaultParams(adapter), ...(picked === null ? setup.params : {}) };
   const [raw, setRaw] = useState(setup.prompt ?? "");
-  const [params, setParams] = useState<GenerationParams>({ ...defaultParams(adapter), ...setup.params });
   const [showTokens, setShowTokens] = useState(false);
   const [transcript, setTranscript] = useState<{ role: "user" | "assistant"; content: string }[]>([]);
-  const r = useRuns([workerAdapterId(slug, adapters)]);
-  const pane = r.panes[0]!;
-
-  // keep the pane's adapter in step with the picker (catalog may arrive after the first render)
+  const r = useRuns({
+    // chat: the answer joins the transcript once it ends
+    onEnd: (_grid, end) => {
+      if (effectiveMode === "chat" && end.output) setTranscript((t) => [...t, { role: "assistant", content: end.output }]);
+    },
+  });
   const adapterId = workerAdapterId(slug, adapters);
-  useEffect(() => {
-    if (pane.adapterId !== adapterId && !isRunning(pane.status)) r.setAdapters([adapterId]);
-  }, [adapterId, pane.adapterId, pane.status, r]);
-
-  // first sample as the starting input when the link did not bring any
-  const prevSlug = useRef<string | null>(null);
-  useEffect(() => {
-    if (!adapter || prevSlug.current === adapter.slug) return;
-    const first = prevSlug.current === null;
-    prevSlug.current = adapter.slug;
-    if (!(first && Object.keys(setup.inputs).length > 0) && adapter.sampleInputs[0]) setInputs({ ...adapter.sampleInputs[0] });
-    setParams(first ? { ...defaultParams(adapter), ...setup.params } : defaultParams(adapter));
-  }, [adapter, setup.inputs, setup.params]);
+  const pane = r.paneAt(0, adapterId);
+  const pick = (s: string) => {
+    setPicked(s);
+    setEdited(null);
+    setEditedParams(null);
+  };
 
   const rendered = effectiveMode === "template" && template ? renderOrError(template, inputs) : { prompt: raw, error: null };
   const prompt = rendered.prompt;
@@ -130,6 +123,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
     const res = await r.start(
       { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params, alternatives: 3 },
       [0],
+      [adapterId],
       { continueChat: effectiveMode === "chat" && transcript.length > 0 },
     );
     if (res && effectiveMode === "chat") {
@@ -137,14 +131,6 @@ export function Playground({ setup }: { setup: PageSetup }) {
       setRaw("");
     }
   };
-  // chat: the answer joins the transcript once it ends
-  const lastEnded = useRef<string | null>(null);
-  useEffect(() => {
-    if (effectiveMode !== "chat" || running || !pane.generationId || lastEnded.current === pane.generationId) return;
-    if (pane.status === "idle" || pane.status === "queued") return;
-    lastEnded.current = pane.generationId;
-    setTranscript((t) => [...t, { role: "assistant", content: pane.text }]);
-  }, [effectiveMode, running, pane.generationId, pane.status, pane.text]);
 
   // autorun=1 (share "run again", copied links): run once the catalog is in
   const autoran = useRef(false);
@@ -161,7 +147,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
     <div className="grid gap-6 lg:grid-cols-[minmax(0,1fr)_minmax(0,1.2fr)_14rem]">
       <div className="flex min-w-0 flex-col gap-4">
         <h1 className="text-xl font-semibold">Playground</h1>
-        <ModelSelect value={slug} adapters={adapters} onChange={setSlug} label="Model" />
+        <ModelSelect value={slug} adapters={adapters} onChange={pick} label="Model" />
         {adapter && <p className="text-xs text-slate-500">{adapter.description} <Link className="underline" href={`/adapters/${adapter.slug}`}>About</Link></p>}
         <div role="tablist" className="flex gap-1 text-sm" aria-label="Prompt mode">
           {(["template", "raw", "chat"] as const).map((m) => (
@@ -180,7 +166,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
           ))}
         </div>
         {effectiveMode === "template" && template ? (
-          <TemplateForm template={template} inputs={inputs} onChange={setInputs} samples={adapter?.sampleInputs ?? []} tokenCount={tokenCount} />
+          <TemplateForm template={template} inputs={inputs} onChange={setEdited} samples={adapter?.sampleInputs ?? []} tokenCount={tokenCount} />
         ) : (
           <div className="flex flex-col gap-2">
             {effectiveMode === "chat" && (
@@ -232,7 +218,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
             {r.error.message}
           </p>
         )}
-        <ParamsPanel value={params} defaults={defaultParams(adapter)} onChange={setParams} />
+        <ParamsPanel value={params} defaults={defaultParams(adapter)} onChange={setEditedParams} />
       </div>
       <div className="flex min-w-0 flex-col gap-3">
         <div className="flex items-center gap-3 text-sm">
@@ -248,7 +234,13 @@ export function Playground({ setup }: { setup: PageSetup }) {
           startedAt={r.startedAt[0] ?? null}
           showTokens={showTokens}
           onStop={() => r.stop(0)}
-          onRetry={() => void r.start({ mode: effectiveMode === "chat" ? "raw" : effectiveMode, prompt: effectiveMode === "chat" ? transcript.filter((m) => m.role === "user").at(-1)?.content ?? prompt : prompt, inputs, params, alternatives: 3 }, [0])}
+          onRetry={() =>
+            void r.start(
+              { mode: effectiveMode === "chat" ? "raw" : effectiveMode, prompt: effectiveMode === "chat" ? (transcript.filter((m) => m.role === "user").at(-1)?.content ?? prompt) : prompt, inputs, params, alternatives: 3 },
+              [0],
+              [adapterId],
+            )
+          }
         />
         {r.runs.map((run) => (
           <RunSubscription key={run.runId} runId={run.runId} onChunk={r.onChunk} />
