@@ -71,7 +71,7 @@ export function liveTokensPerSecond(p: PaneView, startedAt: number | null, nowMs
   if (p.stats?.tokensPerSecond != null && p.status !== "streaming") return p.stats.tokensPerSecond;
   if (p.status !== "streaming" || startedAt === null || p.stats?.ttftMs == null) return p.stats?.tokensPerSecond ?? null;
   const decodeMs = nowMs - startedAt - p.stats.ttftMs;
-  return decodeMs > 0 && p.tokens.length > 1 ? ((p.tokens.length - 1) * 1000) / decodeMs : null;
+  return decodeMs >= 100 && p.tokens.length > 1 ? ((p.tokens.length - 1) * 1000) / decodeMs : null;
 }
 
 export const isRunning = (s: PaneStatus) => s === "queued" || s === "streaming";

@@ -24,7 +24,7 @@ export interface PaneStats {
   totalMs: number | null;
   tokensIn: number | null;
   tokensOut: number;
-  /** decode rate: tokens after the first over the time since the first */
+  /** decode rate: tokens after the first over the time since the first (≥ 100 ms of it), else tokens over the time since the request */
   tokensPerSecond: number | null;
 }
 
@@ -277,7 +277,14 @@ export class StreamHub {
       totalMs: end !== null ? end - p.t0 : null,
       tokensIn: p.tokensIn,
       tokensOut: out,
-      tokensPerSecond: decodeMs && out > 1 ? ((out - 1) * 1000) / decodeMs : null,
+      // decode rate over a window long enough to mean something; tokens that arrive in one burst
+      // (a worker flushing several steps at once) fall back to the rate since the request
+      tokensPerSecond:
+        decodeMs !== null && decodeMs >= 100 && out > 1
+          ? ((out - 1) * 1000) / decodeMs
+          : p.tLast !== null && out > 0
+            ? (out * 1000) / (p.tLast - p.t0)
+            : null,
     };
   }
 
