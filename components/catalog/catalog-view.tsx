@@ -113,6 +113,12 @@ export function CatalogView() {
     return l === null ? [] : [{ slug: a.slug, name: a.displayName, lift: l }];
   });
   const beatGpt4 = lifts.filter((p) => p.lift >= 0).length;
+  // this machine's own LoRA Land story: fine-tuned vs base model, as measured by the eval harness
+  const measuredLifts = adapters.flatMap((a) => {
+    const ft = figure(a.metrics, "fine_tuned", "measured");
+    const base = figure(a.metrics, "base", "measured");
+    return ft === null || base === null ? [] : [{ slug: a.slug, name: a.displayName, lift: ft - base }];
+  });
 
   const toggleSort = (key: SortKey) =>
     setSort((s) => (s.key === key ? { key, dir: s.dir === 1 ? -1 : 1 } : { key, dir: key === "name" || key === "category" || key === "metric" || key === "state" ? 1 : -1 }));
@@ -162,6 +168,22 @@ export function CatalogView() {
                 : "The worker is offline: these are the adapters the bundled worker serves."}
           </p>
         </div>
+        {measuredLifts.length > 0 && (
+          <figure className="rounded-xl border border-slate-200 p-4 dark:border-slate-800" data-testid="measured-lift">
+            <figcaption className="mb-3 flex flex-wrap items-baseline justify-between gap-2">
+              <span className="font-medium">Lift over the base model</span>
+              <span className="text-sm text-slate-600 dark:text-slate-300">
+                {measuredLifts.filter((p) => p.lift > 0).length} of {measuredLifts.length} adapters beat their base model · {SOURCE_LABEL.measured}
+              </span>
+            </figcaption>
+            <div className="hidden sm:block">
+              <LiftChart points={measuredLifts} id="measured-lift" title="Lift over the base model, measured here" />
+            </div>
+            <div className="sm:hidden">
+              <LiftChart points={measuredLifts} id="measured-lift" title="Lift over the base model, measured here" narrow />
+            </div>
+          </figure>
+        )}
         <ul className="flex flex-wrap gap-2">
           {(runsHere.length ? runsHere : bundled).map((a) => (
             <li key={a.slug}>

@@ -10,7 +10,19 @@ export interface LiftPoint {
  * The LoRA Land story at a glance: each adapter's fine-tuned score minus GPT-4's (same task,
  * same metric), sorted, one bar each; right of zero = the small fine-tuned model wins.
  */
-export function LiftChart({ points, narrow = false }: { points: LiftPoint[]; /** phone layout */ narrow?: boolean }) {
+export function LiftChart({
+  points,
+  narrow = false,
+  title = "Lift over GPT-4 per adapter",
+  id = "lift",
+}: {
+  points: LiftPoint[];
+  /** phone layout */
+  narrow?: boolean;
+  title?: string;
+  /** unique per chart on a page */
+  id?: string;
+}) {
   const sorted = [...points].sort((a, b) => b.lift - a.lift);
   const rowH = 16;
   const gap = 4;
@@ -18,7 +30,7 @@ export function LiftChart({ points, narrow = false }: { points: LiftPoint[]; /**
   const valueW = narrow ? 40 : 46;
   const width = narrow ? 420 : 1000;
   const maxChars = narrow ? 25 : 40;
-  const idPrefix = narrow ? "lift-n" : "lift";
+  const idPrefix = narrow ? `${id}-n` : id;
   const plotW = width - labelW - valueW;
   const min = Math.min(0, ...sorted.map((p) => p.lift));
   const max = Math.max(0, ...sorted.map((p) => p.lift));
@@ -27,8 +39,8 @@ export function LiftChart({ points, narrow = false }: { points: LiftPoint[]; /**
   const height = sorted.length * (rowH + gap) + 18;
   const ticks = (narrow ? [-0.5, 0, 0.5, 1] : [-0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1]).filter((t) => t >= min - 1e-9 && t <= max + 1e-9);
   return (
-    <svg role="img" aria-labelledby={`${idPrefix}-title ${idPrefix}-desc`} viewBox={`0 0 ${width} ${height}`} className="block h-auto w-full" data-testid={narrow ? "lift-chart-narrow" : "lift-chart"}>
-      <title id={`${idPrefix}-title`}>Lift over GPT-4 per adapter</title>
+    <svg role="img" aria-labelledby={`${idPrefix}-title ${idPrefix}-desc`} viewBox={`0 0 ${width} ${height}`} className="block h-auto w-full" data-testid={narrow ? `${id}-chart-narrow` : `${id}-chart`}>
+      <title id={`${idPrefix}-title`}>{title}</title>
       <desc id={`${idPrefix}-desc`}>{sorted.map((p) => `${p.name}: ${formatLift(p.lift)}`).join("; ")}</desc>
       {ticks.map((t) => (
         <g key={t}>
@@ -43,7 +55,7 @@ export function LiftChart({ points, narrow = false }: { points: LiftPoint[]; /**
         const x0 = x(Math.min(0, p.lift));
         const w = Math.max(Math.abs(x(p.lift) - x(0)), 1.5);
         return (
-          <a key={p.slug} href={`/adapters/${p.slug}`} aria-label={`${p.name}: ${formatLift(p.lift)} over GPT-4`}>
+          <a key={p.slug} href={`/adapters/${p.slug}`} aria-label={`${p.name}: ${formatLift(p.lift)}`}>
             <title>{`${p.name}: ${formatLift(p.lift)}`}</title>
             <text x={labelW - 8} y={y + rowH / 2} dominantBaseline="central" textAnchor="end" fontSize={narrow ? 11 : 12} className="fill-slate-700 hover:underline dark:fill-slate-200">
               {p.name.length > maxChars ? `${p.name.slice(0, maxChars - 1)}…` : p.name}

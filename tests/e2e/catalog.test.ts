@@ -4,10 +4,14 @@
  * page, the status page with the worker offline, the owner cookie, screenshots in test-results/.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openDb, pgliteDirFor } from "../../db/client";
+import { prepareDb } from "../../db/migrate";
 import { loraLandSlug, parseCsv } from "../../db/seed";
+import { upsertMeasuredMetric } from "../../server/db-queries/catalog";
 import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
 
 const OUT = path.join(ROOT, "test-results");
@@ -190,3 +194,49 @@ describe.runIf(browserAvailable())("catalog in Chromium", () => {
     expect(fs.statSync(file).size).toBeGreaterThan(50_000);
   });
 });
+
+describe.runIf(browserAvailable())("figures measured here, in Chromium", () => {
+  let server: WebServer;
+  let browser: Browser;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "loraland-measured-"));
+
+  beforeAll(async () => {
+    // what an eval run leaves in the database, written before the app opens it (PGlite: one process)
+    const h = await openDb({ pgliteDir: pgliteDirFor(dataDir) });
+    await prepareDb(h, ROOT);
+    const at = new Date("2026-11-20T10:00:00Z");
+    for (const [slug, ft, base] of [["sql", 0.92, 0.0], ["sentiment", 0.97, 0.41]] as const) {
+      await upsertMeasuredMetric(h.db, { adapterSlug: slug, modelLabel: "fine_tuned", metricName: slug === "sql" ? "exact_match" : "accuracy", value: ft, examples: 500, measuredAt: at, measuredBy: "eval run e2e" });
+      await upsertMeasuredMetric(h.db, { adapterSlug: slug, modelLabel: "base", metricName: slug === "sql" ? "exact_match" : "accuracy", value: base, examples: 500, measuredAt: at, measuredBy: "eval run e2e" });
+    }
+    await h.close();
+    server = await startWebServer({ worker: "none", dataDir });
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("labels measured figures as measured here, apart from the published ones", async () => {
+    const page = await browser.newPage();
+    await page.goto(server.url);
+    await expect(page.getByTestId("measured-lift").textContent()).resolves.toContain("2 of 2 adapters beat their base model · Measured here");
+    const card = page.locator("[data-testid=adapter-card][data-slug=sql]");
+    await expect(card.getByTestId("figure-source").textContent()).resolves.toBe("Measured here");
+    await expect(card.getByTestId("metric-chart-compact").getAttribute("aria-label")).resolves.toBe("exact_match: Fine-tuned 0.92, loraland-mini (base) 0.00");
+    await page.getByTestId("view-table").click();
+    const row = page.locator("[data-testid=adapter-row][data-slug=sentiment]");
+    await expect(row.locator("td[data-col=fine_tuned]").textContent()).resolves.toBe("0.97");
+    await expect(row.locator("td[data-col=base]").textContent()).resolves.toBe("0.41");
+    await expect(row.locator("td[data-col=gpt_4]").textContent()).resolves.toBe("—");
+    await expect(row.textContent()).resolves.toContain("Measured here");
+    await expect(page.locator("[data-testid=adapter-row][data-slug=conllpp]").textContent()).resolves.toContain("Published by Predibase");
+    await page.goto(`${server.url}/adapters/sql`);
+    await expect(page.getByText("eval run e2e").count()).resolves.toBe(1);
+    await page.screenshot({ path: path.join(OUT, "adapter-measured.png"), fullPage: true });
+    await page.close();
+  });
+});
+
