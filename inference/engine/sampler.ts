@@ -142,9 +142,16 @@ export class RequestSampler {
       processed = p;
     }
 
-    const id = this.greedy ? argmax(processed) : this.draw(processed);
-    // without penalties the greedy pick is the row's max: logSumExp need not search for it
-    const logZ = logSumExp(logits, this.greedy && !needsPenalty ? logits[id]! : undefined);
+    let id: number;
+    let logZ: number;
+    if (this.greedy && !needsPenalty && logits instanceof Float32Array) {
+      // the common case: one pass finds the argmax and the normalizer together
+      logZ = argmaxLogSumExpF32(logits);
+      id = fusedArgmax;
+    } else {
+      id = this.greedy ? argmax(processed) : this.draw(processed);
+      logZ = logSumExp(logits, this.greedy && !needsPenalty ? logits[id]! : undefined);
+    }
     const alternatives = topAlternatives > 0
       ? topIds(logits, Math.min(topAlternatives, vocab)).map((a) => ({ id: a, logprob: logits[a]! - logZ }))
       : [];
@@ -253,6 +260,39 @@ function sumExpF32(x: Float32Array, max: number): number {
     }
   }
   return s;
+}
+
+/** argmaxLogSumExpF32's argmax (a module variable, so the hot call allocates nothing) */
+let fusedArgmax = 0;
+
+/**
+ * One pass over a row: returns log Σ e^x and leaves the argmax (lowest id on ties, NaN never
+ * wins) in `fusedArgmax`. The sum is kept relative to the running max and rescaled when the
+ * max rises (a handful of times per row), so each element costs one table exponential.
+ */
+function argmaxLogSumExpF32(x: Float32Array): number {
+  let best = 0;
+  let max = -Infinity;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i]!;
+    if (v > max) {
+      s = s * Math.exp(max - v) + 1; // (0 · 0 when max was -Infinity)
+      max = v;
+      best = i;
+    } else {
+      const u = (max - v) * EXP_STEPS; // >= 0; NaN for NaN entries (skipped)
+      if (u < EXP_CUTOFF) {
+        const j = u | 0;
+        const f = (j - u) / EXP_STEPS;
+        s += EXP_TABLE[j]! * (1 + f * (1 + f * (0.5 + f * (1 / 6 + f * (1 / 24 + f * (1 / 120))))));
+      }
+    }
+  }
+  fusedArgmax = best;
+  if (max === -Infinity) return -Infinity;
+  if (max === Infinity) return NaN; // as logSumExp: +Infinity logits have no finite normalizer
+  return max + Math.log(s);
 }
 
 function sumExpAny(x: ArrayLike<number>, max: number): number {
