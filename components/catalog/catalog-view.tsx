@@ -1,7 +1,8 @@
 "use client";
 import { useQuery, useSuspenseQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useDeferredValue, useMemo, useState } from "react";
+import { useSearchParams } from "next/navigation";
+import { useDeferredValue, useEffect, useMemo, useState } from "react";
 import type { ModelLabel } from "@/db/schema/catalog";
 import { type RouterOutputs, useTRPC } from "@/trpc/react";
 import { figure, formatLift, formatScore, METRIC_GLOSS, MODEL_SHORT, primarySource, SOURCE_LABEL } from "./labels";
@@ -54,6 +55,14 @@ function compare(a: Adapter, b: Adapter, key: SortKey, dir: 1 | -1): number {
   return c === 0 ? a.sortOrder - b.sortOrder : c * dir;
 }
 
+const COLLECTIONS: Collection[] = ["all", "runs-here", "lora-land"];
+
+function parseSort(v: string | null): { key: SortKey; dir: 1 | -1 } {
+  const [key, dir] = (v ?? "").split(":");
+  if (key && key in SORT_LABEL) return { key: key as SortKey, dir: dir === "-1" ? -1 : 1 };
+  return { key: "state", dir: 1 };
+}
+
 const SORT_LABEL: Record<SortKey, string> = {
   name: "Name",
   category: "Category",
@@ -79,13 +88,27 @@ export function CatalogView() {
     () => (live ? { worker: live.worker, adapters: list.adapters.map((a) => ({ ...a, run: live.states[a.slug] ?? a.run })) } : list),
     [list, live],
   );
-  const [query, setQuery] = useState("");
+  // filters live in the URL (?q=&category=&metric=&collection=&view=&sort=lift:-1): a view can be linked
+  const params = useSearchParams();
+  const initialSort = parseSort(params.get("sort"));
+  const [query, setQuery] = useState(params.get("q") ?? "");
   const deferredQuery = useDeferredValue(query);
-  const [category, setCategory] = useState("");
-  const [metric, setMetric] = useState("");
-  const [collection, setCollection] = useState<Collection>("all");
-  const [view, setView] = useState<"grid" | "table">("grid");
-  const [sort, setSort] = useState<{ key: SortKey; dir: 1 | -1 }>({ key: "state", dir: 1 });
+  const [category, setCategory] = useState(params.get("category") ?? "");
+  const [metric, setMetric] = useState(params.get("metric") ?? "");
+  const [collection, setCollection] = useState<Collection>(COLLECTIONS.includes(params.get("collection") as Collection) ? (params.get("collection") as Collection) : "all");
+  const [view, setView] = useState<"grid" | "table">(params.get("view") === "table" ? "table" : "grid");
+  const [sort, setSort] = useState<{ key: SortKey; dir: 1 | -1 }>(initialSort);
+  useEffect(() => {
+    const next = new URLSearchParams();
+    if (deferredQuery) next.set("q", deferredQuery);
+    if (category) next.set("category", category);
+    if (metric) next.set("metric", metric);
+    if (collection !== "all") next.set("collection", collection);
+    if (view !== "grid") next.set("view", view);
+    if (sort.key !== "state") next.set("sort", `${sort.key}:${sort.dir}`);
+    const search = next.toString();
+    if (search !== window.location.search.replace(/^\?/, "")) window.history.replaceState(null, "", search ? `?${search}` : window.location.pathname);
+  }, [deferredQuery, category, metric, collection, view, sort]);
 
   const adapters = data.adapters;
   const categories = useMemo(() => [...new Set(adapters.map((a) => a.category))].sort(), [adapters]);

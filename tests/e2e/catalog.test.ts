@@ -119,6 +119,21 @@ describe.runIf(browserAvailable())("catalog in Chromium", () => {
     await expect.poll(() => page.getByTestId("adapter-row").count()).toBe(36);
   });
 
+  it("keeps filters in the URL, so a filtered view can be linked", async () => {
+    await page.goto(server.url);
+    await page.getByTestId("filter-category").selectOption("Topic Identification");
+    await page.getByTestId("view-table").click();
+    await expect.poll(() => page.url()).toContain("category=Topic+Identification");
+    expect(page.url()).toContain("view=table");
+
+    const fresh = await browser.newPage();
+    await fresh.goto(`${server.url}/?view=table&category=Academic+Benchmarks&sort=fine_tuned:-1`);
+    await expect.poll(() => fresh.getByTestId("adapter-row").count()).toBe(5);
+    const ft = await fresh.locator("[data-testid=adapter-row] td[data-col=fine_tuned]").allTextContents();
+    expect(ft.map(Number)).toEqual([0.88, 0.87, 0.87, 0.86, 0.45]); // QQP, CoLA, MNLI, MRPC, STSB
+    await fresh.close();
+  });
+
   it("opens an adapter page from the catalog", async () => {
     await page.goto(server.url);
     await page.locator("[data-testid=adapter-card][data-slug=conllpp] [data-testid=adapter-link]").click();
