@@ -99,7 +99,7 @@ export function Compare({ setup }: { setup: PageSetup }) {
   };
 
   return (
-    <div className="relative left-1/2 flex w-[calc(100vw-2rem)] max-w-[120rem] -translate-x-1/2 flex-col gap-4">
+    <div className="relative left-1/2 flex w-[calc(100vw-3rem)] max-w-[120rem] -translate-x-1/2 flex-col gap-4">
       <div className="flex flex-wrap items-end gap-3">
         <h1 className="mr-4 text-xl font-semibold">Compare</h1>
         <div role="tablist" className="flex gap-1 text-sm" aria-label="Prompt mode">

@@ -65,7 +65,7 @@ export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry
         <span data-testid="pane-status" className="rounded bg-zinc-100 px-1.5 py-0.5 text-xs uppercase tracking-wide text-zinc-600 dark:bg-zinc-800 dark:text-zinc-300">
           {pane.status}
         </span>
-        <div className="ml-auto flex items-center gap-1">
+        <div className="ml-auto flex min-w-0 max-w-full flex-wrap items-center justify-end gap-1">
           {header}
           {running && onStop && (
             <button type="button" data-testid="stop" onClick={onStop} className="rounded bg-zinc-800 px-2 py-1 text-xs text-white dark:bg-zinc-200 dark:text-zinc-900">
