@@ -1,5 +1,5 @@
 /**
- * `npm run eval -- [--adapters a,b] [--limit N] [--concurrency C] [--json] [--compare N | --no-compare] [--no-store]`
+ * `npm run eval -- [--adapters a,b[:task]] [--limit N] [--concurrency C] [--json] [--compare N | --no-compare] [--no-store]`
  *
  * Measures the bundled mini LoRA Land adapters as LoRA Land did: each adapter and the base model
  * on the adapter's task test split, greedy, scored by the demo's rules, with C requests in flight
@@ -67,7 +67,8 @@ function parseCli(argv: string[]) {
 
 const USAGE = `usage: npm run eval -- [--adapters a,b,...] [--limit N] [--concurrency C] [--json]
                         [--compare N | --no-compare] [--no-store] [--tasks-dir DIR]
-  --adapters     task slugs to evaluate (default: every bundled adapter); the base model always runs too
+  --adapters     adapters to evaluate (default: every bundled adapter), each "id" (on its own task card)
+                 or "id:task" (e.g. my-sql:sql); the base model always runs too
   --limit        first N rows of each test split (default: all)
   --concurrency  requests in flight (default 16)
   --compare      rows per adapter for the concurrent vs one-at-a-time throughput check (default 32;
@@ -163,16 +164,23 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const cards = loadTaskCards(opts.tasksDir);
-  // the base model always runs next to each adapter; "base" in the list is accepted and implied
-  const slugs = (opts.adapters ?? cards.map((c) => c.slug)).filter((s) => s !== "base");
-  const unknown = slugs.filter((s) => !cards.some((c) => c.slug === s));
+  // "id" evaluates adapter `id` on its own task card; "id:task" on another card (a user adapter).
+  // The base model always runs next to each adapter; "base" in the list is accepted and implied.
+  const picks = (opts.adapters ?? cards.map((c) => c.slug))
+    .filter((s) => s !== "base")
+    .map((entry) => {
+      const [id, task = id] = entry.split(":");
+      return { id: id!, task };
+    });
+  const unknown = picks.filter((p) => !cards.some((c) => c.slug === p.task));
   if (unknown.length) {
-    log(`--adapters: no task card for ${unknown.join(", ")} (known: ${cards.map((c) => c.slug).join(", ")})`);
+    log(`--adapters: no task card for ${unknown.map((p) => p.task).join(", ")} (known: ${cards.map((c) => c.slug).join(", ")}; use id:task for an adapter of your own)`);
     return 2;
   }
-  const tasks: EvalTask[] = slugs.map((slug) => {
-    const card = cards.find((c) => c.slug === slug)!;
-    return { slug, card, adapterId: slug, examples: loadTestExamples(card, { tasksDir: opts.tasksDir, limit: opts.limit ?? undefined }) };
+  const slugs = picks.map((p) => p.id);
+  const tasks: EvalTask[] = picks.map(({ id, task }) => {
+    const card = cards.find((c) => c.slug === task)!;
+    return { slug: id, card, adapterId: id, examples: loadTestExamples(card, { tasksDir: opts.tasksDir, limit: opts.limit ?? undefined }) };
   });
 
   let worker: WorkerProcess | null = null;
@@ -183,6 +191,12 @@ async function main(argv: string[]): Promise<number> {
     if (env.INFERENCE_URL) {
       url = env.INFERENCE_URL;
       log(`[eval] using the worker at ${url} (${env.INFERENCE_PROTOCOL})`);
+      const health = await fetch(`${url}/health`, { signal: AbortSignal.timeout(10_000) }).catch((err: Error) => err);
+      if (health instanceof Error) {
+        log(`[eval] INFERENCE_URL: nothing answers at ${url} (${(health.cause as Error | undefined)?.message ?? health.message})`);
+        return 1;
+      }
+      if (health.status === 503) log("[eval] the worker is still loading its model; requests will wait for it");
     } else {
       log(`[eval] starting the built-in worker on ${path.relative(ROOT, env.MODEL_DIR) || env.MODEL_DIR} ...`);
       const t0 = Date.now();

@@ -176,9 +176,15 @@ describe.runIf(WORKER_BUILT && browserAvailable())("eval harness with the real w
     const copy = await generateOnce({ url: worker.url, protocol: "lorax" }, prompt, "my-sql", 40);
     expect(copy.text).toBe(original.text);
 
-    // and it is in the catalog, evaluable on its task
+    // and it is in the catalog, evaluable on its task: from the command line (id:task) and shown on its page
     await page.goto(`${server.url}/adapters/my-sql/eval`);
     await expect(page.getByTestId("eval-empty").count()).resolves.toBe(1);
+    const cli = await runCli(["--adapters", "my-sql:sql", "--limit", "2", "--json", "--no-compare"], { INFERENCE_URL: worker.url, DATA_DIR: server.dataDir, PORT: String(server.port) });
+    expect(cli.code, cli.stderr).toBe(0);
+    const [mine] = JSON.parse(cli.stdout.trim().split("\n").at(-1)!) as { slug: string; metric: string; n: number }[];
+    expect(mine).toMatchObject({ slug: "my-sql", metric: "exact_match", n: 2 });
+    await page.reload();
+    await expect.poll(() => page.getByTestId("eval-example").count()).toBe(2);
   });
 
   it("registers an adapter by Hub repo id through the worker; an unknown repo is refused and leaves no catalog entry", { timeout: 300_000 }, async () => {
