@@ -1,7 +1,8 @@
 /**
  * "Copy link": the page's setup in its query string, so a link opens pre-filled.
  * `?adapter=spam` (playground) or `?adapters=spam,base` (compare), `mode`, `in.<column>=…` for
- * template inputs, `prompt=…` (raw/chat), `p.<param>=…`, and `autorun=1` to run on open.
+ * template inputs, `prompt=…` (raw/chat), `p.<param>=…` (`p.stop` a JSON array), and `autorun=1`
+ * to run on open.
  */
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 
@@ -21,6 +22,17 @@ type Query = Record<string, string | string[] | undefined>;
 
 const NUMERIC: (keyof GenerationParams)[] = ["temperature", "top_p", "top_k", "max_new_tokens", "repetition_penalty", "seed"];
 
+/** `p.stop`: a JSON array of strings (as setupQuery writes it), or one plain stop sequence */
+function parseStop(value: string): string[] {
+  try {
+    const v = JSON.parse(value) as unknown;
+    if (Array.isArray(v)) return v.filter((x): x is string => typeof x === "string" && x !== "").slice(0, 16);
+  } catch {
+    // a plain string
+  }
+  return value ? [value] : [];
+}
+
 export function parseSetup(q: Query): PageSetup {
   const one = (k: string) => {
     const v = q[k];
@@ -36,7 +48,7 @@ export function parseSetup(q: Query): PageSetup {
     if (k.startsWith("p.")) {
       const name = k.slice(2) as keyof GenerationParams;
       if (NUMERIC.includes(name) && value !== "" && Number.isFinite(Number(value))) (params as Record<string, number>)[name] = Number(value);
-      if (name === "stop") params.stop = value.split("\n").filter(Boolean);
+      if (name === "stop") params.stop = parseStop(value);
       if (name === "ignore_eos") params.ignore_eos = value === "1";
     }
   }
@@ -61,7 +73,8 @@ export function setupQuery(s: { models: string[]; mode: PromptMode; inputs?: Rec
     const v = s.params[k];
     if (v !== undefined && v !== null) q.set(`p.${k}`, String(v));
   }
-  if (s.params.stop?.length) q.set("p.stop", s.params.stop.join("\n"));
+  // JSON: a stop sequence may itself hold newlines
+  if (s.params.stop?.length) q.set("p.stop", JSON.stringify(s.params.stop));
   if (s.params.ignore_eos) q.set("p.ignore_eos", "1");
   if (s.autorun) q.set("autorun", "1");
   return q.toString();
