@@ -59,9 +59,14 @@ function LoadProgress({ s }: { s: Status }) {
   const p = infoField(s.info, "load_progress", "loading_progress");
   const fraction = typeof p === "number" ? (p > 1 ? p / 100 : p) : null;
   if (s.ready || !s.online) return null;
+  const since = infoField(s.info, "loading_for_ms");
+  const error = infoField(s.info, "load_error");
   return (
     <div className="space-y-1" data-testid="load-progress">
-      <p className="text-sm">Loading the model…</p>
+      <p className="text-sm">
+        Loading the model{typeof since === "number" ? ` (${(since / 1000).toFixed(0)} s so far)` : ""}…
+        {typeof error === "string" && error && <span className="block text-rose-600">Load failed: {error}</span>}
+      </p>
       {fraction !== null ? (
         <progress max={1} value={fraction} className="w-full" aria-label="Model load progress" />
       ) : (
