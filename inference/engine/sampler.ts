@@ -168,20 +168,45 @@ export class RequestSampler {
     // candidates sorted by logit (descending, ties to the lower id) when truncation is asked for
     let ids: Int32Array | null = null;
     let n = vocab;
+    let sum = 0;
+    let probs: Float64Array | null = null; // unnormalized exp((l - max) / T), in candidate order
     if (c.topK > 0 && c.topK < vocab) {
       ids = Int32Array.from(topIds(l, c.topK));
       n = ids.length;
     } else if (c.topP < 1) {
-      ids = sortedIds(l);
+      // top_p alone: the nucleus is usually a few dozen ids, so sort only a growing head of the
+      // row (the 64, then 512 best, while the head lacks the mass asked for) instead of the whole vocab;
+      // the mass is relative to the whole row's sum
+      let total = 0;
+      for (let i = 0; i < vocab; i++) {
+        const d = l[i]! - max;
+        if (d === d) total += Math.exp(d * invT);
+      }
+      for (let k = 64; ; k *= 8) {
+        if (k > 512 || k * 4 >= vocab) { ids = sortedIds(l); break; } // a flat distribution: sort it all
+        const head = topIds(l, k);
+        let acc = 0;
+        let reached = false;
+        for (let j = 0; j < head.length && !reached; j++) {
+          acc += Math.exp((l[head[j]!]! - max) * invT) / total;
+          reached = acc >= c.topP;
+        }
+        if (reached) { ids = Int32Array.from(head); break; }
+      }
+      n = ids.length;
+      probs = new Float64Array(n);
+      for (let j = 0; j < n; j++) probs[j] = Math.exp((l[ids[j]!]! - max) * invT);
+      sum = total;
     }
 
-    const probs = new Float64Array(n); // unnormalized exp((l - max) / T), in candidate order
-    let sum = 0;
-    for (let j = 0; j < n; j++) {
-      const id = ids ? ids[j]! : j;
-      const e = Math.exp((l[id]! - max) * invT);
-      probs[j] = e;
-      sum += e;
+    if (probs === null) {
+      probs = new Float64Array(n);
+      for (let j = 0; j < n; j++) {
+        const id = ids ? ids[j]! : j;
+        const e = Math.exp((l[id]! - max) * invT);
+        probs[j] = e;
+        sum += e;
+      }
     }
     if (c.topP < 1 && ids) {
       // keep the smallest prefix whose mass reaches topP (HF TopPLogitsWarper keeps the token that crosses it)
@@ -346,10 +371,34 @@ export function topIds(x: ArrayLike<number>, k: number): number[] {
   return heap.sort((a, b) => (x[b]! - x[a]!) || (a - b));
 }
 
+/** ids by value, best first, ties to the lower id */
 function sortedIds(x: ArrayLike<number>): Int32Array {
+  if (x instanceof Float32Array && x.length <= ID_SPAN) return sortedIdsF32(x);
   const ids = new Int32Array(x.length);
   for (let i = 0; i < ids.length; i++) ids[i] = i;
   return ids.sort((a, b) => (x[b]! - x[a]!) || (a - b));
+}
+
+const ID_SPAN = 2 ** 18; // ids packed below the value in one float64 sort key (vocab <= 262144)
+
+/**
+ * sortedIds for a float32 row without a comparator callback (~5x faster): each value's bits
+ * become an unsigned integer in the values' order, inverted for "best first", and the key
+ * (that order) * ID_SPAN + id (< 2^50, exact in a double) is sorted numerically by the engine.
+ */
+function sortedIdsF32(x: Float32Array): Int32Array {
+  const n = x.length;
+  const bits = new Uint32Array(x.buffer, x.byteOffset, n);
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = x[i] === 0 ? 0 : bits[i]!; // -0 ties with +0, as the comparator sees them
+    const ordered = b >= 0x80000000 ? 0xffffffff - b : b + 0x80000000; // ascending with the value
+    keys[i] = (0xffffffff - ordered) * ID_SPAN + i;
+  }
+  keys.sort();
+  const ids = new Int32Array(n);
+  for (let i = 0; i < n; i++) ids[i] = keys[i]! % ID_SPAN;
+  return ids;
 }
 
 /** Throws RangeError naming the field when a parameter is out of range. */

@@ -65,6 +65,46 @@ describe("sampler fast paths", () => {
     }
   });
 
+  it("top_p draws equal the full-sort algorithm (peaked and flat rows, with and without a penalty)", () => {
+    const rowRng = new Rng(21);
+    const randn = () => Math.sqrt(-2 * Math.log(rowRng.next() + 1e-300)) * Math.cos(2 * Math.PI * rowRng.next());
+    const V = 4000;
+    const rows = [
+      Float32Array.from({ length: V }, (_, i) => randn() * 2 + (i % 97 === 0 ? 9 : 0)), // a small nucleus
+      Float32Array.from({ length: V }, () => (rowRng.next() - 0.5) * 4), // flat: the nucleus is most of the row
+      Float32Array.from({ length: V }, (_, i) => Math.floor(i / 50) % 3), // many exact ties
+    ];
+    /** the plain algorithm: penalty, sort everything (value desc, id asc), keep the prefix reaching p, draw */
+    const reference = (x: Float32Array, t: number, p: number, rep: number, seen: number[], rng: Rng): number => {
+      const l = Float64Array.from(x);
+      for (const id of new Set(seen)) l[id] = l[id] > 0 ? l[id] / rep : l[id] * rep;
+      const ids = Array.from({ length: l.length }, (_, i) => i).sort((a, b) => (l[b] - l[a]) || (a - b));
+      const max = l[ids[0]];
+      const probs = ids.map((id) => Math.exp((l[id] - max) / t));
+      const total = probs.reduce((a, b) => a + b, 0);
+      let acc = 0;
+      let keep = ids.length;
+      for (let j = 0; j < ids.length; j++) { acc += probs[j] / total; if (acc >= p) { keep = j + 1; break; } }
+      let sum = 0;
+      for (let j = 0; j < keep; j++) sum += probs[j];
+      const r = rng.next() * sum;
+      acc = 0;
+      for (let j = 0; j < keep; j++) { acc += probs[j]; if (r < acc) return ids[j]; }
+      return ids[keep - 1];
+    };
+    for (const rep of [1, 1.2]) {
+      for (const [ri, x] of rows.entries()) {
+        for (const [t, p] of [[0.7, 0.9], [1.0, 0.5], [1.5, 0.99]]) {
+          const s = new RequestSampler({ ...GREEDY, temperature: t, topP: p, repetitionPenalty: rep }, 77, [0, 97]);
+          const refRng = new Rng(77);
+          for (let k = 0; k < 25; k++) {
+            expect(s.sample(x).id, `row ${ri} T=${t} p=${p} rep=${rep} draw ${k}`).toBe(reference(x, t, p, rep, [0, 97], refRng));
+          }
+        }
+      }
+    }
+  });
+
   it("topIds equals a full sort (best first, ties to the lower id), ties and -Infinity included", () => {
     const rng = new Rng(11);
     const sorted = (x: ArrayLike<number>, k: number) =>
