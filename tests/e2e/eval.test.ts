@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateOnce } from "../../server/eval/runner";
+import { generateOnce, runEval, type EvalTask } from "../../server/eval/runner";
 import { loadTaskCards, loadTestExamples } from "../../server/eval/tasks";
 import { startWorker, type WorkerProcess } from "../../server/eval/worker-process";
 import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
@@ -203,5 +203,19 @@ describe.runIf(WORKER_BUILT && browserAvailable())("eval harness with the real w
     expect(((await bad.json()) as { error: string }).error).toMatch(/^repo:/);
     await expect(fetch(`${server.url}/adapters/nope`).then((r) => r.status)).resolves.toBe(404);
     await expect(fetch(`${server.url}/adapters/hub-sentiment/eval`).then((r) => r.status)).resolves.toBe(200);
+  });
+
+  it("the OpenAI protocol (/v1/completions) gives the same predictions and scores as LoRAX /generate", { timeout: 300_000 }, async () => {
+    const cards = loadTaskCards();
+    const tasks: EvalTask[] = ["ner", "e2e"].map((slug) => {
+      const card = cards.find((c) => c.slug === slug)!;
+      return { slug, card, adapterId: slug, examples: loadTestExamples(card, { limit: 3 }) };
+    });
+    const lorax = await runEval({ endpoint: { url: worker.url, protocol: "lorax" }, tasks, concurrency: 8 });
+    const openai = await runEval({ endpoint: { url: worker.url, protocol: "openai", baseModelId: "loraland-mini" }, tasks, concurrency: 8 });
+    const view = (o: typeof lorax) => o.results.map((r) => ({ slug: r.slug, fineTuned: r.fineTuned, base: r.base, predictions: r.examples.map((e) => [e.prediction, e.basePrediction]) }));
+    expect(view(openai)).toEqual(view(lorax));
+    // the adapters beat the base model even on three rows
+    for (const r of lorax.results) expect(r.fineTuned).toBeGreaterThan(r.base!);
   });
 });
