@@ -107,6 +107,14 @@ export function AdapterDetail({ slug }: { slug: string }) {
         </div>
       </header>
 
+      {a.run.state === "other-base" && (
+        <p className="max-w-3xl rounded-lg bg-slate-50 p-3 text-sm text-slate-600 dark:bg-slate-900 dark:text-slate-300" data-testid="how-to-run">
+          To run it, serve <code>{a.baseModelId}</code> with LoRAX (or vLLM with <code>--enable-lora</code>) on a GPU and start
+          this app with <code>INFERENCE_URL</code> pointing at it{a.hfRepo ? <> — the adapter <code>{a.hfRepo}</code> is then loaded from the Hugging Face Hub on first use</> : null}. See
+          &ldquo;Deployment&rdquo; in the README.
+        </p>
+      )}
+
       <section aria-labelledby="scores-heading" className="grid gap-6 lg:grid-cols-2">
         <h2 id="scores-heading" className="sr-only">
           Scores
