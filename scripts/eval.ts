@@ -213,7 +213,7 @@ async function main(argv: string[]): Promise<number> {
     const endpoint: WorkerEndpoint = { url, protocol: env.INFERENCE_PROTOCOL, baseModelId: modelId === "unknown" ? "" : modelId };
 
     const total = tasks.reduce((a, t) => a + t.examples.length, 0) * 2;
-    log(`[eval] ${tasks.length} adapters + base on ${modelId}: ${total} requests, ${opts.concurrency} in flight`);
+    log(`[eval] ${tasks.length} adapter${tasks.length === 1 ? "" : "s"} + base on ${modelId}: ${total} requests, ${opts.concurrency} in flight`);
     const startedAt = new Date();
     const progress = progressReporter(total);
     const out = await runEval({ endpoint, tasks, concurrency: opts.concurrency, onProgress: (p) => progress(p.done) });
