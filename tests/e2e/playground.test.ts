@@ -78,4 +78,21 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
     expect(await gen.locator('[data-testid="raw-output"]').textContent()).toBe(shown);
     await page.close();
   });
+
+  it("with the worker down, a run says so clearly and offers a retry (no endless spinner)", async () => {
+    const offline = await startWebServer({ worker: "none" });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${offline.url}/playground?adapter=sql&mode=raw&prompt=hello`);
+      await page.waitForSelector('[data-testid="worker-offline-banner"]', { timeout: 20_000 });
+      await page.click('[data-testid="run"]');
+      const pane = page.locator('[data-testid="output-pane"]');
+      await expect.poll(() => pane.getAttribute("data-status"), { timeout: 20_000 }).toBe("error");
+      expect(await pane.locator('[data-testid="pane-error"]').textContent()).toMatch(/unreachable/);
+      expect(await pane.locator('[data-testid="retry"]').textContent()).toBe("Retry");
+      await page.close();
+    } finally {
+      await offline.stop();
+    }
+  });
 });
