@@ -189,7 +189,9 @@ export const generateRouter = createTRPCRouter({
         // the rows are written while the worker already works and the browser already subscribes:
         // the database is not on the TTFT path (the hub holds its writes until the rows exist, and
         // cuts the streams with the reason if they cannot be written)
+        // (deferred a tick: PGlite works on this thread, and the answer should leave first)
         const stored = (async () => {
+          await new Promise((resolve) => setTimeout(resolve, 0));
           if (!input.chatId) {
             await createChat({
               db: ctx.db,
