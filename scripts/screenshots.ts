@@ -9,7 +9,7 @@ import { launchBrowser, startWebServer } from "../tests/e2e/browser";
 const OUT = path.join(process.cwd(), "docs/screenshots");
 const PAGES: { name: string; path: string; dark?: boolean; width?: number; height?: number; full?: boolean }[] = [
   { name: "catalog", path: "/", full: false, height: 1600 },
-  { name: "catalog-table", path: "/?view=table" },
+  { name: "catalog-table", path: "/?view=table&sort=lift:-1" },
   { name: "adapter", path: "/adapters/ner", height: 1400 },
   { name: "adapter-loraland", path: "/adapters/conllpp", height: 1200 },
   { name: "status", path: "/status" },
@@ -29,7 +29,7 @@ async function main() {
       const page = await ctx.newPage();
       await page.goto(base + p.path, { waitUntil: "load" });
       await page.waitForTimeout(1500);
-      if (p.path.includes("view=table")) await page.getByTestId("view-table").click();
+      if (p.path.includes("view=table")) await page.locator("#all-heading").evaluate((el) => el.scrollIntoView());
       const file = path.join(OUT, `${p.name}.png`);
       await page.screenshot({ path: file, fullPage: p.full ?? false });
       console.log(file);

@@ -223,7 +223,7 @@ export function CatalogView() {
       </section>
 
       <section aria-labelledby="all-heading" className="space-y-4">
-        <h2 id="all-heading" className="text-lg font-semibold">
+        <h2 id="all-heading" className="scroll-mt-20 text-lg font-semibold">
           All adapters
         </h2>
         <form role="search" className="flex flex-wrap items-end gap-3" onSubmit={(e) => e.preventDefault()}>

@@ -25,7 +25,7 @@ export function RunBadge({ run }: { run: { state: RunState; reason: string } }) 
       title={run.reason}
       data-testid="run-badge"
       data-state={run.state}
-      className={`inline-flex items-center gap-1 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${STYLE[run.state]}`}
+      className={`inline-flex items-center gap-1 whitespace-nowrap rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${STYLE[run.state]}`}
     >
       <span aria-hidden className={`h-1.5 w-1.5 rounded-full ${run.state === "runnable" ? "bg-emerald-500" : run.state === "failed" ? "bg-rose-500" : "bg-slate-400"}`} />
       {TEXT[run.state]}
