@@ -74,18 +74,26 @@ async function handle(o: Ours, { figure, run }: Command): Promise<unknown> {
     case "P1":
       return decodeRate(await runStream(engine, { promptIds: promptIds(SETTINGS.p1.prompt, 100 + run, cfg.vocab), maxNewTokens: SETTINGS.p1.newTokens }));
     case "P2": {
-      // base then 8 distinct adapters, back to back, so their ratio compares neighbours in time
+      // base, adapters, adapters, base: the ratio compares neighbours in time, and a drift of the
+      // machine's load during the run weighs on both sides equally
       const eight = o.qv.slice(0, 8);
       await o.use(eight);
-      const base = aggregateRate(await o.streams(8, [null], 200 + 8 * run));
-      const hetero = aggregateRate(await o.streams(8, eight, 200 + 8 * run));
-      return { base, hetero };
+      const b1 = aggregateRate(await o.streams(8, [null], 200 + 8 * run));
+      const h1 = aggregateRate(await o.streams(8, eight, 200 + 8 * run));
+      const h2 = aggregateRate(await o.streams(8, eight, 200 + 8 * run));
+      const b2 = aggregateRate(await o.streams(8, [null], 200 + 8 * run));
+      return { base: (b1 + b2) / 2, hetero: (h1 + h2) / 2 };
     }
     case "P4": {
       const P = SETTINGS.p4;
       await o.use(o.qv.slice(0, Math.max(...P.adapterCounts)));
-      const rates: number[] = [];
-      for (const k of P.adapterCounts) rates.push(aggregateRate(await o.streams(P.streams, o.qv.slice(0, k), 500 + 32 * run, P.newTokens)));
+      // each run starts the sweep at a different count, so a drift of the machine's load does not
+      // always fall on the same end; results come back in adapterCounts order
+      const rates: number[] = new Array(P.adapterCounts.length);
+      for (let j = 0; j < P.adapterCounts.length; j++) {
+        const i = (j + run) % P.adapterCounts.length;
+        rates[i] = aggregateRate(await o.streams(P.streams, o.qv.slice(0, P.adapterCounts[i]), 500 + 32 * run, P.newTokens));
+      }
       return rates;
     }
     case "P5":

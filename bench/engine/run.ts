@@ -6,7 +6,7 @@
  * demand into bench/llama/node_modules, prebuilt CPU binary only) on the same weights and adapters
  * exported to GGUF by bench/engine/gguf-export.ts. Each side runs in its own process; their runs
  * interleave figure by figure, so both meet the same machine load. No new run starts after
- * --budget-s seconds (default 420; the machine is shared and can be slow). Writes bench/out/engine.md
+ * --budget-s seconds (default 540; the machine is shared and can be slow). Writes bench/out/engine.md
  * (+ engine.json, p4.svg/png).
  */
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -27,7 +27,7 @@ const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"];
 const EXPORT_VERSION = 1;
 
 function parseArgs(argv: string[]): { quick: boolean; only: string[]; runs: number | null; budgetS: number; profile: boolean } {
-  const out = { quick: false, only: ALL, runs: null as number | null, budgetS: 420, profile: true };
+  const out = { quick: false, only: ALL, runs: null as number | null, budgetS: 540, profile: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--quick") out.quick = true;
