@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
+import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb, pgliteDirFor } from "../../db/client";
 import { prepareDb } from "../../db/migrate";
@@ -255,3 +256,39 @@ describe.runIf(browserAvailable())("figures measured here, in Chromium", () => {
   });
 });
 
+
+describe.runIf(!!process.env.DATABASE_URL)("the web server on a Postgres server", () => {
+  const dbName = `t_web_${Date.now().toString(36)}`;
+  let admin: ReturnType<typeof postgres>;
+  let server: WebServer;
+
+  beforeAll(async () => {
+    admin = postgres(process.env.DATABASE_URL!, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database ${dbName}`);
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `/${dbName}`;
+    server = await startWebServer({ worker: "none", env: { DATABASE_URL: url.toString() } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await admin?.unsafe(`drop database if exists ${dbName} with (force)`);
+    await admin?.end();
+  });
+
+  it("migrates, seeds and serves the catalog from Postgres", async () => {
+    const html = await (await fetch(server.url)).text();
+    for (const r of rows) expect(html).toContain(`data-slug="${r.slug}"`);
+    const url = new URL(process.env.DATABASE_URL!);
+    url.pathname = `/${dbName}`;
+    const db = postgres(url.toString(), { max: 1, onnotice: () => {} });
+    try {
+      const [{ adapters }] = await db`select count(*)::int as adapters from adapters`;
+      const [{ published }] = await db`select count(*)::int as published from metrics where source = 'published'`;
+      expect({ adapters, published }).toEqual({ adapters: 36, published: 135 });
+    } finally {
+      await db.end();
+    }
+    const page = await (await fetch(`${server.url}/adapters/conllpp`)).text();
+    expect(page).toContain("Named Entity Recognition (CoNLL++)");
+  });
+});
