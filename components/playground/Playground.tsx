@@ -89,7 +89,9 @@ export function Playground({ setup }: { setup: PageSetup }) {
   const adapter = adapters.find((a) => a.slug === slug) ?? null;
   const template = adapter?.promptTemplate ?? null;
   const [mode, setMode] = useState<PromptMode>(setup.mode ?? (setup.prompt ? "raw" : "template"));
-  const effectiveMode: PromptMode = mode === "template" && !template ? "raw" : mode;
+  // the worker's /info says whether the base model has a chat template (null: it does not say)
+  const chatAvailable = worker.data?.info?.chat_template !== false;
+  const effectiveMode: PromptMode = (mode === "template" && !template) || (mode === "chat" && !chatAvailable) ? "raw" : mode;
   // inputs and parameters: edited ones, else the link's, else the adapter's first sample and defaults
   const [edited, setEdited] = useState<Record<string, string> | null>(null);
   const fromLink = picked === null && Object.keys(setup.inputs).length > 0;
@@ -157,7 +159,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
               type="button"
               data-testid={`mode-${m}`}
               aria-selected={effectiveMode === m}
-              disabled={m === "template" && !template}
+              disabled={(m === "template" && !template) || (m === "chat" && !chatAvailable)}
+              title={m === "chat" && !chatAvailable ? "This model has no chat template" : undefined}
               onClick={() => setMode(m)}
               className={`rounded px-3 py-1 disabled:opacity-40 ${effectiveMode === m ? "bg-slate-900 text-white dark:bg-slate-100 dark:text-slate-900" : "border border-slate-300 dark:border-slate-700"}`}
             >
