@@ -36,6 +36,8 @@ const { values: args } = parseArgs({
     alternatives: { type: "string", default: "0" },
     /** also run each scenario without the memo of alternatives' token texts (the pre-memo behaviour) */
     "ab-alt-memo": { type: "boolean", default: false },
+    /** also run the adapter scenario with the LoRA op skipped (wrong tokens, for timing the rest only) */
+    "ab-skip-lora": { type: "boolean", default: false },
   },
 });
 const RUNS = Number(args.runs);
@@ -76,6 +78,12 @@ for (const op of ops) timeMethod(nativeBackend as unknown as Record<string, unkn
   };
 }
 let lmVocab = -1;
+let skipLora = false;
+{
+  const be = nativeBackend as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const timedLora = be.lora;
+  be.lora = function (this: unknown, ...a: unknown[]) { return skipLora ? undefined : timedLora.apply(this, a); };
+}
 let freshLogits = false;
 {
   const M = Model.prototype as unknown as Record<string, (...a: unknown[]) => unknown>;
@@ -159,20 +167,25 @@ async function main() {
     { name: "8 streams, base", n: 8, adapters: [null] },
     { name: "8 streams, 8 adapters", n: 8, adapters: eight },
   ].filter((s) => !args.only || args.only.split(",").some((o) => s.name.includes(o)));
-  type Scenario = (typeof base)[number] & { noMemo?: boolean };
+  type Scenario = (typeof base)[number] & { noMemo?: boolean; skipLora?: boolean };
   let scenarios: Scenario[] = base;
   if (args["ab-logits"]) scenarios = scenarios.flatMap((s) => [{ ...s, name: `${s.name} (fresh logits)`, fresh: true }, s]);
   if (args["ab-alt-memo"]) scenarios = scenarios.flatMap((s) => [{ ...s, name: `${s.name} (no text memo)`, noMemo: true }, s]);
+  if (args["ab-skip-lora"]) scenarios = scenarios.flatMap((s) => s.adapters.some((a) => a !== null) ? [{ ...s, name: `${s.name} (LoRA op skipped)`, skipLora: true }, s] : [s]);
   const engineMemo = engine as unknown as { tokenTexts: Map<number, string> };
 
   // per scenario: label -> per-run ms/step, plus tok/s per run; runs interleave the scenarios
   const results = scenarios.map(() => ({ perStep: new Map<string, number[]>(), rate: [] as number[] }));
   for (let run = 0; run < RUNS; run++) {
-    for (const [si, sc] of scenarios.entries()) {
+    // odd runs go through the scenarios in reverse, so a drift of the machine's load over the run
+    // does not favour the scenarios that come first
+    const indexed = [...scenarios.entries()];
+    for (const [si, sc] of run % 2 ? indexed.reverse() : indexed) {
       acc.clear();
       steps = 0;
       lastStepEnd = -1;
       freshLogits = sc.fresh ?? false;
+      skipLora = sc.skipLora ?? false;
       engineMemo.tokenTexts = sc.noMemo ? new ForgetfulMap() : new Map(); // each run starts with an empty memo
       const { ms, tokens } = await streams(engine, sc.n, sc.adapters, 100 + run * 16);
       const r = results[si];
