@@ -3,10 +3,11 @@
  * `npm run bench:engine`). Not a benchmark of record (that is bench/engine); a tool to find the
  * overhead that is not the kernels'.
  *
- *   npx tsx inference/engine/profile.ts [--runs 3] [--tokens 64] [--model DIR] [--adapters DIR]
+ *   npx tsx inference/engine/profile.ts [--runs 3] [--tokens 64] [--prompt 16] [--streams 8]
+ *     [--only NAME,...] [--alternatives N] [--ab-logits] [--ab-alt-memo] [--ab-skip-lora]
  *
- * Scenarios: 1 stream on the base; 8 streams on the base; 8 streams on 8 distinct r=8 q/v
- * adapters. Each step is split into model.forward (and, within it, each Backend op), sampling,
+ * Scenarios: 1 stream on the base; N (--streams) streams on the base; N streams on N distinct
+ * r=8 q/v adapters. Each step is split into model.forward (and, within it, each Backend op), sampling,
  * detokenization, scheduling, batch building (the rest of the step) and the gap between steps
  * (setImmediate + event delivery to the consumers). Medians over the runs, in ms per step.
  * Timers wrap methods on the prototypes and the native backend object, so this process only.
@@ -30,6 +31,8 @@ const { values: args } = parseArgs({
     model: { type: "string", default: "bench/out/synthetic/base" },
     adapters: { type: "string", default: "bench/out/synthetic/adapters" },
     only: { type: "string", default: "" },
+    /** streams of the many-streams scenarios (8 by default; P4 uses 32) */
+    streams: { type: "string", default: "8" },
     /** also run each scenario with model.forward allocating its logits (the pre-reuse behaviour) */
     "ab-logits": { type: "boolean", default: false },
     /** top alternatives per token (0 = none) */
@@ -155,7 +158,8 @@ async function main() {
     adapterSlots: 40, kvCacheBytes: 512 * 2 ** 20, maxContext: 1024,
   });
   lmVocab = engine.model.vocabSize;
-  const eight = Array.from({ length: 8 }, (_, i) => `qv-r8-${String(i).padStart(3, "0")}`);
+  const N = Number(args.streams);
+  const eight = Array.from({ length: N }, (_, i) => `qv-r8-${String(i).padStart(3, "0")}`); // N distinct adapters
   for (const a of eight) {
     await engine.registerAdapter(a, path.resolve(args.adapters!, a), "local");
     await engine.preloadAdapter(a);
@@ -164,8 +168,8 @@ async function main() {
 
   const base: { name: string; n: number; adapters: (string | null)[]; fresh?: boolean }[] = [
     { name: "1 stream, base", n: 1, adapters: [null] },
-    { name: "8 streams, base", n: 8, adapters: [null] },
-    { name: "8 streams, 8 adapters", n: 8, adapters: eight },
+    { name: `${N} streams, base`, n: N, adapters: [null] },
+    { name: `${N} streams, ${N} adapters`, n: N, adapters: eight },
   ].filter((s) => !args.only || args.only.split(",").some((o) => s.name.includes(o)));
   type Scenario = (typeof base)[number] & { noMemo?: boolean; skipLora?: boolean };
   let scenarios: Scenario[] = base;
@@ -213,7 +217,7 @@ async function main() {
     if (!results.some((r) => r.perStep.has(label))) continue;
     lines.push(`| ${label.replace(/^ {2}/, "&nbsp;&nbsp;")} | ${results.map((r) => { const v = r.perStep.get(label); return v ? median(v).toFixed(3) : "-"; }).join(" | ")} |`);
   }
-  if (results.length === 3 && scenarios === base) lines.push(`\nP2-like ratio (8 adapters ÷ 8 base, tokens/s medians): ${(median(results[2].rate) / median(results[1].rate)).toFixed(3)}`);
+  if (results.length === 3 && scenarios === base) lines.push(`\nP2-like ratio (${N} adapters ÷ ${N} base, tokens/s medians): ${(median(results[2].rate) / median(results[1].rate)).toFixed(3)}`);
   console.log(lines.join("\n"));
   await engine.shutdown();
 }
