@@ -3,12 +3,11 @@
  * against the base model's shapes, convert to fp32. Whatever we cannot serve exactly is refused
  * with an AdapterError naming the field — never silently ignored.
  */
-import { readFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { AdapterError, EngineError } from "../errors";
 import type { ModelConfig } from "../model/config";
-import { readSafetensorsHeader, SafetensorsReader, numel, type SafetensorsHeader } from "../model/safetensors";
+import { readSafetensorsFile, readSafetensorsHeader, tensorFloat32, numel, type SafetensorsHeader } from "../model/safetensors";
 import { PROJECTIONS, type LoraPair, type LoraWeights, type Projection } from "./lora-weights";
 
 export interface AdapterMeta {
@@ -149,7 +148,8 @@ async function readConfig(dir: string, id: string): Promise<PeftConfig> {
   const file = path.join(dir, "adapter_config.json");
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    // a few hundred bytes: read synchronously rather than wait a whole engine step for it
+    text = readFileSync(file, "utf8");
   } catch {
     throw new AdapterError(id, `adapter_config.json is missing in ${dir}`, { field: "adapter_config.json", code: "adapter_invalid" });
   }
@@ -273,26 +273,24 @@ export async function readAdapterMeta(dir: string, id: string, base: ModelConfig
 export async function loadPeftAdapter(dir: string, id: string, config: ModelConfig): Promise<LoraWeights> {
   const cfg = await readConfig(dir, id);
   const file = weightsFile(dir, id);
-  const header = await readHeader(file, id);
-  const { entries, meta } = plan(id, cfg, header, config);
-  const layers: Partial<Record<Projection, LoraPair>>[] = Array.from({ length: config.numLayers }, () => ({}));
-  let reader: SafetensorsReader;
+  // one read of the whole file: a busy engine loop delays the load once, not once per tensor
+  let loaded: Awaited<ReturnType<typeof readSafetensorsFile>>;
   try {
-    reader = await SafetensorsReader.open(file);
+    loaded = await readSafetensorsFile(file);
   } catch (err) {
-    throw new AdapterError(id, (err as Error).message, { field: "adapter_model.safetensors", cause: err });
+    if (err instanceof EngineError) throw new AdapterError(id, err.message, { field: "adapter_model.safetensors", cause: err });
+    throw err;
   }
+  const { entries, meta } = plan(id, cfg, loaded.header, config);
+  const layers: Partial<Record<Projection, LoraPair>>[] = Array.from({ length: config.numLayers }, () => ({}));
   try {
     for (const e of entries) {
-      const a = (await reader.readFloat32(e.aKey)).data;
-      const b = (await reader.readFloat32(e.bKey)).data;
+      const a = tensorFloat32(loaded.bytes, loaded.header, e.aKey);
+      const b = tensorFloat32(loaded.bytes, loaded.header, e.bKey);
       layers[e.layer][e.proj] = { a, b, r: e.r, scale: e.scale };
     }
   } catch (err) {
-    if (err instanceof AdapterError) throw err;
     throw new AdapterError(id, (err as Error).message, { field: "adapter_model.safetensors", cause: err });
-  } finally {
-    await reader.close();
   }
   const maxRank = entries.reduce((m, e) => Math.max(m, e.r), 0);
   return { id, layers, bytes: meta.bytes, rank: maxRank, targetModules: meta.targetModules };

@@ -4,12 +4,15 @@
  * Tensors are read one at a time straight from the file into their fp32 destination (F32 is
  * read in place, F16/BF16 through a scratch buffer), so a file is never held twice in memory.
  */
+import { closeSync, fstatSync, openSync, read } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
+import { promisify } from "node:util";
 import path from "node:path";
 import { SafetensorsError } from "../errors";
 
 export type Dtype = "F32" | "F16" | "BF16";
 const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const readAt = promisify(read);
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 export interface TensorInfo {
@@ -42,18 +45,24 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
   }
   try {
     const size = (await fh.stat()).size;
-    if (size < 8) throw new SafetensorsError(name, `file is ${size} bytes, too short for a safetensors header`);
-    const lenBuf = Buffer.alloc(8);
+    const lenBuf = Buffer.alloc(Math.min(8, size));
     await readExactly(fh, lenBuf, 0, name);
-    const headerLen = Number(lenBuf.readBigUInt64LE(0));
-    if (headerLen < 2 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
-      throw new SafetensorsError(name, `header length ${headerLen} is invalid for a ${size}-byte file (truncated or not safetensors)`);
-    }
+    const headerLen = headerLength(lenBuf, size, name);
     const headerBuf = Buffer.alloc(headerLen);
     await readExactly(fh, headerBuf, 8, name);
+    return parseHeader(file, headerBuf, size);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Validates the JSON header (`headerBuf`, the bytes after the 8-byte length) of a `size`-byte file. */
+function parseHeader(file: string, headerBuf: Uint8Array, size: number): SafetensorsHeader {
+  const name = path.basename(file);
+  const headerLen = headerBuf.byteLength;
     let json: unknown;
     try {
-      json = JSON.parse(headerBuf.toString("utf8"));
+      json = JSON.parse(Buffer.from(headerBuf.buffer, headerBuf.byteOffset, headerBuf.byteLength).toString("utf8"));
     } catch {
       throw new SafetensorsError(name, "header is not valid JSON");
     }
@@ -95,9 +104,61 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
       }
     }
     return { file, tensors, metadata };
-  } finally {
-    await fh.close();
+}
+
+function headerLength(lenBytes: Uint8Array, size: number, name: string): number {
+  if (size < 8) throw new SafetensorsError(name, `file is ${size} bytes, too short for a safetensors header`);
+  const headerLen = Number(Buffer.from(lenBytes.buffer, lenBytes.byteOffset, 8).readBigUInt64LE(0));
+  if (headerLen < 2 || headerLen > MAX_HEADER_BYTES || 8 + headerLen > size) {
+    throw new SafetensorsError(name, `header length ${headerLen} is invalid for a ${size}-byte file (truncated or not safetensors)`);
   }
+  return headerLen;
+}
+
+/**
+ * Reads a whole (small) safetensors file with ONE read and parses it: for adapters, so that a
+ * load waits for the busy engine loop once, not once per tensor.
+ */
+export async function readSafetensorsFile(file: string): Promise<{ header: SafetensorsHeader; bytes: Uint8Array }> {
+  const name = path.basename(file);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    throw new SafetensorsError(name, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const bytes = new Uint8Array(size);
+    for (let done = 0; done < size; ) {
+      const { bytesRead: n } = await readAt(fd, bytes, done, size - done, done);
+      if (n === 0) throw new SafetensorsError(name, `unexpected end of file at byte ${done}`);
+      done += n;
+    }
+    const headerLen = headerLength(bytes, size, name);
+    return { header: parseHeader(file, bytes.subarray(8, 8 + headerLen), size), bytes };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** One tensor of an in-memory file (from readSafetensorsFile) as fp32. */
+export function tensorFloat32(bytes: Uint8Array, header: SafetensorsHeader, tensorName: string): Float32Array {
+  const info = header.tensors.get(tensorName);
+  const file = path.basename(header.file);
+  if (!info) throw new SafetensorsError(file, `tensor "${tensorName}" is missing`);
+  const n = numel(info.shape);
+  const out = new Float32Array(n);
+  if (info.dtype === "F32") {
+    new Uint8Array(out.buffer).set(bytes.subarray(info.begin, info.end));
+  } else if (info.dtype === "F16" || info.dtype === "BF16") {
+    const src = new Uint16Array(n);
+    new Uint8Array(src.buffer).set(bytes.subarray(info.begin, info.end));
+    halfToFloat32(src, info.dtype, out);
+  } else {
+    throw new SafetensorsError(file, `tensor "${tensorName}": dtype ${info.dtype} is not supported (F32, F16, BF16 are)`);
+  }
+  return out;
 }
 
 async function readExactly(fh: FileHandle, buf: Uint8Array, position: number, name: string): Promise<void> {
