@@ -4,23 +4,15 @@
  * and wait for GET /health 200; read SSE streams the way LoRAX clients do (eventsource-parser).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import net from "node:net";
 import path from "node:path";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
 export const FIXTURES = path.join(ROOT, "tests/data/fixtures");
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../../server/eval/worker-process";
+
+export { freePort };
 
 export interface Worker {
   url: string;
