@@ -9,11 +9,13 @@ const NAV = [
   { href: "/compare", label: "Compare" },
   { href: "/chats", label: "History" },
   { href: "/status", label: "Status" },
+  { href: "/adapters/new", label: "Add adapter" },
 ];
 
 export function SiteHeader() {
   const pathname = usePathname();
-  const active = (href: string) => (href === "/" ? pathname === "/" || pathname.startsWith("/adapters") : pathname.startsWith(href));
+  const active = (href: string) =>
+    href === "/" ? pathname === "/" || (pathname.startsWith("/adapters") && !pathname.startsWith("/adapters/new")) : pathname.startsWith(href);
   return (
     <header className="sticky top-0 z-30 border-b border-slate-200 bg-white/90 backdrop-blur dark:border-slate-800 dark:bg-slate-950/90">
       <div className="mx-auto flex max-w-7xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3 sm:px-6">
