@@ -432,7 +432,9 @@ export class Engine implements EngineApi {
 
     const special = this.tokenizer.isSpecial(picked.id);
     let finish: FinishReason | null = null;
-    let { emit, stopped } = seq.stop.push(seq.detok.push(picked.id));
+    const pushed = seq.stop.push(seq.detok.push(picked.id));
+    const stopped = pushed.stopped;
+    let emit = pushed.emit;
     if (stopped) finish = "stop_sequence";
     else if (this.eosIds.has(picked.id) && !seq.ignoreEos) finish = "eos_token";
     else if (seq.generated.length >= seq.maxNew || seq.tokens.length >= seq.maxTotal) finish = "length";

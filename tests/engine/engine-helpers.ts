@@ -11,6 +11,7 @@ export const FIXTURE_NAMES = ["tiny-llama", "tiny-mistral", "tiny-llama3"] as co
 export const FIXTURE_ADAPTERS = ["qv-r8", "all-r16", "mlp-r4-rs", "attn-r2"] as const;
 export const DEMO_ADAPTERS = ["sql", "sentiment", "ner"] as const;
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- fixture JSON, shapes checked by the tests
 export function readJson<T = any>(file: string): T {
   return JSON.parse(fs.readFileSync(file, "utf8")) as T;
 }
