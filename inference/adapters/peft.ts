@@ -5,9 +5,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { AdapterError, EngineError } from "../errors";
+import { AdapterError, EngineError, SafetensorsError } from "../errors";
 import type { ModelConfig } from "../model/config";
-import { readSafetensorsFile, readSafetensorsHeader, tensorFloat32, numel, type SafetensorsHeader } from "../model/safetensors";
+import { readSafetensorsFile, readSafetensorsHeader, readSafetensorsHeaderSync, tensorFloat32, numel, type SafetensorsHeader } from "../model/safetensors";
+import { LoadWorkerUnavailable, readTensorsInWorker, warmLoadWorker, type TensorRead } from "./load-worker-client";
 import { PROJECTIONS, type LoraPair, type LoraWeights, type Projection } from "./lora-weights";
 
 export interface AdapterMeta {
@@ -264,34 +265,60 @@ function plan(id: string, cfg: PeftConfig, header: SafetensorsHeader, base: Mode
 
 /** Reads adapter_config.json and the safetensors header only (no weights). */
 export async function readAdapterMeta(dir: string, id: string, base: ModelConfig | null = null): Promise<AdapterMeta> {
+  warmLoadWorker(); // a registered adapter may be loaded soon: boot the reader thread now
   const cfg = await readConfig(dir, id);
   const header = await readHeader(weightsFile(dir, id), id);
   return plan(id, cfg, header, base).meta;
 }
 
-/** Reads, validates against the base model and converts an adapter to fp32 LoraWeights. */
+const CONVERTIBLE = new Set(["F32", "F16", "BF16"]);
+
+/**
+ * Reads, validates against the base model and converts an adapter to fp32 LoraWeights.
+ * Config and safetensors header (a few KB) are read and validated here, synchronously, so every
+ * refusal is an AdapterError naming the field; the weights are read and converted in the load
+ * worker thread and handed back by transfer, so the engine loop keeps stepping meanwhile.
+ */
 export async function loadPeftAdapter(dir: string, id: string, config: ModelConfig): Promise<LoraWeights> {
   const cfg = await readConfig(dir, id);
   const file = weightsFile(dir, id);
-  // one read of the whole file: a busy engine loop delays the load once, not once per tensor
-  let loaded: Awaited<ReturnType<typeof readSafetensorsFile>>;
+  let header: SafetensorsHeader;
   try {
-    loaded = await readSafetensorsFile(file);
+    header = readSafetensorsHeaderSync(file);
   } catch (err) {
     if (err instanceof EngineError) throw new AdapterError(id, err.message, { field: "adapter_model.safetensors", cause: err });
     throw err;
   }
-  const { entries, meta } = plan(id, cfg, loaded.header, config);
-  const layers: Partial<Record<Projection, LoraPair>>[] = Array.from({ length: config.numLayers }, () => ({}));
+  const { entries, meta } = plan(id, cfg, header, config);
+  const reads: TensorRead[] = entries.flatMap((e) => [e.aKey, e.bKey]).map((key) => {
+    const t = header.tensors.get(key)!;
+    if (!CONVERTIBLE.has(t.dtype)) {
+      const err = new SafetensorsError(path.basename(file), `tensor "${key}": dtype ${t.dtype} is not supported (F32, F16, BF16 are)`);
+      throw new AdapterError(id, err.message, { field: "adapter_model.safetensors", cause: err });
+    }
+    return { name: key, dtype: t.dtype, begin: t.begin, end: t.end, n: numel(t.shape) };
+  });
+  let data: Float32Array[]; // per tensor, (numel) fp32, in `reads` order
   try {
-    for (const e of entries) {
-      const a = tensorFloat32(loaded.bytes, loaded.header, e.aKey);
-      const b = tensorFloat32(loaded.bytes, loaded.header, e.bKey);
-      layers[e.layer][e.proj] = { a, b, r: e.r, scale: e.scale };
+    try {
+      data = (await readTensorsInWorker(file, reads)).map((b) => new Float32Array(b));
+    } catch (err) {
+      if (!(err instanceof LoadWorkerUnavailable)) throw err;
+      data = await readTensorsInThread(file, reads);
     }
   } catch (err) {
     throw new AdapterError(id, (err as Error).message, { field: "adapter_model.safetensors", cause: err });
   }
+  const layers: Partial<Record<Projection, LoraPair>>[] = Array.from({ length: config.numLayers }, () => ({}));
+  entries.forEach((e, i) => {
+    layers[e.layer][e.proj] = { a: data[2 * i], b: data[2 * i + 1], r: e.r, scale: e.scale };
+  });
   const maxRank = entries.reduce((m, e) => Math.max(m, e.r), 0);
   return { id, layers, bytes: meta.bytes, rank: maxRank, targetModules: meta.targetModules };
+}
+
+/** Fallback where no worker thread can run (blocks the loop while converting). */
+async function readTensorsInThread(file: string, reads: TensorRead[]): Promise<Float32Array[]> {
+  const loaded = await readSafetensorsFile(file);
+  return reads.map((r) => tensorFloat32(loaded.bytes, loaded.header, r.name));
 }

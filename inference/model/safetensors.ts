@@ -4,7 +4,7 @@
  * Tensors are read one at a time straight from the file into their fp32 destination (F32 is
  * read in place, F16/BF16 through a scratch buffer), so a file is never held twice in memory.
  */
-import { closeSync, fstatSync, openSync, read } from "node:fs";
+import { closeSync, fstatSync, openSync, read, readSync } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import path from "node:path";
@@ -53,6 +53,38 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
     return parseHeader(file, headerBuf, size);
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Reads and validates the header only, synchronously: for adapter loads, where a few kilobytes
+ * read at once cost less than the engine steps each await of the async version would wait for.
+ */
+export function readSafetensorsHeaderSync(file: string): SafetensorsHeader {
+  const name = path.basename(file);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (err) {
+    throw new SafetensorsError(name, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const lenBuf = Buffer.alloc(Math.min(8, size));
+    readExactlySync(fd, lenBuf, 0, name);
+    const headerBuf = Buffer.alloc(headerLength(lenBuf, size, name));
+    readExactlySync(fd, headerBuf, 8, name);
+    return parseHeader(file, headerBuf, size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readExactlySync(fd: number, buf: Uint8Array, position: number, name: string): void {
+  for (let done = 0; done < buf.byteLength; ) {
+    const n = readSync(fd, buf, done, buf.byteLength - done, position + done);
+    if (n === 0) throw new SafetensorsError(name, `unexpected end of file at byte ${position + done}`);
+    done += n;
   }
 }
 
