@@ -4,9 +4,10 @@
  *   host     — converted weights kept in RAM (LRU, within `hostBytes`) so reloading is instant;
  *   disk     — the adapter files.
  * A resident adapter used by running sequences is pinned (ref count); idle ones are evicted least
- * recently used first, to the host tier or dropped. Loading (async file reads + conversion) runs
- * as a promise the engine loop never awaits: requests for that adapter wait in the scheduler while
- * others keep stepping; `onSettled` tells the engine to look again.
+ * recently used first, to the host tier or dropped. Loading runs as a promise the engine loop never
+ * awaits (with PEFT loads, the weights are read and converted in a worker thread, see
+ * load-worker-client.ts): requests for that adapter wait in the scheduler while others keep
+ * stepping; `onSettled` tells the engine to look again.
  */
 import type { LoraWeights } from "./lora-weights";
 import type { AdapterRegistry, AdapterEntry } from "./registry";
