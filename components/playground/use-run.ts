@@ -1,8 +1,10 @@
 "use client";
 /**
- * Runs and their panes on the client: `start` asks the server to start some panes (one tRPC
- * mutation), each run is then followed by one subscription (<RunSubscription>), whose tracked
- * chunks fold into the panes. The SSE link resumes a dropped connection from the last event id.
+ * Runs and their panes on the client: `start` names a new run (a random id) and asks the server to
+ * start its panes (one tRPC mutation); the run's subscription (<RunSubscription>) opens at the same
+ * time, not after the answer, so the SSE connection is up by the first token (the server holds it
+ * until the run begins). Its tracked chunks fold into the panes; the SSE link resumes a dropped
+ * connection from the last event id.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
@@ -18,6 +20,17 @@ export interface ActiveRun {
   map: number[];
   /** panes of it that have ended (counted by the chunk handler) */
   ended?: number;
+  /** the start call has not answered yet; a stop asked meanwhile waits for it (true = all panes) */
+  pending?: { stop: number[] | true | null };
+}
+
+/** A v4 UUID (crypto.randomUUID needs a secure context; a self-hosted server may be plain http). */
+function newRunId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 export interface RunRequest {
@@ -85,8 +98,11 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         which.forEach((g, k) => (next[g] = { ...emptyPane(adapters[k] ?? null), status: "queued" }));
         return next;
       });
+      // subscribed before the server answers: the connection opens while the run starts
+      const run: ActiveRun = { runId: newRunId(), map: which, pending: { stop: null } };
+      setActive([...runsRef.current, run]);
       try {
-        const res = await startMutation.mutateAsync({ ...req, adapters, chatId: opts.continueChat && chatId ? chatId : undefined });
+        const res = await startMutation.mutateAsync({ ...req, adapters, runId: run.runId, chatId: opts.continueChat && chatId ? chatId : undefined });
         const t0 = Date.now();
         setStartedAt((s) => {
           const next = s.slice();
@@ -94,14 +110,18 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
           return next;
         });
         setChatId(res.chatId);
-        setActive([...runsRef.current, { runId: res.runId, map: which }]);
         setPanes((ps) => {
           const next = ps.slice();
           which.forEach((g, k) => (next[g] = { ...(next[g] ?? emptyPane(adapters[k] ?? null)), generationId: res.generationIds[k] ?? null }));
           return next;
         });
+        const asked = run.pending?.stop;
+        run.pending = undefined;
+        if (asked === true) stopMutation.mutate({ runId: run.runId });
+        else if (asked) for (const pane of asked) stopMutation.mutate({ runId: run.runId, pane });
         return res;
       } catch (e) {
+        setActive(runsRef.current.filter((r) => r !== run));
         const err = e as { message?: string; data?: { code?: string } };
         setError({ message: err.message ?? String(e), code: err.data?.code ?? null });
         setPanes((ps) => {
@@ -112,12 +132,18 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         return null;
       }
     },
-    [chatId, startMutation, setActive],
+    [chatId, startMutation, stopMutation, setActive],
   );
 
   const stop = useCallback(
     (gridPane?: number) => {
       for (const r of runsRef.current) {
+        // not started yet: stopped once the start call answers
+        if (r.pending) {
+          if (gridPane === undefined) r.pending.stop = true;
+          else if (r.map.includes(gridPane) && r.pending.stop !== true) r.pending.stop = [...(r.pending.stop ?? []), r.map.indexOf(gridPane)];
+          continue;
+        }
         if (gridPane === undefined) stopMutation.mutate({ runId: r.runId });
         else if (r.map.includes(gridPane)) stopMutation.mutate({ runId: r.runId, pane: r.map.indexOf(gridPane) });
       }
@@ -141,12 +167,13 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   return { paneAt, runs, startedAt, chatId, error, start, stop, remove, onChunk, anyRunning, busy: startMutation.isPending };
 }
 
-/** Follows one run; unmounting it (page left) lets the server cut the stream after its grace time. */
+/** Follows one run (from before it starts); unmounting it (page left) lets the server cut the stream after its grace time. */
 export function RunSubscription({ runId, onChunk }: { runId: string; onChunk: (runId: string, chunk: RunChunk) => void }) {
   const trpc = useTRPC();
   useSubscription(
     trpc.generate.stream.subscriptionOptions(
-      { runId },
+      // opened with the start call: the server waits for the run to begin
+      { runId, awaitStart: true },
       {
         onData: (e) => onChunk(runId, (e as { data: RunChunk }).data),
       },

@@ -110,6 +110,8 @@ const now = () => performance.timeOrigin + performance.now();
 
 export class StreamHub {
   private readonly runs = new Map<string, Run>();
+  /** subscribers that connected before their run started (the browser subscribes while it asks to start) */
+  private readonly awaited = new Map<string, Set<() => void>>();
   private readonly graceMs: number;
   private readonly flushMs: number;
   private readonly keepMs: number;
@@ -125,9 +127,11 @@ export class StreamHub {
    * (the rows being inserted) gates every write, so the worker can start before the database is
    * done; if it rejects, the streams are cut.
    */
-  start(ownerId: string, panes: PaneSpec[], ready: Promise<unknown> = Promise.resolve()): string {
+  start(ownerId: string, panes: PaneSpec[], ready: Promise<unknown> = Promise.resolve(), runId?: string): string {
+    // a caller-chosen id (the browser's, so it can subscribe before the answer) must be new
+    if (runId !== undefined && this.runs.has(runId)) throw new RunIdTakenError(runId);
     const run: Run = {
-      id: randomUUID(),
+      id: runId ?? randomUUID(),
       ready,
       ownerId,
       panes: panes.map((p) => ({
@@ -153,6 +157,11 @@ export class StreamHub {
       graceTimer: null,
     };
     this.runs.set(run.id, run);
+    const early = this.awaited.get(run.id);
+    if (early) {
+      this.awaited.delete(run.id);
+      for (const w of early) w();
+    }
     ready.catch((e: unknown) => {
       for (const p of run.panes) {
         p.abortAs ??= "error";
@@ -174,6 +183,30 @@ export class StreamHub {
 
   has(runId: string, ownerId: string): boolean {
     return this.runs.get(runId)?.ownerId === ownerId;
+  }
+
+  /**
+   * Waits (at most `timeoutMs`, or until the signal aborts) for a run that may not have started
+   * yet; true when it exists and is this owner's.
+   */
+  async awaitRun(runId: string, ownerId: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (!this.runs.has(runId) && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const waiters = this.awaited.get(runId) ?? new Set<() => void>();
+        this.awaited.set(runId, waiters);
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          waiters.delete(done);
+          if (waiters.size === 0 && this.awaited.get(runId) === waiters) this.awaited.delete(runId);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        signal?.addEventListener("abort", done);
+        waiters.add(done);
+      });
+    }
+    return this.has(runId, ownerId);
   }
 
   /** Generation ids of a run's panes, in pane order. */
@@ -384,6 +417,14 @@ export class StreamHub {
       output,
       stats,
     });
+  }
+}
+
+export class RunIdTakenError extends Error {
+  readonly code = "run:id_taken";
+  constructor(id: string) {
+    super(`runId ${id} is already in use: pick a new one`);
+    this.name = "RunIdTakenError";
   }
 }
 

@@ -11,7 +11,7 @@ import type { GenerationParams } from "../../db/schema/chats";
 import { createChat, getChat, markUnfinishedInterrupted, startTurn, titleFromPrompt, updateGeneration, ChatNotFoundError } from "../db-queries/chats";
 import { inferenceUrl, type Env } from "../env";
 import { workerStatus } from "../inference/client";
-import { StreamHub, RunNotFoundError } from "../inference/stream-hub";
+import { StreamHub, RunIdTakenError, RunNotFoundError } from "../inference/stream-hub";
 import { countTokens, WorkerError, type ChatTurn, type WorkerTarget } from "../inference/stream";
 import { LimitExceededError, OwnerLimits } from "../limits";
 import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
@@ -62,7 +62,12 @@ export const startInput = z.object({
   params: paramsSchema,
   /** top alternatives per token for the logprob view */
   alternatives: z.number().int().min(0).max(5).optional(),
+  /** the run's id, chosen by the browser so it can open the subscription while this call is in flight */
+  runId: z.string().uuid("runId must be a UUID").optional(),
 });
+
+/** How long a subscription opened ahead of its `start` waits for the run to begin. */
+const AWAIT_START_MS = 30_000;
 
 // ── process-wide state: the hub (live runs) and the limits ──────────────────────────────────
 type Global = typeof globalThis & { __loralandHub?: Promise<StreamHub>; __loralandLimits?: OwnerLimits };
@@ -157,6 +162,7 @@ function toTRPC(e: unknown): never {
   if (e instanceof TRPCError) throw e;
   if (e instanceof LimitExceededError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: e.message, cause: e });
   if (e instanceof ChatNotFoundError || e instanceof RunNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: e.message, cause: e });
+  if (e instanceof RunIdTakenError) throw new TRPCError({ code: "CONFLICT", message: e.message, cause: e });
   throw e;
 }
 
@@ -184,6 +190,8 @@ export const generateRouter = createTRPCRouter({
         const messages = input.mode === "chat" && input.chatId ? await chatHistory(ctx.db, ctx.ownerId, input.chatId, input.prompt) : undefined;
         if (input.chatId && !messages && !(await getChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.chatId }))) throw new ChatNotFoundError(input.chatId);
         const turns = messages ?? (input.mode === "chat" ? [{ role: "user" as const, content: input.prompt }] : undefined);
+        // checked before anything is stored (hub.start checks again)
+        if (input.runId !== undefined && hub.generationIds(input.runId).length > 0) throw new RunIdTakenError(input.runId);
         const generationIds = input.adapters.map(() => randomUUID());
         const chatId = input.chatId ?? randomUUID();
         // the rows are written while the worker already works and the browser already subscribes:
@@ -221,6 +229,7 @@ export const generateRouter = createTRPCRouter({
             request: { prompt: input.prompt, messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
           })),
           stored,
+          input.runId,
         );
         return { runId, chatId, generationIds };
       } catch (e) {
@@ -234,10 +243,18 @@ export const generateRouter = createTRPCRouter({
 
   /** The run's events from `lastEventId + 1` on (all of them on first connect). */
   stream: ownerProcedure
-    .input(z.object({ runId: z.string().uuid("runId must be a UUID"), lastEventId: z.string().nullish() }))
+    .input(
+      z.object({
+        runId: z.string().uuid("runId must be a UUID"),
+        lastEventId: z.string().nullish(),
+        /** opened before `start` answered (same runId): wait for the run to begin instead of NOT_FOUND */
+        awaitStart: z.boolean().optional(),
+      }),
+    )
     .subscription(async function* ({ ctx, input, signal }) {
       const hub = await getHub(ctx.db, ctx.env);
-      if (!hub.has(input.runId, ctx.ownerId)) toTRPC(new RunNotFoundError(input.runId));
+      const found = input.awaitStart ? await hub.awaitRun(input.runId, ctx.ownerId, AWAIT_START_MS, signal) : hub.has(input.runId, ctx.ownerId);
+      if (!found) toTRPC(new RunNotFoundError(input.runId));
       const from = input.lastEventId != null && /^\d+$/.test(input.lastEventId) ? Number(input.lastEventId) + 1 : 0;
       for await (const [index, chunk] of hub.subscribe(input.runId, ctx.ownerId, from, signal)) {
         yield tracked(String(index), chunk);
