@@ -78,6 +78,28 @@ describe("stream hub", () => {
     expect(stored[0]!.ttftMs).toBeCloseTo(ends.find((e) => e.pane === 0)!.stats.ttftMs!, 1);
   });
 
+  it("a subscriber that connects before its run starts (browser-chosen id) gets every event; others' and unknown runs are refused", async () => {
+    const h = hub();
+    const { panes } = await newTurn(["sql"]);
+    const runId = "6f1c2b8e-4a3d-4c5e-9f10-1234567890ab";
+    const early = h.awaitRun(runId, "o", 5_000);
+    const stranger = h.awaitRun(runId, "someone-else", 5_000);
+    h.start("o", panes, Promise.resolve(), runId);
+    expect(await early).toBe(true);
+    expect(await stranger).toBe(false);
+    const events = await collect(h.subscribe(runId, "o", 0));
+    expect(events.map(([i]) => i)).toEqual(events.map((_, k) => k));
+    expect(texts(events, 0)).toEqual(fakeTokens("sql", 12));
+    // the id cannot be taken twice
+    expect(() => h.start("o", panes, Promise.resolve(), runId)).toThrow(/already in use/);
+    // a run that never starts: false after the wait (or at once when the subscriber leaves)
+    expect(await h.awaitRun("00000000-0000-4000-8000-000000000000", "o", 20)).toBe(false);
+    const ac = new AbortController();
+    const gone = h.awaitRun("00000000-0000-4000-8000-000000000001", "o", 60_000, ac.signal);
+    ac.abort();
+    expect(await gone).toBe(false);
+  });
+
   it("a dropped subscription resumes from the next index: nothing lost, nothing repeated", async () => {
     const h = hub();
     const { panes } = await newTurn(["sql"]);
