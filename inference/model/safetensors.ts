@@ -56,18 +56,22 @@ export async function readSafetensorsHeader(file: string): Promise<SafetensorsHe
   }
 }
 
+/** openSync, with a SafetensorsError naming the file when it cannot be opened */
+function openOrThrow(file: string, name: string): number {
+  try {
+    return openSync(file, "r");
+  } catch (err) {
+    throw new SafetensorsError(name, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
 /**
  * Reads and validates the header only, synchronously: for adapter loads, where a few kilobytes
  * read at once cost less than the engine steps each await of the async version would wait for.
  */
 export function readSafetensorsHeaderSync(file: string): SafetensorsHeader {
   const name = path.basename(file);
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch (err) {
-    throw new SafetensorsError(name, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const fd = openOrThrow(file, name);
   try {
     const size = fstatSync(fd).size;
     const lenBuf = Buffer.alloc(Math.min(8, size));
@@ -153,12 +157,7 @@ function headerLength(lenBytes: Uint8Array, size: number, name: string): number 
  */
 export async function readSafetensorsFile(file: string): Promise<{ header: SafetensorsHeader; bytes: Uint8Array }> {
   const name = path.basename(file);
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch (err) {
-    throw new SafetensorsError(name, `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const fd = openOrThrow(file, name);
   try {
     const size = fstatSync(fd).size;
     const bytes = new Uint8Array(size);

@@ -5,6 +5,7 @@
  */
 import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
 import type { Db } from "../../db/client";
+import type { ExampleResult } from "../eval/runner";
 import { adapters, metrics } from "../../db/schema/catalog";
 import { evalExamples, evalResults, evalRuns, type EvalRunOrigin, type EvalThroughput } from "../../db/schema/evals";
 
@@ -20,17 +21,7 @@ export interface EvalResultInput {
   n: number;
   fineTuned: number;
   base: number | null;
-  examples: {
-    index: number;
-    inputs: Record<string, string>;
-    reference: string;
-    prediction: string;
-    basePrediction: string | null;
-    score: number;
-    baseScore: number | null;
-    latencyMs: number;
-    baseLatencyMs: number | null;
-  }[];
+  examples: ExampleResult[];
 }
 
 export interface NewEvalRun {
