@@ -20,8 +20,6 @@ export interface ActiveRun {
   map: number[];
   /** panes of it that have ended (counted by the chunk handler) */
   ended?: number;
-  /** the start call has not answered yet; a stop asked meanwhile waits for it (true = all panes) */
-  pending?: { stop: number[] | true | null };
 }
 
 /** A v4 UUID (crypto.randomUUID needs a secure context; a self-hosted server may be plain http). */
@@ -57,6 +55,8 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   // runs as event handlers see them (chunks can arrive before React re-renders)
   const runsRef = useRef<ActiveRun[]>([]);
   const onEndRef = useRef(opts.onEnd);
+  // runs whose start call has not answered yet -> the stop asked meanwhile (true = all panes), sent once it answers
+  const pendingStops = useRef(new Map<string, number[] | true | null>());
   useEffect(() => {
     onEndRef.current = opts.onEnd;
   });
@@ -99,7 +99,8 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         return next;
       });
       // subscribed before the server answers: the connection opens while the run starts
-      const run: ActiveRun = { runId: newRunId(), map: which, pending: { stop: null } };
+      const run: ActiveRun = { runId: newRunId(), map: which };
+      pendingStops.current.set(run.runId, null);
       setActive([...runsRef.current, run]);
       try {
         const res = await startMutation.mutateAsync({ ...req, adapters, runId: run.runId, chatId: opts.continueChat && chatId ? chatId : undefined });
@@ -115,12 +116,13 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
           which.forEach((g, k) => (next[g] = { ...(next[g] ?? emptyPane(adapters[k] ?? null)), generationId: res.generationIds[k] ?? null }));
           return next;
         });
-        const asked = run.pending?.stop;
-        run.pending = undefined;
+        const asked = pendingStops.current.get(run.runId);
+        pendingStops.current.delete(run.runId);
         if (asked === true) stopMutation.mutate({ runId: run.runId });
         else if (asked) for (const pane of asked) stopMutation.mutate({ runId: run.runId, pane });
         return res;
       } catch (e) {
+        pendingStops.current.delete(run.runId);
         setActive(runsRef.current.filter((r) => r !== run));
         const err = e as { message?: string; data?: { code?: string } };
         setError({ message: err.message ?? String(e), code: err.data?.code ?? null });
@@ -139,9 +141,10 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
     (gridPane?: number) => {
       for (const r of runsRef.current) {
         // not started yet: stopped once the start call answers
-        if (r.pending) {
-          if (gridPane === undefined) r.pending.stop = true;
-          else if (r.map.includes(gridPane) && r.pending.stop !== true) r.pending.stop = [...(r.pending.stop ?? []), r.map.indexOf(gridPane)];
+        if (pendingStops.current.has(r.runId)) {
+          const asked = pendingStops.current.get(r.runId) ?? null;
+          if (gridPane === undefined) pendingStops.current.set(r.runId, true);
+          else if (r.map.includes(gridPane) && asked !== true) pendingStops.current.set(r.runId, [...(asked ?? []), r.map.indexOf(gridPane)]);
           continue;
         }
         if (gridPane === undefined) stopMutation.mutate({ runId: r.runId });
