@@ -22,6 +22,45 @@ function usage(done: DoneEvent) {
   return { prompt_tokens: done.promptTokens, completion_tokens: done.generatedTokens, total_tokens: done.promptTokens + done.generatedTokens };
 }
 
+/**
+ * Relays a generation's events as OpenAI stream chunks (completions and chat alike): an opening
+ * chunk when given, tokens as
+ * `chunk`s when `wanted`, the last one with its finish reason, an optional usage chunk, then
+ * `[DONE]`; a cancellation or an error ends the stream with an error body.
+ */
+async function relayStream(
+  sse: SseWriter, g: Generation, signal: AbortSignal,
+  opening: object | null,
+  chunk: (t: OutToken | null, finish: string | null) => unknown,
+  wanted: (t: OutToken) => boolean,
+  usageBase: object | null,
+): Promise<void> {
+  try {
+    if (opening) sse.send(opening);
+    for await (const ev of g.events) {
+      if (signal.aborted) break;
+      if (ev.type === "token") {
+        if (wanted(ev.token)) sse.send(chunk(ev.token, null));
+      } else if (ev.type === "final") {
+        if (ev.done.finishReason === "cancelled") {
+          if (ev.token) sse.send(chunk(ev.token, null));
+          sse.send(openaiErrorBody(cancelledError()));
+          break;
+        }
+        sse.send(chunk(ev.token, finishReason(ev.done.finishReason)));
+        if (usageBase) sse.send({ ...usageBase, choices: [], usage: usage(ev.done) });
+        sse.sendRaw("[DONE]");
+      } else {
+        if (ev.token) sse.send(chunk(ev.token, null));
+        sse.send(openaiErrorBody(ev.error));
+      }
+    }
+  } finally {
+    sse.end();
+    await g.close();
+  }
+}
+
 /** `model` -> adapter id (null = base) */
 function adapterFor(state: WorkerState, model: string | null | undefined): string | null {
   if (!model || model === state.options.modelId) return null;
@@ -108,30 +147,9 @@ async function completions(state: WorkerState, b: CompletionBody, res: ServerRes
     offset += text.length;
     return { ...base, choices: [{ index: 0, text, logprobs: lp, finish_reason: finish }] };
   };
-  try {
-    if (echo) sse.send({ ...base, choices: [{ index: 0, text: echo, logprobs: null, finish_reason: null }] });
-    for await (const ev of g.events) {
-      if (ac.signal.aborted) break;
-      if (ev.type === "token") {
-        if ((ev.token.text && !ev.token.special) || logprobs !== null) sse.send(chunk(ev.token, null));
-      } else if (ev.type === "final") {
-        if (ev.done.finishReason === "cancelled") {
-          if (ev.token) sse.send(chunk(ev.token, null));
-          sse.send(openaiErrorBody(cancelledError()));
-          break;
-        }
-        sse.send(chunk(ev.token, finishReason(ev.done.finishReason)));
-        if (b.stream_options?.include_usage) sse.send({ ...base, choices: [], usage: usage(ev.done) });
-        sse.sendRaw("[DONE]");
-      } else {
-        if (ev.token) sse.send(chunk(ev.token, null));
-        sse.send(openaiErrorBody(ev.error));
-      }
-    }
-  } finally {
-    sse.end();
-    await g.close();
-  }
+  const opening = echo ? { ...base, choices: [{ index: 0, text: echo, logprobs: null, finish_reason: null }] } : null;
+  await relayStream(sse, g, ac.signal, opening, chunk, (t) => Boolean(t.text && !t.special) || logprobs !== null,
+    b.stream_options?.include_usage ? base : null);
 }
 
 // ---- chat ---------------------------------------------------------------------------------
@@ -223,30 +241,9 @@ async function chat(state: WorkerState, b: ChatBody, res: ServerResponse): Promi
       }],
     };
   };
-  try {
-    sse.send({ ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] });
-    for await (const ev of g.events) {
-      if (ac.signal.aborted) break;
-      if (ev.type === "token") {
-        if ((ev.token.text && !ev.token.special) || (b.logprobs && !ev.token.special)) sse.send(chunk(ev.token, null));
-      } else if (ev.type === "final") {
-        if (ev.done.finishReason === "cancelled") {
-          if (ev.token) sse.send(chunk(ev.token, null));
-          sse.send(openaiErrorBody(cancelledError()));
-          break;
-        }
-        sse.send(chunk(ev.token, finishReason(ev.done.finishReason)));
-        if (b.stream_options?.include_usage) sse.send({ ...base, choices: [], usage: usage(ev.done) });
-        sse.sendRaw("[DONE]");
-      } else {
-        if (ev.token) sse.send(chunk(ev.token, null));
-        sse.send(openaiErrorBody(ev.error));
-      }
-    }
-  } finally {
-    sse.end();
-    await g.close();
-  }
+  const opening = { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] };
+  await relayStream(sse, g, ac.signal, opening, chunk, (t) => Boolean(t.text && !t.special) || Boolean(b.logprobs && !t.special),
+    b.stream_options?.include_usage ? base : null);
 }
 
 export function addOpenAiRoutes(router: Router, state: WorkerState): void {
