@@ -5,7 +5,7 @@
  * read in place, F16/BF16 through a scratch buffer), so a file is never held twice in memory.
  */
 import { closeSync, fstatSync, openSync, read, readSync } from "node:fs";
-import { open, stat, type FileHandle } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import path from "node:path";
 import { SafetensorsError } from "../errors";
@@ -268,9 +268,4 @@ export class SafetensorsReader {
     this.scratch = new Uint16Array(0);
     await this.fh.close();
   }
-}
-
-/** File size helper for memory estimates. */
-export async function fileSize(file: string): Promise<number> {
-  return (await stat(file)).size;
 }
