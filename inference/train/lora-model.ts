@@ -1,0 +1,362 @@
+/**
+ * The Llama/Mistral forward pass for training (frozen base, trainable LoRA A/B on the chosen
+ * projections), keeping what the backward needs, and the backward to A and B only.
+ *
+ * Same math as the inference engine's Model.forward (inference/model/model.ts) on a packed,
+ * padding-free batch: the sequences are contiguous runs of tokens, each attending causally to
+ * itself only. Logits are computed only for the rows that have a target (the output tokens),
+ * so the LM head costs rows × vocab, not tokens × vocab.
+ *
+ * Matmul layouts: the forward is y = x·Wᵀ; the backward needs dX = dY·W and dW-like products
+ * dYᵀ·H, run as the same x·wᵀ kernel on transposed copies (base weights transposed once).
+ */
+import { PROJECTIONS, type Projection } from "../adapters/lora-weights";
+import { projectionShape } from "../adapters/peft";
+import type { ModelConfig } from "../model/config";
+import { ropeInvFreq } from "../model/model";
+import type { BaseWeights } from "./base-weights";
+import { matmul } from "./matmul";
+import { attentionBackward, attentionForward, crossEntropy, dropoutBackwardAdd, dropoutForward, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "./ops";
+import { alloc, axpy, cast, transpose, type Buf, type Dtype, type Rng } from "./tensor";
+
+export interface LoraSpec {
+  r: number;
+  alpha: number;
+  /** dropout probability on the LoRA input (0 = none) */
+  dropout: number;
+  targets: readonly Projection[];
+}
+
+/** One trainable (layer, projection): delta(x) = scale · (dropout(x) · Aᵀ) · Bᵀ */
+export interface LoraParam {
+  layer: number;
+  proj: Projection;
+  inF: number;
+  outF: number;
+  a: Buf; // (r, inF)
+  b: Buf; // (outF, r)
+  ga: Buf; // (r, inF) gradient, accumulated until zeroGrads
+  gb: Buf; // (outF, r)
+}
+
+/** A packed batch: S sequences of contiguous tokens, and the rows that predict a target. */
+export interface PackedBatch {
+  tokens: Int32Array; // (T)
+  positions: Int32Array; // (T) position within its sequence
+  seqStarts: Int32Array; // (S+1) sequence s is tokens [seqStarts[s], seqStarts[s+1])
+  targetRows: Int32Array; // (R) token index whose logits predict targets[r]
+  targets: Int32Array; // (R) token ids
+}
+
+interface LinCache {
+  xd: Buf; // (T, in) the LoRA input after dropout (the input itself without dropout)
+  keep: Uint8Array | null; // (T, in) dropout mask
+  h: Buf; // (T, r) xd · Aᵀ
+}
+
+interface LayerCache {
+  xIn: Buf; // (T, H) residual stream entering the layer
+  rstd1: Buf; // (T)
+  xn1: Buf; // (T, H)
+  q: Buf; // (T, nH*d) after RoPE
+  k: Buf; // (T, nKv*d) after RoPE
+  v: Buf; // (T, nKv*d)
+  att: Buf; // (T, nH*d)
+  lse: Buf; // (T, nH)
+  xMid: Buf; // (T, H) after the attention residual
+  rstd2: Buf; // (T)
+  xn2: Buf; // (T, H)
+  gate: Buf; // (T, I)
+  up: Buf; // (T, I)
+  act: Buf; // (T, I) silu(gate)·up
+  lin: (LinCache | null)[]; // per projection index
+}
+
+interface BaseLayer {
+  inputNorm: Buf;
+  postNorm: Buf;
+  w: Buf[]; // per projection index, (out, in)
+  wT: (Buf | null)[]; // (in, out), made on first backward
+}
+
+export class LoraTrainModel {
+  readonly params: LoraParam[] = [];
+  /** params by layer * 7 + projection index (null = not adapted) */
+  private readonly byLayer: (LoraParam | null)[];
+  readonly scale: number;
+  private readonly layers: BaseLayer[];
+  private readonly embed: Buf; // (V, H)
+  private readonly finalNorm: Buf; // (H)
+  private readonly lmHead: Buf; // (V, H)
+  private lmHeadT: Buf | null = null; // (H, V)
+  private readonly invFreq: Float32Array;
+  private readonly attn: AttnShape;
+
+  constructor(readonly config: ModelConfig, weights: BaseWeights, readonly spec: LoraSpec, readonly dtype: Dtype = "f32") {
+    const c = config;
+    const conv = (w: Float32Array): Buf => (dtype === "f32" ? w : cast(w, "f64"));
+    this.embed = conv(weights.embed);
+    this.finalNorm = conv(weights.finalNorm);
+    this.lmHead = weights.lmHead === weights.embed ? this.embed : conv(weights.lmHead);
+    this.layers = weights.layers.map((lw) => ({
+      inputNorm: conv(lw.inputNorm),
+      postNorm: conv(lw.postNorm),
+      w: [lw.q, lw.k, lw.v, lw.o, lw.gate, lw.up, lw.down].map(conv),
+      wT: new Array<Buf | null>(PROJECTIONS.length).fill(null),
+    }));
+    this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta);
+    this.attn = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, window: c.slidingWindow, scale: 1 / Math.sqrt(c.headDim) };
+    this.scale = spec.alpha / spec.r;
+    this.byLayer = new Array(c.numLayers * PROJECTIONS.length).fill(null);
+    for (let l = 0; l < c.numLayers; l++) {
+      PROJECTIONS.forEach((proj, pi) => {
+        if (!spec.targets.includes(proj)) return;
+        const [inF, outF] = projectionShape(c, proj);
+        const p: LoraParam = {
+          layer: l, proj, inF, outF,
+          a: alloc(dtype, spec.r * inF), b: alloc(dtype, outF * spec.r),
+          ga: alloc(dtype, spec.r * inF), gb: alloc(dtype, outF * spec.r),
+        };
+        this.params.push(p);
+        this.byLayer[l * PROJECTIONS.length + pi] = p;
+      });
+    }
+  }
+
+  /**
+   * PEFT's default init: A ~ kaiming_uniform(a=√5) = U(−1/√in, 1/√in), B = 0 (so the adapter
+   * starts as the identity on the base model).
+   */
+  initLora(rng: Rng): void {
+    for (const p of this.params) {
+      const bound = 1 / Math.sqrt(p.inF);
+      for (let i = 0; i < p.a.length; i++) p.a[i] = (rng.next() * 2 - 1) * bound;
+      p.b.fill(0);
+    }
+  }
+
+  zeroGrads(): void {
+    for (const p of this.params) {
+      p.ga.fill(0);
+      p.gb.fill(0);
+    }
+  }
+
+  /** Number of trainable parameters. */
+  get trainableCount(): number {
+    return this.params.reduce((n, p) => n + p.a.length + p.b.length, 0);
+  }
+
+  private wT(l: number, pi: number): Buf {
+    const L = this.layers[l];
+    let t = L.wT[pi];
+    if (!t) {
+      const w = L.w[pi];
+      const proj = PROJECTIONS[pi];
+      const [inF, outF] = projectionShape(this.config, proj);
+      t = transpose(alloc(this.dtype, w.length), w, outF, inF);
+      L.wT[pi] = t;
+    }
+    return t;
+  }
+
+  /** y (T, out) = x·Wᵀ + scale·(dropout(x)·Aᵀ)·Bᵀ */
+  private linearForward(y: Buf, x: Buf, l: number, pi: number, T: number, rng: Rng | null): LinCache | null {
+    const [k, n] = projectionShape(this.config, PROJECTIONS[pi]);
+    matmul(y, x, this.layers[l].w[pi], T, k, n);
+    const p = this.byLayer[l * PROJECTIONS.length + pi];
+    if (!p) return null;
+    const r = this.spec.r;
+    let xd = x;
+    let keep: Uint8Array | null = null;
+    if (rng && this.spec.dropout > 0) {
+      xd = alloc(this.dtype, T * k);
+      keep = new Uint8Array(T * k);
+      dropoutForward(xd, keep, x, T * k, this.spec.dropout, () => rng.next());
+    }
+    const h = alloc(this.dtype, T * r);
+    matmul(h, xd, p.a, T, k, r);
+    const tmp = alloc(this.dtype, T * n);
+    matmul(tmp, h, p.b, T, r, n);
+    axpy(y, this.scale, tmp, T * n);
+    return { xd, keep, h };
+  }
+
+  /**
+   * dx (T, in) += dy·W + the LoRA path's input gradient; ga, gb += the LoRA gradients:
+   *   dh = s·dy·B;  gB += s·dyᵀ·h;  gA += dhᵀ·xd;  dx += dropout'(dh·A)
+   * xT: a transposed copy of the LoRA input (in, T) when the caller has one (shared inputs).
+   */
+  private linearBackward(dx: Buf, dy: Buf, l: number, pi: number, T: number, cache: LinCache | null, xT: Map<Buf, Buf>): void {
+    const [k, n] = projectionShape(this.config, PROJECTIONS[pi]);
+    const tmpX = alloc(this.dtype, T * k);
+    matmul(tmpX, dy, this.wT(l, pi), T, n, k);
+    axpy(dx, 1, tmpX, T * k);
+    const p = this.byLayer[l * PROJECTIONS.length + pi];
+    if (!p || !cache) return;
+    const r = this.spec.r;
+    const s = this.scale;
+    const bT = transpose(alloc(this.dtype, r * n), p.b, n, r); // (r, n)
+    const dh = alloc(this.dtype, T * r); // (T, r)
+    matmul(dh, dy, bT, T, n, r);
+    for (let i = 0; i < dh.length; i++) dh[i] *= s;
+    const dyT = transpose(alloc(this.dtype, n * T), dy, T, n); // (n, T)
+    const hT = transpose(alloc(this.dtype, r * T), cache.h, T, r); // (r, T)
+    const gbTmp = alloc(this.dtype, n * r);
+    matmul(gbTmp, dyT, hT, n, T, r);
+    axpy(p.gb, s, gbTmp);
+    let xdT = xT.get(cache.xd);
+    if (!xdT) {
+      xdT = transpose(alloc(this.dtype, k * T), cache.xd, T, k); // (k, T)
+      xT.set(cache.xd, xdT);
+    }
+    const dhT = transpose(alloc(this.dtype, r * T), dh, T, r); // (r, T)
+    const gaTmp = alloc(this.dtype, r * k);
+    matmul(gaTmp, dhT, xdT, r, T, k);
+    axpy(p.ga, 1, gaTmp);
+    const aT = transpose(alloc(this.dtype, k * r), p.a, r, k); // (k, r)
+    matmul(tmpX, dh, aT, T, r, k);
+    if (cache.keep) dropoutBackwardAdd(dx, tmpX, cache.keep, T * k, this.spec.dropout);
+    else axpy(dx, 1, tmpX, T * k);
+  }
+
+  /** Runs the layers; returns the final residual stream (T, H) and the caches (when kept). */
+  private layersForward(batch: PackedBatch, rng: Rng | null, keep: boolean): { x: Buf; caches: LayerCache[] } {
+    const c = this.config;
+    const T = batch.tokens.length;
+    const H = c.hiddenSize;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const I = c.intermediateSize;
+    const dt = this.dtype;
+    let maxLen = 0;
+    for (let s = 0; s + 1 < batch.seqStarts.length; s++) maxLen = Math.max(maxLen, batch.seqStarts[s + 1] - batch.seqStarts[s]);
+    const scores = new Float64Array(maxLen);
+    let x = alloc(dt, T * H);
+    for (let t = 0; t < T; t++) {
+      const src = batch.tokens[t] * H;
+      for (let j = 0; j < H; j++) x[t * H + j] = this.embed[src + j];
+    }
+    const caches: LayerCache[] = [];
+    for (let l = 0; l < c.numLayers; l++) {
+      const L = this.layers[l];
+      const rstd1 = alloc(dt, T);
+      const xn1 = alloc(dt, T * H);
+      rmsNormForward(xn1, rstd1, x, L.inputNorm, T, H, c.rmsNormEps);
+      const q = alloc(dt, T * qDim), k = alloc(dt, T * kvDim), v = alloc(dt, T * kvDim);
+      const lin: (LinCache | null)[] = new Array(PROJECTIONS.length).fill(null);
+      lin[0] = this.linearForward(q, xn1, l, 0, T, rng);
+      lin[1] = this.linearForward(k, xn1, l, 1, T, rng);
+      lin[2] = this.linearForward(v, xn1, l, 2, T, rng);
+      rope(q, batch.positions, this.invFreq, T, c.numHeads, c.headDim);
+      rope(k, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim);
+      const att = alloc(dt, T * qDim);
+      const lse = alloc(dt, T * c.numHeads);
+      attentionForward(att, lse, q, k, v, batch.seqStarts, this.attn, scores);
+      const proj = alloc(dt, T * H);
+      lin[3] = this.linearForward(proj, att, l, 3, T, rng);
+      const xMid = alloc(dt, T * H);
+      for (let i = 0; i < T * H; i++) xMid[i] = x[i] + proj[i];
+      const rstd2 = alloc(dt, T);
+      const xn2 = alloc(dt, T * H);
+      rmsNormForward(xn2, rstd2, xMid, L.postNorm, T, H, c.rmsNormEps);
+      const gate = alloc(dt, T * I), up = alloc(dt, T * I), act = alloc(dt, T * I);
+      lin[4] = this.linearForward(gate, xn2, l, 4, T, rng);
+      lin[5] = this.linearForward(up, xn2, l, 5, T, rng);
+      siluMulForward(act, gate, up, T * I);
+      lin[6] = this.linearForward(proj, act, l, 6, T, rng);
+      const xOut = alloc(dt, T * H);
+      for (let i = 0; i < T * H; i++) xOut[i] = xMid[i] + proj[i];
+      if (keep) caches.push({ xIn: x, rstd1, xn1, q, k, v, att, lse, xMid, rstd2, xn2, gate, up, act, lin });
+      x = xOut;
+    }
+    return { x, caches };
+  }
+
+  /** final norm + LM head of the given rows: (R, V) logits, and what the backward needs */
+  private head(x: Buf, rows: Int32Array): { logits: Buf; xr: Buf; rstd: Buf } {
+    const c = this.config;
+    const H = c.hiddenSize;
+    const R = rows.length;
+    const xr = alloc(this.dtype, R * H); // (R, H) the rows' residual stream
+    for (let r = 0; r < R; r++) xr.set(x.subarray(rows[r] * H, (rows[r] + 1) * H), r * H);
+    const xf = alloc(this.dtype, R * H);
+    const rstd = alloc(this.dtype, R);
+    rmsNormForward(xf, rstd, xr, this.finalNorm, R, H, c.rmsNormEps);
+    const logits = alloc(this.dtype, R * c.vocabSize);
+    matmul(logits, xf, this.lmHead, R, H, c.vocabSize);
+    return { logits, xr, rstd };
+  }
+
+  /** Logits (R, V) of the batch's target rows, no dropout, nothing kept. */
+  logits(batch: PackedBatch): Buf {
+    const { x } = this.layersForward(batch, null, false);
+    return this.head(x, batch.targetRows).logits;
+  }
+
+  /** Sum of −log p(target) over the batch (no dropout, no gradients): validation. */
+  lossSum(batch: PackedBatch): number {
+    const logits = this.logits(batch);
+    return crossEntropy(logits, batch.targets, batch.targets.length, this.config.vocabSize, 0);
+  }
+
+  /**
+   * Forward with dropout (rng; null = none), cross-entropy on the target rows weighted by
+   * `lossWeight` (1 / target tokens of the whole optimizer step), backward: adds to every
+   * param's ga/gb. Returns the unweighted sum of −log p(target).
+   */
+  forwardBackward(batch: PackedBatch, lossWeight: number, rng: Rng | null): number {
+    const c = this.config;
+    const T = batch.tokens.length;
+    const H = c.hiddenSize;
+    const V = c.vocabSize;
+    const I = c.intermediateSize;
+    const dt = this.dtype;
+    const { x, caches } = this.layersForward(batch, rng, true);
+    const R = batch.targetRows.length;
+    const { logits, xr, rstd } = this.head(x, batch.targetRows);
+    const loss = crossEntropy(logits, batch.targets, R, V, lossWeight); // logits now hold dlogits
+    // d(final norm output) = dlogits · lmHead; then through the final norm into the rows
+    this.lmHeadT ??= transpose(alloc(dt, V * H), this.lmHead, V, H);
+    const dxf = alloc(dt, R * H);
+    matmul(dxf, logits, this.lmHeadT, R, V, H);
+    const dxr = alloc(dt, R * H);
+    rmsNormBackward(dxr, dxf, xr, this.finalNorm, rstd, R, H);
+    let dx = alloc(dt, T * H); // (T, H) gradient of the residual stream
+    for (let r = 0; r < R; r++) {
+      const o = batch.targetRows[r] * H;
+      for (let j = 0; j < H; j++) dx[o + j] += dxr[r * H + j];
+    }
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    for (let l = c.numLayers - 1; l >= 0; l--) {
+      const L = this.layers[l];
+      const C = caches[l];
+      const xT = new Map<Buf, Buf>();
+      // MLP: xOut = xMid + down(silu(gate)·up), gate/up = xn2·W
+      const dact = alloc(dt, T * I);
+      this.linearBackward(dact, dx, l, 6, T, C.lin[6], xT);
+      const dgate = alloc(dt, T * I), dup = alloc(dt, T * I);
+      siluMulBackward(dgate, dup, dact, C.gate, C.up, T * I);
+      const dxn2 = alloc(dt, T * H);
+      this.linearBackward(dxn2, dgate, l, 4, T, C.lin[4], xT);
+      this.linearBackward(dxn2, dup, l, 5, T, C.lin[5], xT);
+      const dxMid = dx; // the residual passes through; the norm's gradient adds to it
+      rmsNormBackward(dxMid, dxn2, C.xMid, L.postNorm, C.rstd2, T, H);
+      // attention: xMid = xIn + o(attn(rope(q), rope(k), v)), q/k/v = xn1·W
+      const datt = alloc(dt, T * qDim);
+      this.linearBackward(datt, dxMid, l, 3, T, C.lin[3], xT);
+      const dq = alloc(dt, T * qDim), dk = alloc(dt, T * kvDim), dv = alloc(dt, T * kvDim);
+      attentionBackward(dq, dk, dv, datt, C.att, C.lse, C.q, C.k, C.v, batch.seqStarts, this.attn);
+      rope(dq, batch.positions, this.invFreq, T, c.numHeads, c.headDim, true);
+      rope(dk, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim, true);
+      const dxn1 = alloc(dt, T * H);
+      this.linearBackward(dxn1, dq, l, 0, T, C.lin[0], xT);
+      this.linearBackward(dxn1, dk, l, 1, T, C.lin[1], xT);
+      this.linearBackward(dxn1, dv, l, 2, T, C.lin[2], xT);
+      rmsNormBackward(dxMid, dxn1, C.xIn, L.inputNorm, C.rstd1, T, H);
+      dx = dxMid;
+    }
+    return loss;
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The training ops: each forward as the inference Backend computes it (same formulas, same fp32
+ * rounding points), and its backward. Every backward is checked against central finite
+ * differences in f64 (tests/train/grad-ops.test.ts).
+ *
+ * Sequences are contiguous runs of tokens: `seqStarts` (S+1) splits the T tokens of a packed
+ * batch into S sequences, positions restart at 0 in each (padding-free packing).
+ */
+import type { Buf } from "./tensor";
+
+// ---------------------------------------------------------------- RMSNorm
+
+/**
+ * y (rows, dim) = weight ⊙ x · r,  r = 1/sqrt(mean(x²) + eps), per row; rstd (rows) keeps r.
+ * As the Backend's rmsNorm: the mean and r rounded to the output's precision.
+ */
+export function rmsNormForward(y: Buf, rstd: Buf, x: Buf, weight: Buf, rows: number, dim: number, eps: number): void {
+  const f32 = y instanceof Float32Array;
+  for (let i = 0; i < rows; i++) {
+    const o = i * dim;
+    let ss = 0;
+    for (let j = 0; j < dim; j++) ss += x[o + j] * x[o + j];
+    const r = f32 ? Math.fround(1 / Math.sqrt(Math.fround(ss / dim) + eps)) : 1 / Math.sqrt(ss / dim + eps);
+    rstd[i] = r;
+    if (f32) for (let j = 0; j < dim; j++) y[o + j] = weight[j] * Math.fround(x[o + j] * r);
+    else for (let j = 0; j < dim; j++) y[o + j] = weight[j] * (x[o + j] * r);
+  }
+}
+
+/**
+ * dx += ∂/∂x of Σ dy ⊙ y:  g = weight ⊙ dy;  dx = r·g − x · r³/dim · Σ_j g_j x_j
+ */
+export function rmsNormBackward(dx: Buf, dy: Buf, x: Buf, weight: Buf, rstd: Buf, rows: number, dim: number): void {
+  for (let i = 0; i < rows; i++) {
+    const o = i * dim;
+    const r = rstd[i];
+    let dot = 0;
+    for (let j = 0; j < dim; j++) dot += weight[j] * dy[o + j] * x[o + j];
+    const c = (dot * r * r * r) / dim;
+    for (let j = 0; j < dim; j++) dx[o + j] += r * weight[j] * dy[o + j] - c * x[o + j];
+  }
+}
+
+// ---------------------------------------------------------------- RoPE
+
+/**
+ * Rotary embedding in place, HF rotate_half layout, as the Backend's rope:
+ *   f = fround(pos * invFreq[i]); (a, b) = (x[i], x[i+half]) → (a·cos f − b·sin f, b·cos f + a·sin f)
+ * With `inverse` it rotates by −f: the backward of the forward (a rotation's transpose).
+ *   x: (tokens, numHeads*headDim), positions: (tokens), invFreq: (headDim/2)
+ */
+export function rope(x: Buf, positions: Int32Array, invFreq: Float32Array, tokens: number, numHeads: number, headDim: number, inverse = false): void {
+  const half = headDim >> 1;
+  const width = numHeads * headDim;
+  const sign = inverse ? -1 : 1;
+  for (let t = 0; t < tokens; t++) {
+    for (let i = 0; i < half; i++) {
+      const f = Math.fround(positions[t] * invFreq[i]);
+      const c = Math.cos(f);
+      const s = sign * Math.sin(f);
+      for (let h = 0; h < numHeads; h++) {
+        const o = t * width + h * headDim;
+        const a = x[o + i];
+        const b = x[o + i + half];
+        x[o + i] = a * c - b * s;
+        x[o + i + half] = b * c + a * s;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- SiLU · mul
+
+/** out[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + exp(−g)) */
+export function siluMulForward(out: Buf, gate: Buf, up: Buf, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i];
+    out[i] = (g / (1 + Math.exp(-g))) * up[i];
+  }
+}
+
+/** dgate = dout · up · σ(g)(1 + g(1 − σ(g))),  dup = dout · silu(g)  (written, not added) */
+export function siluMulBackward(dgate: Buf, dup: Buf, dout: Buf, gate: Buf, up: Buf, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i];
+    const s = 1 / (1 + Math.exp(-g));
+    const d = dout[i];
+    dup[i] = d * g * s;
+    dgate[i] = d * up[i] * s * (1 + g * (1 - s));
+  }
+}
+
+// ---------------------------------------------------------------- causal attention
+
+export interface AttnShape {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  /** 0 = none; else token at p sees j with j > p − window */
+  window: number;
+  scale: number;
+}
+
+/**
+ * Causal attention (GQA) within each contiguous sequence; lse (T, numHeads) keeps each row's
+ * log-sum-exp of the scaled scores so that the backward recomputes the probabilities.
+ *   q, out: (T, numHeads*headDim); k, v: (T, numKvHeads*headDim)
+ *   token t (position p in its sequence starting at s0) and head h, group g = h / (numHeads/numKvHeads):
+ *     s_j = scale · q[t,h]·k[s0+j,g] for j in [max(0, p−window+1), p];  out[t,h] = Σ_j softmax(s)_j v[s0+j,g]
+ */
+export function attentionForward(out: Buf, lse: Buf, q: Buf, k: Buf, v: Buf, seqStarts: Int32Array, a: AttnShape, scores: Float64Array): void {
+  const { numHeads: nH, numKvHeads: nKv, headDim: d, window, scale } = a;
+  const group = nH / nKv;
+  const qW = nH * d;
+  const kW = nKv * d;
+  const acc = new Float64Array(d);
+  for (let s = 0; s + 1 < seqStarts.length; s++) {
+    const s0 = seqStarts[s];
+    const s1 = seqStarts[s + 1];
+    for (let t = s0; t < s1; t++) {
+      const lo = window > 0 ? Math.max(s0, t - window + 1) : s0;
+      for (let h = 0; h < nH; h++) {
+        const g = (h / group) | 0;
+        const qo = t * qW + h * d;
+        let max = -Infinity;
+        for (let j = lo; j <= t; j++) {
+          const ko = j * kW + g * d;
+          let dot = 0;
+          for (let e = 0; e < d; e++) dot += q[qo + e] * k[ko + e];
+          dot *= scale;
+          scores[j - lo] = dot;
+          if (dot > max) max = dot;
+        }
+        let sum = 0;
+        acc.fill(0);
+        for (let j = lo; j <= t; j++) {
+          const p = Math.exp(scores[j - lo] - max);
+          sum += p;
+          const vo = j * kW + g * d;
+          for (let e = 0; e < d; e++) acc[e] += p * v[vo + e];
+        }
+        for (let e = 0; e < d; e++) out[qo + e] = acc[e] / sum;
+        lse[t * nH + h] = max + Math.log(sum);
+      }
+    }
+  }
+}
+
+/**
+ * Backward of attentionForward (dq, dk, dv are added to). With P = softmax probabilities
+ * (recomputed from lse), D_t = dout_t · out_t:
+ *   dP_j = dout_t · v_j;  dS_j = P_j (dP_j − D_t);  dq_t += scale Σ_j dS_j k_j;
+ *   dk_j += scale dS_j q_t;  dv_j += P_j dout_t
+ */
+export function attentionBackward(dq: Buf, dk: Buf, dv: Buf, dout: Buf, out: Buf, lse: Buf, q: Buf, k: Buf, v: Buf, seqStarts: Int32Array, a: AttnShape): void {
+  const { numHeads: nH, numKvHeads: nKv, headDim: d, window, scale } = a;
+  const group = nH / nKv;
+  const qW = nH * d;
+  const kW = nKv * d;
+  for (let s = 0; s + 1 < seqStarts.length; s++) {
+    const s0 = seqStarts[s];
+    const s1 = seqStarts[s + 1];
+    for (let t = s0; t < s1; t++) {
+      const lo = window > 0 ? Math.max(s0, t - window + 1) : s0;
+      for (let h = 0; h < nH; h++) {
+        const g = (h / group) | 0;
+        const qo = t * qW + h * d;
+        const m = lse[t * nH + h];
+        let D = 0;
+        for (let e = 0; e < d; e++) D += dout[qo + e] * out[qo + e];
+        for (let j = lo; j <= t; j++) {
+          const ko = j * kW + g * d;
+          let dot = 0;
+          let dP = 0;
+          for (let e = 0; e < d; e++) {
+            dot += q[qo + e] * k[ko + e];
+            dP += dout[qo + e] * v[ko + e];
+          }
+          const p = Math.exp(dot * scale - m);
+          const dS = p * (dP - D) * scale;
+          for (let e = 0; e < d; e++) {
+            dq[qo + e] += dS * k[ko + e];
+            dk[ko + e] += dS * q[qo + e];
+            dv[ko + e] += p * dout[qo + e];
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- cross-entropy
+
+/**
+ * Cross-entropy of rows of logits against target ids, summed and multiplied by `weight`
+ * (1 / number of target tokens of the optimizer step). Writes dlogits = weight·(softmax − onehot)
+ * in place of the logits. Returns the unweighted sum of −log p(target).
+ *   logits: (rows, vocab), targets: (rows)
+ */
+export function crossEntropy(logits: Buf, targets: Int32Array, rows: number, vocab: number, weight: number): number {
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * vocab;
+    let max = -Infinity;
+    for (let j = 0; j < vocab; j++) if (logits[o + j] > max) max = logits[o + j];
+    let sum = 0;
+    for (let j = 0; j < vocab; j++) sum += Math.exp(logits[o + j] - max);
+    const lse = max + Math.log(sum);
+    const tgt = targets[r];
+    total += lse - logits[o + tgt];
+    for (let j = 0; j < vocab; j++) logits[o + j] = weight * Math.exp(logits[o + j] - lse);
+    logits[o + tgt] -= weight;
+  }
+  return total;
+}
+
+// ---------------------------------------------------------------- dropout
+
+/**
+ * Inverted dropout with a 0/1 mask drawn from `rand`: out = x · mask / (1 − p). keep (n) records
+ * the mask for the backward (d_in = d_out · mask / (1 − p)).
+ */
+export function dropoutForward(out: Buf, keep: Uint8Array, x: Buf, n: number, p: number, rand: () => number): void {
+  const s = 1 / (1 - p);
+  for (let i = 0; i < n; i++) {
+    const k = rand() >= p ? 1 : 0;
+    keep[i] = k;
+    out[i] = k ? x[i] * s : 0;
+  }
+}
+
+/** dx += dout · keep / (1 − p) */
+export function dropoutBackwardAdd(dx: Buf, dout: Buf, keep: Uint8Array, n: number, p: number): void {
+  const s = 1 / (1 - p);
+  for (let i = 0; i < n; i++) if (keep[i]) dx[i] += dout[i] * s;
+}
