@@ -1,37 +1,66 @@
 /**
- * The compute operations of the engine. Every backend (the TypeScript reference in
- * `reference.ts`, the native C++ one in `native.ts`) implements exactly these loops; tests run
- * each native op against the reference on random shapes.
+ * The compute contract of the engine: operations over tensors the backend owns. Every backend
+ * (the TypeScript reference in `reference.ts`, the native C++ one in `native.ts`, the WebGPU one
+ * in `../webgpu/`) implements exactly these loops; tests run each op against the reference on
+ * random shapes, and the model's forward pass (`../model/model.ts`) is written once against it.
  *
- * Conventions: all tensors are row-major Float32Array views; `(a, b)` in a shape comment means
- * a rows of b floats. Outputs are written in place; inputs are never modified unless stated.
- * Weights follow Hugging Face `nn.Linear`: W is (out, in) and y = x · Wᵀ.
+ * Tensors are handles of three kinds, chosen by the backend:
+ *   F — an f32 tensor (activations, KV pools, norm weights, RoPE frequencies, LoRA A/B);
+ *   I — an i32 tensor (per-step tables: token ids, positions, slots, block tables);
+ *   W — a weight matrix in any `WeightFormat` (see ./tensor.ts for the layouts).
+ * CPU backends use host memory at no extra cost: F = Float32Array, I = Int32Array, W = HostWeight,
+ * and uploads return their argument. A GPU backend's handles are buffers in device memory:
+ * weights go up once at load; per step only the I tables (and LoRA tables) go up, and only what
+ * sampling needs comes back (`readF32` of the logits rows).
+ *
+ * Conventions: `(a, b)` in a shape comment means a rows of b elements, row-major. A tensor may be
+ * larger than an op uses (scratch is allocated at capacity): ops read and write only the leading
+ * elements their dims name. Outputs are written in place; inputs are never modified unless
+ * stated. Weights follow Hugging Face `nn.Linear`: W is (n, k) = (out, in) and y = x · Wᵀ;
+ * W[j, p] below means its f32 value as defined by `dequantRow` in ./tensor.ts.
  */
-export interface Backend {
+import type { HostWeight, WeightFormat } from "./tensor";
+
+export interface Backend<F = Float32Array, I = Int32Array, W = HostWeight> {
   readonly name: string;
+  /** where the ops run */
+  readonly device: "cpu" | "webgpu";
+  /** the weight formats `matmul` and `embed` accept on this backend */
+  readonly weightFormats: readonly WeightFormat[];
+
+  // --- memory ---------------------------------------------------------------------------
+
+  /** A zeroed f32 tensor of n elements. */
+  allocF32(n: number): F;
+  /** f32 data from the host (norm weights, RoPE frequencies, LoRA A/B); may keep `src` itself. */
+  uploadF32(src: Float32Array): F;
+  /** A per-step i32 table; may keep `src` itself (host backends do: no copy per step). */
+  uploadI32(src: Int32Array): I;
+  /** A weight matrix, uploaded once at load; may keep `w` itself. */
+  uploadWeight(w: HostWeight): W;
+  /**
+   * The first n floats of `src` on the host. Host backends answer synchronously (possibly with a
+   * view the next op may overwrite); device backends with a Promise.
+   */
+  readF32(src: F, n: number): Float32Array | Promise<Float32Array>;
+  /** Frees what `release`'s handle holds at once (device memory); a no-op on host backends. */
+  release(t: F | I | W): void;
+
+  // --- ops ------------------------------------------------------------------------------
 
   /**
-   * out = x · Wᵀ
+   * out = x · Wᵀ, W in any of `weightFormats`
    *   x: (m, k), w: (n, k), out: (m, n)
-   *   for i<m, j<n: out[i*n+j] = Σ_p x[i*k+p] * w[j*k+p]
+   *   for i<m, j<n: out[i*n+j] = Σ_p x[i*k+p] * W[j, p]
    */
-  matmul(out: Float32Array, x: Float32Array, w: Float32Array, m: number, k: number, n: number): void;
-
-  /**
-   * Optional: matmul with bf16 weights, fp32 activations and fp32 accumulation. w holds the raw
-   * bf16 bit patterns (the high 16 bits of an fp32; see `toBf16` in ./bf16), so w[j*k+p] stands
-   * for the fp32 value bf16ToF32(w[j*k+p]); otherwise exactly the loop of `matmul`. Halves the
-   * bytes a memory-bound (decode) matmul streams.
-   *   x: (m, k), w: (n, k), out: (m, n)
-   */
-  matmulBf16?(out: Float32Array, x: Float32Array, w: Uint16Array, m: number, k: number, n: number): void;
+  matmul(out: F, x: F, w: W, m: number, k: number, n: number): void;
 
   /**
    * RMSNorm over rows, computed in fp32 like HF's LlamaRMSNorm:
    *   for i<rows: r = 1/sqrt(mean_j(x[i,j]^2) + eps); out[i,j] = weight[j] * (x[i,j] * r)
    *   x, out: (rows, dim), weight: (dim). out may alias x.
    */
-  rmsNorm(out: Float32Array, x: Float32Array, weight: Float32Array, rows: number, dim: number, eps: number): void;
+  rmsNorm(out: F, x: F, weight: F, rows: number, dim: number, eps: number): void;
 
   /**
    * Rotary embedding in place, HF "rotate_half" layout (first half / second half of each head):
@@ -41,29 +70,35 @@ export interface Backend {
    *     x[t, h, i] = a*c - b*s; x[t, h, i+half] = b*c + a*s
    *   x: (tokens, numHeads*headDim), positions: (tokens), invFreq: (headDim/2)
    */
-  rope(x: Float32Array, positions: Int32Array, invFreq: Float32Array, tokens: number, numHeads: number, headDim: number): void;
+  rope(x: F, positions: I, invFreq: F, tokens: number, numHeads: number, headDim: number): void;
 
   /**
    * SwiGLU activation: out[i] = silu(gate[i]) * up[i], silu(g) = g / (1 + exp(-g)).
    *   gate, up, out: (n). out may alias gate.
    */
-  siluMul(out: Float32Array, gate: Float32Array, up: Float32Array, n: number): void;
+  siluMul(out: F, gate: F, up: F, n: number): void;
 
   /** y[i] += x[i] for i < n (residual add). */
-  addInPlace(y: Float32Array, x: Float32Array, n: number): void;
+  addInPlace(y: F, x: F, n: number): void;
 
   /**
-   * Gather embedding rows: for t<tokens: out[t, :] = table[ids[t], :]
-   *   table: (vocab, dim), ids: (tokens), out: (tokens, dim)
+   * Gather embedding rows: for t<tokens: out[t, :] = table[ids[t], :] (as f32)
+   *   table: (vocab, dim) in any of `weightFormats`, ids: (tokens), out: (tokens, dim)
    */
-  embed(out: Float32Array, table: Float32Array, ids: Int32Array, tokens: number, dim: number): void;
+  embed(out: F, table: W, ids: I, tokens: number, dim: number): void;
+
+  /**
+   * Gather rows of an f32 tensor (the rows whose logits are wanted):
+   *   for r<count: out[r, :] = x[rows[r], :]      x: (T, dim), rows: (count), out: (count, dim)
+   */
+  gatherRows(out: F, x: F, rows: I, count: number, dim: number): void;
 
   /**
    * Write this step's keys/values into the paged cache.
    *   k, v: (tokens, kvDim); kCache, vCache: (numSlots, kvDim) with slot = block*blockSize + offset
    *   for t<tokens: kCache[slots[t], :] = k[t, :]; vCache[slots[t], :] = v[t, :]
    */
-  kvWrite(kCache: Float32Array, vCache: Float32Array, k: Float32Array, v: Float32Array, slots: Int32Array, tokens: number, kvDim: number): void;
+  kvWrite(kCache: F, vCache: F, k: F, v: F, slots: I, tokens: number, kvDim: number): void;
 
   /**
    * Causal attention over the paged cache (GQA, optional sliding window), after kvWrite.
@@ -77,8 +112,8 @@ export interface Backend {
    *     out[t,h,:] = Σ_j softmax(s)_j * vCache[slot(j), g, :]
    */
   attention(
-    out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array,
-    blockTables: Int32Array, seqIndex: Int32Array, positions: Int32Array,
+    out: F, q: F, kCache: F, vCache: F,
+    blockTables: I, seqIndex: I, positions: I,
     tokens: number, numHeads: number, numKvHeads: number, headDim: number,
     blockSize: number, maxBlocksPerSeq: number, window: number, scale: number,
   ): void;
@@ -90,10 +125,15 @@ export interface Backend {
    *     h[i] = Σ_p x[t,p] * a[s][i*k+p]                 (i < ranks[s])     shrink: x · Aᵀ
    *     y[t,j] += scales[s] * Σ_i h[i] * b[s][j*r+i]     (j < n, r = ranks[s]) expand: · Bᵀ
    *   x: (tokens, k), y: (tokens, n), a[s]: (r_s, k), b[s]: (n, r_s)
+   * The segment table (segStarts, ranks, scales) is host data: the backend needs it to plan
+   * the dispatch; a device backend uploads it with the step.
    */
   lora(
-    y: Float32Array, x: Float32Array, k: number, n: number,
-    segStarts: Int32Array, a: (Float32Array | null)[], b: (Float32Array | null)[],
+    y: F, x: F, k: number, n: number,
+    segStarts: Int32Array, a: (F | null)[], b: (F | null)[],
     ranks: Int32Array, scales: Float32Array,
   ): void;
 }
+
+/** The backends whose tensors are host arrays (reference, native). */
+export type HostBackend = Backend<Float32Array, Int32Array, HostWeight>;

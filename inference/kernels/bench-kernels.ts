@@ -6,6 +6,9 @@
  */
 import os from "node:os";
 import { nativeBackend as nat, nativeInfo, setNativeIsa, toBf16 } from "./index";
+import { f32Weight as W, type HostWeight } from "./tensor";
+
+const Wb = (data: Uint16Array, rows: number, cols: number): HostWeight => ({ format: "bf16", rows, cols, data });
 
 const args = process.argv.slice(2);
 const isaArg = args.includes("--isa") ? args[args.indexOf("--isa") + 1] : undefined;
@@ -64,7 +67,7 @@ for (const [k, n] of [[512, 1536], [512, 32000], [1536, 512]]) {
     for (const m of [1, 8, 32, 128]) {
       const x = rand(m * k);
       const out = new Float32Array(m * n);
-      const [s, best] = time2(op === "matmul" ? () => nat.matmul(out, x, w, m, k, n) : () => nat.matmulBf16!(out, x, wb, m, k, n));
+      const [s, best] = time2(op === "matmul" ? () => nat.matmul(out, x, W(w, n, k), m, k, n) : () => nat.matmul(out, x, Wb(wb, n, k), m, k, n));
       const gf = (t: number) => ((2 * m * n * k) / t / 1e9).toFixed(1);
       const gb = (t: number) => ((bytes * n * k) / t / 1e9).toFixed(1);
       console.log(`| ${op} | ${m} | ${k} | ${n} | ${(s * 1e6).toFixed(1)} | ${gf(s)} / ${gf(best)} | ${gb(s)} / ${gb(best)} |`);
@@ -115,7 +118,7 @@ for (const [k, n] of [[512, 1536], [512, 32000], [1536, 512]]) {
     ["rmsNorm (32 × 512)", () => nat.rmsNorm(out, x, wgt, tokens, dim, 1e-5)],
     ["siluMul (32 × 1536)", () => nat.siluMul(o2, g, u, tokens * ffn)],
     ["addInPlace (32 × 512)", () => nat.addInPlace(out, x, tokens * dim)],
-    ["matmul 1×1×1 (call overhead)", () => nat.matmul(new Float32Array(1), x, wgt, 1, 1, 1)],
+    ["matmul 1×1×1 (call overhead)", () => nat.matmul(new Float32Array(1), x, W(wgt, 1, 1), 1, 1, 1)],
   ];
   for (const [name, fn] of rows) console.log(`| ${name} | - | - | - | ${(time(fn) * 1e6).toFixed(2)} | - | - |`);
 }

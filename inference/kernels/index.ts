@@ -1,8 +1,9 @@
-import type { Backend } from "./backend";
+import type { HostBackend } from "./backend";
 import { referenceBackend } from "./reference";
 import { ADDON_PATH, loadAddon, nativeBackend } from "./native";
 
-export type { Backend } from "./backend";
+export type { Backend, HostBackend } from "./backend";
+export { WEIGHT_FORMATS, QGROUP, f32Weight, weightBytes, dequantRow, type HostWeight, type WeightFormat } from "./tensor";
 export { referenceBackend } from "./reference";
 export { nativeBackend, nativeInfo, setNativeIsa } from "./native";
 export { toBf16, fromBf16, bf16ToF32 } from "./bf16";
@@ -23,7 +24,7 @@ let warned = false;
  * The backend the engine runs on: the native C++ kernels when the addon is built, else the
  * TypeScript reference (with a loud warning: it is orders of magnitude slower).
  */
-export function getBackend(name: "native" | "reference" = "native"): Backend {
+export function getBackend(name: "native" | "reference" = "native"): HostBackend {
   if (name === "reference") return referenceBackend;
   if (nativeAvailable()) return nativeBackend;
   if (!warned) {

@@ -2,7 +2,8 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Backend } from "./backend";
+import type { HostBackend } from "./backend";
+import { checkWeight, dequantRow, type HostWeight, type WeightFormat } from "./tensor";
 
 /**
  * The native C++ backend (build/Release/lora_kernels.node, sources in inference/native/).
@@ -10,18 +11,28 @@ import type { Backend } from "./backend";
  * call throws a TypeError/RangeError naming the argument instead of reaching C++.
  */
 
-/** The raw addon exports (same argument order as Backend). */
+type B = HostBackend;
+type F32 = Float32Array;
+
+/**
+ * The raw addon exports (same argument order as the Backend ops, weights as their arrays). The
+ * matmul of each weight format is its own export; a build without one leaves that format out
+ * of `weightFormats`.
+ */
 interface Addon {
-  matmul: Backend["matmul"];
-  matmulBf16: NonNullable<Backend["matmulBf16"]>;
-  rmsNorm: Backend["rmsNorm"];
-  rope: Backend["rope"];
-  siluMul: Backend["siluMul"];
-  addInPlace: Backend["addInPlace"];
-  embed: Backend["embed"];
-  kvWrite: Backend["kvWrite"];
-  attention: Backend["attention"];
-  lora: Backend["lora"];
+  matmul(out: F32, x: F32, w: F32, m: number, k: number, n: number): void;
+  matmulBf16(out: F32, x: F32, w: Uint16Array, m: number, k: number, n: number): void;
+  matmulF16?(out: F32, x: F32, w: Uint16Array, m: number, k: number, n: number): void;
+  matmulQ8?(out: F32, x: F32, qs: Int8Array, scales: Uint16Array, m: number, k: number, n: number): void;
+  matmulQ4?(out: F32, x: F32, qs: Uint8Array, scales: Uint16Array, m: number, k: number, n: number): void;
+  rmsNorm: B["rmsNorm"];
+  rope: B["rope"];
+  siluMul: B["siluMul"];
+  addInPlace: B["addInPlace"];
+  embed(out: F32, table: F32, ids: Int32Array, tokens: number, dim: number): void;
+  kvWrite: B["kvWrite"];
+  attention: B["attention"];
+  lora: B["lora"];
   info(): { isa: string; bestIsa: string; threads: number };
   setIsa(name: string): boolean;
 }
@@ -88,6 +99,15 @@ function real(op: string, name: string, v: unknown): asserts v is number {
   if (typeof v !== "number" || !Number.isFinite(v)) throw new TypeError(`${op}: ${name} must be a finite number`);
 }
 
+/** embedding rows of a non-f32 table, each dequantized straight into out (ids range-checked) */
+function embedRows(out: Float32Array, table: HostWeight, ids: Int32Array, tokens: number, d: number): void {
+  for (let t = 0; t < tokens; t++) {
+    const id = ids[t];
+    if (!Number.isInteger(id) || id < 0 || id >= table.rows) throw new RangeError(`embed: ids[${t}] = ${id} is outside the table of ${table.rows} rows`);
+    dequantRow(table, id, out.subarray(t * d, (t + 1) * d));
+  }
+}
+
 // --- backend ----------------------------------------------------------------------------
 
 /** The addon, loaded on first use (so importing this module never throws). */
@@ -95,12 +115,43 @@ function A(): Addon {
   return addon ?? loadAddon();
 }
 
+/** The weight formats this build's matmul handles (f32 and bf16 always; others once built). */
+function nativeFormats(): WeightFormat[] {
+  const formats: WeightFormat[] = ["f32", "bf16"];
+  let a: Addon | null = null;
+  try {
+    a = A();
+  } catch {
+    return formats; // not built: every op throws the load error anyway
+  }
+  if (a.matmulF16) formats.push("f16");
+  if (a.matmulQ8) formats.push("q8");
+  if (a.matmulQ4) formats.push("q4");
+  return formats;
+}
+
+function unsupported(format: string): never {
+  throw new TypeError(`matmul: this build of the native kernels has no ${format} kernel (rebuild with npm install)`);
+}
+
 /**
  * The native backend. Importing is safe without the build; the first op call throws the load
- * error then (use `nativeAvailable()` from ./index to check first).
+ * error then (use `nativeAvailable()` from ./index to check first). Tensors are host arrays:
+ * uploads return their argument.
  */
-export const nativeBackend: Backend = {
+export const nativeBackend: HostBackend = {
   name: "native",
+  device: "cpu",
+  get weightFormats() {
+    return nativeFormats();
+  },
+
+  allocF32: (n) => new Float32Array(n),
+  uploadF32: (src) => src,
+  uploadI32: (src) => src,
+  uploadWeight: (w) => w,
+  readF32: (src, n) => src.subarray(0, n),
+  release() {},
 
   matmul(out, x, w, m, k, n) {
     dim("matmul", "m", m);
@@ -108,21 +159,21 @@ export const nativeBackend: Backend = {
     dim("matmul", "n", n);
     f32("matmul", "out", out, m * n);
     f32("matmul", "x", x, m * k);
-    f32("matmul", "w", w, n * k);
-    A().matmul(out, x, w, m, k, n);
+    if (w.format === "f32") {
+      // the hot path: no shape object checks beyond the array length
+      f32("matmul", "w", w.data, n * k);
+      A().matmul(out, x, w.data, m, k, n);
+      return;
+    }
+    checkWeight("matmul: w", w, n, k);
+    const a = A();
+    switch (w.format) {
+      case "bf16": a.matmulBf16(out, x, w.data, m, k, n); return;
+      case "f16": (a.matmulF16 ?? unsupported("f16")).call(a, out, x, w.data, m, k, n); return;
+      case "q8": (a.matmulQ8 ?? unsupported("q8")).call(a, out, x, w.qs, w.scales, m, k, n); return;
+      case "q4": (a.matmulQ4 ?? unsupported("q4")).call(a, out, x, w.qs, w.scales, m, k, n); return;
+    }
   },
-
-  matmulBf16(out, x, w, m, k, n) {
-    dim("matmulBf16", "m", m);
-    dim("matmulBf16", "k", k);
-    dim("matmulBf16", "n", n);
-    f32("matmulBf16", "out", out, m * n);
-    f32("matmulBf16", "x", x, m * k);
-    if (!(w instanceof Uint16Array)) throw new TypeError("matmulBf16: w must be a Uint16Array (bf16 bits)");
-    if (w.length < n * k) throw new RangeError(`matmulBf16: w has ${w.length} elements, needs at least ${n * k}`);
-    A().matmulBf16(out, x, w, m, k, n);
-  },
-
   rmsNorm(out, x, weight, rows, d, eps) {
     dim("rmsNorm", "rows", rows);
     dim("rmsNorm", "dim", d);
@@ -163,9 +214,27 @@ export const nativeBackend: Backend = {
     dim("embed", "tokens", tokens);
     dim("embed", "dim", d, true);
     f32("embed", "out", out, tokens * d);
-    f32("embed", "table", table, d);
     i32("embed", "ids", ids, tokens);
-    A().embed(out, table, ids, tokens, d); // ids are range-checked in C++ against the table
+    if (table.format === "f32") {
+      f32("embed", "table", table.data, d);
+      A().embed(out, table.data, ids, tokens, d); // ids are range-checked in C++ against the table
+      return;
+    }
+    // other formats: tokens rows of dequantization per step, cheap next to the matmuls
+    checkWeight("embed: table", table, undefined, d);
+    embedRows(out, table, ids, tokens, d);
+  },
+
+  gatherRows(out, x, rows, count, d) {
+    dim("gatherRows", "count", count);
+    dim("gatherRows", "dim", d);
+    f32("gatherRows", "out", out, count * d);
+    i32("gatherRows", "rows", rows, count);
+    for (let r = 0; r < count; r++) {
+      const t = rows[r];
+      if (!Number.isInteger(t) || t < 0 || (t + 1) * d > x.length) throw new RangeError(`gatherRows: rows[${r}] = ${t} is outside x`);
+      out.set(x.subarray(t * d, (t + 1) * d), r * d);
+    }
   },
 
   kvWrite(kCache, vCache, k, v, slots, tokens, kvDim) {

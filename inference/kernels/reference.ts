@@ -1,33 +1,39 @@
-import type { Backend } from "./backend";
-import { bf16ToF32 } from "./bf16";
+import type { HostBackend } from "./backend";
+import { dequantRow, WEIGHT_FORMATS, type HostWeight } from "./tensor";
+
+/** row j of w as f32: the weight's own array for f32 (no copy), else dequantized into `scratch` */
+function weightRow(w: HostWeight, j: number, scratch: Float32Array): Float32Array {
+  if (w.format === "f32") return w.data.subarray(j * w.cols, (j + 1) * w.cols);
+  dequantRow(w, j, scratch);
+  return scratch;
+}
 
 /**
  * The reference backend: every op written as the plain loop of its doc comment in `backend.ts`.
  * Slow but obviously correct; tests compare the native kernels against it. Sums accumulate in
- * JS doubles and are stored into the Float32Array outputs (rounded to fp32 on store).
+ * JS doubles and are stored into the Float32Array outputs (rounded to fp32 on store). Tensors
+ * are host arrays: uploads return their argument.
  */
-export const referenceBackend: Backend = {
+export const referenceBackend: HostBackend = {
   name: "reference",
+  device: "cpu",
+  weightFormats: WEIGHT_FORMATS,
+
+  allocF32: (n) => new Float32Array(n),
+  uploadF32: (src) => src,
+  uploadI32: (src) => src,
+  uploadWeight: (w) => w,
+  readF32: (src, n) => src.subarray(0, n),
+  release() {},
 
   matmul(out, x, w, m, k, n) {
-    for (let i = 0; i < m; i++) {
-      const xo = i * k;
-      for (let j = 0; j < n; j++) {
-        const wo = j * k;
+    const scratch = new Float32Array(k);
+    for (let j = 0; j < n; j++) {
+      const wr = weightRow(w, j, scratch);
+      for (let i = 0; i < m; i++) {
+        const xo = i * k;
         let acc = 0;
-        for (let p = 0; p < k; p++) acc += x[xo + p] * w[wo + p];
-        out[i * n + j] = acc;
-      }
-    }
-  },
-
-  matmulBf16(out, x, w, m, k, n) {
-    for (let i = 0; i < m; i++) {
-      const xo = i * k;
-      for (let j = 0; j < n; j++) {
-        const wo = j * k;
-        let acc = 0;
-        for (let p = 0; p < k; p++) acc += x[xo + p] * bf16ToF32(w[wo + p]);
+        for (let p = 0; p < k; p++) acc += x[xo + p] * wr[p];
         out[i * n + j] = acc;
       }
     }
@@ -74,9 +80,16 @@ export const referenceBackend: Backend = {
   },
 
   embed(out, table, ids, tokens, dim) {
+    const scratch = new Float32Array(dim);
     for (let t = 0; t < tokens; t++) {
-      const src = ids[t] * dim;
-      for (let j = 0; j < dim; j++) out[t * dim + j] = table[src + j];
+      const row = weightRow(table, ids[t], scratch);
+      for (let j = 0; j < dim; j++) out[t * dim + j] = row[j];
+    }
+  },
+
+  gatherRows(out, x, rows, count, dim) {
+    for (let r = 0; r < count; r++) {
+      for (let j = 0; j < dim; j++) out[r * dim + j] = x[rows[r] * dim + j];
     }
   },
 

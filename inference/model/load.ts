@@ -1,11 +1,12 @@
 import type { Backend } from "../kernels/backend";
+import type { HostWeight } from "../kernels/tensor";
 import { readModelConfig } from "./config";
-import { Model } from "./model";
+import { Model, uploadModelWeights } from "./model";
 import { readModelWeights } from "./weights";
 
-/** Loads a Hugging Face Llama/Mistral model directory into fp32 weights on the given backend. */
-export async function loadModel(dir: string, opts: { backend: Backend }): Promise<Model> {
+/** Loads a Hugging Face Llama/Mistral model directory onto the given backend (weights uploaded once). */
+export async function loadModel<F = Float32Array, I = Int32Array, W = HostWeight>(dir: string, opts: { backend: Backend<F, I, W> }): Promise<Model<F, I, W>> {
   const config = await readModelConfig(dir);
   const weights = await readModelWeights(dir, config);
-  return new Model(config, weights, opts.backend);
+  return new Model(config, uploadModelWeights(opts.backend, weights), opts.backend);
 }

@@ -9,24 +9,27 @@ import path from "node:path";
 import { ModelLoadError } from "../errors";
 import { parameterCount, type ModelConfig } from "./config";
 import { SafetensorsReader } from "./safetensors";
+import { f32Weight, type HostWeight } from "../kernels/tensor";
 
-export interface LayerWeights {
-  inputNorm: Float32Array; // (hidden)
-  q: Float32Array; // (numHeads*headDim, hidden)
-  k: Float32Array; // (numKvHeads*headDim, hidden)
-  v: Float32Array; // (numKvHeads*headDim, hidden)
-  o: Float32Array; // (hidden, numHeads*headDim)
-  postNorm: Float32Array; // (hidden)
-  gate: Float32Array; // (intermediate, hidden)
-  up: Float32Array; // (intermediate, hidden)
-  down: Float32Array; // (hidden, intermediate)
+/** One decoder layer's weights: W = a weight matrix (any format), F = an f32 vector. */
+export interface LayerWeights<W = HostWeight, F = Float32Array> {
+  inputNorm: F; // (hidden)
+  q: W; // (numHeads*headDim, hidden)
+  k: W; // (numKvHeads*headDim, hidden)
+  v: W; // (numKvHeads*headDim, hidden)
+  o: W; // (hidden, numHeads*headDim)
+  postNorm: F; // (hidden)
+  gate: W; // (intermediate, hidden)
+  up: W; // (intermediate, hidden)
+  down: W; // (hidden, intermediate)
 }
 
-export interface ModelWeights {
-  embed: Float32Array; // (vocab, hidden)
-  layers: LayerWeights[];
-  finalNorm: Float32Array; // (hidden)
-  lmHead: Float32Array; // (vocab, hidden); the embedding table itself when tied
+/** The base model's weights, host arrays by default (`uploadModelWeights` moves them to a backend). */
+export interface ModelWeights<W = HostWeight, F = Float32Array> {
+  embed: W; // (vocab, hidden)
+  layers: LayerWeights<W, F>[];
+  finalNorm: F; // (hidden)
+  lmHead: W; // (vocab, hidden); the embedding table itself when tied
 }
 
 /** file of each tensor name */
@@ -72,7 +75,7 @@ export function checkMemory(config: ModelConfig): void {
   }
 }
 
-export async function readModelWeights(dir: string, c: ModelConfig): Promise<ModelWeights> {
+export async function readModelWeights(dir: string, c: ModelConfig): Promise<ModelWeights<HostWeight, Float32Array>> {
   checkMemory(c);
   const files = await weightFiles(dir);
   const readers = new Map<string, SafetensorsReader>();
@@ -98,25 +101,26 @@ export async function readModelWeights(dir: string, c: ModelConfig): Promise<Mod
     return t.data;
   };
   try {
-    const embed = await tensor("model.embed_tokens.weight", [c.vocabSize, c.hiddenSize]);
+    const matrix = async (name: string, rows: number, cols: number): Promise<HostWeight> => f32Weight(await tensor(name, [rows, cols]), rows, cols);
+    const embed = await matrix("model.embed_tokens.weight", c.vocabSize, c.hiddenSize);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
       layers.push({
         inputNorm: await tensor(`${p}.input_layernorm.weight`, [c.hiddenSize]),
-        q: await tensor(`${p}.self_attn.q_proj.weight`, [q, c.hiddenSize]),
-        k: await tensor(`${p}.self_attn.k_proj.weight`, [kv, c.hiddenSize]),
-        v: await tensor(`${p}.self_attn.v_proj.weight`, [kv, c.hiddenSize]),
-        o: await tensor(`${p}.self_attn.o_proj.weight`, [c.hiddenSize, q]),
+        q: await matrix(`${p}.self_attn.q_proj.weight`, q, c.hiddenSize),
+        k: await matrix(`${p}.self_attn.k_proj.weight`, kv, c.hiddenSize),
+        v: await matrix(`${p}.self_attn.v_proj.weight`, kv, c.hiddenSize),
+        o: await matrix(`${p}.self_attn.o_proj.weight`, c.hiddenSize, q),
         postNorm: await tensor(`${p}.post_attention_layernorm.weight`, [c.hiddenSize]),
-        gate: await tensor(`${p}.mlp.gate_proj.weight`, [c.intermediateSize, c.hiddenSize]),
-        up: await tensor(`${p}.mlp.up_proj.weight`, [c.intermediateSize, c.hiddenSize]),
-        down: await tensor(`${p}.mlp.down_proj.weight`, [c.hiddenSize, c.intermediateSize]),
+        gate: await matrix(`${p}.mlp.gate_proj.weight`, c.intermediateSize, c.hiddenSize),
+        up: await matrix(`${p}.mlp.up_proj.weight`, c.intermediateSize, c.hiddenSize),
+        down: await matrix(`${p}.mlp.down_proj.weight`, c.hiddenSize, c.intermediateSize),
       });
     }
     const finalNorm = await tensor("model.norm.weight", [c.hiddenSize]);
     const hasHead = (await readerFor("lm_head.weight").catch(() => null))?.has("lm_head.weight") ?? false;
-    const lmHead = c.tieWordEmbeddings || !hasHead ? embed : await tensor("lm_head.weight", [c.vocabSize, c.hiddenSize]);
+    const lmHead = c.tieWordEmbeddings || !hasHead ? embed : await matrix("lm_head.weight", c.vocabSize, c.hiddenSize);
     if (!c.tieWordEmbeddings && !hasHead) throw new ModelLoadError(`weight "lm_head.weight" is missing and tie_word_embeddings is false`, { field: "lm_head.weight" });
     return { embed, layers, finalNorm, lmHead };
   } finally {

@@ -3,6 +3,11 @@ import { Worker } from "node:worker_threads";
 import { referenceBackend as ref } from "../../inference/kernels/reference";
 import { ADDON_PATH } from "../../inference/kernels/native";
 import { nativeAvailable, nativeBackend as nat, nativeInfo, setNativeIsa, toBf16, fromBf16 } from "../../inference/kernels/index";
+import type { HostWeight } from "../../inference/kernels/tensor";
+
+/** weight handles over raw arrays, unchecked (so the backends' own checks are what the tests see) */
+const W = (data: Float32Array, rows: number, cols: number) => ({ format: "f32", rows, cols, data }) as HostWeight;
+const Wb = (data: Uint16Array, rows: number, cols: number) => ({ format: "bf16", rows, cols, data }) as HostWeight;
 
 // Every native op against the TypeScript reference, on random shapes with odd sizes, for each
 // instruction-set build this CPU can run (AVX-512, AVX2, generic SSE2).
@@ -86,8 +91,8 @@ describe.runIf(available)("native kernels vs reference", () => {
           const w = randArray(r, n * k);
           const want = new Float32Array(m * n);
           const got = new Float32Array(m * n).fill(NaN);
-          ref.matmul(want, x, w, m, k, n);
-          nat.matmul(got, x, w, m, k, n);
+          ref.matmul(want, x, W(w, n, k), m, k, n);
+          nat.matmul(got, x, W(w, n, k), m, k, n);
           expectClose(got, want);
         }
       });
@@ -100,12 +105,12 @@ describe.runIf(available)("native kernels vs reference", () => {
           const w = toBf16(randArray(r, n * k));
           const want = new Float32Array(m * n);
           const got = new Float32Array(m * n).fill(NaN);
-          ref.matmulBf16!(want, x, w, m, k, n);
-          nat.matmulBf16!(got, x, w, m, k, n);
+          ref.matmul(want, x, Wb(w, n, k), m, k, n);
+          nat.matmul(got, x, Wb(w, n, k), m, k, n);
           expectClose(got, want);
           // and it is the fp32 matmul of the widened weights
           const viaF32 = new Float32Array(m * n);
-          nat.matmul(viaF32, x, fromBf16(w), m, k, n);
+          nat.matmul(viaF32, x, W(fromBf16(w), n, k), m, k, n);
           expectClose(got, viaF32, 1e-5);
         }
       });
@@ -120,8 +125,8 @@ describe.runIf(available)("native kernels vs reference", () => {
         const w = wb.subarray(3);
         const want = new Float32Array(m * n);
         const outb = new Float32Array(m * n + 7);
-        ref.matmul(want, x, w, m, k, n);
-        nat.matmul(outb.subarray(7), x, w, m, k, n);
+        ref.matmul(want, x, W(w, n, k), m, k, n);
+        nat.matmul(outb.subarray(7), x, W(w, n, k), m, k, n);
         expectClose(outb.subarray(7), want);
         expect(Array.from(outb.subarray(0, 7))).toEqual([0, 0, 0, 0, 0, 0, 0]);
       });
@@ -199,8 +204,8 @@ describe.runIf(available)("native kernels vs reference", () => {
         ids[0] = vocab - 1;
         const want = new Float32Array(tokens * dim);
         const got = new Float32Array(tokens * dim);
-        ref.embed(want, table, ids, tokens, dim);
-        nat.embed(got, table, ids, tokens, dim);
+        ref.embed(want, W(table, table.length / dim, dim), ids, tokens, dim);
+        nat.embed(got, W(table, table.length / dim, dim), ids, tokens, dim);
         expect(got).toEqual(want);
 
         const [slotsN, kvDim] = [40, 10];
@@ -328,16 +333,16 @@ describe.runIf(available)("native kernels vs reference", () => {
     const i = (n: number) => new Int32Array(n);
 
     it("matmul", () => {
-      expect(() => nat.matmul(f(4), [1, 2] as unknown as Float32Array, f(4), 2, 2, 2)).toThrow(TypeError);
-      expect(() => nat.matmul(f(4), f(4), f(4), 2, 2, 2)).not.toThrow();
-      expect(() => nat.matmul(f(3), f(4), f(4), 2, 2, 2)).toThrow(/out has 3 elements, needs at least 4/);
-      expect(() => nat.matmul(f(4), f(4), f(3), 2, 2, 2)).toThrow(RangeError);
-      expect(() => nat.matmul(f(4), f(4), f(4), -1, 2, 2)).toThrow(RangeError);
-      expect(() => nat.matmul(f(4), f(4), f(4), 1.5, 2, 2)).toThrow(/m must be a non-negative integer/);
-      expect(() => nat.matmul(f(4), f(4), f(4), "2" as unknown as number, 2, 2)).toThrow(TypeError);
-      expect(() => nat.matmul(f(4), f(4), new Float64Array(4) as unknown as Float32Array, 2, 2, 2)).toThrow(/w must be a Float32Array/);
-      expect(() => nat.matmulBf16!(f(4), f(4), f(4) as unknown as Uint16Array, 2, 2, 2)).toThrow(/w must be a Uint16Array/);
-      expect(() => nat.matmulBf16!(f(4), f(4), new Uint16Array(3), 2, 2, 2)).toThrow(/w has 3 elements/);
+      expect(() => nat.matmul(f(4), [1, 2] as unknown as Float32Array, W(f(4), 2, 2), 2, 2, 2)).toThrow(TypeError);
+      expect(() => nat.matmul(f(4), f(4), W(f(4), 2, 2), 2, 2, 2)).not.toThrow();
+      expect(() => nat.matmul(f(3), f(4), W(f(4), 2, 2), 2, 2, 2)).toThrow(/out has 3 elements, needs at least 4/);
+      expect(() => nat.matmul(f(4), f(4), W(f(3), 2, 2), 2, 2, 2)).toThrow(RangeError);
+      expect(() => nat.matmul(f(4), f(4), W(f(4), 2, 2), -1, 2, 2)).toThrow(RangeError);
+      expect(() => nat.matmul(f(4), f(4), W(f(4), 2, 2), 1.5, 2, 2)).toThrow(/m must be a non-negative integer/);
+      expect(() => nat.matmul(f(4), f(4), W(f(4), 2, 2), "2" as unknown as number, 2, 2)).toThrow(TypeError);
+      expect(() => nat.matmul(f(4), f(4), W(new Float64Array(4) as unknown as Float32Array, 2, 2), 2, 2, 2)).toThrow(/w must be a Float32Array/);
+      expect(() => nat.matmul(f(4), f(4), Wb(f(4) as unknown as Uint16Array, 2, 2), 2, 2, 2)).toThrow(/w: bf16 data must be a Uint16Array/);
+      expect(() => nat.matmul(f(4), f(4), Wb(new Uint16Array(3), 2, 2), 2, 2, 2)).toThrow(/w: bf16 data has 3 elements, needs 4/);
     });
 
     it("element-wise ops", () => {
@@ -347,8 +352,8 @@ describe.runIf(available)("native kernels vs reference", () => {
       expect(() => nat.rope(f(8), f(1) as unknown as Int32Array, f(2), 1, 2, 4)).toThrow(/positions must be an Int32Array/);
       expect(() => nat.siluMul(f(4), f(4), f(3), 4)).toThrow(/up/);
       expect(() => nat.addInPlace(f(4), f(3), 4)).toThrow(/x has 3/);
-      expect(() => nat.embed(f(4), f(8), Int32Array.from([0, 4]), 2, 2)).toThrow(/token id out of range/);
-      expect(() => nat.embed(f(4), f(8), Int32Array.from([-1, 0]), 2, 2)).toThrow(RangeError);
+      expect(() => nat.embed(f(4), W(f(8), f(8).length / 2, 2), Int32Array.from([0, 4]), 2, 2)).toThrow(/token id out of range/);
+      expect(() => nat.embed(f(4), W(f(8), f(8).length / 2, 2), Int32Array.from([-1, 0]), 2, 2)).toThrow(RangeError);
       expect(() => nat.kvWrite(f(8), f(8), f(2), f(2), Int32Array.from([4]), 1, 2)).toThrow(/slot out of range/);
       expect(() => nat.kvWrite(f(8), f(8), f(2), f(1), Int32Array.from([1]), 1, 2)).toThrow(/v has 1/);
     });
@@ -391,9 +396,9 @@ describe.runIf(available)("native kernels vs reference", () => {
       const x = randArray(r, m * k);
       const w = randArray(r, n * k);
       const want = new Float32Array(m * n);
-      nat.matmul(want, x, w, m, k, n); // the native result is deterministic: later calls must match it bit for bit
+      nat.matmul(want, x, W(w, n, k), m, k, n); // the native result is deterministic: later calls must match it bit for bit
       const ref1 = new Float32Array(m * n);
-      ref.matmul(ref1, x, w, m, k, n);
+      ref.matmul(ref1, x, W(w, n, k), m, k, n);
       expectClose(want, ref1);
       return { m, k, n, x, w, want, out: new Float32Array(m * n) };
     });
@@ -405,7 +410,7 @@ describe.runIf(available)("native kernels vs reference", () => {
     for (let it = 0; it < 3000; it++) {
       const c = cases[it % cases.length];
       c.out.fill(NaN);
-      nat.matmul(c.out, c.x, c.w, c.m, c.k, c.n);
+      nat.matmul(c.out, c.x, W(c.w, c.n, c.k), c.m, c.k, c.n);
       if (!c.out.every((v, i) => v === c.want[i])) throw new Error(`iteration ${it}: matmul result changed`);
       if (it % 7 === 0) {
         nat.siluMul(sOut, g, u, 70_000);
@@ -443,7 +448,7 @@ describe.runIf(available)("native kernels vs reference", () => {
     const out = new Float32Array(m * n);
     for (let i = 0; i < 300; i++) {
       out.fill(0);
-      nat.matmul(out, x, w, m, k, n);
+      nat.matmul(out, x, W(w, n, k), m, k, n);
       expect(out.every((v) => v === 64)).toBe(true);
     }
     const results = await Promise.all(done);
@@ -451,7 +456,7 @@ describe.runIf(available)("native kernels vs reference", () => {
     for (const msg of results) expect(msg.ok).toBe(true);
     // The main thread's instance still works after the workers' instances were torn down.
     const out2 = new Float32Array(2);
-    nat.matmul(out2, Float32Array.from([1, 2]), Float32Array.from([3, 4, 5, 6]), 1, 2, 2);
+    nat.matmul(out2, Float32Array.from([1, 2]), W(Float32Array.from([3, 4, 5, 6]), 2, 2), 1, 2, 2);
     expect(Array.from(out2)).toEqual([11, 17]);
   });
 });

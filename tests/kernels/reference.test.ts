@@ -2,6 +2,9 @@ import { describe, expect, it } from "vitest";
 import { referenceBackend as ref } from "../../inference/kernels/reference";
 import { getBackend } from "../../inference/kernels/index";
 import { bf16ToF32, fromBf16, toBf16 } from "../../inference/kernels/bf16";
+import { f32Weight as W, type HostWeight } from "../../inference/kernels/tensor";
+
+const Wb = (data: Uint16Array, rows: number, cols: number): HostWeight => ({ format: "bf16", rows, cols, data });
 
 // The reference backend on tiny cases computed by hand.
 
@@ -13,13 +16,13 @@ describe("reference backend", () => {
   it("matmul 2x2: out = x · Wᵀ", () => {
     const out = new Float32Array(4);
     // x = [[1, 2], [3, 4]], W = [[5, 6], [7, 8]] -> x·Wᵀ = [[17, 23], [39, 53]]
-    ref.matmul(out, Float32Array.from([1, 2, 3, 4]), Float32Array.from([5, 6, 7, 8]), 2, 2, 2);
+    ref.matmul(out, Float32Array.from([1, 2, 3, 4]), W(Float32Array.from([5, 6, 7, 8]), 2, 2), 2, 2, 2);
     expect(Array.from(out)).toEqual([17, 23, 39, 53]);
   });
 
   it("matmul (1,3)·(2,3)ᵀ", () => {
     const out = new Float32Array(2);
-    ref.matmul(out, Float32Array.from([1, 0, -1]), Float32Array.from([2, 3, 4, 1, 1, 1]), 1, 3, 2);
+    ref.matmul(out, Float32Array.from([1, 0, -1]), W(Float32Array.from([2, 3, 4, 1, 1, 1]), 2, 3), 1, 3, 2);
     expect(Array.from(out)).toEqual([-2, 0]);
   });
 
@@ -31,7 +34,7 @@ describe("reference backend", () => {
     expect(bf16ToF32(toBf16(Float32Array.from([1 + 3 * 2 ** -8]))[0])).toBe(1 + 2 ** -6);
     expect(Number.isNaN(fromBf16(toBf16(Float32Array.from([NaN])))[0])).toBe(true);
     const out = new Float32Array(2);
-    ref.matmulBf16!(out, Float32Array.from([1, 2]), toBf16(Float32Array.from([5, 6, 7, 8])), 1, 2, 2);
+    ref.matmul(out, Float32Array.from([1, 2]), Wb(toBf16(Float32Array.from([5, 6, 7, 8])), 2, 2), 1, 2, 2);
     expect(Array.from(out)).toEqual([17, 23]);
   });
 
@@ -67,7 +70,7 @@ describe("reference backend", () => {
 
   it("embed and kvWrite", () => {
     const out = new Float32Array(4);
-    ref.embed(out, Float32Array.from([0, 1, 10, 11, 20, 21]), Int32Array.from([2, 0]), 2, 2);
+    ref.embed(out, W(Float32Array.from([0, 1, 10, 11, 20, 21]), 3, 2), Int32Array.from([2, 0]), 2, 2);
     expect(Array.from(out)).toEqual([20, 21, 0, 1]);
     const kc = new Float32Array(6);
     const vc = new Float32Array(6);
