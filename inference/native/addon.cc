@@ -26,9 +26,10 @@ struct Instance {
 const KernelTable* best_table() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
     return &lk::kTableAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &lk::kTableAvx2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return &lk::kTableAvx2;
   return &lk::kTableGeneric;
 }
 
@@ -120,6 +121,48 @@ Napi::Value MatmulBf16(const Napi::CallbackInfo& info) {
   DIM(3, m) DIM(4, k) DIM(5, n)
   NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && w_len >= (size_t)n * k, "matmulBf16: array too small")
   inst(info)->table->matmul_bf16(&inst(info)->pool, out, x, w, m, k, n);
+  return env.Undefined();
+}
+
+// Typed array of an integer element type at index idx (the compact weight formats).
+#define TA(idx, T, napi_type, name, msg) \
+  T* name = nullptr;                     \
+  size_t name##_len = 0;                 \
+  if (!arr(info, idx, napi_type, &name, &name##_len, msg)) return env.Undefined();
+
+Napi::Value MatmulF16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, x) TA(2, uint16_t, napi_uint16_array, w, "w must be a Uint16Array (f16 bits)")
+  DIM(3, m) DIM(4, k) DIM(5, n)
+  NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && w_len >= (size_t)n * k, "matmulF16: array too small")
+  inst(info)->table->matmul_f16(&inst(info)->pool, out, x, w, m, k, n);
+  return env.Undefined();
+}
+
+// q8 / q4: qs (n, G*32) int8 or (n, G*16) bytes, scales (n, G) f16 bits, G = ceil(k/32).
+Napi::Value MatmulQ8(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, x) TA(2, int8_t, napi_int8_array, qs, "qs must be an Int8Array")
+  TA(3, uint16_t, napi_uint16_array, scales, "scales must be a Uint16Array (f16 bits)")
+  DIM(4, m) DIM(5, k) DIM(6, n)
+  const size_t G = ((size_t)k + 31) / 32;
+  NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && qs_len >= (size_t)n * G * 32 &&
+           scales_len >= (size_t)n * G,
+       "matmulQ8: array too small")
+  inst(info)->table->matmul_q8(&inst(info)->pool, out, x, qs, scales, m, k, n);
+  return env.Undefined();
+}
+
+Napi::Value MatmulQ4(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, x) TA(2, uint8_t, napi_uint8_array, qs, "qs must be a Uint8Array")
+  TA(3, uint16_t, napi_uint16_array, scales, "scales must be a Uint16Array (f16 bits)")
+  DIM(4, m) DIM(5, k) DIM(6, n)
+  const size_t G = ((size_t)k + 31) / 32;
+  NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && qs_len >= (size_t)n * G * 16 &&
+           scales_len >= (size_t)n * G,
+       "matmulQ4: array too small")
+  inst(info)->table->matmul_q4(&inst(info)->pool, out, x, qs, scales, m, k, n);
   return env.Undefined();
 }
 
@@ -285,6 +328,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new Instance(threads, env_int("LORA_KERNELS_SPIN_US", 100), table));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("matmulBf16", Napi::Function::New(env, MatmulBf16, "matmulBf16"));
+  exports.Set("matmulF16", Napi::Function::New(env, MatmulF16, "matmulF16"));
+  exports.Set("matmulQ8", Napi::Function::New(env, MatmulQ8, "matmulQ8"));
+  exports.Set("matmulQ4", Napi::Function::New(env, MatmulQ4, "matmulQ4"));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("siluMul", Napi::Function::New(env, SiluMul, "siluMul"));

@@ -3,13 +3,14 @@
 
 #include "kernels.h"
 
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #define LK_ISA 256
 
 namespace lk {
 namespace avx2 {
 #include "simd.inc"
 #include "gemm.inc"
+#include "quant.inc"
 #include "elementwise.inc"
 #include "attention.inc"
 #include "lora.inc"
@@ -18,5 +19,6 @@ namespace avx2 {
 extern const KernelTable kTableAvx2 = {
     "avx2",   avx2::matmul,   avx2::rms_norm,  avx2::rope, avx2::silu_mul,
     avx2::add_in_place, avx2::embed, avx2::kv_write, avx2::attention, avx2::lora, avx2::matmul_bf16,
+    avx2::matmul_f16, avx2::matmul_q8, avx2::matmul_q4,
 };
 }  // namespace lk

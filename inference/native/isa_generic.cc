@@ -10,6 +10,7 @@ namespace lk {
 namespace generic {
 #include "simd.inc"
 #include "gemm.inc"
+#include "quant.inc"
 #include "elementwise.inc"
 #include "attention.inc"
 #include "lora.inc"
@@ -18,5 +19,6 @@ namespace generic {
 extern const KernelTable kTableGeneric = {
     "generic",   generic::matmul,   generic::rms_norm,  generic::rope, generic::silu_mul,
     generic::add_in_place, generic::embed, generic::kv_write, generic::attention, generic::lora, generic::matmul_bf16,
+    generic::matmul_f16, generic::matmul_q8, generic::matmul_q4,
 };
 }  // namespace lk

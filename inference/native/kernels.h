@@ -48,6 +48,10 @@ struct KernelTable {
   void (*lora)(Pool*, float* y, const float* x, int k, int n, const LoraTask* tasks, int ntasks);
   // matmul with bf16 weights (raw uint16 bit patterns), fp32 activations and accumulation
   void (*matmul_bf16)(Pool*, float* out, const float* x, const uint16_t* w, int m, int k, int n);
+  // matmul with f16 / q8 / q4 weights (layouts in inference/kernels/tensor.ts; quant.inc)
+  void (*matmul_f16)(Pool*, float* out, const float* x, const uint16_t* w, int m, int k, int n);
+  void (*matmul_q8)(Pool*, float* out, const float* x, const int8_t* qs, const uint16_t* scales, int m, int k, int n);
+  void (*matmul_q4)(Pool*, float* out, const float* x, const uint8_t* qs, const uint16_t* scales, int m, int k, int n);
 };
 
 extern const KernelTable kTableAvx512;
