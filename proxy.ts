@@ -1,31 +1,43 @@
 /**
- * Gives every visitor an anonymous owner id: an httpOnly, SameSite=Lax `owner` cookie (history
- * and shares hang on it). Set on the response and on the forwarded request, so the very first
- * page render already sees it.
+ * Gives every browser an anonymous owner on a page load: an httpOnly, SameSite=Lax `owner` cookie
+ * `<uuid>.<hmac>` signed with the server's key (server/auth/owner-cookie.ts). Set on the response
+ * and on the forwarded request, so the very first page render already sees it. API calls never
+ * mint one: without a valid cookie they are refused (or, for admin, served without an owner).
+ * An unsigned cookie from before signing is re-signed when it owns rows, so its history stays.
  */
 import { NextResponse, type NextRequest } from "next/server";
+import { legacyOwner, OWNER_COOKIE, OWNER_COOKIE_MAX_AGE_S, ownerSecret, ownsRows, signOwner, verifyOwner } from "./server/auth/owner-cookie";
+import { getServerDb } from "./server/db-handle";
 
-const OWNER_COOKIE = "owner";
-const OWNER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-export function proxy(request: NextRequest) {
+export async function proxy(request: NextRequest) {
+  if (request.nextUrl.pathname.startsWith("/api/")) return NextResponse.next();
   const current = request.cookies.get(OWNER_COOKIE)?.value;
-  if (current && OWNER_ID.test(current)) return NextResponse.next();
-
-  const id = crypto.randomUUID();
-  request.cookies.set(OWNER_COOKIE, id);
+  let value: string;
+  try {
+    const db = await getServerDb();
+    const secret = await ownerSecret(db);
+    if (verifyOwner(current, secret)) return NextResponse.next();
+    const legacy = legacyOwner(current);
+    const id = legacy && (await ownsRows(db, legacy)) ? legacy : crypto.randomUUID();
+    value = signOwner(id, secret);
+  } catch (err) {
+    // the database is down: the page still renders (it says so); API calls get no owner until it is back
+    console.error("[proxy] cannot sign an owner cookie:", err instanceof Error ? err.message : err);
+    return NextResponse.next();
+  }
+  request.cookies.set(OWNER_COOKIE, value);
   const response = NextResponse.next({ request: { headers: request.headers } });
-  response.cookies.set(OWNER_COOKIE, id, {
+  response.cookies.set(OWNER_COOKIE, value, {
     httpOnly: true,
     sameSite: "lax",
     path: "/",
-    maxAge: 60 * 60 * 24 * 365 * 2,
+    maxAge: OWNER_COOKIE_MAX_AGE_S,
     secure: request.nextUrl.protocol === "https:",
   });
   return response;
 }
 
 export const config = {
-  // pages and API routes; not static assets
-  matcher: ["/((?!_next/static|_next/image|favicon.ico|.*\\.(?:png|svg|ico|txt|woff2?)$).*)"],
+  // pages (not API routes, not static assets)
+  matcher: ["/((?!api/|_next/static|_next/image|favicon.ico|.*\\.(?:png|svg|ico|txt|woff2?)$).*)"],
 };

@@ -198,6 +198,7 @@ export async function seedCatalog(db: Db, opts: SeedOptions = {}): Promise<SeedR
       expectedOutputFormat: meta?.expected_output_format ?? null,
       metricName: row.metric,
       hfRepo: row.hf_adapter_repo || null,
+      taskCard: null,
       note: row.note || null,
       sortOrder: i,
     });
@@ -245,6 +246,7 @@ export async function seedCatalog(db: Db, opts: SeedOptions = {}): Promise<SeedR
       expectedOutputFormat: t.metric === "json_match" ? "json" : "text",
       metricName: t.metric,
       hfRepo: null,
+      taskCard: t.slug,
       note: `Train ${t.train_examples} / test ${t.test_examples} examples.`,
       sortOrder: 1000 + i,
     });
@@ -267,7 +269,7 @@ export async function seedCatalog(db: Db, opts: SeedOptions = {}): Promise<SeedR
           ...excluded(adapters, [
             "adapterId", "baseModelId", "collection", "displayName", "category", "task", "description",
             "dataset", "datasetLink", "promptTemplate", "inputColumns", "targetColumn", "sampleInputs",
-            "expectedOutputFormat", "metricName", "hfRepo", "note", "sortOrder",
+            "expectedOutputFormat", "metricName", "hfRepo", "taskCard", "note", "sortOrder",
           ]),
           updatedAt: sql`now()`,
         },

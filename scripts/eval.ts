@@ -18,7 +18,8 @@ import { openDb, pgliteDirFor } from "../db/client";
 import { prepareDb } from "../db/migrate";
 import { ingestEvalRun } from "../server/db-queries/evals";
 import { EnvError, parseEnv, type Env } from "../server/env";
-import { INGEST_PATH, type IngestRun } from "../server/eval/ingest";
+import { checkIngestRun, INGEST_PATH, type IngestRun } from "../server/eval/ingest";
+import { ingestFingerprint, INGEST_SECRET_HEADER, readIngestSecret } from "../server/eval/ingest-secret";
 import { compareThroughput, runEval, type EvalTask, type ThroughputComparison, type WorkerEndpoint } from "../server/eval/runner";
 import { DEFAULT_TASKS_DIR, loadTaskCards, loadTestExamples } from "../server/eval/tasks";
 import { startWorker, type WorkerProcess } from "../server/eval/worker-process";
@@ -109,14 +110,19 @@ async function workerModelId(url: string): Promise<string | null> {
   }
 }
 
-/** Is the web app that owns this DATA_DIR running? It says so on GET /api/eval/ingest. */
-async function runningApp(env: Env): Promise<string | null> {
+/**
+ * Is the web app that owns this DATA_DIR running? Its GET /api/eval/ingest answers a fingerprint
+ * of DATA_DIR/ingest-secret (it creates the file if needed): the same as ours → same DATA_DIR.
+ * Returns its URL and the secret to hand results over with.
+ */
+async function runningApp(env: Env): Promise<{ url: string; secret: string } | null> {
   const url = `http://127.0.0.1:${env.PORT}`;
   try {
     const res = await fetch(url + INGEST_PATH, { signal: AbortSignal.timeout(3000) });
     if (!res.ok) return null;
-    const body = (await res.json()) as { dataDir?: string };
-    return body.dataDir && path.resolve(body.dataDir) === path.resolve(env.DATA_DIR) ? url : null;
+    const body = (await res.json()) as { ingest?: string };
+    const secret = readIngestSecret(env.DATA_DIR);
+    return secret && body.ingest === ingestFingerprint(secret) ? { url, secret } : null;
   } catch {
     return null;
   }
@@ -124,9 +130,14 @@ async function runningApp(env: Env): Promise<string | null> {
 
 async function store(env: Env, run: IngestRun): Promise<string> {
   if (!env.DATABASE_URL) {
-    const app = await runningApp(env);
-    if (app) {
-      const res = await fetch(app + INGEST_PATH, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(run) });
+    const found = await runningApp(env);
+    if (found) {
+      const app = found.url;
+      const res = await fetch(app + INGEST_PATH, {
+        method: "POST",
+        headers: { "content-type": "application/json", [INGEST_SECRET_HEADER]: found.secret },
+        body: JSON.stringify(run),
+      });
       const body = (await res.json().catch(() => ({}))) as { id?: number; error?: string };
       if (!res.ok) throw new Error(`the web app at ${app} refused the results: ${body.error ?? res.status}`);
       return `eval run #${body.id} (handed to the web app at ${app})`;
@@ -136,7 +147,9 @@ async function store(env: Env, run: IngestRun): Promise<string> {
   const handle = await openDb({ databaseUrl: env.DATABASE_URL, pgliteDir: pgliteDirFor(env.DATA_DIR), max: 2 });
   try {
     await prepareDb(handle, ROOT);
-    const stored = await ingestEvalRun(handle.db, { origin: "cli", ...run });
+    // the same rules as the app's ingest: own task card, headline from full-split runs only
+    const headline = await checkIngestRun(handle.db, run);
+    const stored = await ingestEvalRun(handle.db, { origin: "cli", ...run, headline });
     return `eval run #${stored.id} (${handle.driver}${env.DATABASE_URL ? "" : ` at ${pgliteDirFor(env.DATA_DIR)}`})`;
   } finally {
     await handle.close();
@@ -239,7 +252,8 @@ async function main(argv: string[]): Promise<number> {
     if (opts.store) {
       const where = await store(env, {
         modelId, workerUrl: url, protocol: env.INFERENCE_PROTOCOL, adapters: slugs, exampleLimit: opts.limit, concurrency: opts.concurrency,
-        total: out.requests, startedAt, finishedAt, wallMs: out.wallMs, requestsPerSecond: out.requestsPerSecond, throughput, results: out.results,
+        total: out.requests, startedAt, finishedAt, wallMs: out.wallMs, requestsPerSecond: out.requestsPerSecond, throughput,
+        results: out.results.map((r) => ({ ...r, task: tasks.find((t) => t.slug === r.slug)?.card.slug })),
       });
       log(`[eval] stored as ${where}`);
     }

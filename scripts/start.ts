@@ -10,7 +10,8 @@ import net from "node:net";
 import path from "node:path";
 import { openDb, pgliteDirFor } from "../db/client";
 import { prepareDb } from "../db/migrate";
-import { EnvError, getEnv, inferenceUrl } from "../server/env";
+import { EnvError, exposureError, getEnv, inferenceUrl, listenHosts } from "../server/env";
+import { ensureIngestSecret } from "../server/eval/ingest-secret";
 import { buildIfStale } from "./lib/next-build";
 import { Supervised } from "./lib/supervisor";
 
@@ -38,6 +39,11 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  const exposure = exposureError(env);
+  if (exposure) {
+    log(`[start] ${exposure}`);
+    return 2;
+  }
 
   // a port in use would only show up as a server crashing in a loop: say it now
   const ports: [string, number][] = [["PORT", env.PORT]];
@@ -52,6 +58,8 @@ async function main(): Promise<number> {
   buildIfStale(ROOT, log);
 
   fs.mkdirSync(env.DATA_DIR, { recursive: true });
+  // the secret `npm run eval` shows when it hands results to this server
+  ensureIngestSecret(env.DATA_DIR);
   const db = await openDb({ databaseUrl: env.DATABASE_URL, pgliteDir: pgliteDirFor(env.DATA_DIR), max: 1 });
   try {
     await prepareDb(db, ROOT);
@@ -88,14 +96,16 @@ async function main(): Promise<number> {
   const web = new Supervised({
     name: "web",
     command: process.execPath,
-    args: [path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(env.PORT)],
+    // our listener around Next's handler: loopback by default, HOST otherwise (scripts/lib/web-server.mjs)
+    args: [path.join(ROOT, "scripts/lib/web-server.mjs")],
     env: { ...childEnv, NODE_ENV: "production" },
     cwd: ROOT,
     log,
   });
   web.start();
   children.push(web);
-  log(`[web] http://localhost:${env.PORT}`);
+  const hosts = listenHosts(env);
+  log(`[web] http://${hosts.length > 1 ? "localhost" : hosts[0]!.includes(":") ? `[${hosts[0]}]` : hosts[0]}:${env.PORT}`);
 
   return new Promise<number>((resolve) => {
     let stopping = false;

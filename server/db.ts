@@ -1,18 +1,4 @@
-/**
- * The web server's database: opened, migrated and seeded on first use, once per process.
- * With PGlite the web server is the single owner of DATA_DIR/pglite.
- */
+/** The web server's database, for server code only (see ./db-handle). */
 import "server-only";
-import { openDb, pgliteDirFor, sharedDb, type Db } from "../db/client";
-import { prepareDb } from "../db/migrate";
-import { getEnv } from "./env";
 
-export async function getServerDb(): Promise<Db> {
-  const handle = await sharedDb(async () => {
-    const env = getEnv();
-    const h = await openDb({ databaseUrl: env.DATABASE_URL, pgliteDir: pgliteDirFor(env.DATA_DIR) });
-    await prepareDb(h);
-    return h;
-  });
-  return handle.db;
-}
+export { getServerDb } from "./db-handle";

@@ -46,6 +46,18 @@ export const envSchema = z.object({
   INFERENCE_PROTOCOL: z.enum(["lorax", "openai"], { error: "must be lorax or openai" }).default("lorax"),
   HF_ENDPOINT: optionalUrl("HF_ENDPOINT"),
   HF_TOKEN: optionalString,
+  /**
+   * where the web server listens: unset → loopback only (127.0.0.1 and ::1); `0.0.0.0` or `::`
+   * for every interface, or one address. Anything but loopback needs ADMIN_TOKEN.
+   */
+  HOST: optionalString,
+  /** the admin right (shared state: adapters, eval figures), shown once in the UI or sent as `Authorization: Bearer` */
+  ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, { message: "must be at least 16 characters" }),
+  /** 1: the server is behind a reverse proxy, so per-address limits use the last X-Forwarded-For entry */
+  TRUST_PROXY: z
+    .enum(["0", "1", "true", "false", ""], { error: "must be 1 or 0" })
+    .default("0")
+    .transform((v) => v === "1" || v === "true"),
   /** Chromium for the browser tests */
   CHROME_PATH: optionalString,
 });
@@ -71,6 +83,24 @@ export function parseEnv(vars: Record<string, string | undefined>): Env {
 /** The URL the web app talks to: INFERENCE_URL, or the built-in worker on WORKER_PORT. */
 export function inferenceUrl(e: Env): string {
   return e.INFERENCE_URL ?? `http://127.0.0.1:${e.WORKER_PORT}`;
+}
+
+/** Loopback names and addresses (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** The addresses the web server binds: HOST, or both loopback addresses. */
+export function listenHosts(e: Pick<Env, "HOST">): string[] {
+  if (!e.HOST || e.HOST.toLowerCase() === "localhost") return ["127.0.0.1", "::1"];
+  return [e.HOST];
+}
+
+/** Why this configuration must not start (a reachable server where anyone would be admin), or null. */
+export function exposureError(e: Pick<Env, "HOST" | "ADMIN_TOKEN">): string | null {
+  if (listenHosts(e).every(isLoopbackHost) || e.ADMIN_TOKEN) return null;
+  return `HOST=${e.HOST} makes the web server reachable from other machines, but ADMIN_TOKEN is not set: set ADMIN_TOKEN (16+ characters; it grants the admin right over shared adapters and eval figures), or leave HOST unset to listen on loopback only`;
 }
 
 let cached: Env | undefined;

@@ -1,6 +1,7 @@
 /**
  * The app's router. Each feature router is one line here.
  */
+import { accessRouter } from "./routers/access";
 import { catalogRouter } from "./routers/catalog";
 import { statusRouter } from "./routers/status";
 import { chatsRouter } from "./routers/chats";
@@ -10,6 +11,7 @@ import { evalRouter } from "./routers/eval";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
 export const appRouter = createTRPCRouter({
+  access: accessRouter,
   catalog: catalogRouter,
   status: statusRouter,
   generate: generateRouter,

@@ -1,48 +1,52 @@
 /**
  * tRPC setup, in three parts (as create-t3-app lays it out):
- * 1. context: the db, the env, the anonymous owner (httpOnly `owner` cookie set by proxy.ts),
- *    the request headers;
+ * 1. context: the db, the env, the anonymous owner (signed httpOnly `owner` cookie set by
+ *    proxy.ts), the admin right, the client's address, the request headers;
  * 2. initialization: superjson, zod-aware error shape, SSE settings for subscriptions;
- * 3. router and procedures: `publicProcedure`, `ownerProcedure` (needs the owner cookie) and
- *    `mutationProcedure` (owner + same-origin check: state-changing calls cannot come from another site).
+ * 3. router and procedures: `publicProcedure`, `ownerProcedure` (needs the owner cookie),
+ *    `mutationProcedure` (owner + same-origin check: state-changing calls cannot come from another
+ *    site) and `adminMutationProcedure` (admin + same-origin).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
 import { ZodError, z } from "zod";
 import type { Db } from "../db/client";
+import { clientAddress, isAdmin } from "./auth/access";
+import { ownerFromHeaders } from "./auth/owner-cookie";
 import type { Env } from "./env";
 
 // ── 1. context ────────────────────────────────────────────────────────────────────────────────
-export const OWNER_COOKIE = "owner";
-const OWNER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export { OWNER_COOKIE, isOwnerId } from "./auth/owner-cookie";
 
 export interface TRPCContext {
   db: Db;
   env: Env;
-  /** anonymous owner id (a UUID from the httpOnly cookie), null when the request carries none */
+  /** anonymous owner id (the UUID of a validly signed `owner` cookie), null when there is none */
   ownerId: string | null;
+  /** the admin right (server/auth/access.ts); absent = no */
+  admin?: boolean;
+  /** the client's address, for per-address limits; absent = unknown */
+  clientAddress?: string;
   headers: Headers;
 }
 
-/** The owner id from a Cookie header, if it is a well-formed one. */
-export function ownerFromCookieHeader(cookie: string | null): string | null {
-  if (!cookie) return null;
-  for (const part of cookie.split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === OWNER_COOKIE) {
-      const id = decodeURIComponent(v.join("=")).toLowerCase();
-      return OWNER_ID.test(id) ? id : null;
-    }
-  }
-  return null;
-}
-
-export function isOwnerId(id: string): boolean {
-  return OWNER_ID.test(id);
-}
-
 export async function createTRPCContext(opts: { headers: Headers; db: Db; env: Env }): Promise<TRPCContext> {
-  return { ...opts, ownerId: ownerFromCookieHeader(opts.headers.get("cookie")) };
+  return {
+    ...opts,
+    ownerId: await ownerFromHeaders(opts.db, opts.headers),
+    admin: isAdmin(opts.headers, opts.env),
+    clientAddress: clientAddress(opts.headers, opts.env),
+  };
+}
+
+/**
+ * An HTTP API call needs a valid owner (minted on a page load) or the admin right: a client that
+ * sends no cookie, or one it made up, gets 401 instead of a fresh identity per request.
+ */
+export function assertCaller(ctx: TRPCContext): void {
+  if (!ctx.ownerId && !ctx.admin) {
+    throw new TRPCError({ code: "UNAUTHORIZED", message: "no valid owner cookie: open the site in a browser first (the page sets it), then retry" });
+  }
 }
 
 /**
@@ -95,14 +99,24 @@ export const middleware = t.middleware;
 
 export const publicProcedure = t.procedure;
 
-/** Needs the anonymous owner (history, shares): `ctx.ownerId` is a string. */
-export const ownerProcedure = t.procedure.use(({ ctx, next }) => {
+const requireOwner = middleware(({ ctx, next }) => {
   if (!ctx.ownerId) throw new TRPCError({ code: "UNAUTHORIZED", message: "missing owner cookie: reload the page" });
   return next({ ctx: { ...ctx, ownerId: ctx.ownerId } });
 });
 
-/** State-changing calls of an owner: same-origin only. */
-export const mutationProcedure = ownerProcedure.use(({ ctx, next }) => {
+const sameOrigin = middleware(({ ctx, next }) => {
   assertSameOrigin(ctx.headers);
+  return next();
+});
+
+/** Needs the anonymous owner (history, shares): `ctx.ownerId` is a string. */
+export const ownerProcedure = t.procedure.use(requireOwner);
+
+/** State-changing calls of an owner: same-origin only (checked first: a cross-site call is refused whatever it carries). */
+export const mutationProcedure = t.procedure.use(sameOrigin).use(requireOwner);
+
+/** Changes to what every user sees (the catalog's headline figures, shared adapters): the admin right, same-origin. */
+export const adminMutationProcedure = t.procedure.use(sameOrigin).use(({ ctx, next }) => {
+  if (!ctx.admin) throw new TRPCError({ code: "FORBIDDEN", message: "admin only: present ADMIN_TOKEN (on /admin, or as Authorization: Bearer)" });
   return next();
 });

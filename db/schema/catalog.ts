@@ -50,6 +50,10 @@ export const adapters = pgTable(
     expectedOutputFormat: text("expected_output_format"),
     metricName: text("metric_name").notNull(),
     hfRepo: text("hf_repo"),
+    /** the task card (data/demo/tasks) it is evaluated on: its own for bundled adapters, the one chosen at upload for user ones */
+    taskCard: text("task_card"),
+    /** the owner (browser) that uploaded or registered it; null for bundled/published adapters and admin registrations */
+    ownerId: text("owner_id"),
     note: text("note"),
     sortOrder: integer("sort_order").notNull().default(0),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

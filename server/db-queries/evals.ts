@@ -62,13 +62,14 @@ export async function failEvalRun(db: Db, { id, error }: { id: number; error: st
 }
 
 /**
- * Store a run's results and mark it done: result rows, example rows, and for every adapter that
- * is in the catalog, its `measured` fine-tuned and base figures (replacing an older measured
- * figure unless that one was measured on more examples).
+ * Store a run's results and mark it done: result rows, example rows, and for the adapters named in
+ * `headline` (full-test-split results the caller may publish: server/eval/headline.ts) that are in
+ * the catalog, the `measured` fine-tuned and base figures (replacing an older measured figure
+ * unless that one was measured on more examples). Other results are history only.
  */
 export async function completeEvalRun(
   db: Db,
-  args: { id: number; results: EvalResultInput[]; wallMs: number; requestsPerSecond: number; throughput: EvalThroughput | null; finishedAt?: Date },
+  args: { id: number; results: EvalResultInput[]; wallMs: number; requestsPerSecond: number; throughput: EvalThroughput | null; finishedAt?: Date; headline?: string[] },
 ): Promise<EvalRunRow> {
   const finishedAt = args.finishedAt ?? new Date();
   return db.transaction(async (tx) => {
@@ -99,12 +100,13 @@ export async function completeEvalRun(
         );
       }
     }
+    const published = args.results.filter((r) => args.headline?.includes(r.slug));
     const inCatalog = new Set(
-      args.results.length
-        ? (await tx.select({ slug: adapters.slug }).from(adapters).where(inArray(adapters.slug, args.results.map((r) => r.slug)))).map((a) => a.slug)
+      published.length
+        ? (await tx.select({ slug: adapters.slug }).from(adapters).where(inArray(adapters.slug, published.map((r) => r.slug)))).map((a) => a.slug)
         : [],
     );
-    const figures = args.results
+    const figures = published
       .filter((r) => inCatalog.has(r.slug))
       .flatMap((r) => {
         const common = { adapterSlug: r.slug, source: "measured" as const, metricName: r.metric, examples: r.n, measuredAt: finishedAt, measuredBy: measuredByLabel(run, r.n) };
@@ -142,11 +144,52 @@ export async function completeEvalRun(
 /** A run done elsewhere (the CLI handing its results to the app): created and completed at once. */
 export async function ingestEvalRun(
   db: Db,
-  args: NewEvalRun & { startedAt: Date; finishedAt: Date; results: EvalResultInput[]; wallMs: number; requestsPerSecond: number; throughput: EvalThroughput | null },
+  args: NewEvalRun & { startedAt: Date; finishedAt: Date; results: EvalResultInput[]; wallMs: number; requestsPerSecond: number; throughput: EvalThroughput | null; headline?: string[] },
 ): Promise<EvalRunRow> {
-  const { startedAt, finishedAt, results, wallMs, requestsPerSecond, throughput, ...run } = args;
+  const { startedAt, finishedAt, results, wallMs, requestsPerSecond, throughput, headline, ...run } = args;
   const [created] = await db.insert(evalRuns).values({ ...run, status: "running", done: 0, startedAt }).returning();
-  return completeEvalRun(db, { id: created!.id, results, wallMs, requestsPerSecond, throughput, finishedAt });
+  return completeEvalRun(db, { id: created!.id, results, wallMs, requestsPerSecond, throughput, finishedAt, headline });
+}
+
+/** A finished result with its run (for choosing the headline). */
+export async function getEvalResult(db: Db, { id }: { id: number }): Promise<{ result: EvalResultRow; run: EvalRunRow } | null> {
+  const [row] = await db.select({ result: evalResults, run: evalRuns }).from(evalResults).innerJoin(evalRuns, eq(evalResults.runId, evalRuns.id)).where(eq(evalResults.id, id));
+  return row ?? null;
+}
+
+/** Make a result the adapter's headline `measured` figures (the admin's choice among full runs). */
+export async function setHeadlineResult(db: Db, { result, run }: { result: EvalResultRow; run: EvalRunRow }): Promise<void> {
+  const common = {
+    adapterSlug: result.adapterSlug,
+    source: "measured" as const,
+    metricName: result.metric,
+    examples: result.n,
+    measuredAt: run.finishedAt ?? new Date(),
+    measuredBy: measuredByLabel(run, result.n),
+  };
+  const figures = [
+    { ...common, modelLabel: "fine_tuned" as const, value: result.score },
+    ...(result.baseScore === null ? [] : [{ ...common, modelLabel: "base" as const, value: result.baseScore }]),
+  ];
+  await db.transaction(async (tx) => {
+    // a result without a base score leaves no older base figure behind
+    if (result.baseScore === null) {
+      await tx.delete(metrics).where(and(eq(metrics.adapterSlug, result.adapterSlug), eq(metrics.source, "measured"), eq(metrics.modelLabel, "base")));
+    }
+    await tx
+      .insert(metrics)
+      .values(figures)
+      .onConflictDoUpdate({
+        target: [metrics.adapterSlug, metrics.modelLabel, metrics.source],
+        set: {
+          metricName: sql`excluded.metric_name`,
+          value: sql`excluded.value`,
+          examples: sql`excluded.examples`,
+          measuredAt: sql`excluded.measured_at`,
+          measuredBy: sql`excluded.measured_by`,
+        },
+      });
+  });
 }
 
 export async function getEvalRun(db: Db, { id }: { id: number }): Promise<EvalRunRow | null> {
@@ -198,7 +241,16 @@ export async function listEvalExamples(
  */
 export async function addUserAdapter(
   db: Db,
-  a: { slug: string; adapterId: string; baseModelId: string; hfRepo: string | null; description: string; task: { name: string; category: string; promptTemplate: string; inputColumns: string[]; outputColumn: string; metric: string } | null },
+  a: {
+    slug: string;
+    adapterId: string;
+    baseModelId: string;
+    hfRepo: string | null;
+    description: string;
+    task: { slug: string; name: string; category: string; promptTemplate: string; inputColumns: string[]; outputColumn: string; metric: string } | null;
+    /** the owner who added it; null when an admin registered it for everyone */
+    ownerId: string | null;
+  },
 ): Promise<void> {
   await db.insert(adapters).values({
     slug: a.slug,
@@ -215,12 +267,30 @@ export async function addUserAdapter(
     targetColumn: a.task?.outputColumn ?? null,
     metricName: a.task?.metric ?? "none",
     hfRepo: a.hfRepo,
+    taskCard: a.task?.slug ?? null,
+    ownerId: a.ownerId,
     sortOrder: 5000,
   });
 }
 
 export async function removeUserAdapter(db: Db, { slug }: { slug: string }): Promise<void> {
   await db.delete(adapters).where(and(eq(adapters.slug, slug), eq(adapters.collection, "user")));
+}
+
+/** Who may remove an adapter: its collection and owner (null when it is not in the catalog). */
+export async function adapterOwnership(db: Db, { slug }: { slug: string }): Promise<{ collection: string; ownerId: string | null } | null> {
+  const [row] = await db.select({ collection: adapters.collection, ownerId: adapters.ownerId }).from(adapters).where(eq(adapters.slug, slug)).limit(1);
+  return row ?? null;
+}
+
+/** Is a Hugging Face repo one the catalog lists (any owner may register those)? */
+export async function catalogListsRepo(db: Db, { repo }: { repo: string }): Promise<boolean> {
+  const rows = await db
+    .select({ slug: adapters.slug })
+    .from(adapters)
+    .where(and(sql`lower(${adapters.hfRepo}) = lower(${repo})`, sql`${adapters.collection} <> 'user'`))
+    .limit(1);
+  return rows.length > 0;
 }
 
 export async function adapterSlugTaken(db: Db, { slug }: { slug: string }): Promise<boolean> {

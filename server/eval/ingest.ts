@@ -3,7 +3,11 @@
  * when the app owns the PGlite data directory. Validated here, stored with ingestEvalRun.
  */
 import { z } from "zod";
+import type { Db } from "../../db/client";
+import { getCatalogAdapter } from "../db-queries/catalog";
+import { adapterCard, isFullRun } from "./headline";
 import { METRICS } from "./metrics";
+import { loadTaskCards } from "./tasks";
 
 const score = z.number().min(0).max(1);
 const ms = z.number().min(0);
@@ -22,6 +26,8 @@ export const ingestExampleSchema = z.object({
 
 export const ingestResultSchema = z.object({
   slug: z.string().min(1).max(200),
+  /** the task card it was evaluated on (default: the adapter's own) */
+  task: z.string().min(1).max(200).optional(),
   adapterId: z.string().min(1).max(200),
   metric: z.enum(METRICS as [string, ...string[]]),
   n: z.number().int().min(0),
@@ -58,3 +64,30 @@ export type IngestRun = z.infer<typeof ingestRunSchema>;
 
 /** The path of the app's ingest route; GET on it says which data directory the app owns. */
 export const INGEST_PATH = "/api/eval/ingest";
+
+export class IngestRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "IngestRefused";
+  }
+}
+
+/**
+ * Check a run against the catalog before it is stored: an adapter in the catalog must have been
+ * evaluated on its own task card with that card's metric. Returns the slugs whose results may
+ * become headline figures (full test split); throws IngestRefused naming the result otherwise.
+ */
+export async function checkIngestRun(db: Db, run: Pick<IngestRun, "exampleLimit" | "results">): Promise<string[]> {
+  const cards = loadTaskCards();
+  const headline: string[] = [];
+  for (const [i, r] of run.results.entries()) {
+    const adapter = await getCatalogAdapter(db, { slug: r.slug });
+    if (!adapter) continue; // not in the catalog (a folder evaluated from the command line): history only
+    const card = adapterCard(adapter, cards);
+    if (!card) throw new IngestRefused(`results.${i}.slug: "${r.slug}" has no task card to be evaluated on`);
+    if ((r.task ?? card.slug) !== card.slug) throw new IngestRefused(`results.${i}.task: "${r.slug}" is evaluated on task "${card.slug}", not "${r.task}"`);
+    if (r.metric !== card.metric) throw new IngestRefused(`results.${i}.metric: task "${card.slug}" is scored by ${card.metric}, not ${r.metric}`);
+    if (isFullRun(run, r, card)) headline.push(r.slug);
+  }
+  return headline;
+}

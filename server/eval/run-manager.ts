@@ -5,6 +5,7 @@
  */
 import type { Db } from "../../db/client";
 import { completeEvalRun, createEvalRun, failEvalRun, getEvalRun, setEvalRunProgress } from "../db-queries/evals";
+import { isFullRun } from "./headline";
 import { compareThroughput, runEval, type EvalTask, type WorkerEndpoint } from "./runner";
 
 export interface RunProgress {
@@ -50,6 +51,8 @@ export interface StartRunOptions {
   concurrency: number;
   /** rows per adapter for the throughput comparison; 0 = skip */
   compare?: number;
+  /** may a full-test-split result become the catalog's headline (the admin started it)? */
+  headline?: boolean;
 }
 
 /** Create the run row and start it in the background; resolves with its id at once. */
@@ -88,7 +91,8 @@ export async function startWebRun(opts: StartRunOptions): Promise<number> {
         },
       });
       const throughput = opts.compare ? await compareThroughput({ endpoint: opts.endpoint, tasks: opts.tasks, perAdapter: opts.compare, concurrency: opts.concurrency, signal: run.controller.signal }) : null;
-      await completeEvalRun(opts.db, { id: row.id, results: out.results, wallMs: out.wallMs, requestsPerSecond: out.requestsPerSecond, throughput });
+      const headline = opts.headline ? opts.tasks.filter((t) => opts.exampleLimit === null && out.results.some((r) => r.slug === t.slug && isFullRun({ exampleLimit: opts.exampleLimit }, r, t.card))).map((t) => t.slug) : [];
+      await completeEvalRun(opts.db, { id: row.id, results: out.results, wallMs: out.wallMs, requestsPerSecond: out.requestsPerSecond, throughput, headline });
       run.progress = { ...run.progress, status: "done", done: total };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);

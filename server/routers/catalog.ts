@@ -7,6 +7,12 @@ import { workerStatus } from "../inference/client";
 import { runnability } from "../inference/runnable";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 
+/** An adapter as visitors see it: whose it is stays on the server; `mine` says if it is the caller's. */
+function visible<T extends { ownerId: string | null }>(a: T, ownerId: string | null): Omit<T, "ownerId"> & { mine: boolean } {
+  const { ownerId: owner, ...rest } = a;
+  return { ...rest, mine: owner !== null && owner === ownerId };
+}
+
 export const catalogRouter = createTRPCRouter({
   /** every adapter (no pagination: the catalog is one page), with metrics and runnable state */
   list: publicProcedure.query(async ({ ctx }) => {
@@ -16,7 +22,7 @@ export const catalogRouter = createTRPCRouter({
     ]);
     return {
       worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error },
-      adapters: rows.map((a) => ({ ...a, run: runnability(a, worker) })),
+      adapters: rows.map((a) => ({ ...visible(a, ctx.ownerId), run: runnability(a, worker) })),
     };
   }),
 
@@ -40,6 +46,6 @@ export const catalogRouter = createTRPCRouter({
         workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
       ]);
       if (!adapter) throw new TRPCError({ code: "NOT_FOUND", message: `no adapter with slug "${input.slug}"` });
-      return { ...adapter, run: runnability(adapter, worker) };
+      return { ...visible(adapter, ctx.ownerId), run: runnability(adapter, worker) };
     }),
 });

@@ -2,12 +2,15 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { getCatalogAdapter } from "../db-queries/catalog";
-import { getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns } from "../db-queries/evals";
+import { getEvalResult, getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns, setHeadlineResult } from "../db-queries/evals";
 import { inferenceUrl } from "../env";
-import { ingestRunSchema } from "../eval/ingest";
+import { adapterCard, isFullRun } from "../eval/headline";
+import { checkIngestRun, IngestRefused, ingestRunSchema } from "../eval/ingest";
 import { EvalBusyError, runningWebRun, startWebRun, watchRun } from "../eval/run-manager";
 import { loadTaskCards, loadTestExamples } from "../eval/tasks";
-import { assertSameOrigin, createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
+import { LimitExceededError } from "../limits";
+import { adminMutationProcedure, createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
+import { generateLimits } from "./generate";
 
 const slug = z.string().min(1, "slug is required").max(200, "slug is too long");
 
@@ -64,9 +67,12 @@ export const evalRouter = createTRPCRouter({
     .mutation(async ({ ctx, input }) => {
       const adapter = await getCatalogAdapter(ctx.db, { slug: input.slug });
       if (!adapter) throw new TRPCError({ code: "NOT_FOUND", message: `no adapter with slug "${input.slug}"` });
-      const taskSlug = input.task ?? input.slug;
-      const card = loadTaskCards().find((c) => c.slug === taskSlug);
-      if (!card) throw new TRPCError({ code: "BAD_REQUEST", message: `task: no task card "${taskSlug}"; pick one of ${loadTaskCards().map((c) => c.slug).join(", ")}` });
+      // its own card only: a run of another task would stand for this adapter's score
+      const card = adapterCard(adapter);
+      if (!card) throw new TRPCError({ code: "BAD_REQUEST", message: `slug: "${adapter.slug}" has no task card, so it cannot be evaluated here` });
+      if (input.task !== undefined && input.task !== card.slug) {
+        throw new TRPCError({ code: "BAD_REQUEST", message: `task: "${adapter.slug}" is evaluated on its own task "${card.slug}", not "${input.task}"` });
+      }
       const url = inferenceUrl(ctx.env);
       const modelId = await workerModelId(url);
       if (!modelId) throw new TRPCError({ code: "PRECONDITION_FAILED", message: `the worker at ${url} is not answering: start it, then run the eval` });
@@ -74,6 +80,8 @@ export const evalRouter = createTRPCRouter({
         throw new TRPCError({ code: "PRECONDITION_FAILED", message: `"${adapter.slug}" is an adapter of ${adapter.baseModelId}; the worker serves ${modelId}` });
       }
       try {
+        // an eval start counts against the owner's and the address's request limits (no stream held)
+        generateLimits().admit(ctx.ownerId, 0, ctx.clientAddress);
         const runId = await startWebRun({
           db: ctx.db,
           endpoint: { url, protocol: ctx.env.INFERENCE_PROTOCOL, baseModelId: modelId },
@@ -81,9 +89,12 @@ export const evalRouter = createTRPCRouter({
           tasks: [{ slug: adapter.slug, card, adapterId: adapter.adapterId, examples: loadTestExamples(card, { limit: input.limit ?? undefined }) }],
           exampleLimit: input.limit,
           concurrency: input.concurrency,
+          // the admin's full run becomes the headline; anyone else's waits for the admin to pick it
+          headline: ctx.admin === true && input.limit === null,
         });
         return { runId };
       } catch (err) {
+        if (err instanceof LimitExceededError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: err.message, cause: err });
         if (err instanceof EvalBusyError) throw new TRPCError({ code: "CONFLICT", message: err.message });
         throw err;
       }
@@ -94,10 +105,29 @@ export const evalRouter = createTRPCRouter({
     yield* watchRun(ctx.db, input.runId, signal);
   }),
 
-  /** a finished command-line run handed over to the app that owns the database */
-  ingest: publicProcedure.input(ingestRunSchema).mutation(async ({ ctx, input }) => {
-    assertSameOrigin(ctx.headers);
-    const run = await ingestEvalRun(ctx.db, { origin: "cli", ...input });
-    return { id: run.id };
+  /** a finished command-line run handed over to the app that owns the database (admin only) */
+  ingest: adminMutationProcedure.input(ingestRunSchema).mutation(async ({ ctx, input }) => {
+    try {
+      const headline = await checkIngestRun(ctx.db, input);
+      const run = await ingestEvalRun(ctx.db, { origin: "cli", ...input, headline });
+      return { id: run.id, headline };
+    } catch (err) {
+      if (err instanceof IngestRefused) throw new TRPCError({ code: "UNPROCESSABLE_CONTENT", message: err.message });
+      throw err;
+    }
+  }),
+
+  /** the admin picks which full-test-split result is the adapter's headline figure */
+  setHeadline: adminMutationProcedure.input(z.object({ resultId: z.number().int().min(1) })).mutation(async ({ ctx, input }) => {
+    const found = await getEvalResult(ctx.db, { id: input.resultId });
+    if (!found || found.run.status !== "done") throw new TRPCError({ code: "NOT_FOUND", message: `resultId: no finished eval result #${input.resultId}` });
+    const adapter = await getCatalogAdapter(ctx.db, { slug: found.result.adapterSlug });
+    if (!adapter) throw new TRPCError({ code: "NOT_FOUND", message: `resultId: its adapter "${found.result.adapterSlug}" is no longer in the catalog` });
+    const card = adapterCard(adapter);
+    if (!card || found.result.metric !== card.metric || !isFullRun(found.run, found.result, card)) {
+      throw new TRPCError({ code: "BAD_REQUEST", message: `resultId: #${input.resultId} is not a run over the full test split of "${adapter.slug}"'s task (n=${found.result.n}); only a full run can be the headline` });
+    }
+    await setHeadlineResult(ctx.db, found);
+    return { slug: adapter.slug, n: found.result.n };
   }),
 });

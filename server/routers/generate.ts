@@ -74,7 +74,7 @@ type Global = typeof globalThis & { __loralandHub?: Promise<StreamHub>; __lorala
 const g = globalThis as Global;
 
 export function generateLimits(): OwnerLimits {
-  return (g.__loralandLimits ??= new OwnerLimits({ maxConcurrentStreams: 8, requestsPerMinute: 60 }));
+  return (g.__loralandLimits ??= new OwnerLimits({ maxConcurrentStreams: 8, requestsPerMinute: 60, addressRequestsPerMinute: 240 }));
 }
 
 /** Tests replace the limits (e.g. to see 429 without 60 requests). */
@@ -182,7 +182,7 @@ export const generateRouter = createTRPCRouter({
     try {
       await checkWorkerLimits(ctx.env, input);
       const limits = generateLimits();
-      const leases = limits.admit(ctx.ownerId, input.adapters.length);
+      const leases = limits.admit(ctx.ownerId, input.adapters.length, ctx.clientAddress);
       try {
         const hub = await getHub(ctx.db, ctx.env);
         const kind = input.mode === "chat" ? "chat" : input.adapters.length > 1 ? "compare" : "run";

@@ -7,13 +7,19 @@
  *   the worker (`POST /adapters {id, source: "local", path}`), listed in the catalog.
  * - `POST` application/json `{id?, repo, task?}`: register a Hugging Face repo, downloaded by the
  *   worker (`POST /adapters {id, source: "hub", repo}`).
- * Errors: `{error, code}` with 400/403/409/413/422/503; a rejected upload leaves nothing behind.
+ * - `DELETE ?id=`: remove an uploaded/registered adapter.
+ * Who may: any owner (a signed owner cookie) uploads, and registers a Hub repo the catalog lists;
+ * other repos need the admin right. An adapter is removed by the owner who added it or an admin;
+ * the bundled and published adapters are not removable from the web. No owner and no admin → 401.
+ * Errors: `{error, code}` with 400/401/403/404/409/413/422/503; a rejected upload leaves nothing behind.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import { NextResponse } from "next/server";
 import { getServerDb } from "@/server/db";
-import { addUserAdapter, adapterSlugTaken, removeUserAdapter } from "@/server/db-queries/evals";
+import { isAdmin } from "@/server/auth/access";
+import { ownerFromHeaders } from "@/server/auth/owner-cookie";
+import { addUserAdapter, adapterOwnership, adapterSlugTaken, catalogListsRepo, removeUserAdapter } from "@/server/db-queries/evals";
 import { getEnv, inferenceUrl } from "@/server/env";
 import { loadTaskCards, type TaskCard } from "@/server/eval/tasks";
 import { isSameOrigin } from "@/server/trpc";
@@ -76,7 +82,7 @@ function taskCard(slug: FormDataEntryValue | string | null | undefined): TaskCar
 }
 
 const taskOf = (card: TaskCard | null) =>
-  card && { name: card.name, category: card.category, promptTemplate: card.prompt_template, inputColumns: card.input_columns, outputColumn: card.output_column, metric: card.metric };
+  card && { slug: card.slug, name: card.name, category: card.category, promptTemplate: card.prompt_template, inputColumns: card.input_columns, outputColumn: card.output_column, metric: card.metric };
 
 async function checkId(id: unknown): Promise<string> {
   if (typeof id !== "string" || !ADAPTER_ID.test(id)) throw new UploadError(400, "BAD_REQUEST", "id: 1-64 characters, lowercase letters, digits, '.', '_' or '-', starting with a letter or digit");
@@ -102,7 +108,19 @@ function fileFrom(form: FormData, name: string): File | null {
   return null;
 }
 
-async function upload(req: Request): Promise<NextResponse> {
+interface Caller {
+  ownerId: string | null;
+  admin: boolean;
+}
+
+/** The owner (signed cookie) and the admin right of a request; neither → 401. */
+async function caller(req: Request): Promise<Caller> {
+  const c = { ownerId: await ownerFromHeaders(await getServerDb(), req.headers), admin: isAdmin(req.headers, getEnv()) };
+  if (!c.ownerId && !c.admin) throw new UploadError(401, "UNAUTHORIZED", "no valid owner cookie: open the site in a browser first (the page sets it), or send the admin token");
+  return c;
+}
+
+async function upload(req: Request, who: Caller): Promise<NextResponse> {
   const length = Number(req.headers.get("content-length") ?? 0);
   if (length > MAX_UPLOAD_BYTES + 1024 * 1024) throw new UploadError(413, "PAYLOAD_TOO_LARGE", `upload is ${length} bytes; the limit is ${MAX_UPLOAD_BYTES} bytes`);
   let form: FormData;
@@ -130,7 +148,7 @@ async function upload(req: Request): Promise<NextResponse> {
   const dir = await writeAdapterDir(path.join(env.DATA_DIR, "adapters"), id, { config, weights });
   try {
     await registerWithWorker({ id, source: "local", path: dir });
-    await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: null, description: `Uploaded LoRA adapter (r=${lora.r}, ${lora.targetModules.join(", ")}).`, task: taskOf(card) });
+    await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: null, description: `Uploaded LoRA adapter (r=${lora.r}, ${lora.targetModules.join(", ")}).`, task: taskOf(card), ownerId: who.ownerId });
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
     await fetch(`${inferenceUrl(env)}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
@@ -139,7 +157,7 @@ async function upload(req: Request): Promise<NextResponse> {
   return NextResponse.json({ id, slug: id, source: "local", rank: lora.r, targetModules: lora.targetModules, pairs, bytes: weights.byteLength }, { status: 201 });
 }
 
-async function registerHub(req: Request): Promise<NextResponse> {
+async function registerHub(req: Request, who: Caller): Promise<NextResponse> {
   let body: { id?: unknown; repo?: unknown; task?: unknown };
   try {
     body = (await req.json()) as typeof body;
@@ -147,12 +165,15 @@ async function registerHub(req: Request): Promise<NextResponse> {
     throw new UploadError(400, "BAD_REQUEST", "body: not valid JSON");
   }
   if (typeof body.repo !== "string" || !HF_REPO.test(body.repo)) throw new UploadError(400, "BAD_REQUEST", 'repo: a Hugging Face repo id like "predibase/conllpp"');
+  if (!who.admin && !(await catalogListsRepo(await getServerDb(), { repo: body.repo }))) {
+    throw new UploadError(403, "FORBIDDEN", `repo: "${body.repo}" is not in the catalog; registering other Hub repos needs the admin right (ADMIN_TOKEN)`);
+  }
   const id = await checkId(body.id ?? body.repo.split("/")[1]!.toLowerCase());
   const card = taskCard(typeof body.task === "string" ? body.task : null);
   const base = await servedBase();
   await registerWithWorker({ id, source: "hub", repo: body.repo });
   try {
-    await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: body.repo, description: `LoRA adapter ${body.repo} from the Hugging Face Hub.`, task: taskOf(card) });
+    await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: body.repo, description: `LoRA adapter ${body.repo} from the Hugging Face Hub.`, task: taskOf(card), ownerId: who.ownerId });
   } catch (err) {
     await fetch(`${inferenceUrl(getEnv())}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
     throw err;
@@ -163,9 +184,10 @@ async function registerHub(req: Request): Promise<NextResponse> {
 export async function POST(req: Request) {
   if (!isSameOrigin(req.headers)) return fail(new UploadError(403, "FORBIDDEN", "cross-site request refused"));
   try {
+    const who = await caller(req);
     const type = req.headers.get("content-type") ?? "";
-    if (type.startsWith("multipart/form-data")) return await upload(req);
-    if (type.startsWith("application/json")) return await registerHub(req);
+    if (type.startsWith("multipart/form-data")) return await upload(req, who);
+    if (type.startsWith("application/json")) return await registerHub(req, who);
     return fail(new UploadError(415, "UNSUPPORTED_MEDIA_TYPE", "send multipart/form-data (an adapter folder) or application/json ({repo})"));
   } catch (err) {
     if (err instanceof UploadError) return fail(err);
@@ -174,14 +196,26 @@ export async function POST(req: Request) {
   }
 }
 
-/** Remove a user adapter (catalog entry, worker registration, stored files). */
+/** Remove a user adapter (catalog entry, worker registration, stored files): its owner or the admin. */
 export async function DELETE(req: Request) {
   if (!isSameOrigin(req.headers)) return fail(new UploadError(403, "FORBIDDEN", "cross-site request refused"));
-  const id = new URL(req.url).searchParams.get("id") ?? "";
-  if (!ADAPTER_ID.test(id)) return fail(new UploadError(400, "BAD_REQUEST", "id: not a valid adapter id"));
-  const env = getEnv();
-  await removeUserAdapter(await getServerDb(), { slug: id });
-  await fetch(`${inferenceUrl(env)}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
-  await fs.rm(path.join(env.DATA_DIR, "adapters", id), { recursive: true, force: true });
-  return NextResponse.json({ id, removed: true });
+  try {
+    const who = await caller(req);
+    const id = new URL(req.url).searchParams.get("id") ?? "";
+    if (!ADAPTER_ID.test(id)) throw new UploadError(400, "BAD_REQUEST", "id: not a valid adapter id");
+    const db = await getServerDb();
+    const found = await adapterOwnership(db, { slug: id });
+    if (!found) throw new UploadError(404, "NOT_FOUND", `id: no adapter "${id}" in the catalog`);
+    if (found.collection !== "user") throw new UploadError(403, "FORBIDDEN", `id: "${id}" is a bundled or published adapter; it cannot be removed from the web`);
+    if (!who.admin && (!who.ownerId || found.ownerId !== who.ownerId)) throw new UploadError(403, "FORBIDDEN", `id: "${id}" was added by someone else; only they or the admin can remove it`);
+    const env = getEnv();
+    await removeUserAdapter(db, { slug: id });
+    await fetch(`${inferenceUrl(env)}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+    await fs.rm(path.join(env.DATA_DIR, "adapters", id), { recursive: true, force: true });
+    return NextResponse.json({ id, removed: true });
+  } catch (err) {
+    if (err instanceof UploadError) return fail(err);
+    console.error("[adapters] delete failed", err);
+    return NextResponse.json({ error: "internal error while removing the adapter", code: "INTERNAL" }, { status: 500 });
+  }
 }

@@ -1,0 +1,8 @@
+CREATE TABLE "server_secrets" (
+	"name" text PRIMARY KEY NOT NULL,
+	"value" text NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
+ALTER TABLE "adapters" ADD COLUMN "task_card" text;--> statement-breakpoint
+ALTER TABLE "adapters" ADD COLUMN "owner_id" text;
