@@ -1,0 +1,547 @@
+/**
+ * The WebGPU backend: `Backend` over tensors in device buffers, every op a WGSL kernel (see
+ * ./shaders/, each documented with the plain loop it equals). Ops are recorded into one command
+ * encoder and submitted together when a result is read back (`readF32`) or `flush()` is called:
+ * one command buffer per forward step. Per-dispatch parameters and LoRA segment tables go into a
+ * ring buffer written with a single `queue.writeBuffer` at submit.
+ */
+import type { Backend } from "../kernels/backend";
+import { checkWeight, groupsPerRow, QGROUP, WEIGHT_FORMATS, type HostWeight, type WeightFormat } from "../kernels/tensor";
+import { Arena, bufferFrom, bytesOf, MAP_READ, roundUp, USAGE, type GpuF32, type GpuI32, type GpuTensor, type GpuWeight, type WeightPart } from "./buffers";
+import { openWebGpu, type GpuContext, type OpenOptions } from "./device";
+import { ATTENTION_WGSL, ATTN_MAX_HEAD_DIM } from "./shaders/attention";
+import { addWgsl, embedWgsl, EW_WG, GATHER_ROWS_WGSL, KV_WRITE_WGSL, ROPE_WGSL, rmsNormWgsl, siluMulWgsl } from "./shaders/elementwise";
+import { GEMM_TILE, gemmWgsl, GEMV_MAX_M, gemvWgsl } from "./shaders/matmul";
+import { LORA_EXPAND_WGSL, LORA_SHRINK_WGSL } from "./shaders/lora";
+
+export type { GpuF32, GpuI32, GpuWeight } from "./buffers";
+
+const RING_BYTES = 1 << 21; // per-submit parameters + segment tables
+const SLOT = 256; // uniform/storage offset alignment every adapter meets
+const ARENA_BYTES = 32 << 20;
+const ARENA_MAX_TENSOR = 4 << 20; // larger uploads get their own buffer
+const MAX_GROUPS_X = 65535;
+const TENSOR_USAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+
+type Binding = GpuTensor | { buffer: GPUBuffer; offset: number; size: number };
+
+export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
+  readonly name: string;
+  readonly device = "webgpu" as const;
+  readonly weightFormats: readonly WeightFormat[] = WEIGHT_FORMATS;
+  /** device bytes held by weights, tensors and arenas */
+  bytesInUse = 0;
+
+  private readonly dev: GPUDevice;
+  private readonly maxBinding: number;
+  private readonly pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly ring: GPUBuffer;
+  private readonly ringHost = new ArrayBuffer(RING_BYTES);
+  private readonly ringU32 = new Uint32Array(this.ringHost);
+  private readonly ringF32 = new Float32Array(this.ringHost);
+  private readonly ringI32 = new Int32Array(this.ringHost);
+  private ringUsed = 0;
+  private readonly arenas: Arena[] = [];
+  private readonly afterSubmit: (() => void)[] = [];
+  private loraScratch: GpuF32 | null = null;
+  private error: string | null = null;
+  private closed = false;
+
+  private readonly weightPartBytes: number;
+
+  /** `weightPartBytes` lowers the size of a weight's row parts (tests of split weights) */
+  constructor(readonly ctx: GpuContext, opts: { weightPartBytes?: number } = {}) {
+    this.dev = ctx.device;
+    this.name = `webgpu (${ctx.name})`;
+    this.maxBinding = ctx.limits.maxStorageBufferBindingSize;
+    this.weightPartBytes = Math.min(this.maxBinding, opts.weightPartBytes ?? Infinity);
+    this.ring = this.dev.createBuffer({ label: "ring", size: RING_BYTES, usage: USAGE.UNIFORM | USAGE.STORAGE | USAGE.COPY_DST });
+    this.dev.addEventListener("uncapturederror", (ev) => { this.error ??= (ev as GPUUncapturedErrorEvent).error.message; });
+    void this.dev.lost.then((info) => { if (!this.closed) this.error ??= `device lost: ${info.message}`; });
+  }
+
+  // --- memory ---------------------------------------------------------------------------
+
+  allocF32(n: number): GpuF32 {
+    return this.dedicated("f32", n, null);
+  }
+
+  uploadF32(src: Float32Array): GpuF32 {
+    const bytes = src.length * 4;
+    if (bytes > 0 && bytes <= ARENA_MAX_TENSOR) {
+      const t = this.inArena("f32", src.length);
+      this.dev.queue.writeBuffer(t.buffer, t.offset, src.buffer, src.byteOffset, bytes);
+      return t;
+    }
+    return this.dedicated("f32", src.length, src);
+  }
+
+  uploadI32(src: Int32Array): GpuI32 {
+    return this.dedicated("i32", src.length, src);
+  }
+
+  uploadWeight(w: HostWeight): GpuWeight {
+    checkWeight("uploadWeight", w);
+    const G = groupsPerRow(w.cols);
+    const rowBytes = w.format === "f32" ? w.cols * 4 : w.format === "f16" || w.format === "bf16" ? w.cols * 2 : w.format === "q8" ? G * QGROUP : G * (QGROUP / 2);
+    const perPart = Math.max(1, Math.floor(this.weightPartBytes / rowBytes));
+    if (w.cols * 4 > this.maxBinding) throw new RangeError(`uploadWeight: a row of ${w.cols} columns exceeds the device's binding limit`);
+    const parts: WeightPart[] = [];
+    let bytes = 0;
+    for (let row0 = 0; row0 < w.rows; row0 += perPart) {
+      const rows = Math.min(perPart, w.rows - row0);
+      const src = w.format === "q8" || w.format === "q4" ? w.qs : w.data;
+      const data = bufferFrom(this.dev, bytesOf(src, row0 * rowBytes, rows * rowBytes), TENSOR_USAGE, `weight ${w.format}`);
+      const scales = w.format === "q8" || w.format === "q4" ? bufferFrom(this.dev, bytesOf(w.scales, row0 * G * 2, rows * G * 2), TENSOR_USAGE) : null;
+      bytes += data.size + (scales?.size ?? 0);
+      parts.push({ row0, rows, data, scales });
+    }
+    this.bytesInUse += bytes;
+    return { kind: "weight", format: w.format, rows: w.rows, cols: w.cols, parts, bytes, released: false };
+  }
+
+  async readF32(src: GpuF32, n: number): Promise<Float32Array> {
+    this.live("readF32", src);
+    if (n > src.length) throw new RangeError(`readF32: ${n} floats asked of a tensor of ${src.length}`);
+    if (n === 0) { this.flush(); return new Float32Array(0); }
+    const staging = this.dev.createBuffer({ label: "readback", size: n * 4, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    this.endPass();
+    this.enc().copyBufferToBuffer(src.buffer, src.offset, staging, 0, n * 4);
+    this.flush();
+    try {
+      await staging.mapAsync(MAP_READ);
+      this.throwIfFailed();
+      return new Float32Array(staging.getMappedRange().slice(0));
+    } catch (err) {
+      this.throwIfFailed();
+      throw err;
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** the first n i32 of a table (tests, debugging) */
+  async readI32(src: GpuI32, n: number): Promise<Int32Array> {
+    const f = await this.readF32({ ...src, kind: "f32" } as GpuF32, n);
+    return new Int32Array(f.buffer);
+  }
+
+  release(t: GpuF32 | GpuI32 | GpuWeight): void {
+    if (t.released) return;
+    t.released = true;
+    if (t.kind === "weight") {
+      this.bytesInUse -= t.bytes;
+      for (const p of t.parts) this.later(() => { p.data.destroy(); p.scales?.destroy(); });
+    } else if (t.arena) {
+      const arena = t.arena;
+      this.later(() => arena.release(t.offset, t.length * 4));
+    } else {
+      this.bytesInUse -= t.buffer.size;
+      this.later(() => t.buffer.destroy());
+    }
+  }
+
+  /** Submits what was recorded (the model calls it once per step; readF32 does it itself). */
+  flush(): void {
+    if (!this.encoder) {
+      this.runAfterSubmit();
+      return;
+    }
+    this.endPass();
+    if (this.ringUsed > 0) this.dev.queue.writeBuffer(this.ring, 0, this.ringHost, 0, this.ringUsed);
+    this.dev.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.ringUsed = 0;
+    this.runAfterSubmit();
+  }
+
+  /** Waits for the device to finish everything submitted (benchmarks). */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.dev.queue.onSubmittedWorkDone();
+    this.throwIfFailed();
+  }
+
+  /** Compiles every kernel now (and reports WGSL errors with the compiler's message). */
+  async warmup(formats: readonly WeightFormat[] = this.weightFormats): Promise<void> {
+    const jobs: [string, string][] = [
+      ["rms", rmsNormWgsl(false)], ["rms_inplace", rmsNormWgsl(true)], ["rope", ROPE_WGSL],
+      ["silu_none", siluMulWgsl("none")], ["silu_gate", siluMulWgsl("gate")], ["silu_up", siluMulWgsl("up")],
+      ["add", addWgsl(false)], ["add_self", addWgsl(true)], ["gather_rows", GATHER_ROWS_WGSL], ["kv_write", KV_WRITE_WGSL],
+      ["attention", ATTENTION_WGSL], ["lora_shrink", LORA_SHRINK_WGSL], ["lora_expand", LORA_EXPAND_WGSL],
+    ];
+    for (const f of formats) jobs.push([`gemv_${f}`, gemvWgsl(f)], [`gemm_${f}`, gemmWgsl(f)], [`embed_${f}`, embedWgsl(f)]);
+    await Promise.all(jobs.map(async ([key, code]) => {
+      if (this.pipelines.has(key)) return;
+      const shader = this.dev.createShaderModule({ label: key, code });
+      const info = await shader.getCompilationInfo();
+      const errors = info.messages.filter((m) => m.type === "error");
+      if (errors.length) throw new Error(`WGSL ${key}: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`);
+      const pipeline = await this.dev.createComputePipelineAsync({ label: key, layout: "auto", compute: { module: shader, entryPoint: "main" } });
+      this.pipelines.set(key, { pipeline, layout: pipeline.getBindGroupLayout(0) });
+    }));
+  }
+
+  /** Releases the device and Dawn's instance; the backend is unusable afterwards. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.encoder = null;
+    this.pass = null;
+    this.ctx.close();
+  }
+
+  // --- ops ------------------------------------------------------------------------------
+
+  matmul(out: GpuF32, x: GpuF32, w: GpuWeight, m: number, k: number, n: number): void {
+    this.live("matmul", out, x, w);
+    need("matmul", "x", x, m * k);
+    need("matmul", "out", out, m * n);
+    if (w.cols !== k || w.rows < n) throw new RangeError(`matmul: weight is (${w.rows}, ${w.cols}), needs (>=${n}, ${k})`);
+    this.distinct("matmul", out, x);
+    if (m === 0 || n === 0) return;
+    const gemv = m <= GEMV_MAX_M;
+    for (const part of w.parts) {
+      if (part.row0 >= n) break;
+      const rows = Math.min(part.rows, n - part.row0);
+      const wb = weightBindings(part);
+      if (gemv) {
+        this.dispatch(`gemv_${w.format}`, () => gemvWgsl(w.format), [out, x, ...wb], [m, k, rows, n, part.row0], [], rows);
+      } else {
+        this.dispatch(`gemm_${w.format}`, () => gemmWgsl(w.format), [out, x, ...wb], [m, k, rows, n, part.row0], [],
+          [Math.ceil(rows / GEMM_TILE), Math.ceil(m / GEMM_TILE)]);
+      }
+    }
+  }
+
+  rmsNorm(out: GpuF32, x: GpuF32, weight: GpuF32, rows: number, dim: number, eps: number): void {
+    this.live("rmsNorm", out, x, weight);
+    need("rmsNorm", "x", x, rows * dim);
+    need("rmsNorm", "out", out, rows * dim);
+    need("rmsNorm", "weight", weight, dim);
+    if (rows === 0) return;
+    if (same(out, x)) {
+      this.distinct("rmsNorm", out, weight);
+      this.dispatch("rms_inplace", () => rmsNormWgsl(true), [out, weight], [rows, dim], [eps], rows);
+    } else {
+      this.distinct("rmsNorm", out, x, weight);
+      this.dispatch("rms", () => rmsNormWgsl(false), [out, weight, x], [rows, dim], [eps], rows);
+    }
+  }
+
+  rope(x: GpuF32, positions: GpuI32, invFreq: GpuF32, tokens: number, numHeads: number, headDim: number): void {
+    this.live("rope", x, positions, invFreq);
+    need("rope", "x", x, tokens * numHeads * headDim);
+    need("rope", "positions", positions, tokens);
+    need("rope", "invFreq", invFreq, headDim >> 1);
+    if (headDim % 2 !== 0) throw new RangeError(`rope: headDim ${headDim} must be even`);
+    this.distinct("rope", x, invFreq);
+    const n = tokens * numHeads * (headDim >> 1);
+    if (n === 0) return;
+    this.dispatch("rope", () => ROPE_WGSL, [x, positions, invFreq], [tokens, numHeads, headDim], [], Math.ceil(n / EW_WG));
+  }
+
+  siluMul(out: GpuF32, gate: GpuF32, up: GpuF32, n: number): void {
+    this.live("siluMul", out, gate, up);
+    need("siluMul", "gate", gate, n);
+    need("siluMul", "up", up, n);
+    need("siluMul", "out", out, n);
+    if (n === 0) return;
+    const groups = Math.ceil(n / EW_WG);
+    if (same(out, gate) && same(out, up)) throw new RangeError("siluMul: gate and up must be different tensors");
+    if (same(out, gate)) {
+      this.distinct("siluMul", out, up);
+      this.dispatch("silu_gate", () => siluMulWgsl("gate"), [out, up], [n], [], groups);
+    } else if (same(out, up)) {
+      this.distinct("siluMul", out, gate);
+      this.dispatch("silu_up", () => siluMulWgsl("up"), [out, gate], [n], [], groups);
+    } else {
+      this.distinct("siluMul", out, gate, up);
+      this.dispatch("silu_none", () => siluMulWgsl("none"), [out, gate, up], [n], [], groups);
+    }
+  }
+
+  addInPlace(y: GpuF32, x: GpuF32, n: number): void {
+    this.live("addInPlace", y, x);
+    need("addInPlace", "y", y, n);
+    need("addInPlace", "x", x, n);
+    if (n === 0) return;
+    if (same(y, x)) {
+      this.dispatch("add_self", () => addWgsl(true), [y], [n], [], Math.ceil(n / EW_WG));
+    } else {
+      this.distinct("addInPlace", y, x);
+      this.dispatch("add", () => addWgsl(false), [y, x], [n], [], Math.ceil(n / EW_WG));
+    }
+  }
+
+  embed(out: GpuF32, table: GpuWeight, ids: GpuI32, tokens: number, dim: number): void {
+    this.live("embed", out, table, ids);
+    need("embed", "out", out, tokens * dim);
+    need("embed", "ids", ids, tokens);
+    if (table.cols !== dim) throw new RangeError(`embed: table has ${table.cols} columns, needs ${dim}`);
+    if (tokens === 0) return;
+    for (const part of table.parts) {
+      this.dispatch(`embed_${table.format}`, () => embedWgsl(table.format), [out, ids, ...weightBindings(part)],
+        [tokens, dim, part.row0, part.rows], [], Math.ceil((tokens * dim) / EW_WG));
+    }
+  }
+
+  gatherRows(out: GpuF32, x: GpuF32, rows: GpuI32, count: number, dim: number): void {
+    this.live("gatherRows", out, x, rows);
+    need("gatherRows", "out", out, count * dim);
+    need("gatherRows", "rows", rows, count);
+    this.distinct("gatherRows", out, x);
+    if (count * dim === 0) return;
+    this.dispatch("gather_rows", () => GATHER_ROWS_WGSL, [out, x, rows], [count, dim], [], Math.ceil((count * dim) / EW_WG));
+  }
+
+  kvWrite(kCache: GpuF32, vCache: GpuF32, k: GpuF32, v: GpuF32, slots: GpuI32, tokens: number, kvDim: number): void {
+    this.live("kvWrite", kCache, vCache, k, v, slots);
+    need("kvWrite", "k", k, tokens * kvDim);
+    need("kvWrite", "v", v, tokens * kvDim);
+    need("kvWrite", "slots", slots, tokens);
+    this.distinct("kvWrite", kCache, vCache, k, v);
+    if (tokens * kvDim === 0) return;
+    this.dispatch("kv_write", () => KV_WRITE_WGSL, [kCache, vCache, k, v, slots], [tokens, kvDim], [], Math.ceil((tokens * kvDim) / EW_WG));
+  }
+
+  attention(
+    out: GpuF32, q: GpuF32, kCache: GpuF32, vCache: GpuF32,
+    blockTables: GpuI32, seqIndex: GpuI32, positions: GpuI32,
+    tokens: number, numHeads: number, numKvHeads: number, headDim: number,
+    blockSize: number, maxBlocksPerSeq: number, window: number, scale: number,
+  ): void {
+    this.live("attention", out, q, kCache, vCache, blockTables, seqIndex, positions);
+    need("attention", "q", q, tokens * numHeads * headDim);
+    need("attention", "out", out, tokens * numHeads * headDim);
+    need("attention", "seqIndex", seqIndex, tokens);
+    need("attention", "positions", positions, tokens);
+    if (headDim > ATTN_MAX_HEAD_DIM) throw new RangeError(`attention: headDim ${headDim} exceeds ${ATTN_MAX_HEAD_DIM}`);
+    if (numKvHeads <= 0 || numHeads % numKvHeads !== 0) throw new RangeError(`attention: numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
+    this.distinct("attention", out, q, kCache, vCache);
+    if (tokens === 0) return;
+    this.dispatch("attention", () => ATTENTION_WGSL, [out, q, kCache, vCache, blockTables, seqIndex, positions],
+      [tokens, numHeads, numKvHeads, headDim, blockSize, maxBlocksPerSeq, Math.max(0, window)], [scale], tokens * numHeads);
+  }
+
+  lora(
+    y: GpuF32, x: GpuF32, k: number, n: number,
+    segStarts: Int32Array, a: (GpuF32 | null)[], b: (GpuF32 | null)[],
+    ranks: Int32Array, scales: Float32Array,
+  ): void {
+    const S = segStarts.length - 1;
+    if (S <= 0) return;
+    const T = segStarts[S];
+    this.live("lora", y, x);
+    need("lora", "x", x, T * k);
+    need("lora", "y", y, T * n);
+    this.distinct("lora", y, x);
+    // segments grouped by the (A buffer, B buffer) pair they live in: one shrink + expand each
+    const groups = new Map<GPUBuffer, Map<GPUBuffer, number[]>>();
+    let maxRank = 0;
+    for (let s = 0; s < S; s++) {
+      const as = a[s];
+      const bs = b[s];
+      if (as === null || bs === null || segStarts[s + 1] <= segStarts[s]) continue;
+      this.live("lora", as, bs);
+      const r = ranks[s];
+      need("lora", `a[${s}]`, as, r * k);
+      need("lora", `b[${s}]`, bs, n * r);
+      maxRank = Math.max(maxRank, r);
+      let byB = groups.get(as.buffer);
+      if (!byB) groups.set(as.buffer, (byB = new Map()));
+      const list = byB.get(bs.buffer);
+      if (list) list.push(s);
+      else byB.set(bs.buffer, [s]);
+    }
+    if (maxRank === 0) return;
+    const h = this.scratchH(T * maxRank);
+    for (const [aBuf, byB] of groups) {
+      for (const [bBuf, segs] of byB) {
+        const words = 1 + 6 * segs.length + T;
+        // the table and both dispatches' parameters in one ring reservation (no flush in between)
+        this.reserve(roundUp(words * 4, SLOT) + 2 * SLOT);
+        const tOff = this.ringAlloc(words * 4);
+        const base = tOff / 4;
+        this.ringI32[base] = segs.length;
+        this.ringI32.fill(-1, base + 1 + 6 * segs.length, base + words);
+        segs.forEach((s, i) => {
+          const row = base + 1 + 6 * i;
+          this.ringI32[row] = segStarts[s];
+          this.ringI32[row + 1] = segStarts[s + 1];
+          this.ringI32[row + 2] = a[s]!.offset / 4;
+          this.ringI32[row + 3] = b[s]!.offset / 4;
+          this.ringI32[row + 4] = ranks[s];
+          this.ringF32[row + 5] = scales[s];
+          this.ringI32.fill(i, base + 1 + 6 * segs.length + segStarts[s], base + 1 + 6 * segs.length + segStarts[s + 1]);
+        });
+        const table = { buffer: this.ring, offset: tOff, size: words * 4 };
+        const aWhole = { buffer: aBuf, offset: 0, size: Math.min(aBuf.size, this.maxBinding) };
+        const bWhole = { buffer: bBuf, offset: 0, size: Math.min(bBuf.size, this.maxBinding) };
+        this.dispatch("lora_shrink", () => LORA_SHRINK_WGSL, [h, x, aWhole, table], [T, k, maxRank], [], T * maxRank);
+        this.dispatch("lora_expand", () => LORA_EXPAND_WGSL, [y, h, bWhole, table], [T, n, maxRank], [], Math.ceil((T * n) / 256));
+      }
+    }
+  }
+
+  // --- internals ------------------------------------------------------------------------
+
+  private dedicated<K extends "f32" | "i32">(kind: K, n: number, src: Float32Array | Int32Array | null): GpuTensor<K> {
+    const byteSize = Math.max(4, n * 4);
+    if (byteSize > this.maxBinding) {
+      throw new RangeError(`a ${kind} tensor of ${n} elements (${byteSize} bytes) exceeds the device's binding limit of ${this.maxBinding} bytes`);
+    }
+    const buffer = src
+      ? bufferFrom(this.dev, bytesOf(src), TENSOR_USAGE, kind)
+      : this.dev.createBuffer({ label: kind, size: byteSize, usage: TENSOR_USAGE });
+    this.bytesInUse += buffer.size;
+    return { kind, buffer, offset: 0, length: n, byteSize, arena: null, released: false };
+  }
+
+  private inArena<K extends "f32" | "i32">(kind: K, n: number): GpuTensor<K> {
+    const align = Math.max(SLOT, this.dev.limits.minStorageBufferOffsetAlignment);
+    for (const arena of this.arenas) {
+      const off = arena.alloc(n * 4);
+      if (off >= 0) return { kind, buffer: arena.buffer, offset: off, length: n, byteSize: n * 4, arena, released: false };
+    }
+    const size = Math.min(ARENA_BYTES, this.maxBinding);
+    const arena = new Arena(this.dev.createBuffer({ label: "arena", size, usage: TENSOR_USAGE }), size, align);
+    this.arenas.push(arena);
+    this.bytesInUse += size;
+    const off = arena.alloc(n * 4);
+    return { kind, buffer: arena.buffer, offset: off, length: n, byteSize: n * 4, arena, released: false };
+  }
+
+  private scratchH(n: number): GpuF32 {
+    if (!this.loraScratch || this.loraScratch.length < n) {
+      if (this.loraScratch) this.release(this.loraScratch);
+      this.loraScratch = this.allocF32(Math.max(n, 2 * (this.loraScratch?.length ?? 0), 1024));
+    }
+    return this.loraScratch;
+  }
+
+  private enc(): GPUCommandEncoder {
+    if (this.closed) throw new Error("webgpu backend is closed");
+    this.encoder ??= this.dev.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private later(fn: () => void): void {
+    if (this.encoder) this.afterSubmit.push(fn);
+    else fn();
+  }
+
+  private runAfterSubmit(): void {
+    for (const fn of this.afterSubmit.splice(0)) fn();
+  }
+
+  private reserve(bytes: number): void {
+    if (bytes > RING_BYTES) throw new RangeError(`a step table of ${bytes} bytes exceeds the ${RING_BYTES}-byte ring`);
+    if (this.ringUsed + bytes > RING_BYTES) this.flush();
+  }
+
+  private ringAlloc(bytes: number): number {
+    const off = this.ringUsed;
+    this.ringUsed += roundUp(bytes, SLOT);
+    return off;
+  }
+
+  private pipeline(key: string, code: () => string): { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout } {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const pipeline = this.dev.createComputePipeline({ label: key, layout: "auto", compute: { module: this.dev.createShaderModule({ label: key, code: code() }), entryPoint: "main" } });
+      p = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * Records one dispatch: parameters (gx, ...u32s, ...f32s) into the ring, bindings 1.. in order.
+   * `groups` is a workgroup count laid out on a 2-D grid, or an explicit [x, y].
+   */
+  private dispatch(key: string, code: () => string, bindings: Binding[], u32s: number[], f32s: number[], groups: number | [number, number]): void {
+    const { pipeline, layout } = this.pipeline(key, code);
+    let gx: number, gy: number;
+    if (typeof groups === "number") {
+      gx = Math.min(groups, MAX_GROUPS_X);
+      gy = Math.ceil(groups / gx);
+    } else {
+      [gx, gy] = groups;
+    }
+    if (gx <= 0 || gy <= 0) return;
+    if (gy > MAX_GROUPS_X) throw new RangeError(`${key}: ${gx}x${gy} workgroups exceed the dispatch limit`);
+    this.reserve(SLOT);
+    const off = this.ringAlloc(SLOT);
+    const w = off / 4;
+    this.ringU32[w] = gx;
+    u32s.forEach((v, i) => { this.ringU32[w + 1 + i] = v; });
+    f32s.forEach((v, i) => { this.ringF32[w + 1 + u32s.length + i] = v; });
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.ring, offset: off, size: SLOT } }];
+    bindings.forEach((b, i) => {
+      const r = "kind" in b ? { buffer: b.buffer, offset: b.offset, size: b.byteSize } : b;
+      entries.push({ binding: i + 1, resource: r });
+    });
+    const bindGroup = this.dev.createBindGroup({ layout, entries });
+    const encoder = this.enc();
+    this.pass ??= encoder.beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(gx, gy);
+  }
+
+  private live(op: string, ...ts: (GpuTensor | GpuWeight)[]): void {
+    if (this.closed) throw new Error(`${op}: the webgpu backend is closed`);
+    for (const t of ts) {
+      if (!t || (t.kind !== "f32" && t.kind !== "i32" && t.kind !== "weight")) throw new TypeError(`${op}: not a webgpu tensor`);
+      if (t.released) throw new Error(`${op}: tensor used after release`);
+    }
+  }
+
+  /** WebGPU forbids a buffer written and read in one dispatch: distinct handles must not share a buffer */
+  private distinct(op: string, written: GpuTensor, ...read: GpuTensor[]): void {
+    for (const r of read) {
+      if (r !== written && r.buffer === written.buffer) {
+        throw new RangeError(`${op}: the output shares a device buffer with an input (an uploaded tensor is not writable by ops; allocate outputs with allocF32)`);
+      }
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.error) throw new Error(`webgpu: ${this.error}`);
+  }
+}
+
+function weightBindings(part: WeightPart): Binding[] {
+  const data = { buffer: part.data, offset: 0, size: part.data.size };
+  return part.scales ? [data, { buffer: part.scales, offset: 0, size: part.scales.size }] : [data];
+}
+
+function same(a: GpuTensor, b: GpuTensor): boolean {
+  return a === b || (a.buffer === b.buffer && a.offset === b.offset);
+}
+
+function need(op: string, name: string, t: GpuTensor, n: number): void {
+  if (t.length < n) throw new RangeError(`${op}: ${name} has ${t.length} elements, needs ${n}`);
+}
+
+/** Opens a device (see ./device.ts) and a backend on it; `close()` releases both. */
+export async function createWebGpuBackend(opts: OpenOptions = {}): Promise<WebGpuBackend> {
+  const ctx = await openWebGpu(opts);
+  try {
+    const be = new WebGpuBackend(ctx);
+    return be;
+  } catch (err) {
+    ctx.close();
+    throw err;
+  }
+}
