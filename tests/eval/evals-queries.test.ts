@@ -67,7 +67,7 @@ for (const target of databases) {
       await setEvalRunProgress(t.db, { id: run.id, done: 5 });
       expect((await getEvalRun(t.db, { id: run.id }))!.done).toBe(5);
 
-      const done = await completeEvalRun(t.db, { id: run.id, results: [sqlResult([1, 0, 1, 1], [0, 0, 0, 1]), wordnet], wallMs: 1234, requestsPerSecond: 9.7, throughput: null });
+      const done = await completeEvalRun(t.db, { id: run.id, results: [sqlResult([1, 0, 1, 1], [0, 0, 0, 1]), wordnet], wallMs: 1234, requestsPerSecond: 9.7, throughput: null, headline: ["sql", "wordnet"] });
       expect(done.status).toBe("done");
       expect(done.done).toBe(12);
       expect(done.finishedAt).toBeInstanceOf(Date);
@@ -112,6 +112,7 @@ for (const target of databases) {
           origin: "cli", modelId: "loraland-mini", workerUrl: "http://w", protocol: "lorax", adapters: ["sql"], exampleLimit: null, concurrency: 8, total: scores.length * 2,
           startedAt: new Date(Date.now() - 1000), finishedAt: new Date(), results: [sqlResult(scores, scores.map(() => 0))], wallMs: 10, requestsPerSecond: 400,
           throughput: { perAdapter: 2, adapters: 1, concurrency: 8, concurrentExamplesPerSecond: 3, sequentialExamplesPerSecond: 2 },
+          headline: ["sql"],
         });
       const measuredFt = async () =>
         (await t.db.select().from(metrics).where(and(eq(metrics.adapterSlug, "sql"), eq(metrics.source, "measured"), eq(metrics.modelLabel, "fine_tuned"))))[0]!;
