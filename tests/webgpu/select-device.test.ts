@@ -1,0 +1,57 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { referenceBackend } from "../../inference/kernels/reference";
+import { chooseDevice } from "../../inference/webgpu/select";
+import { WebGpuUnavailable } from "../../inference/webgpu/device";
+import { reportMissingGpu } from "./gpu-test-backend";
+
+// One device per process: `auto` on a machine with only a software adapter opens none.
+
+describe("--device", () => {
+  it("cpu uses the CPU backend and says so", async () => {
+    const lines: string[] = [];
+    const d = await chooseDevice("cpu", referenceBackend, (l) => lines.push(l));
+    expect(d.backend).toBe(referenceBackend);
+    expect(d.label).toBe("cpu");
+    expect(lines).toEqual(["device: cpu"]);
+  });
+
+  it("auto takes a hardware adapter or falls back to the CPU with a one-line reason, never throwing", async () => {
+    const lines: string[] = [];
+    const d = await chooseDevice("auto", referenceBackend, (l) => lines.push(l));
+    try {
+      expect(lines).toHaveLength(1);
+      if (d.gpu) {
+        expect(lines[0]).toBe(`device: ${d.label}`);
+        expect(d.gpu.ctx.software).toBe(false);
+      } else {
+        expect(d.backend).toBe(referenceBackend);
+        expect(lines[0]).toMatch(/^device: cpu \(auto: .+\)$/);
+        expect(lines[0]).not.toMatch(/\n/);
+      }
+    } finally {
+      d.close();
+    }
+  });
+});
+
+// the process's one device, opened through --device gpu
+const gpuLines: string[] = [];
+const chosen = await chooseDevice("gpu", referenceBackend, (l) => gpuLines.push(l)).catch((err: unknown) => err as Error);
+if (chosen instanceof Error) {
+  it("--device gpu without an adapter throws WebGpuUnavailable", () => {
+    expect(chosen).toBeInstanceOf(WebGpuUnavailable);
+  });
+  reportMissingGpu(chosen.message);
+}
+
+describe.runIf(!(chosen instanceof Error))("--device gpu", () => {
+  afterAll(() => { if (!(chosen instanceof Error)) chosen.close(); });
+
+  it("opens any adapter, software included, and logs its name", () => {
+    if (chosen instanceof Error) return;
+    expect(chosen.gpu).not.toBeNull();
+    expect(chosen.backend).toBe(chosen.gpu);
+    expect(chosen.label).toMatch(/^webgpu \(.+\)$/);
+    expect(gpuLines).toEqual([`device: ${chosen.label}`]);
+  });
+});
