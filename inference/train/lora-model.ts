@@ -69,6 +69,7 @@ interface LayerCache {
   gate: Buf; // (T, I)
   up: Buf; // (T, I)
   act: Buf; // (T, I) silu(gate)·up
+  sig: Buf; // (T, I) σ(gate)
   lin: (LinCache | null)[]; // per projection index
 }
 
@@ -91,6 +92,23 @@ export class LoraTrainModel {
   private lmHeadT: Buf | null = null; // (H, V)
   private readonly invFreq: Float32Array;
   private readonly attn: AttnShape;
+  /** temporaries consumed within one call, by role: grown, never shrunk, not zeroed */
+  private readonly scratchBufs = new Map<string, Buf>();
+
+  private scratch(role: string, n: number): Buf {
+    let b = this.scratchBufs.get(role);
+    if (!b || b.length < n) {
+      b = alloc(this.dtype, Math.max(n, Math.ceil((b?.length ?? 0) * 1.5)));
+      this.scratchBufs.set(role, b);
+    }
+    return b.length === n ? b : b.subarray(0, n);
+  }
+
+  private zeroed(role: string, n: number): Buf {
+    const b = this.scratch(role, n);
+    b.fill(0);
+    return b;
+  }
 
   constructor(readonly config: ModelConfig, weights: BaseWeights, readonly spec: LoraSpec, readonly dtype: Dtype = "f32") {
     const c = config;
@@ -176,7 +194,7 @@ export class LoraTrainModel {
     }
     const h = alloc(this.dtype, T * r);
     matmul(h, xd, p.a, T, k, r);
-    const tmp = alloc(this.dtype, T * n);
+    const tmp = this.scratch("out", T * n);
     matmul(tmp, h, p.b, T, r, n);
     axpy(y, this.scale, tmp, T * n);
     return { xd, keep, h };
@@ -189,32 +207,32 @@ export class LoraTrainModel {
    */
   private linearBackward(dx: Buf, dy: Buf, l: number, pi: number, T: number, cache: LinCache | null, xT: Map<Buf, Buf>): void {
     const [k, n] = projectionShape(this.config, PROJECTIONS[pi]);
-    const tmpX = alloc(this.dtype, T * k);
+    const tmpX = this.scratch("in", T * k);
     matmul(tmpX, dy, this.wT(l, pi), T, n, k);
     axpy(dx, 1, tmpX, T * k);
     const p = this.byLayer[l * PROJECTIONS.length + pi];
     if (!p || !cache) return;
     const r = this.spec.r;
     const s = this.scale;
-    const bT = transpose(alloc(this.dtype, r * n), p.b, n, r); // (r, n)
-    const dh = alloc(this.dtype, T * r); // (T, r)
+    const bT = transpose(this.scratch("bT", r * n), p.b, n, r); // (r, n)
+    const dh = this.scratch("dh", T * r); // (T, r)
     matmul(dh, dy, bT, T, n, r);
     for (let i = 0; i < dh.length; i++) dh[i] *= s;
-    const dyT = transpose(alloc(this.dtype, n * T), dy, T, n); // (n, T)
-    const hT = transpose(alloc(this.dtype, r * T), cache.h, T, r); // (r, T)
-    const gbTmp = alloc(this.dtype, n * r);
+    const dyT = transpose(this.scratch("dyT", n * T), dy, T, n); // (n, T)
+    const hT = transpose(this.scratch("hT", r * T), cache.h, T, r); // (r, T)
+    const gbTmp = this.scratch("gb", n * r);
     matmul(gbTmp, dyT, hT, n, T, r);
     axpy(p.gb, s, gbTmp);
     let xdT = xT.get(cache.xd);
     if (!xdT) {
-      xdT = transpose(alloc(this.dtype, k * T), cache.xd, T, k); // (k, T)
+      xdT = transpose(this.scratch(`xT${pi}`, k * T), cache.xd, T, k); // (k, T)
       xT.set(cache.xd, xdT);
     }
-    const dhT = transpose(alloc(this.dtype, r * T), dh, T, r); // (r, T)
-    const gaTmp = alloc(this.dtype, r * k);
+    const dhT = transpose(this.scratch("dhT", r * T), dh, T, r); // (r, T)
+    const gaTmp = this.scratch("ga", r * k);
     matmul(gaTmp, dhT, xdT, r, T, k);
     axpy(p.ga, 1, gaTmp);
-    const aT = transpose(alloc(this.dtype, k * r), p.a, r, k); // (k, r)
+    const aT = transpose(this.scratch("aT", k * r), p.a, r, k); // (k, r)
     matmul(tmpX, dh, aT, T, r, k);
     if (cache.keep) dropoutBackwardAdd(dx, tmpX, cache.keep, T * k, this.spec.dropout);
     else axpy(dx, 1, tmpX, T * k);
@@ -253,21 +271,21 @@ export class LoraTrainModel {
       const att = alloc(dt, T * qDim);
       const lse = alloc(dt, T * c.numHeads);
       attentionForward(att, lse, q, k, v, batch.seqStarts, this.attn, scores);
-      const proj = alloc(dt, T * H);
+      const proj = this.scratch("proj", T * H);
       lin[3] = this.linearForward(proj, att, l, 3, T, rng);
       const xMid = alloc(dt, T * H);
       for (let i = 0; i < T * H; i++) xMid[i] = x[i] + proj[i];
       const rstd2 = alloc(dt, T);
       const xn2 = alloc(dt, T * H);
       rmsNormForward(xn2, rstd2, xMid, L.postNorm, T, H, c.rmsNormEps);
-      const gate = alloc(dt, T * I), up = alloc(dt, T * I), act = alloc(dt, T * I);
+      const gate = alloc(dt, T * I), up = alloc(dt, T * I), act = alloc(dt, T * I), sig = alloc(dt, T * I);
       lin[4] = this.linearForward(gate, xn2, l, 4, T, rng);
       lin[5] = this.linearForward(up, xn2, l, 5, T, rng);
-      siluMulForward(act, gate, up, T * I);
+      siluMulForward(act, sig, gate, up, T * I);
       lin[6] = this.linearForward(proj, act, l, 6, T, rng);
       const xOut = alloc(dt, T * H);
       for (let i = 0; i < T * H; i++) xOut[i] = xMid[i] + proj[i];
-      if (keep) caches.push({ xIn: x, rstd1, xn1, q, k, v, att, lse, xMid, rstd2, xn2, gate, up, act, lin });
+      if (keep) caches.push({ xIn: x, rstd1, xn1, q, k, v, att, lse, xMid, rstd2, xn2, gate, up, act, sig, lin });
       x = xOut;
     }
     return { x, caches };
@@ -334,23 +352,23 @@ export class LoraTrainModel {
       const C = caches[l];
       const xT = new Map<Buf, Buf>();
       // MLP: xOut = xMid + down(silu(gate)·up), gate/up = xn2·W
-      const dact = alloc(dt, T * I);
+      const dact = this.zeroed("dact", T * I);
       this.linearBackward(dact, dx, l, 6, T, C.lin[6], xT);
-      const dgate = alloc(dt, T * I), dup = alloc(dt, T * I);
-      siluMulBackward(dgate, dup, dact, C.gate, C.up, T * I);
-      const dxn2 = alloc(dt, T * H);
+      const dgate = this.scratch("dgate", T * I), dup = this.scratch("dup", T * I);
+      siluMulBackward(dgate, dup, dact, C.gate, C.up, C.sig, T * I);
+      const dxn2 = this.zeroed("dxn2", T * H);
       this.linearBackward(dxn2, dgate, l, 4, T, C.lin[4], xT);
       this.linearBackward(dxn2, dup, l, 5, T, C.lin[5], xT);
       const dxMid = dx; // the residual passes through; the norm's gradient adds to it
       rmsNormBackward(dxMid, dxn2, C.xMid, L.postNorm, C.rstd2, T, H);
       // attention: xMid = xIn + o(attn(rope(q), rope(k), v)), q/k/v = xn1·W
-      const datt = alloc(dt, T * qDim);
+      const datt = this.zeroed("datt", T * qDim);
       this.linearBackward(datt, dxMid, l, 3, T, C.lin[3], xT);
-      const dq = alloc(dt, T * qDim), dk = alloc(dt, T * kvDim), dv = alloc(dt, T * kvDim);
+      const dq = this.zeroed("dq", T * qDim), dk = this.zeroed("dk", T * kvDim), dv = this.zeroed("dv", T * kvDim);
       attentionBackward(dq, dk, dv, datt, C.att, C.lse, C.q, C.k, C.v, batch.seqStarts, this.attn);
       rope(dq, batch.positions, this.invFreq, T, c.numHeads, c.headDim, true);
       rope(dk, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim, true);
-      const dxn1 = alloc(dt, T * H);
+      const dxn1 = this.zeroed("dxn1", T * H);
       this.linearBackward(dxn1, dq, l, 0, T, C.lin[0], xT);
       this.linearBackward(dxn1, dk, l, 1, T, C.lin[1], xT);
       this.linearBackward(dxn1, dv, l, 2, T, C.lin[2], xT);

@@ -71,19 +71,21 @@ export function rope(x: Buf, positions: Int32Array, invFreq: Float32Array, token
 
 // ---------------------------------------------------------------- SiLU · mul
 
-/** out[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + exp(−g)) */
-export function siluMulForward(out: Buf, gate: Buf, up: Buf, n: number): void {
+/** out[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + exp(−g)); sig (n) keeps σ(g) for the backward */
+export function siluMulForward(out: Buf, sig: Buf, gate: Buf, up: Buf, n: number): void {
   for (let i = 0; i < n; i++) {
     const g = gate[i];
-    out[i] = (g / (1 + Math.exp(-g))) * up[i];
+    const e = 1 + Math.exp(-g);
+    sig[i] = 1 / e;
+    out[i] = (g / e) * up[i];
   }
 }
 
 /** dgate = dout · up · σ(g)(1 + g(1 − σ(g))),  dup = dout · silu(g)  (written, not added) */
-export function siluMulBackward(dgate: Buf, dup: Buf, dout: Buf, gate: Buf, up: Buf, n: number): void {
+export function siluMulBackward(dgate: Buf, dup: Buf, dout: Buf, gate: Buf, up: Buf, sig: Buf, n: number): void {
   for (let i = 0; i < n; i++) {
     const g = gate[i];
-    const s = 1 / (1 + Math.exp(-g));
+    const s = sig[i];
     const d = dout[i];
     dup[i] = d * g * s;
     dgate[i] = d * up[i] * s * (1 + g * (1 - s));
@@ -217,15 +219,19 @@ export function crossEntropy(logits: Buf, targets: Int32Array, rows: number, voc
 // ---------------------------------------------------------------- dropout
 
 /**
- * Inverted dropout with a 0/1 mask drawn from `rand`: out = x · mask / (1 − p). keep (n) records
- * the mask for the backward (d_in = d_out · mask / (1 − p)).
+ * Inverted dropout: each element is dropped with probability p, independently; out = x · keep /
+ * (1 − p), keep (n) records the mask for the backward (d_in = d_out · keep / (1 − p)).
+ * The drops are drawn as geometric gaps (floor(log U / log(1 − p)) kept elements between two
+ * drops), the same distribution as one draw per element at p·n draws.
  */
 export function dropoutForward(out: Buf, keep: Uint8Array, x: Buf, n: number, p: number, rand: () => number): void {
   const s = 1 / (1 - p);
-  for (let i = 0; i < n; i++) {
-    const k = rand() >= p ? 1 : 0;
-    keep[i] = k;
-    out[i] = k ? x[i] * s : 0;
+  for (let i = 0; i < n; i++) out[i] = x[i] * s;
+  keep.fill(1, 0, n);
+  const lq = Math.log(1 - p);
+  for (let i = Math.floor(Math.log(1 - rand()) / lq); i < n; i += 1 + Math.floor(Math.log(1 - rand()) / lq)) {
+    out[i] = 0;
+    keep[i] = 0;
   }
 }
 
