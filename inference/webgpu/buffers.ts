@@ -19,6 +19,8 @@ export interface GpuTensor<K extends "f32" | "i32" = "f32" | "i32"> {
   readonly byteSize: number;
   /** the arena it was sub-allocated from, if any */
   readonly arena: Arena | null;
+  /** a per-step table in a recycled buffer (bound whole: bind groups stay cacheable across steps) */
+  readonly pooled: boolean;
   released: boolean;
 }
 export type GpuF32 = GpuTensor<"f32">;

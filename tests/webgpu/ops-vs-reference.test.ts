@@ -291,6 +291,35 @@ describe.runIf(gpu.be)("webgpu ops vs reference", () => {
     expectClose(await read(y, T * n), want, 1e-5);
   });
 
+  it("steps that recycle their tables and reuse cached bind groups compute each step's own result", async () => {
+    const r = rng(29);
+    const T = 6, dim = 10;
+    const x = randArray(r, T * dim);
+    const gx = up(x);
+    const o = out(3 * dim);
+    for (let step = 0; step < 4; step++) {
+      const rows = Int32Array.from({ length: 3 }, () => Math.floor(r() * T));
+      const table = be.uploadI32(rows);
+      be.gatherRows(o, gx, table, 3, dim);
+      const want = new Float32Array(3 * dim);
+      ref.gatherRows(want, x, rows, 3, dim);
+      expect(await read(o, 3 * dim)).toEqual(want);
+      be.release(table); // back to the pool: the next step writes its rows into the same buffer
+    }
+    // two LoRA calls in one submit: each reads its own segment table from the ring
+    const k = 9, n = 7, T2 = 4;
+    const xs = randArray(r, T2 * k);
+    const A = [randArray(r, 2 * k), randArray(r, 3 * k)], B = [randArray(r, n * 2), randArray(r, n * 3)];
+    const want = new Float32Array(T2 * n);
+    ref.lora(want, xs, k, n, Int32Array.from([0, 1, 4]), [A[0], A[1]], [B[0], B[1]], Int32Array.from([2, 3]), Float32Array.from([1, 2]));
+    ref.lora(want, xs, k, n, Int32Array.from([0, 3, 4]), [A[1], null], [B[1], null], Int32Array.from([3, 0]), Float32Array.from([0.5, 0]));
+    const y = out(T2 * n);
+    const gA = A.map(up), gB = B.map(up), gxs = up(xs);
+    be.lora(y, gxs, k, n, Int32Array.from([0, 1, 4]), gA, gB, Int32Array.from([2, 3]), Float32Array.from([1, 2]));
+    be.lora(y, gxs, k, n, Int32Array.from([0, 3, 4]), [gA[1], null], [gB[1], null], Int32Array.from([3, 0]), Float32Array.from([0.5, 0]));
+    expectClose(await read(y, T2 * n), want, 1e-5);
+  });
+
   it("errors name the op and the field", () => {
     const x = out(4);
     expect(() => be.matmul(out(4), x, be.uploadWeight({ format: "f32", rows: 2, cols: 3, data: new Float32Array(6) }), 2, 2, 2)).toThrow(/matmul: weight is \(2, 3\)/);
