@@ -5,8 +5,11 @@
  *   fails in CI.
  * - `launchBrowser()` — headless Chromium with the flags a sandboxed, offline machine needs.
  * - `ensureWebBuild()` — one `next build` shared by every e2e file (a file lock; reused when fresh).
- * - `startWebServer()` — the production server on a free port with a temporary DATA_DIR, killed
- *   with its whole process group by `stop()`.
+ * - `startWebServer()` — the production server (scripts/lib/web-server.mjs, as `npm start` runs
+ *   it: loopback only, so the tests' own requests have the admin right unless they say they came
+ *   through a proxy) on a free port with a temporary DATA_DIR, killed with its whole process group
+ *   by `stop()`.
+ * - `ownerCookie()` — a signed owner cookie minted by a page load (API calls need one).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -133,7 +136,7 @@ export async function startWebServer(opts: StartOptions = {}): Promise<WebServer
   const args =
     worker === "builtin"
       ? [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), path.join(ROOT, "scripts/start.ts")]
-      : [path.join(ROOT, "node_modules/next/dist/bin/next"), "start", "-p", String(port)];
+      : [path.join(ROOT, "scripts/lib/web-server.mjs")]; // what `npm start` runs: loopback-bound, knows the peer
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...env, NODE_ENV: "production" },
@@ -166,7 +169,8 @@ export async function startWebServer(opts: StartOptions = {}): Promise<WebServer
   for (;;) {
     if (child.exitCode !== null) throw new Error(`web server exited (${child.exitCode}):\n${out}`);
     try {
-      const res = await fetch(`${url}/api/trpc/status.worker`, { signal: AbortSignal.timeout(5000) });
+      // the eval CLI's probe: answers without an owner cookie or the admin right
+      const res = await fetch(`${url}/api/eval/ingest`, { signal: AbortSignal.timeout(5000) });
       if (res.ok) break;
     } catch {}
     if (Date.now() > deadline) {
@@ -176,4 +180,15 @@ export async function startWebServer(opts: StartOptions = {}): Promise<WebServer
     await new Promise((r) => setTimeout(r, 300));
   }
   return { url, port, dataDir, output: () => out, stop };
+}
+
+/**
+ * A page load's signed owner cookie, as `owner=<value>` for a Cookie header. `headers` go with the
+ * page request (e.g. `x-forwarded-for` to look like a visitor behind a proxy, not the admin).
+ */
+export async function ownerCookie(server: Pick<WebServer, "url">, headers: Record<string, string> = {}): Promise<string> {
+  const res = await fetch(`${server.url}/chats`, { headers, redirect: "manual" });
+  const set = res.headers.getSetCookie().find((c) => c.startsWith("owner="));
+  if (!set) throw new Error(`no owner cookie from a page load (HTTP ${res.status})`);
+  return set.split(";")[0]!;
 }

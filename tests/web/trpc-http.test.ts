@@ -44,7 +44,8 @@ const start = (headers: Record<string, string>, adapters: (string | null)[] = [n
 
 describe("tRPC over HTTP", () => {
   it("refuses calls without a valid owner: none, a made-up UUID, a forged signature", async () => {
-    for (const headers of [{}, { cookie: "owner=00000000-0000-4000-8000-000000000000" }, { cookie: `owner=00000000-0000-4000-8000-000000000000.${"A".repeat(43)}` }]) {
+    const cases: Record<string, string>[] = [{}, { cookie: "owner=00000000-0000-4000-8000-000000000000" }, { cookie: `owner=00000000-0000-4000-8000-000000000000.${"A".repeat(43)}` }];
+    for (const headers of cases) {
       const res = await call("chats.list", { headers });
       expect(res.status).toBe(401);
       expect(await res.text()).toMatch(/no valid owner cookie/);
