@@ -5,6 +5,7 @@
       "sources": [
         "inference/native/addon.cc",
         "inference/native/thread_pool.cc",
+        "inference/native/quantize.cc",
         "inference/native/isa_avx512.cc",
         "inference/native/isa_avx2.cc",
         "inference/native/isa_generic.cc"

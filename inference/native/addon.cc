@@ -2,10 +2,17 @@
 // dims) by inference/kernels/native.ts; here we re-check types and lengths cheaply so that a
 // direct call can never read or write out of bounds, then hand raw pointers to the kernels.
 // Each addon instance (main thread or worker_thread) owns its thread pool via instance data.
+#include <fcntl.h>
 #include <napi.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -164,6 +171,81 @@ Napi::Value MatmulQ4(const Napi::CallbackInfo& info) {
        "matmulQ4: array too small")
   inst(info)->table->matmul_q4(&inst(info)->pool, out, x, qs, scales, m, k, n);
   return env.Undefined();
+}
+
+// quantize(src: Float32Array | Uint16Array, srcFormat: "f32" | "bf16" | "f16", rows, cols,
+//          qs: Int8Array (q8) | Uint8Array (q4), scales: Uint16Array): see quantize.cc.
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 6 || !info[1].IsString()) {
+    fail(env, "quantize: srcFormat must be a string");
+    return env.Undefined();
+  }
+  const std::string fmt = info[1].As<Napi::String>().Utf8Value();
+  const int src_format = fmt == "f32" ? 0 : fmt == "bf16" ? 1 : fmt == "f16" ? 2 : -1;
+  NEED(src_format >= 0, "quantize: srcFormat must be f32, bf16 or f16")
+  void* src = nullptr;
+  size_t src_len = 0;
+  if (!arr(info, 0, src_format == 0 ? napi_float32_array : napi_uint16_array, &src, &src_len,
+           src_format == 0 ? "quantize: src must be a Float32Array for f32" : "quantize: src must be a Uint16Array for bf16/f16"))
+    return env.Undefined();
+  DIM(2, rows) DIM(3, cols)
+  napi_typedarray_type qt;
+  void* qs = nullptr;
+  size_t qs_len = 0;
+  if (napi_get_typedarray_info(env, info[4], &qt, &qs_len, &qs, nullptr, nullptr) != napi_ok ||
+      (qt != napi_int8_array && qt != napi_uint8_array)) {
+    fail(env, "quantize: qs must be an Int8Array (q8) or a Uint8Array (q4)");
+    return env.Undefined();
+  }
+  TA(5, uint16_t, napi_uint16_array, scales, "quantize: scales must be a Uint16Array")
+  const int q4 = qt == napi_uint8_array;
+  const size_t G = ((size_t)cols + 31) / 32;
+  NEED(cols > 0 && src_len >= (size_t)rows * cols && qs_len >= (size_t)rows * G * (q4 ? 16 : 32) &&
+           scales_len >= (size_t)rows * G,
+       "quantize: array too small")
+  int er = -1, ec = -1;
+  const int st = lk::quantize_rows(&inst(info)->pool, src, src_format, rows, cols, q4, qs, scales, &er, &ec);
+  if (st != 0) {
+    const std::string msg = st == 1 ? "non-finite weight at row " + std::to_string(er) + ", column " + std::to_string(ec)
+                                    : "quantization scale past the f16 range at row " + std::to_string(er);
+    fail(env, msg.c_str(), true);
+  }
+  return env.Undefined();
+}
+
+// mmapFile(path): the whole file as an ArrayBuffer over a private (copy-on-write) mapping, so
+// weights are used as stored, paged in on demand and shared with the page cache; a stray write
+// lands in a private page, never in the file. Unmapped when the buffer is collected.
+Napi::Value MmapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    fail(env, "mmapFile: path must be a string");
+    return env.Undefined();
+  }
+  const std::string file = info[0].As<Napi::String>().Utf8Value();
+  const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    const std::string msg = "mmapFile: cannot open " + file + ": " + std::strerror(errno);
+    if (fd >= 0) close(fd);
+    Napi::Error::New(env, msg).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const size_t size = (size_t)st.st_size;
+  if (size == 0) {
+    close(fd);
+    return Napi::ArrayBuffer::New(env, 0);
+  }
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const int err = errno;
+  close(fd);  // the mapping keeps the file
+  if (p == MAP_FAILED) {
+    Napi::Error::New(env, "mmapFile: cannot map " + file + ": " + std::strerror(err)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::ArrayBuffer::New(
+      env, p, size, [](Napi::Env, void* data, size_t* len) { munmap(data, *len); delete len; }, new size_t(size));
 }
 
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
@@ -331,6 +413,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matmulF16", Napi::Function::New(env, MatmulF16, "matmulF16"));
   exports.Set("matmulQ8", Napi::Function::New(env, MatmulQ8, "matmulQ8"));
   exports.Set("matmulQ4", Napi::Function::New(env, MatmulQ4, "matmulQ4"));
+  exports.Set("quantize", Napi::Function::New(env, Quantize, "quantize"));
+  exports.Set("mmapFile", Napi::Function::New(env, MmapFile, "mmapFile"));
   exports.Set("rmsNorm", Napi::Function::New(env, RmsNorm, "rmsNorm"));
   exports.Set("rope", Napi::Function::New(env, Rope, "rope"));
   exports.Set("siluMul", Napi::Function::New(env, SiluMul, "siluMul"));

@@ -31,6 +31,13 @@ struct LoraTask {
 // Kernel status: 0 ok, otherwise an index-out-of-range error detected inside a kernel.
 enum Status : int { kOk = 0, kBadIndex = 1, kBadBlock = 2, kBadPosition = 3 };
 
+// Quantizes a (rows, cols) f32 / bf16 / f16 (src_format 0 / 1 / 2) weight to q8 (q4 = 0: qs int8
+// (rows, G*32)) or q4 (q4 = 1: qs bytes (rows, G*16)), scales (rows, G) f16 bits, as
+// inference/kernels/quantize.ts does. Returns 0, or 1 (non-finite weight) / 2 (scale past f16)
+// with the offending row and column. quantize.cc; not per ISA.
+int quantize_rows(Pool* pool, const void* src, int src_format, int rows, int cols, int q4, void* qs, uint16_t* scales,
+                  int* err_row, int* err_col);
+
 struct KernelTable {
   const char* isa;
   void (*matmul)(Pool*, float* out, const float* x, const float* w, int m, int k, int n);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { dequantRow, groupsPerRow, QGROUP, weightBytes, checkWeight, type HostWeight } from "../../inference/kernels/tensor";
-import { convertWeight, formatForRole, quantErrorBound } from "../../inference/kernels/quantize";
+import { convertWeight, formatForRole, loaderAddon, quantErrorBound } from "../../inference/kernels/quantize";
 import { toBf16, fromBf16 } from "../../inference/kernels/bf16";
 import { toF16, fromF16, f32ToF16Bits, f16ToF32 } from "../../inference/kernels/f16";
 
@@ -142,6 +142,30 @@ describe("quantize", () => {
     const back = convertWeight(h, "f32");
     expect(back.format === "f32" && Array.from(back.data)).toEqual(Array.from(fromF16(toF16(data))));
     expect(() => convertWeight({ format: "f32", rows: 1, cols: 1, data: new Float32Array([1e5]) }, "f16", "emb")).toThrow(/emb: .*overflows f16/);
+  });
+
+  it("the native quantizer writes the same bytes as the TypeScript definition (f32, bf16, f16 sources)", () => {
+    expect(loaderAddon(), "native addon with quantize/mmapFile (npm install)").not.toBeNull();
+    const rows = 37, cols = 161; // partial last group; 37 rows span several pool tasks
+    const data = new Float32Array(rows * cols);
+    for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 1.7) * 2 ** ((i % 13) - 6) * (i % 97 === 0 ? 0 : 1);
+    // exact ties of the rounding (w / d = k + 0.5) and a tiny group (subnormal f16 scale)
+    for (let p = 0; p < 32; p++) data[p] = p === 0 ? 127 : p - 15.5;
+    for (let p = 32; p < 64; p++) data[p] = (p - 40) * 1e-9;
+    for (const src of [
+      { format: "f32", rows, cols, data },
+      { format: "bf16", rows, cols, data: toBf16(data) },
+      { format: "f16", rows, cols, data: toF16(data) },
+    ] as HostWeight[]) {
+      for (const q of ["q8", "q4"] as const) {
+        expect(convertWeight(src, q, "w", { native: true }), `${src.format} -> ${q}`).toEqual(convertWeight(src, q, "w", { native: false }));
+      }
+    }
+    const bad = new Float32Array(64);
+    bad[50] = Infinity;
+    expect(() => convertWeight({ format: "f32", rows: 2, cols: 32, data: bad }, "q4", "lm_head.weight", { native: true })).toThrow(
+      /lm_head\.weight: non-finite weight at row 1, column 18; cannot quantize/,
+    );
   });
 
   it("with q4 the embeddings and the LM head stay q8", () => {
