@@ -322,6 +322,12 @@ export function CatalogView() {
   );
 }
 
+/** Every figure shows how many examples it was measured on. */
+function FigureN({ metrics, source }: { metrics: Adapter["metrics"]; source: Adapter["metrics"][number]["source"] }) {
+  const n = metrics.find((m) => m.source === source && m.modelLabel === "fine_tuned")?.examples;
+  return <span data-testid="figure-n"> · n = {n ?? "?"}</span>;
+}
+
 function AdapterCard({ adapter: a }: { adapter: Adapter }) {
   const src = primarySource(a.metrics);
   return (
@@ -347,8 +353,9 @@ function AdapterCard({ adapter: a }: { adapter: Adapter }) {
       {src ? (
         <figure className="space-y-1">
           <MetricChart metrics={a.metrics} source={src} baseModel={a.baseModel.displayName} metricName={a.metricName} compact />
-          <figcaption className="text-[11px] text-slate-500" data-testid="figure-source">
-            {SOURCE_LABEL[src]}
+          <figcaption className="text-[11px] text-slate-500">
+            <span data-testid="figure-source">{SOURCE_LABEL[src]}</span>
+            <FigureN metrics={a.metrics} source={src} />
           </figcaption>
         </figure>
       ) : (
@@ -419,7 +426,10 @@ function AdapterTable({ adapters, sort, onSort }: { adapters: Adapter[]; sort: {
                 <td className={`px-3 py-2 text-right tabular-nums ${l === null ? "" : l >= 0 ? "text-emerald-700 dark:text-emerald-400" : "text-rose-700 dark:text-rose-400"}`} data-col="lift">
                   {formatLift(l)}
                 </td>
-                <td className="px-3 py-2 text-xs text-slate-500">{src ? SOURCE_LABEL[src] : "—"}</td>
+                <td className="px-3 py-2 text-xs text-slate-500">
+                  {src ? SOURCE_LABEL[src] : "—"}
+                  {src && <FigureN metrics={a.metrics} source={src} />}
+                </td>
                 <td className="px-3 py-2">
                   <RunBadge run={a.run} />
                 </td>

@@ -3,7 +3,7 @@
  * An adapter's evaluation page: its latest measured score next to the base model's, the runs
  * that measured it (web and command line), the examples of a run, and a button to run again.
  */
-import { useSuspenseQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient, useSuspenseQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState } from "react";
 import { useTRPC } from "@/trpc/react";
@@ -21,7 +21,16 @@ export function EvalView({ slug }: { slug: string }) {
   const [selected, setSelected] = useState<number | null>(null);
   const results = data.results;
   const current = results.find((r) => r.id === selected) ?? results[0] ?? null;
-  const ownTask = tasks.find((t) => t.slug === slug) ?? null;
+  // an adapter is evaluated on its own task card only (server/eval/headline.ts)
+  const ownTask = tasks.find((t) => t.slug === adapter.taskCard) ?? null;
+  const { data: me } = useQuery(trpc.access.me.queryOptions());
+  const queryClient = useQueryClient();
+  const setHeadline = useMutation(
+    trpc.eval.setHeadline.mutationOptions({
+      onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.catalog.bySlug.queryKey({ slug }) }),
+    }),
+  );
+  const headlineBy = adapter.metrics.find((m) => m.source === "measured" && m.modelLabel === "fine_tuned")?.measuredBy ?? "";
 
   return (
     <article className="space-y-8" data-testid="eval-page">
@@ -43,7 +52,13 @@ export function EvalView({ slug }: { slug: string }) {
         </p>
       </header>
 
-      <RunButton slug={slug} tasks={tasks} defaultTask={ownTask ? ownTask.slug : null} runningRunId={data.runningRunId} />
+      {ownTask ? (
+        <RunButton slug={slug} task={ownTask.slug} runningRunId={data.runningRunId} />
+      ) : (
+        <p className="text-sm text-slate-500" data-testid="eval-no-task">
+          This adapter has no task card here, so it cannot be evaluated from this page.
+        </p>
+      )}
 
       {current ? (
         <section aria-labelledby="score-heading" className="space-y-3 rounded-xl border border-slate-200 p-4 dark:border-slate-800" data-testid="eval-score">
@@ -76,6 +91,7 @@ export function EvalView({ slug }: { slug: string }) {
                   <th className="py-2 pr-3 text-right">Examples</th>
                   <th className="py-2 pr-3 text-right">Fine-tuned</th>
                   <th className="py-2 pr-3 text-right">Base</th>
+                  <th className="py-2 pr-3">Headline</th>
                 </tr>
               </thead>
               <tbody>
@@ -93,11 +109,29 @@ export function EvalView({ slug }: { slug: string }) {
                     <td className="py-2 pr-3 text-right tabular-nums">{r.n}</td>
                     <td className="py-2 pr-3 text-right tabular-nums">{(r.score * 100).toFixed(1)}%</td>
                     <td className="py-2 pr-3 text-right tabular-nums">{r.baseScore === null ? "–" : `${(r.baseScore * 100).toFixed(1)}%`}</td>
+                    <td className="py-2 pr-3" data-testid="eval-run-headline">
+                      {headlineBy.startsWith(`eval run #${r.run.id},`) ? (
+                        "catalog figure"
+                      ) : me?.admin && r.run.exampleLimit === null ? (
+                        <button type="button" className="text-brand-700 hover:underline dark:text-brand-100" disabled={setHeadline.isPending} onClick={() => setHeadline.mutate({ resultId: r.id })}>
+                          Use in catalog
+                        </button>
+                      ) : (
+                        <span className="text-slate-400" title="Only a run over the full test split can be the catalog's figure; the admin picks which">
+                          –
+                        </span>
+                      )}
+                    </td>
                   </tr>
                 ))}
               </tbody>
             </table>
           </div>
+          {setHeadline.error && (
+            <p role="alert" className="text-sm text-red-600">
+              {setHeadline.error.message}
+            </p>
+          )}
         </section>
       )}
 

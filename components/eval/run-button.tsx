@@ -16,11 +16,11 @@ const LIMITS: { label: string; value: number | null }[] = [
   { label: "Full test split", value: null },
 ];
 
-export function RunButton({ slug, tasks, defaultTask, runningRunId }: { slug: string; tasks: { slug: string; name: string }[]; defaultTask: string | null; runningRunId: number | null }) {
+/** `task`: the adapter's own task card (the only one it may be evaluated on). */
+export function RunButton({ slug, task, runningRunId }: { slug: string; task: string; runningRunId: number | null }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [limit, setLimit] = useState<number | null>(20);
-  const [task, setTask] = useState<string>(defaultTask ?? tasks[0]?.slug ?? "");
   const [runId, setRunId] = useState<number | null>(null);
   const start = useMutation(
     trpc.eval.start.mutationOptions({
@@ -51,18 +51,6 @@ export function RunButton({ slug, tasks, defaultTask, runningRunId }: { slug: st
   return (
     <div className="space-y-3 rounded-xl border border-slate-200 p-4 dark:border-slate-800" data-testid="eval-run-panel">
       <div className="flex flex-wrap items-end gap-3">
-        {!defaultTask && (
-          <label className="text-sm">
-            <span className="block text-slate-500">Task</span>
-            <select className="rounded-md border border-slate-300 bg-transparent px-2 py-1.5 dark:border-slate-700" value={task} onChange={(e) => setTask(e.target.value)} data-testid="eval-task">
-              {tasks.map((t) => (
-                <option key={t.slug} value={t.slug}>
-                  {t.name}
-                </option>
-              ))}
-            </select>
-          </label>
-        )}
         <label className="text-sm">
           <span className="block text-slate-500">Examples</span>
           <select
@@ -82,7 +70,7 @@ export function RunButton({ slug, tasks, defaultTask, runningRunId }: { slug: st
           type="button"
           className="rounded-md bg-brand-600 px-4 py-2 text-sm font-medium text-white hover:bg-brand-700 disabled:cursor-not-allowed disabled:opacity-60"
           disabled={running}
-          onClick={() => start.mutate({ slug, task: defaultTask ? undefined : task, limit })}
+          onClick={() => start.mutate({ slug, task, limit })}
           data-testid="eval-start"
         >
           {running ? "Running…" : "Run eval"}

@@ -123,9 +123,9 @@ describe.runIf(WORKER_BUILT && browserAvailable())("eval harness with the real w
     const verdicts = await page.getByTestId("eval-example").evaluateAll((els) => els.map((e) => e.getAttribute("data-correct")));
     const predictions = await page.getByTestId("eval-prediction-text").allTextContents();
     verdicts.forEach((v, i) => expect(v === "true", predictions[i]).toBe(predictions[i] === refs[i]));
-    // the catalog's adapter page shows the measured figure
+    // a 3-example run is history, not the catalog's headline figure (that takes the full test split)
     await page.goto(`${server.url}/adapters/sql`);
-    await expect(page.locator("body").textContent()).resolves.toMatch(/eval run #\d+, loraland-mini, 3 examples/);
+    await expect(page.locator("body").textContent()).resolves.toMatch(/Not measured here yet/);
   });
 
   it("the page's button runs an eval with live progress", { timeout: 300_000 }, async () => {
