@@ -36,7 +36,7 @@ const adapterSchema = z.object({
   target_modules: z.union([
     z.literal("all-linear"),
     z.array(z.enum(PROJECTIONS)).min(1),
-  ]).default(["q_proj", "v_proj"]),
+  ], { error: `must be "all-linear" or a non-empty list of ${PROJECTIONS.join(", ")}` }).default(["q_proj", "v_proj"]),
 }).strict();
 
 const trainerSchema = z.object({
