@@ -9,14 +9,21 @@ import type { ScheduledChunk, SchedSeq } from "./scheduler";
 
 export interface BuiltBatch<S extends SchedSeq> {
   batch: ForwardBatch;
-  /** sequence of each logits row, in row order */
+  /** sequence of each sampled logits row: rows 0..sampled.length-1 */
   sampled: S[];
+  /**
+   * prompt rows asked for by `promptRows` (after the sampled rows): logits row `row` is the
+   * prediction made at `position`, i.e. the distribution of the prompt token at position + 1
+   */
+  promptRows: { seq: S; row: number; position: number }[];
 }
 
 export function buildForwardBatch<S extends SchedSeq>(
   chunks: ScheduledChunk<S>[],
   allocator: BlockAllocator,
   adapterWeights: (adapterId: string) => LoraWeights,
+  /** prompt length of a sequence whose prompt log-probabilities are wanted, else 0 */
+  promptRows: (seq: S) => number = () => 0,
 ): BuiltBatch<S> {
   let T = 0;
   let maxBlocksPerSeq = 1;
@@ -34,6 +41,7 @@ export function buildForwardBatch<S extends SchedSeq>(
   const adapters: (LoraWeights | null)[] = [];
   const logitRows: number[] = [];
   const sampled: S[] = [];
+  const extra: { seq: S; position: number; t: number }[] = [];
 
   let t = 0;
   let segAdapter: string | null | undefined = undefined;
@@ -56,8 +64,16 @@ export function buildForwardBatch<S extends SchedSeq>(
       logitRows.push(t - 1);
       sampled.push(c.seq);
     }
+    // positions that predict a prompt token (p + 1 < promptLen)
+    const promptLen = promptRows(c.seq);
+    const t0 = t - c.count;
+    for (let p = c.start; p < Math.min(c.start + c.count, promptLen - 1); p++) extra.push({ seq: c.seq, position: p, t: t0 + (p - c.start) });
   });
   segStarts.push(T);
+  const rows = extra.map((e, i) => {
+    logitRows.push(e.t);
+    return { seq: e.seq, row: sampled.length + i, position: e.position };
+  });
 
   return {
     batch: {
@@ -65,5 +81,6 @@ export function buildForwardBatch<S extends SchedSeq>(
       segStarts: Int32Array.from(segStarts), adapters, logitRows: Int32Array.from(logitRows),
     },
     sampled,
+    promptRows: rows,
   };
 }

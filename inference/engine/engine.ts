@@ -16,7 +16,7 @@ import { BlockAllocator } from "./block-allocator";
 import { Scheduler, type SchedSeq } from "./scheduler";
 import { buildForwardBatch } from "./batch-builder";
 import { EventQueue } from "./event-queue";
-import { RequestSampler, randomSeed, type SamplerConfig } from "./sampler";
+import { RequestSampler, logSumExp, randomSeed, type SamplerConfig } from "./sampler";
 import { StopMatcher } from "./stop";
 import { StreamingDetokenizer } from "./detokenizer";
 import { AdapterRegistry, toInfo } from "../adapters/registry";
@@ -46,6 +46,11 @@ export interface EngineCreateOptions extends EngineOptions {
   kvCacheBytes?: number;
   /** log line sink (default stderr); null silences */
   log?: ((line: string) => void) | null;
+  /**
+   * called after each step's token events were pushed, with the number of steps so far; a
+   * returned promise holds the next step until it settles (tests pause the loop with it)
+   */
+  afterStep?: (steps: number) => void | Promise<void>;
 }
 
 interface Request extends SchedSeq {
@@ -60,6 +65,8 @@ interface Request extends SchedSeq {
   readonly sampler: RequestSampler;
   readonly detok: StreamingDetokenizer;
   readonly stop: StopMatcher;
+  /** per prompt token (the first null), filled by the steps that compute the prompt; null when not asked for */
+  readonly promptLogprobs: (number | null)[] | null;
   readonly queue: EventQueue<EngineEvent>;
   generated: number[];
   text: string;
@@ -93,6 +100,9 @@ export class Engine implements EngineApi {
   /** tokenText memo: at most one string per vocabulary entry */
   private readonly tokenTexts = new Map<number, string>();
   private loopPending: NodeJS.Immediate | null = null;
+  private readonly afterStep: EngineCreateOptions["afterStep"];
+  /** an afterStep promise is holding the loop */
+  private held = false;
   private closed = false;
   private counters = { steps: 0, lastBatchTokens: 0, tokensGenerated: 0, promptTokensProcessed: 0, preemptions: 0 };
 
@@ -107,6 +117,7 @@ export class Engine implements EngineApi {
     this.config = model.config;
     this.tokenizer = tokenizer;
     this.modelDir = opts.modelDir;
+    this.afterStep = opts.afterStep;
     this.log = opts.log === null ? () => {} : opts.log ?? ((l) => process.stderr.write(`[engine] ${l}\n`));
     const c = this.config;
 
@@ -318,6 +329,7 @@ export class Engine implements EngineApi {
       repetitionPenalty: s.repetitionPenalty ?? 1,
       frequencyPenalty: s.frequencyPenalty ?? 0,
       presencePenalty: s.presencePenalty ?? 0,
+      typicalP: s.typicalP ?? 1,
     };
     const seed = s.seed ?? randomSeed();
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new EngineError("invalid_request", `seed must be an integer in [0, 2^32), got ${seed}`, { field: "seed" });
@@ -343,7 +355,8 @@ export class Engine implements EngineApi {
       topAlternatives,
       sampler: new RequestSampler(config, seed, promptIds),
       detok: new StreamingDetokenizer(this.tokenizer, promptIds),
-      stop: new StopMatcher(req.stop),
+      stop: new StopMatcher(req.stop, { inclusive: req.stopInclusive ?? false }),
+      promptLogprobs: req.promptLogprobs ? [null, ...new Array<number | null>(promptIds.length - 1).fill(null)] : null,
       queue,
       generated: [],
       text: "",
@@ -371,7 +384,7 @@ export class Engine implements EngineApi {
   }
 
   private kick(): void {
-    if (this.loopPending || this.closed) return;
+    if (this.loopPending || this.closed || this.held) return;
     this.loopPending = setImmediate(() => {
       this.loopPending = null;
       this.step();
@@ -394,7 +407,7 @@ export class Engine implements EngineApi {
     let logits: Float32Array;
     let built: ReturnType<typeof buildForwardBatch<Request>>;
     try {
-      built = buildForwardBatch(out.chunks, this.allocator, (key) => this.cache.weights(key));
+      built = buildForwardBatch(out.chunks, this.allocator, (key) => this.cache.weights(key), (seq) => (seq.promptLogprobs ? seq.promptLen : 0));
       logits = this.net.forward(built.batch, this.kv, { reuseLogits: true }); // (logitRows, vocab), sampled before the next step
     } catch (e) {
       this.log(`forward pass failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
@@ -419,6 +432,20 @@ export class Engine implements EngineApi {
       if (seq.cancelled) return; // cancelled during the forward pass: dropped next step
       this.onToken(seq, logits.subarray(row * V, (row + 1) * V));
     });
+    for (const { seq, row, position } of built.promptRows) {
+      // log p(prompt[position + 1] | prompt[..position]) under the raw distribution
+      const r = logits.subarray(row * V, (row + 1) * V);
+      seq.promptLogprobs![position + 1] = r[seq.tokens[position + 1]!]! - logSumExp(r);
+    }
+    const hold = this.afterStep?.(this.counters.steps);
+    if (hold) {
+      this.held = true;
+      void hold.finally(() => {
+        this.held = false;
+        if (this.scheduler.hasWork) this.kick();
+      });
+      return;
+    }
     if (this.scheduler.hasWork) this.kick();
   }
 
@@ -445,8 +472,15 @@ export class Engine implements EngineApi {
       if (tail.stopped) finish = "stop_sequence";
       else emit += seq.stop.flush();
     }
+    if (finish !== null && special && emit && seq.stop.inclusive) {
+      // (inclusive stops hold nothing back) what a special last token releases is the rest of an
+      // incomplete UTF-8 character at the very end: not text, so it is dropped from the text too
+      emit = "";
+    }
     seq.text += emit;
     const event: TokenEvent = { type: "token", id: picked.id, text: emit, logprob: picked.logprob, special };
+    if (finish !== null) event.last = true;
+    if (seq.generated.length === 1) event.timings = { queueMs: round1((seq.tScheduled ?? seq.tFirstToken) - seq.tArrive), ttftMs: round1(seq.tFirstToken - seq.tArrive) };
     if (seq.topAlternatives > 0) {
       event.alternatives = picked.alternatives.map((a) => ({ id: a.id, text: this.tokenText(a.id), logprob: a.logprob }));
     }
@@ -480,6 +514,7 @@ export class Engine implements EngineApi {
       promptTokens: seq.promptLen,
       generatedTokens: seq.generated.length,
       seed: seq.sampler.seed,
+      ...(seq.promptLogprobs ? { promptLogprobs: seq.promptLogprobs.slice() } : {}),
       timings: {
         queueMs: round1((seq.tScheduled ?? now) - seq.tArrive),
         ttftMs: round1((seq.tFirstToken ?? now) - seq.tArrive),

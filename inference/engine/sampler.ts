@@ -9,7 +9,8 @@
  *   3. greedy (temperature 0 or absent): argmax, the lowest id on ties.
  *      Otherwise l / temperature, then top_k (the k largest, ties to the lower id), then top_p
  *      (the smallest prefix of the sorted distribution whose mass reaches p, at least one token),
- *      then a draw from the seeded generator.
+ *      then typical_p (keep the tokens whose surprisal is closest to the entropy until their mass
+ *      reaches p, HF TypicalLogitsWarper), then a draw from the seeded generator.
  *
  * Reported logprobs (the chosen token and the alternatives) are those of the model's raw
  * distribution: log-softmax of the unprocessed logits (what vLLM reports by default). They do not
@@ -23,6 +24,8 @@ export interface SamplerConfig {
   repetitionPenalty: number;
   frequencyPenalty: number;
   presencePenalty: number;
+  /** typical decoding mass, 1 = off */
+  typicalP?: number;
 }
 
 export const GREEDY: SamplerConfig = { temperature: 0, topK: 0, topP: 1, repetitionPenalty: 1, frequencyPenalty: 0, presencePenalty: 0 };
@@ -220,6 +223,21 @@ export class RequestSampler {
       sum = 0;
       for (let j = 0; j < n; j++) sum += probs[j]!;
     }
+    const typicalP = c.typicalP ?? 1;
+    if (typicalP < 1) {
+      const kept = typical(probs, n, sum, typicalP);
+      const keptIds = new Int32Array(kept.length);
+      const keptProbs = new Float64Array(kept.length);
+      sum = 0;
+      kept.forEach((j, k) => {
+        keptIds[k] = ids ? ids[j]! : j;
+        keptProbs[k] = probs![j]!;
+        sum += probs![j]!;
+      });
+      ids = keptIds;
+      probs = keptProbs;
+      n = kept.length;
+    }
     const r = this.rng.next() * sum;
     let acc = 0;
     for (let j = 0; j < n; j++) {
@@ -230,6 +248,34 @@ export class RequestSampler {
     for (let j = n - 1; j >= 0; j--) if (probs[j]! > 0) return ids ? ids[j]! : j;
     return ids ? ids[0]! : argmax(l);
   }
+}
+
+/**
+ * Typical decoding over candidates 0..n-1 with unnormalized probabilities `probs` (their sum
+ * `sum`): with p_j = probs[j] / sum and the entropy H = -Σ p log p, the candidates sorted by
+ * |−log p_j − H| ascending (ties to the lower index), the shortest prefix whose mass reaches
+ * `mass` (the candidate crossing it included, at least one). Returns the kept candidate indices.
+ */
+export function typical(probs: Float64Array, n: number, sum: number, mass: number): number[] {
+  let h = 0;
+  for (let j = 0; j < n; j++) {
+    const p = probs[j]! / sum;
+    if (p > 0) h -= p * Math.log(p);
+  }
+  const score = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const p = probs[j]! / sum;
+    score[j] = p > 0 ? Math.abs(-Math.log(p) - h) : Infinity;
+  }
+  const order = Array.from({ length: n }, (_, j) => j).sort((a, b) => (score[a]! - score[b]!) || (a - b));
+  const kept: number[] = [];
+  let acc = 0;
+  for (const j of order) {
+    kept.push(j);
+    acc += probs[j]! / sum;
+    if (acc >= mass) break;
+  }
+  return kept;
 }
 
 /** index of the largest value, the lowest index on ties (NaN never wins) */
@@ -410,4 +456,5 @@ export function validateSamplerConfig(c: SamplerConfig): void {
   if (!(c.repetitionPenalty > 0) || !Number.isFinite(c.repetitionPenalty)) bad("repetition_penalty", `must be > 0, got ${c.repetitionPenalty}`);
   if (!Number.isFinite(c.frequencyPenalty) || Math.abs(c.frequencyPenalty) > 2) bad("frequency_penalty", `must be in [-2, 2], got ${c.frequencyPenalty}`);
   if (!Number.isFinite(c.presencePenalty) || Math.abs(c.presencePenalty) > 2) bad("presence_penalty", `must be in [-2, 2], got ${c.presencePenalty}`);
+  if (c.typicalP !== undefined && !(c.typicalP > 0 && c.typicalP <= 1)) bad("typical_p", `must be in (0, 1], got ${c.typicalP}`);
 }

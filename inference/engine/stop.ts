@@ -1,17 +1,26 @@
 /**
- * Stop sequences matched on the streamed text, across token boundaries.
+ * Stop sequences matched on the streamed text, across token boundaries. Two modes:
  *
- * Text that could still be the beginning of a stop sequence is held back (not emitted) until the
- * next text decides it; on a match everything before the stop is emitted and the rest dropped.
- * The emitted pieces concatenated equal the full text truncated at the first stop sequence.
+ * - exclusive (default, OpenAI): text that could still be the beginning of a stop sequence is
+ *   held back (not emitted) until the next text decides it; on a match everything before the stop
+ *   is emitted and the rest dropped. The emitted pieces concatenated equal the full text
+ *   truncated at the first stop sequence.
+ * - inclusive (LoRAX/TGI): every piece is emitted as it comes; the piece that completes a stop
+ *   sequence (found anywhere in the last maxLen - 1 characters plus the piece) ends the text, which
+ *   so ends with the stop sequence and whatever else that token's text held.
  */
 export class StopMatcher {
   private readonly stops: string[];
+  readonly inclusive: boolean;
+  /** longest stop sequence, in UTF-16 units */
+  private readonly maxLen: number;
   private held = "";
   private stopped = false;
 
-  constructor(stops: readonly string[] | undefined) {
+  constructor(stops: readonly string[] | undefined, opts: { inclusive?: boolean } = {}) {
     this.stops = (stops ?? []).filter((s) => s.length > 0);
+    this.inclusive = opts.inclusive ?? false;
+    this.maxLen = this.stops.reduce((m, s) => Math.max(m, s.length), 0);
   }
 
   get active(): boolean {
@@ -27,6 +36,12 @@ export class StopMatcher {
     if (this.stopped) return { emit: "", stopped: true };
     if (this.stops.length === 0) return { emit: text, stopped: false };
     const buf = this.held + text;
+    if (this.inclusive) {
+      // `held` is only the recent tail kept for matching across pieces; it was emitted already
+      this.stopped = this.stops.some((s) => buf.includes(s));
+      this.held = this.stopped ? "" : buf.slice(Math.max(0, buf.length - (this.maxLen - 1)));
+      return { emit: text, stopped: this.stopped };
+    }
     // the earliest stop occurrence wins (held text never contained a whole stop sequence)
     let at = -1;
     for (const s of this.stops) {
@@ -53,6 +68,6 @@ export class StopMatcher {
   flush(): string {
     const h = this.held;
     this.held = "";
-    return this.stopped ? "" : h;
+    return this.stopped || this.inclusive ? "" : h;
   }
 }

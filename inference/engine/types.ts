@@ -12,6 +12,8 @@ export interface SamplingParams {
   repetitionPenalty?: number;
   frequencyPenalty?: number;
   presencePenalty?: number;
+  /** typical decoding mass in (0, 1] (Meister et al. 2022, as HF's TypicalLogitsWarper); 1 or undefined = off */
+  typicalP?: number;
   /** makes sampling reproducible; when absent a random seed is drawn and reported back */
   seed?: number;
 }
@@ -27,6 +29,14 @@ export interface GenerateRequest {
   sampling?: SamplingParams;
   /** stop sequences matched on the decoded text, across token boundaries */
   stop?: string[];
+  /**
+   * false (default, OpenAI): the text ends before the matched stop sequence (text that may start
+   * one is held back until it is decided). true (LoRAX/TGI): nothing is held back, every token
+   * carries its own text, and the text ends with the token that completed the stop sequence.
+   */
+  stopInclusive?: boolean;
+  /** also compute the log-probability of every prompt token but the first (DoneEvent.promptLogprobs) */
+  promptLogprobs?: boolean;
   /** keep generating past EOS */
   ignoreEos?: boolean;
   /** number of top alternatives (with logprobs) to report per generated token, 0 = none */
@@ -49,6 +59,10 @@ export interface TokenEvent {
   logprob: number;
   special: boolean;
   alternatives?: TokenAlternative[];
+  /** true on the request's last token: its "done" event follows at once (same step) */
+  last?: boolean;
+  /** on the first token only: ms from arrival to the first step that scheduled it, and to this token */
+  timings?: { queueMs: number; ttftMs: number };
 }
 
 export type FinishReason = "length" | "eos_token" | "stop_sequence" | "cancelled";
@@ -64,6 +78,8 @@ export interface DoneEvent {
   generatedTokens: number;
   seed: number;
   timings: { queueMs: number; ttftMs: number; totalMs: number };
+  /** with GenerateRequest.promptLogprobs: one per prompt token, the first null (nothing predicts it) */
+  promptLogprobs?: (number | null)[];
 }
 
 export interface ErrorEvent {
@@ -148,6 +164,8 @@ export interface EngineApi {
   /** encode with the tokenizer's own special tokens (as transformers' tokenizer(text) does) */
   encode(text: string): number[];
   decode(ids: number[], skipSpecial?: boolean): string;
+  /** the KV pool and batching limits in use (Engine has them; test doubles may not) */
+  readonly limits?: { blockSize: number; numBlocks: number; maxBatchTokens: number; maxRunning: number; maxContext: number };
   /** chat template from tokenizer_config.json, null when there is none */
   readonly chatTemplate: string | null;
   /** special token strings for templates */

@@ -49,3 +49,20 @@ describe("StopMatcher", () => {
     expect(m.push("a\n\n").emit).toBe("a\n\n");
   });
 });
+
+describe("StopMatcher, inclusive (LoRAX/TGI)", () => {
+  it("emits every piece as it comes and stops on the piece that completes a stop, across pieces", () => {
+    const m = new StopMatcher(["\n\n"], { inclusive: true });
+    expect(m.push("Hello")).toEqual({ emit: "Hello", stopped: false });
+    expect(m.push(" world\n")).toEqual({ emit: " world\n", stopped: false });
+    expect(m.push("\nmore")).toEqual({ emit: "\nmore", stopped: true });
+    expect(m.flush()).toBe("");
+  });
+
+  it("a stop inside one piece; a prefix that is not a stop holds nothing back", () => {
+    const m = new StopMatcher(["END"], { inclusive: true });
+    expect(m.push("abc E").emit).toBe("abc E");
+    expect(m.push("Nd").stopped).toBe(false);
+    expect(m.push("xxENDyy")).toEqual({ emit: "xxENDyy", stopped: true });
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GREEDY, RequestSampler, Rng, argmax, logSumExp, topIds, type SamplerConfig } from "../../inference/engine/sampler";
+import { GREEDY, RequestSampler, Rng, argmax, logSumExp, topIds, typical, type SamplerConfig } from "../../inference/engine/sampler";
 
 const cfg = (over: Partial<SamplerConfig>): SamplerConfig => ({ ...GREEDY, ...over });
 
@@ -107,5 +107,24 @@ describe("sampler", () => {
     }
     expect(sum / 10000).toBeCloseTo(0.5, 1);
     expect(new Rng(1).nextU32()).not.toBe(new Rng(2).nextU32());
+  });
+});
+
+describe("typical_p", () => {
+  it("keeps the candidates whose surprisal is closest to the entropy until their mass reaches p (HF TypicalLogitsWarper)", () => {
+    // p = [0.5, 0.25, 0.125, 0.125]: H = 1.75 bits = 1.213 nats; |−ln p − H| = [0.52, 0.17, 0.87, 0.87]
+    const probs = Float64Array.from([4, 2, 1, 1]);
+    expect(typical(probs, 4, 8, 0.2)).toEqual([1]); // the most typical first, alone when its mass reaches p
+    expect(typical(probs, 4, 8, 0.5)).toEqual([1, 0]);
+    expect(typical(probs, 4, 8, 0.8)).toEqual([1, 0, 2]);
+    expect(typical(probs, 4, 8, 1)).toEqual([1, 0, 2, 3]);
+  });
+
+  it("with a tiny mass every seed draws the same (most typical) token", () => {
+    const logits = Float32Array.from([3, 1, 2.5, 0, -1, 2]);
+    const cfg: SamplerConfig = { ...GREEDY, temperature: 1, typicalP: 0.001 };
+    const picks = [1, 2, 3, 4, 5].map((seed) => new RequestSampler(cfg, seed, []).sample(logits).id);
+    expect(new Set(picks).size).toBe(1);
+    expect(() => new RequestSampler({ ...cfg, typicalP: 0 }, 1, [])).toThrow(/typical_p/);
   });
 });
