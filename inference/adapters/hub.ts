@@ -1,9 +1,12 @@
 /**
  * Hugging Face Hub adapter source: downloads `adapter_config.json` and `adapter_model.safetensors`
  * from `${endpoint}/{repo}/resolve/{revision}/{file}` (Bearer token: the request's `api_token`,
- * else HF_TOKEN) into `{cacheDir}/{org}--{name}/{revision}/`. Files go to a temp folder first,
- * are validated (JSON config of a LoRA adapter, a well-formed safetensors header whose offsets fit
- * the file), and the folder is renamed into place, so a cache entry is always complete.
+ * else HF_TOKEN) into `{cacheDir}/{org}--{name}/{revision}/`. Files are streamed to a temp folder
+ * (never held in memory), counted against a per-repo byte limit while they arrive (a repo over it
+ * is refused with 422 `adapter_too_large` and its partial files deleted), validated (JSON config
+ * of a LoRA adapter, a well-formed safetensors header whose offsets fit the file), and the folder
+ * is renamed into place, so a cache entry is always complete. The caller admits each download
+ * (`admit`: the worker caps downloads at once and counts them in its admission).
  */
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -17,10 +20,15 @@ export interface HubOptions {
   cacheDir: string;
   /** used when the request gives none */
   defaultToken?: string | null;
-  /** per file (default 1 GiB) */
-  maxBytes?: number;
+  /** both files of a repo together (default 1 GiB) */
+  maxRepoBytes?: number;
+  /** downloads at once (enforced by the caller's `admit`; default 2) */
+  maxConcurrent?: number;
   timeoutMs?: number;
 }
+
+/** Called before a download starts (not for a cached repo): throws to refuse it, else returns its release. */
+export type DownloadAdmission = () => () => void;
 
 const REPO = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 const REVISION = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -32,7 +40,7 @@ export function hubCacheDirFor(cacheDir: string, repo: string, revision: string)
 const inflight = new Map<string, Promise<string>>();
 
 /** Download (or reuse from the cache) a Hub adapter; resolves to its local folder. */
-export function fetchHubAdapter(repo: string, revision: string | null | undefined, token: string | null | undefined, opts: HubOptions): Promise<string> {
+export function fetchHubAdapter(repo: string, revision: string | null | undefined, token: string | null | undefined, opts: HubOptions, admit: DownloadAdmission = () => () => {}): Promise<string> {
   const rev = revision || "main";
   if (!REPO.test(repo) || repo.split("/").some((p) => p === ".." || p === ".")) {
     return Promise.reject(new HttpError(422, "invalid_request", `repo "${repo.slice(0, 80)}" is not a Hub repo id (org/name)`, { field: "repo" }));
@@ -44,7 +52,7 @@ export function fetchHubAdapter(repo: string, revision: string | null | undefine
   const key = dest;
   const running = inflight.get(key);
   if (running) return running;
-  const p = download(repo, rev, token ?? opts.defaultToken ?? null, dest, opts).finally(() => inflight.delete(key));
+  const p = download(repo, rev, token ?? opts.defaultToken ?? null, dest, opts, admit).finally(() => inflight.delete(key));
   inflight.set(key, p);
   return p;
 }
@@ -58,8 +66,19 @@ async function complete(dir: string): Promise<boolean> {
   }
 }
 
-async function download(repo: string, rev: string, token: string | null, dest: string, opts: HubOptions): Promise<string> {
+async function download(repo: string, rev: string, token: string | null, dest: string, opts: HubOptions, admit: DownloadAdmission): Promise<string> {
   if (await complete(dest)) return dest;
+  const release = admit();
+  try {
+    return await downloadAdmitted(repo, rev, token, dest, opts);
+  } finally {
+    release();
+  }
+}
+
+async function downloadAdmitted(repo: string, rev: string, token: string | null, dest: string, opts: HubOptions): Promise<string> {
+  const maxRepoBytes = opts.maxRepoBytes ?? 1 << 30;
+  let used = 0;
   const endpoint = opts.endpoint.replace(/\/+$/, "");
   const parent = path.dirname(dest);
   await fs.mkdir(parent, { recursive: true });
@@ -68,8 +87,7 @@ async function download(repo: string, rev: string, token: string | null, dest: s
   try {
     for (const file of HUB_FILES) {
       const url = `${endpoint}/${repo}/resolve/${encodeURIComponent(rev)}/${file}`;
-      const bytes = await fetchFile(url, token, repo, file, opts);
-      await fs.writeFile(path.join(tmp, file), bytes);
+      used += await fetchFile(url, token, repo, file, opts, path.join(tmp, file), maxRepoBytes - used, maxRepoBytes);
     }
     await validateDownloaded(tmp, repo);
     try {
@@ -86,8 +104,12 @@ async function download(repo: string, rev: string, token: string | null, dest: s
   }
 }
 
-async function fetchFile(url: string, token: string | null, repo: string, file: string, opts: HubOptions): Promise<Buffer> {
-  const maxBytes = opts.maxBytes ?? 1 << 30;
+function tooLarge(repo: string, limit: number, detail: string): HttpError {
+  return new HttpError(422, "adapter_too_large", `adapter "${repo}" is larger than this worker's limit of ${limit} bytes (${(limit / 2 ** 20).toFixed(0)} MiB, --hub-max-mb): ${detail}`, { field: "adapter_id" });
+}
+
+/** Streams one file to `dest`; resolves to its size. Refuses it once it passes `budget` bytes. */
+async function fetchFile(url: string, token: string | null, repo: string, file: string, opts: HubOptions, dest: string, budget: number, limit: number): Promise<number> {
   let res: Response;
   try {
     res = await fetch(url, {
@@ -106,17 +128,26 @@ async function fetchFile(url: string, token: string | null, repo: string, file: 
   }
   if (!res.ok || !res.body) throw new HttpError(424, "hub_error", `the Hub answered HTTP ${res.status} for ${file} of "${repo}"`, { field: "adapter_id" });
   const declared = Number(res.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    throw new HttpError(422, "adapter_invalid", `${file} of "${repo}" has ${declared} bytes, over the limit of ${maxBytes}`, { field: "adapter_id" });
+  if (Number.isFinite(declared) && declared > budget) {
+    await res.body.cancel().catch(() => {});
+    throw tooLarge(repo, limit, `${file} has ${declared} bytes`);
   }
-  const chunks: Uint8Array[] = [];
+  const out = await fs.open(dest, "w");
   let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.length;
-    if (size > maxBytes) throw new HttpError(422, "adapter_invalid", `${file} of "${repo}" is over the limit of ${maxBytes} bytes`, { field: "adapter_id" });
-    chunks.push(chunk);
+  try {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      size += chunk.length;
+      if (size > budget) throw tooLarge(repo, limit, `${file} passed ${size} bytes`);
+      await out.write(chunk); // awaited: the socket is read no faster than the disk takes it
+    }
+  } catch (e) {
+    await res.body.cancel().catch(() => {});
+    if (e instanceof HttpError) throw e;
+    throw new HttpError(424, "hub_unreachable", `the download of ${file} of "${repo}" failed after ${size} bytes: ${(e as Error).message}`, { field: "adapter_id" });
+  } finally {
+    await out.close();
   }
-  return Buffer.concat(chunks);
+  return size;
 }
 
 /** A LoRA adapter_config.json and a safetensors file whose header and offsets are consistent. */
@@ -132,17 +163,30 @@ export async function validateDownloaded(dir: string, repo: string): Promise<voi
   if (config.peft_type !== undefined && config.peft_type !== "LORA") throw bad(`peft_type is "${String(config.peft_type)}"; only LORA adapters are served`);
   if (!Number.isInteger(config.r) || (config.r as number) < 1) throw bad("adapter_config.json has no positive integer r");
 
-  const buf = await fs.readFile(path.join(dir, "adapter_model.safetensors"));
-  if (buf.length < 8) throw bad("adapter_model.safetensors is truncated (no header)");
-  const headerLen = Number(buf.readBigUInt64LE(0));
-  if (headerLen <= 0 || 8 + headerLen > buf.length) throw bad("adapter_model.safetensors has a header length past the end of the file");
+  // the header only: the weights stay on disk
+  const fh = await fs.open(path.join(dir, "adapter_model.safetensors"), "r");
   let header: Record<string, { dtype?: string; shape?: number[]; data_offsets?: [number, number] }>;
+  let dataLen: number;
   try {
-    header = JSON.parse(buf.subarray(8, 8 + headerLen).toString("utf8"));
-  } catch {
-    throw bad("adapter_model.safetensors has a header that is not JSON");
+    const fileSize = (await fh.stat()).size;
+    if (fileSize < 8) throw bad("adapter_model.safetensors is truncated (no header)");
+    const lenBuf = Buffer.alloc(8);
+    await fh.read(lenBuf, 0, 8, 0);
+    const headerLen = Number(lenBuf.readBigUInt64LE(0));
+    if (headerLen <= 0 || 8 + headerLen > fileSize) throw bad("adapter_model.safetensors has a header length past the end of the file");
+    if (headerLen > 100 * 2 ** 20) throw bad(`adapter_model.safetensors has a ${headerLen}-byte header (over 100 MiB)`);
+    const headerBuf = Buffer.alloc(headerLen);
+    await fh.read(headerBuf, 0, headerLen, 8);
+    try {
+      header = JSON.parse(headerBuf.toString("utf8"));
+    } catch {
+      throw bad("adapter_model.safetensors has a header that is not JSON");
+    }
+    if (!header || typeof header !== "object" || Array.isArray(header)) throw bad("adapter_model.safetensors has a header that is not a JSON object");
+    dataLen = fileSize - 8 - headerLen;
+  } finally {
+    await fh.close();
   }
-  const dataLen = buf.length - 8 - headerLen;
   let tensors = 0;
   for (const [name, t] of Object.entries(header)) {
     if (name === "__metadata__") continue;

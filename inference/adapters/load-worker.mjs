@@ -37,6 +37,14 @@ function readExactly(fd, buf, position, name) {
   }
 }
 
+/** NaN or ±Inf in a LoRA weight would turn every output of the adapted layers into NaN: refuse it */
+function checkFinite(values, tensor, file) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v - v !== 0) throw new Error(`${file}: tensor "${tensor}" holds ${Number.isNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"} at element ${i}; an adapter's weights must be finite`);
+  }
+}
+
 function readTensors(file, tensors) {
   const name = basename(file);
   let fd;
@@ -66,6 +74,7 @@ function readTensors(file, tensors) {
       } else {
         throw new Error(`${name}: tensor "${t.name}": dtype ${t.dtype} is not supported (F32, F16, BF16 are)`);
       }
+      checkFinite(out, t.name, name);
       return out.buffer;
     });
   } finally {

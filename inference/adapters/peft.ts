@@ -10,6 +10,14 @@ import type { ModelConfig } from "../model/config";
 import { readSafetensorsFile, readSafetensorsHeader, readSafetensorsHeaderSync, tensorFloat32, numel, type SafetensorsHeader } from "../model/safetensors";
 import { LoadWorkerUnavailable, readTensorsInWorker, warmLoadWorker, type TensorRead } from "./load-worker-client";
 import { PROJECTIONS, type LoraPair, type LoraWeights, type Projection } from "./lora-weights";
+import { jsonPreview } from "../server/json-preview";
+
+/**
+ * Largest scale (lora_alpha / r, or / sqrt(r) with rslora) served. Trained adapters use 0.25–16
+ * (alpha 16–128 over r 8–64); far beyond, the delta swamps the base model's activations and fp32
+ * overflows to Inf, so such a config is refused at load rather than served as NaN output.
+ */
+export const MAX_LORA_SCALE = 1024;
 
 export interface AdapterMeta {
   rank: number;
@@ -83,15 +91,15 @@ function parseConfig(id: string, raw: Record<string, unknown>): PeftConfig {
   }
   if (raw.use_qalora === true) throw fail("use_qalora", "QA-LoRA adapters are not supported");
   const r = raw.r;
-  if (typeof r !== "number" || !Number.isInteger(r) || r <= 0) throw fail("r", `must be a positive integer, got ${JSON.stringify(r)}`);
+  if (typeof r !== "number" || !Number.isInteger(r) || r <= 0) throw fail("r", `must be a positive integer, got ${jsonPreview(r)}`);
   const alpha = raw.lora_alpha ?? r;
-  if (typeof alpha !== "number" || !(alpha > 0)) throw fail("lora_alpha", `must be a positive number, got ${JSON.stringify(alpha)}`);
+  if (typeof alpha !== "number" || !(alpha > 0) || !Number.isFinite(alpha)) throw fail("lora_alpha", `must be a positive finite number, got ${jsonPreview(alpha)}`);
 
   const patterns = (field: string): Record<string, number> => {
     const p = raw[field] ?? {};
     if (typeof p !== "object" || p === null || Array.isArray(p)) throw fail(field, "must be an object");
     for (const [k, v] of Object.entries(p as Record<string, unknown>)) {
-      if (typeof v !== "number" || !(v > 0)) throw fail(field, `value for "${k}" must be a positive number`);
+      if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw fail(field, `value for "${k}" must be a positive finite number`);
       try { new RegExp(k); } catch { throw fail(field, `key "${k}" is not a valid pattern`); }
     }
     return p as Record<string, number>;
@@ -240,7 +248,12 @@ function plan(id: string, cfg: PeftConfig, header: SafetensorsHeader, base: Mode
     }
     targetSet.add(proj);
     bytes += (numel(aShape) + numel(bShape)) * 4;
-    entries.push({ layer, proj, aKey: e.a, bKey: e.b, r, scale: cfg.rslora ? alpha / Math.sqrt(r) : alpha / r });
+    const scale = cfg.rslora ? alpha / Math.sqrt(r) : alpha / r;
+    if (!(scale <= MAX_LORA_SCALE)) {
+      const field = alpha === cfg.alpha ? "lora_alpha" : "alpha_pattern";
+      throw new AdapterError(id, `${name}: ${field} gives the LoRA scale ${cfg.rslora ? "lora_alpha/sqrt(r)" : "lora_alpha/r"} = ${alpha}/${cfg.rslora ? `sqrt(${r})` : r} = ${scale.toPrecision(4)} is over ${MAX_LORA_SCALE}; no trained adapter uses such a scale`, { field });
+    }
+    entries.push({ layer, proj, aKey: e.a, bKey: e.b, r, scale });
   }
   if (base) {
     // every module the config targets must have its tensors (PEFT would leave it untrained)
@@ -320,5 +333,13 @@ export async function loadPeftAdapter(dir: string, id: string, config: ModelConf
 /** Fallback where no worker thread can run (blocks the loop while converting). */
 async function readTensorsInThread(file: string, reads: TensorRead[]): Promise<Float32Array[]> {
   const loaded = await readSafetensorsFile(file);
-  return reads.map((r) => tensorFloat32(loaded.bytes, loaded.header, r.name));
+  return reads.map((r) => {
+    const values = tensorFloat32(loaded.bytes, loaded.header, r.name);
+    // as load-worker.mjs checks: non-finite weights would make every adapted output NaN
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v - v !== 0) throw new Error(`${path.basename(file)}: tensor "${r.name}" holds ${Number.isNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf"} at element ${i}; an adapter's weights must be finite`);
+    }
+    return values;
+  });
 }

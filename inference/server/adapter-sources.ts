@@ -30,7 +30,7 @@ export async function registerAdapter(state: WorkerState, r: RegisterRequest, fi
   const started = Date.now();
   let dir: string;
   if (r.source === "hub") {
-    dir = await fetchHubAdapter(r.repo || r.id, r.revision, r.apiToken, state.options.hub);
+    dir = await fetchHubAdapter(r.repo || r.id, r.revision, r.apiToken, state.options.hub, () => state.admitDownload());
   } else {
     dir = await state.options.roots.resolve(r.path || r.id, r.path ? "path" : field);
   }

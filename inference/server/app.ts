@@ -27,6 +27,8 @@ export function createWorkerServer(state: WorkerState): http.Server {
     const text = state.metrics.render({
       ready: state.phase === "ready",
       inFlight: state.inFlight,
+      connections: state.openConnections,
+      downloads: state.downloads,
       queued: e ? e.stats().waiting : 0,
       stats: e ? e.stats() : null,
       adapters: { registered: adapters.length, failed: adapters.filter((a) => a.state === "failed").length },
@@ -35,7 +37,22 @@ export function createWorkerServer(state: WorkerState): http.Server {
     res.end(text);
   });
 
-  const server = http.createServer((req, res) => {
+  const o = state.options;
+  const maxConnections = o.maxConnections ?? 512;
+  const headersTimeout = o.headersTimeoutMs ?? 10_000;
+  let openConnections = 0;
+  const overCap = new WeakSet<object>();
+  const server = http.createServer({
+    // slow clients: headers, then headers + body, must arrive in time (Node answers 408 and
+    // closes). Both clocks stop once the request is received, so a long stream is never cut;
+    // an idle keep-alive socket is governed by keepAliveTimeout, not by these.
+    headersTimeout,
+    requestTimeout: Math.max(headersTimeout, o.bodyTimeoutMs ?? 30_000),
+    connectionsCheckingInterval: Math.min(1000, headersTimeout),
+    // idle keep-alive sockets live longer than clients' pools keep them (undici: 4 s), so a client
+    // rarely sends on a socket the worker is closing
+    keepAliveTimeout: 65_000,
+  }, (req, res) => {
     const started = performance.now();
     const url = new URL(req.url ?? "/", "http://worker");
     const route = KNOWN.has(url.pathname) ? url.pathname : url.pathname.startsWith("/adapters/") ? "/adapters/:id" : "other";
@@ -49,6 +66,12 @@ export function createWorkerServer(state: WorkerState): http.Server {
     let style: ErrorStyle = url.pathname.startsWith("/v1/") ? "openai" : "lorax";
     void (async () => {
       try {
+        if (overCap.has(req.socket)) {
+          // over the connection cap: an answer the client can act on, then this connection goes
+          res.setHeader("connection", "close");
+          state.metrics.rejected.inc({ reason: "connections" });
+          throw new HttpError(429, "too_many_connections", `the worker has ${openConnections} open connections (limit ${maxConnections}); retry after 1s on a new connection`, { retryAfter: 1 });
+        }
         if (state.phase === "stopping" && req.method !== "GET") {
           throw new HttpError(503, "unavailable", "the worker is shutting down", { retryAfter: 5 });
         }
@@ -66,10 +89,17 @@ export function createWorkerServer(state: WorkerState): http.Server {
       }
     })();
   });
-  server.requestTimeout = 0; // long streams
-  // idle keep-alive sockets live longer than clients' pools keep them (undici: 4 s), so a client
-  // rarely sends on a socket the worker is closing
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
+  // connections beyond the cap are accepted and answered 429 (see above); beyond twice the cap
+  // Node drops new sockets outright, so idle sockets cannot exhaust file descriptors
+  server.on("connection", (socket) => {
+    openConnections++;
+    state.openConnections = openConnections;
+    if (openConnections > maxConnections) overCap.add(socket);
+    socket.once("close", () => {
+      openConnections--;
+      state.openConnections = openConnections;
+    });
+  });
+  server.maxConnections = 2 * maxConnections;
   return server;
 }

@@ -12,6 +12,7 @@ import type { ServerResponse } from "node:http";
 import type { DoneEvent, EngineApi, EngineEvent, TokenAlternative } from "../engine/types";
 import { HttpError, fromEngineEvent } from "./errors";
 import { ensureAdapter } from "./adapter-sources";
+import { TokenizerBusy, TokenizerThreadUnavailable } from "../tokenizer/encode-thread";
 import type { GenerationPlan } from "./validation";
 import type { WorkerState } from "./state";
 
@@ -80,11 +81,50 @@ export function abortOnClose(res: ServerResponse): AbortController {
   return ac;
 }
 
+/** prompts up to this many UTF-8 bytes are tokenized on the event loop (a few ms); longer ones in the tokenizer thread */
+export const INLINE_TOKENIZE_BYTES = 2048;
+
+/** 422 naming `field` when `text` has more bytes than could fit in the context (checked before tokenizing). */
+export function checkInputBytes(state: WorkerState, text: string, field: string): number {
+  const bytes = Buffer.byteLength(text);
+  const limit = state.maxInputBytes;
+  if (bytes > limit) {
+    throw new HttpError(422, "prompt_too_long", `${field}: the prompt has ${bytes} bytes; at most ${limit} bytes can fit in this worker's context of ${state.maxContext} tokens, so it was not tokenized`, { field });
+  }
+  return bytes;
+}
+
+/**
+ * Run `inThread` for long inputs, `inline` for short ones or where no tokenizer thread can run;
+ * 429 when the thread's queue is full.
+ */
+export async function offLoop<T>(state: WorkerState, bytes: number, inline: () => T, inThread: () => Promise<T>): Promise<T> {
+  if (bytes <= INLINE_TOKENIZE_BYTES) return inline();
+  try {
+    const r = await inThread();
+    state.metrics.tokenizedOffLoop.inc();
+    return r;
+  } catch (e) {
+    if (e instanceof TokenizerThreadUnavailable) return inline();
+    if (e instanceof TokenizerBusy) {
+      state.metrics.rejected.inc({ reason: "tokenizer_busy" });
+      throw new HttpError(429, "overloaded", `the worker is tokenizing other long prompts (${e.message}); retry after 1s`, { retryAfter: 1 });
+    }
+    throw e;
+  }
+}
+
+/** the prompt's ids: bounded by bytes first, then tokenized (off the event loop when long) */
+export async function encodePrompt(state: WorkerState, engine: EngineApi, text: string, field: string): Promise<number[]> {
+  const bytes = checkInputBytes(state, text, field);
+  return offLoop(state, bytes, () => engine.encode(text), () => state.tokenizer.encode(text));
+}
+
 export async function startGeneration(state: WorkerState, plan: GenerationPlan, prompt: PromptInput, signal: AbortSignal, adapterField: string): Promise<Generation> {
   const engine = state.ready();
   const adapterId = await ensureAdapter(state, plan.adapterId, plan.adapterSource, plan.apiToken, adapterField);
 
-  const promptIds = prompt.ids ?? engine.encode(prompt.text ?? "");
+  const promptIds = prompt.ids ?? (await encodePrompt(state, engine, prompt.text ?? "", prompt.field));
   if (promptIds.length === 0) throw new HttpError(422, "invalid_request", `${prompt.field}: the prompt has no tokens`, { field: prompt.field });
   const vocab = engine.model.vocabSize;
   if (prompt.ids && prompt.ids.some((id) => id >= vocab)) {

@@ -86,6 +86,7 @@ export class WorkerMetrics {
   readonly duration = new Histogram("worker_request_duration_seconds", "total time of a generation", SECONDS);
   readonly inputLength = new Histogram("worker_request_input_tokens", "prompt length of a generation", TOKENS);
   readonly outputLength = new Histogram("worker_request_generated_tokens", "generated tokens of a generation", TOKENS);
+  readonly tokenizedOffLoop = new Counter("worker_tokenized_off_loop_total", "long prompts tokenized in the tokenizer thread instead of on the event loop");
   readonly batchTokens = new Histogram("worker_batch_tokens", "tokens in a forward pass (sampled at each request's completion)", TOKENS);
 
   /** a finished generation, with the engine's timings */
@@ -103,6 +104,8 @@ export class WorkerMetrics {
   render(state: {
     ready: boolean;
     inFlight: number;
+    connections: number;
+    downloads: number;
     queued: number;
     stats: EngineStats | null;
     adapters: { registered: number; failed: number };
@@ -111,6 +114,8 @@ export class WorkerMetrics {
     const parts = [
       gauge("worker_model_loaded", "1 once the model is loaded and requests are served", state.ready ? 1 : 0),
       gauge("worker_requests_in_flight", "generation requests admitted and not finished (HTTP layer)", state.inFlight),
+      gauge("worker_open_connections", "open HTTP connections", state.connections),
+      gauge("worker_hub_downloads_in_flight", "Hub adapter downloads running (each holds an admission place)", state.downloads),
       gauge("worker_queue_size", "admitted requests the engine has not started (waiting)", state.queued),
       this.requests.render(),
       this.rejected.render(),
@@ -124,6 +129,7 @@ export class WorkerMetrics {
       this.inputLength.render(),
       this.outputLength.render(),
       this.batchTokens.render(),
+      this.tokenizedOffLoop.render(),
       gauge("worker_adapters_registered", "adapters registered (any state)", state.adapters.registered),
       gauge("worker_adapters_failed", "registered adapters that failed validation or loading", state.adapters.failed),
     ];

@@ -5,7 +5,8 @@
 import type { ServerResponse } from "node:http";
 import type { DoneEvent } from "../engine/types";
 import { HttpError, loraxErrorBody } from "./errors";
-import { abortOnClose, startGeneration, type Generation, type OutToken } from "./generation";
+import { abortOnClose, checkInputBytes, offLoop, startGeneration, type Generation, type OutToken } from "./generation";
+import { tokenSpans, type TokenSpan } from "../tokenizer/token-spans.mjs";
 import { readJsonBody, sendJson, type RouteContext, type Router } from "./http";
 import { SseWriter } from "./sse";
 import { loraxBodySchema, loraxPlan, parseBody, tokenizeBodySchema, type LoraxBody } from "./validation";
@@ -129,37 +130,13 @@ async function generateStream(state: WorkerState, body: LoraxBody, res: ServerRe
   }
 }
 
-function tokenize(state: WorkerState, text: string) {
+/** `[{id, text, start, stop, special}]`, bounded like a prompt, long inputs tokenized off the loop */
+async function tokenize(state: WorkerState, text: string): Promise<TokenSpan[]> {
   const engine = state.ready();
-  const ids = engine.encode(text);
-  // each token's text, as a streaming detokenizer emits it (TGI's prefix/read offsets): what the
-  // token adds to the decode of the few tokens before it; a byte piece of an incomplete UTF-8
-  // character adds "" and the character appears with its last byte. O(n) decodes.
-  const out: { id: number; text: string; start: number; stop: number; special: boolean }[] = [];
-  let offset = 0;
-  let prefixOffset = 0;
-  let readOffset = 0;
-  for (let i = 0; i < ids.length; i++) {
-    const special = ids[i] === engine.model.bosTokenId || engine.model.eosTokenIds.includes(ids[i]);
-    if (special) {
-      // not part of the text: an empty span, its literal string as text
-      out.push({ id: ids[i], text: engine.decode([ids[i]], false), start: offset, stop: offset, special });
-      continue;
-    }
-    const before = engine.decode(ids.slice(prefixOffset, readOffset), true);
-    const after = engine.decode(ids.slice(prefixOffset, i + 1), true);
-    let piece = "";
-    if (after.length > before.length && !after.endsWith("\uFFFD") && after.startsWith(before)) {
-      piece = after.slice(before.length);
-      prefixOffset = readOffset;
-      readOffset = i + 1;
-    } else if (i === ids.length - 1) {
-      piece = after.slice(before.length); // an incomplete character at the very end
-    }
-    out.push({ id: ids[i], text: piece, start: offset, stop: offset + piece.length, special });
-    offset += piece.length;
-  }
-  return out;
+  const bytes = checkInputBytes(state, text, "inputs");
+  const special = [...(engine.model.bosTokenId === null ? [] : [engine.model.bosTokenId]), ...engine.model.eosTokenIds];
+  const isSpecial = (id: number) => special.includes(id);
+  return offLoop(state, bytes, () => tokenSpans(engine.encode(text), (ids, skip) => engine.decode(ids, skip), isSpecial), () => state.tokenizer.spans(text, special));
 }
 
 export function infoBody(state: WorkerState): Record<string, unknown> {
@@ -196,6 +173,10 @@ export function infoBody(state: WorkerState): Record<string, unknown> {
     max_stop_sequences: 16,
     max_client_batch_size: 1,
     max_body_bytes: o.maxBodyBytes,
+    max_input_bytes: e ? state.maxInputBytes : null,
+    max_connections: o.maxConnections ?? 512,
+    hub_max_repo_bytes: o.hub.maxRepoBytes ?? 2 ** 30,
+    hub_max_downloads: o.hub.maxConcurrent ?? 2,
     chat_template: e ? e.chatTemplate !== null : null,
     adapters: { total: adapters.length, resident: count("resident"), host: count("host"), disk: count("disk"), loading: count("loading"), failed: count("failed") },
     adapter_roots: o.roots.list(),
@@ -220,7 +201,7 @@ export function addLoraxRoutes(router: Router, state: WorkerState): void {
   });
   router.add("POST", "/tokenize", async ({ req, res }) => {
     const b = parseBody(tokenizeBodySchema, await readJsonBody(req, limit));
-    sendJson(res, 200, tokenize(state, b.inputs));
+    sendJson(res, 200, await tokenize(state, b.inputs));
   });
   router.add("GET", "/info", ({ res }) => sendJson(res, 200, infoBody(state)));
   router.add("GET", "/health", ({ res }) => {

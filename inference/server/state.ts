@@ -7,6 +7,8 @@ import type { AdapterRoots } from "../adapters/local";
 import type { HubOptions } from "../adapters/hub";
 import { HttpError } from "./errors";
 import { WorkerMetrics } from "./metrics";
+import { TokenizerThread } from "../tokenizer/encode-thread";
+import { maxTokenBytes } from "../tokenizer/tokenizer";
 
 export type Logger = (event: string, fields?: Record<string, unknown>) => void;
 
@@ -24,6 +26,12 @@ export interface WorkerOptions {
   /** prompt + max_new_tokens summed over admitted requests; more -> 429 (default: (maxRunning+maxQueue) * maxContext) */
   maxQueuedTokens?: number;
   maxBodyBytes: number;
+  /** a request's headers must arrive within this (408 and close beyond; default 10 s) */
+  headersTimeoutMs?: number;
+  /** a request's headers and body must arrive within this (408 and close beyond; default 30 s); never cuts a response */
+  bodyTimeoutMs?: number;
+  /** open connections served; a request on a connection beyond it gets 429 + Retry-After and the connection is closed (default 512) */
+  maxConnections?: number;
   roots: AdapterRoots;
   hub: HubOptions;
   version: string;
@@ -42,17 +50,42 @@ export class WorkerState {
   loadMs: number | null = null;
   inFlight = 0;
   queuedTokens = 0;
+  /** open HTTP connections (kept by the server) */
+  openConnections = 0;
+  /** Hub downloads running (each also holds an admission place) */
+  downloads = 0;
   readonly metrics = new WorkerMetrics();
   readonly log: Logger;
+  /** long prompts are tokenized here, off the event loop */
+  readonly tokenizer: TokenizerThread;
+  private tokenBytes: number | null = null;
 
   constructor(readonly options: WorkerOptions) {
     this.log = options.log ?? (() => {});
+    this.tokenizer = new TokenizerThread(options.modelDir);
   }
 
   setEngine(engine: EngineApi): void {
     this.engine = engine;
     this.loadMs = Date.now() - this.startedAt;
     if (this.phase === "loading") this.phase = "ready";
+    this.tokenizer.warm();
+  }
+
+  /**
+   * Bytes of prompt text that can possibly fit in the context (maxContext x the most bytes one
+   * token stands for), never more than the body limit: longer prompts are refused before they
+   * are tokenized.
+   */
+  get maxInputBytes(): number {
+    if (this.tokenBytes === null) {
+      try {
+        this.tokenBytes = maxTokenBytes(this.options.modelDir);
+      } catch {
+        this.tokenBytes = Number.POSITIVE_INFINITY; // no readable tokenizer.json: the body limit bounds it
+      }
+    }
+    return Math.min(this.options.maxBodyBytes, this.maxContext * this.tokenBytes);
   }
 
   setFailed(err: unknown): void {
@@ -83,10 +116,11 @@ export class WorkerState {
   /** Take a place in the bounded queue (429 with Retry-After when full); returns the release. */
   admit(tokens: number): () => void {
     const limit = this.options.maxRunning + this.options.maxQueue;
-    if (this.inFlight >= limit || (this.inFlight > 0 && this.queuedTokens + tokens > this.maxQueuedTokens)) {
-      const retryAfter = Math.max(1, Math.ceil(this.inFlight / Math.max(1, this.options.maxRunning)));
+    const busy = this.inFlight + this.downloads;
+    if (busy >= limit || (this.inFlight > 0 && this.queuedTokens + tokens > this.maxQueuedTokens)) {
+      const retryAfter = Math.max(1, Math.ceil(busy / Math.max(1, this.options.maxRunning)));
       this.metrics.rejected.inc({ reason: "overloaded" });
-      throw new HttpError(429, "overloaded", `the worker is at capacity (${this.inFlight} requests in flight, limit ${limit}; ${this.queuedTokens} tokens reserved, limit ${this.maxQueuedTokens}); retry after ${retryAfter}s`, { retryAfter });
+      throw new HttpError(429, "overloaded", `the worker is at capacity (${this.inFlight} requests and ${this.downloads} Hub downloads in flight, limit ${limit}; ${this.queuedTokens} tokens reserved, limit ${this.maxQueuedTokens}); retry after ${retryAfter}s`, { retryAfter });
     }
     this.inFlight++;
     this.queuedTokens += tokens;
@@ -96,6 +130,28 @@ export class WorkerState {
       released = true;
       this.inFlight--;
       this.queuedTokens -= tokens;
+    };
+  }
+
+  /**
+   * A place for one Hub download: at most `hub.maxConcurrent` at once, and each counts as one
+   * request in flight for admission (a flood of downloads leaves no room for more, and vice
+   * versa); 429 with Retry-After beyond. Returns the release.
+   */
+  admitDownload(): () => void {
+    const maxDownloads = this.options.hub.maxConcurrent ?? 2;
+    const limit = this.options.maxRunning + this.options.maxQueue;
+    if (this.downloads >= maxDownloads || this.inFlight + this.downloads >= limit) {
+      this.metrics.rejected.inc({ reason: "hub_downloads" });
+      const why = this.downloads >= maxDownloads ? `${this.downloads} Hub downloads are running (limit ${maxDownloads})` : `the worker is at capacity (${this.inFlight + this.downloads} in flight, limit ${limit})`;
+      throw new HttpError(429, "overloaded", `${why}; retry after 5s`, { retryAfter: 5 });
+    }
+    this.downloads++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.downloads--;
     };
   }
 }

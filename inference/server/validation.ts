@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { HttpError } from "./errors";
+import { jsonPreview } from "./json-preview";
 import type { SamplingParams } from "../engine/types";
 
 const int = () => z.number().int();
@@ -117,7 +118,7 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
   const issue = r.error.issues[0];
   const field = issue.path.map(String).join(".") || "body";
   const got = issue.path.reduce<unknown>((v, k) => (v && typeof v === "object" ? (v as Record<string, unknown>)[k as string] : undefined), body);
-  const shown = got === undefined ? "missing" : `got ${JSON.stringify(got)?.slice(0, 80)}`;
+  const shown = got === undefined ? "missing" : `got ${jsonPreview(got)}`;
   throw new HttpError(422, "invalid_request", `${field}: ${issue.message} (${shown})`, { field });
 }
 

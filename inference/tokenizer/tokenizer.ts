@@ -4,7 +4,7 @@
  * engine needs around it: BOS/EOS, which ids are special, and the chat template.
  */
 import { readFile } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { ModelLoadError } from "../errors";
@@ -84,4 +84,28 @@ export class Tokenizer {
   isSpecial(id: number): boolean {
     return this.specialIds.has(id);
   }
+}
+
+/**
+ * Bytes of text one token can stand for, at most: the longest vocabulary or added token in UTF-8
+ * (a Metaspace "▁" or a byte-level BPE character is at least as long as the byte it stands for),
+ * times 3 when a normalizer could shrink the text first (NFKC "ﬁ" -> "fi", stripped accents).
+ * A prompt of more than `maxContext * maxTokenBytes(dir)` bytes cannot fit in `maxContext`
+ * tokens, so the worker refuses it before spending seconds tokenizing it.
+ */
+export function maxTokenBytes(dir: string): number {
+  const json = JSON.parse(readFileSync(path.join(dir, "tokenizer.json"), "utf8")) as Json;
+  const model = (json.model ?? {}) as Json;
+  const vocab = model.vocab;
+  const pieces: string[] = Array.isArray(vocab) ? vocab.map((v) => (Array.isArray(v) ? String(v[0]) : String(v))) : Object.keys((vocab ?? {}) as Json);
+  for (const t of (Array.isArray(json.added_tokens) ? json.added_tokens : []) as { content?: unknown }[]) if (typeof t.content === "string") pieces.push(t.content);
+  let longest = 1;
+  for (const p of pieces) longest = Math.max(longest, Buffer.byteLength(p));
+  const shrinking = (n: unknown): boolean => {
+    if (!n || typeof n !== "object") return false;
+    const o = n as Json;
+    if (o.type === "Sequence" && Array.isArray(o.normalizers)) return o.normalizers.some(shrinking);
+    return !["Prepend", "Replace"].includes(String(o.type));
+  };
+  return longest * (shrinking(json.normalizer) ? 3 : 1);
 }
