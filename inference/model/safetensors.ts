@@ -269,3 +269,84 @@ export class SafetensorsReader {
     await this.fh.close();
   }
 }
+
+/** A stored tensor's raw values: F32 as Float32Array, F16/BF16 as bit patterns, I8/U8 as bytes. */
+export type RawTensor =
+  | { dtype: "F32"; shape: number[]; data: Float32Array }
+  | { dtype: "F16" | "BF16"; shape: number[]; data: Uint16Array }
+  | { dtype: "I8"; shape: number[]; data: Int8Array }
+  | { dtype: "U8"; shape: number[]; data: Uint8Array };
+
+const RAW_CTORS = { F32: Float32Array, F16: Uint16Array, BF16: Uint16Array, I8: Int8Array, U8: Uint8Array } as const;
+
+function rawOf(info: TensorInfo, file: string, bytes: (ctor: (typeof RAW_CTORS)[keyof typeof RAW_CTORS], n: number) => RawTensor["data"] | null): RawTensor | null {
+  const ctor = RAW_CTORS[info.dtype as keyof typeof RAW_CTORS];
+  if (!ctor) throw new SafetensorsError(file, `tensor "${info.name}": dtype ${info.dtype} is not supported (F32, F16, BF16, I8, U8 are)`);
+  const data = bytes(ctor, numel(info.shape));
+  return data ? ({ dtype: info.dtype, shape: info.shape, data } as RawTensor) : null;
+}
+
+/**
+ * A safetensors file mapped whole into memory (`mmapFile`: the addon's private copy-on-write
+ * mapping): tensors are typed-array views of the mapping, no copy, paged in from the page cache
+ * on first use. The mapping lives as long as any view of it.
+ */
+export class MappedSafetensors {
+  private constructor(readonly header: SafetensorsHeader, readonly buffer: ArrayBuffer) {}
+
+  static open(file: string, mmapFile: (file: string) => ArrayBuffer): MappedSafetensors {
+    const header = readSafetensorsHeaderSync(file);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = mmapFile(file);
+    } catch (err) {
+      throw new SafetensorsError(path.basename(file), (err as Error).message);
+    }
+    return new MappedSafetensors(header, buffer);
+  }
+
+  has(name: string): boolean {
+    return this.header.tensors.has(name);
+  }
+
+  /** Tensor `name` as a view of the mapping, or null when its offset is not aligned for its type. */
+  view(name: string): RawTensor | null {
+    const file = path.basename(this.header.file);
+    const info = this.header.tensors.get(name);
+    if (!info) throw new SafetensorsError(file, `tensor "${name}" is missing`);
+    if (info.end > this.buffer.byteLength) throw new SafetensorsError(file, `tensor "${name}": the file changed while mapped`);
+    return rawOf(info, file, (ctor, n) => (info.begin % ctor.BYTES_PER_ELEMENT ? null : new ctor(this.buffer, info.begin, n)));
+  }
+
+  /** Tensor `name` copied out of the mapping (for a misaligned one). */
+  copy(name: string): RawTensor {
+    const file = path.basename(this.header.file);
+    const info = this.header.tensors.get(name);
+    if (!info) throw new SafetensorsError(file, `tensor "${name}" is missing`);
+    return rawOf(info, file, (ctor, n) => {
+      const out = new ctor(n);
+      new Uint8Array(out.buffer).set(new Uint8Array(this.buffer, info.begin, info.end - info.begin));
+      return out;
+    })!;
+  }
+}
+
+/** Reads tensor `name` of an open reader's file as its raw stored values (one fresh array). */
+export async function readRawTensor(reader: SafetensorsReader, name: string): Promise<RawTensor> {
+  const file = path.basename(reader.header.file);
+  const info = reader.header.tensors.get(name);
+  if (!info) throw new SafetensorsError(file, `tensor "${name}" is missing`);
+  const fh = await open(reader.header.file, "r");
+  try {
+    let pending: Promise<void> = Promise.resolve();
+    const raw = rawOf(info, file, (ctor, n) => {
+      const out = new ctor(n);
+      pending = readExactly(fh, new Uint8Array(out.buffer), info.begin, file);
+      return out;
+    })!;
+    await pending;
+    return raw;
+  } finally {
+    await fh.close();
+  }
+}
