@@ -14,6 +14,7 @@ import { AdapterRoots, scanAdapterDir } from "../adapters/local";
 import { createWorkerServer, WorkerState } from "../server/app";
 import type { Logger } from "../server/state";
 import type { EngineApi } from "../engine/types";
+import { DTYPE_CHOICES, isDtypeChoice } from "../model/weights";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DEMO_BASE = path.join(REPO_ROOT, "data/demo/base");
@@ -30,6 +31,7 @@ const OPTIONS: { name: string; value?: string; help: string; fallback: () => str
   { name: "host", value: "HOST", help: "address to listen on", fallback: () => "127.0.0.1" },
   { name: "model-id", value: "ID", help: "model id served (default: a `model_id` file in the model folder, \"loraland-mini\" for the bundled demo, else the folder name)", fallback: () => undefined },
   { name: "backend", value: "native|reference", help: "kernels", fallback: () => "native" },
+  { name: "dtype", value: "auto|f32|bf16|f16|q8|q4", help: "base weights' format; auto: as stored when it fits next to the KV cache, else q8; q8/q4 are cached under DATA_DIR/weights [env MODEL_DTYPE]", fallback: () => env.MODEL_DTYPE || "auto" },
   { name: "slots", value: "N", help: "adapters resident at once", fallback: () => "8" },
   { name: "memory-budget-mb", value: "N", help: "byte budget of the resident adapters, MiB", fallback: () => "1024" },
   { name: "host-cache-mb", value: "N", help: "host-memory tier for evicted adapters, MiB (0 = drop them)", fallback: () => "2048" },
@@ -39,6 +41,7 @@ const OPTIONS: { name: string; value?: string; help: string; fallback: () => str
   { name: "max-queue", value: "N", help: "requests waiting beyond the running ones; more get 429 + Retry-After", fallback: () => "64" },
   { name: "max-context", value: "N", help: "prompt + generated tokens of one request (default: the model's max_position_embeddings)", fallback: () => undefined },
   { name: "max-new-tokens", value: "N", help: "largest max_new_tokens / max_tokens a request may ask for", fallback: () => "1024" },
+  { name: "max-best-of", value: "N", help: "most sequences a request's best_of may ask for", fallback: () => "1" },
   { name: "max-body-kb", value: "N", help: "request body size limit, KiB (413 beyond)", fallback: () => "1024" },
   { name: "headers-timeout-ms", value: "N", help: "a request's headers must arrive within N ms (408 beyond)", fallback: () => "10000" },
   { name: "body-timeout-ms", value: "N", help: "a request's headers + body must arrive within N ms (408 beyond; responses are never cut)", fallback: () => "30000" },
@@ -125,6 +128,8 @@ async function serve(args: ParsedArgs): Promise<number> {
   const host = value(args, "host")!;
   const backend = value(args, "backend");
   if (backend !== "native" && backend !== "reference") throw new UsageError(`option --backend must be native or reference, got "${backend}"`);
+  const dtype = value(args, "dtype");
+  if (!isDtypeChoice(dtype)) throw new UsageError(`option --dtype must be one of ${DTYPE_CHOICES.join(", ")}, got "${dtype}"`);
   const mib = (name: string) => envOrOptionInt(args, name, 0)! * 2 ** 20;
   const maxContextOpt = envOrOptionInt(args, "max-context", 2);
   const maxRunning = envOrOptionInt(args, "max-running", 1)!;
@@ -141,6 +146,8 @@ async function serve(args: ParsedArgs): Promise<number> {
   const engineOpts = {
     modelDir,
     backend: backend as "native" | "reference",
+    dtype,
+    weightCacheDir: path.resolve(dataDir, "weights"),
     adapterSlots: envOrOptionInt(args, "slots", 1),
     adapterBudgetBytes: mib("memory-budget-mb"),
     hostCacheBytes: mib("host-cache-mb"),
@@ -154,6 +161,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     modelId,
     modelDir,
     maxNewTokens,
+    maxBestOf: envOrOptionInt(args, "max-best-of", 1)!,
     maxContext: maxContextOpt ?? Number.MAX_SAFE_INTEGER,
     maxRunning,
     maxQueue,
@@ -220,7 +228,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     return exited;
   }
   const m = engine.model;
-  log("model_loaded", { model_id: modelId, architecture: m.architecture, dtype: m.storedDtype, layers: m.numLayers, parameters: m.parameters, backend: m.backend, load_ms: Date.now() - t0 });
+  log("model_loaded", { model_id: modelId, architecture: m.architecture, dtype: m.storedDtype, weight_dtype: m.weights?.dtype, weight_dtype_reason: m.weights?.reason, weight_source: m.weights?.source, weight_cache: m.weights?.cacheFile ?? null, layers: m.numLayers, parameters: m.parameters, backend: m.backend, load_ms: Date.now() - t0 });
 
   const seen = new Set<string>();
   for (const dir of [adaptersDir, uploads]) {

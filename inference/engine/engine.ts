@@ -23,6 +23,7 @@ import { AdapterRegistry, toInfo } from "../adapters/registry";
 import { AdapterCache } from "../adapters/cache";
 import { loadPeftAdapter, readAdapterMeta } from "../adapters/peft";
 import { loadModel } from "../model/load";
+import type { DtypeChoice } from "../model/weights";
 import type { Model } from "../model/model";
 import { KvCache } from "../model/kv-cache";
 import type { ModelConfig } from "../model/config";
@@ -44,6 +45,12 @@ const DEFAULTS = {
 export interface EngineCreateOptions extends EngineOptions {
   /** upper bound on the KV cache's memory when numBlocks is not given (default 1 GiB) */
   kvCacheBytes?: number;
+  /** the base weights' format (default auto: the stored one when it fits next to the KV pool, else q8; model/weights.ts) */
+  dtype?: DtypeChoice;
+  /** where converted (q8/q4) weights are cached and memory-mapped from on later starts (default: none) */
+  weightCacheDir?: string | null;
+  /** loading progress, 0..1, after each weight matrix */
+  onLoadProgress?: (fraction: number) => void;
   /** log line sink (default stderr); null silences */
   log?: ((line: string) => void) | null;
   /**
@@ -108,7 +115,10 @@ export class Engine implements EngineApi {
 
   static async create(opts: EngineCreateOptions): Promise<Engine> {
     const backend = getBackend(opts.backend ?? "native");
-    const [tokenizer, model] = await Promise.all([Tokenizer.load(opts.modelDir), loadModel(opts.modelDir, { backend })]);
+    const [tokenizer, model] = await Promise.all([Tokenizer.load(opts.modelDir), loadModel(opts.modelDir, {
+      backend,
+      weights: { dtype: opts.dtype, cacheDir: opts.weightCacheDir ?? null, kvBytes: opts.kvCacheBytes ?? DEFAULTS.kvCacheBytes, onProgress: opts.onLoadProgress },
+    })]);
     return new Engine(model, tokenizer, opts);
   }
 
@@ -164,6 +174,7 @@ export class Engine implements EngineApi {
       eosTokenIds: [...this.eosIds],
       parameters: model.parameters,
       backend: model.backend.name,
+      weights: model.weights.load ?? null,
     };
     this.log(`${c.architecture} ${c.numLayers} layers, vocab ${c.vocabSize}, backend ${model.backend.name}; KV ${numBlocks} blocks x ${blockSize} tokens (${(this.limits.kvCacheBytes / 2 ** 20).toFixed(1)} MiB), maxBatchTokens ${maxBatchTokens}, maxRunning ${maxRunning}, maxContext ${maxContext}`);
   }

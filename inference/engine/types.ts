@@ -3,6 +3,7 @@
  * and the eval harness use. Everything behind it (scheduler, KV blocks, adapter slots) is owned
  * by the engine loop.
  */
+import type { WeightLoadInfo } from "../model/weights";
 
 export interface SamplingParams {
   /** 0 or undefined: greedy */
@@ -156,6 +157,8 @@ export interface ModelSummary {
   eosTokenIds: number[];
   parameters: number;
   backend: string;
+  /** the base weights' format in memory, why it was chosen and where they come from (model/weights.ts) */
+  weights?: WeightLoadInfo | null;
 }
 
 /** What the worker needs from the engine. Implemented by `Engine` in engine/engine.ts. */

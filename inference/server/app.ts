@@ -5,7 +5,8 @@
  */
 import http from "node:http";
 import { HttpError, toHttpError } from "./errors";
-import { Router, sendError, type ErrorStyle } from "./http";
+import { Router, sendError, sendJson, type ErrorStyle } from "./http";
+import { prometheusToJson, wantsJson } from "./metrics-json";
 import { addLoraxRoutes } from "./routes-lorax";
 import { addOpenAiRoutes } from "./routes-openai";
 import { addAdapterRoutes } from "./routes-adapters";
@@ -21,7 +22,7 @@ export function createWorkerServer(state: WorkerState): http.Server {
   addLoraxRoutes(router, state);
   addOpenAiRoutes(router, state);
   addAdapterRoutes(router, state);
-  router.add("GET", "/metrics", ({ res }) => {
+  router.add("GET", "/metrics", ({ req, res, url }) => {
     const e = state.engine;
     const adapters = e ? e.listAdapters() : [];
     const text = state.metrics.render({
@@ -33,6 +34,7 @@ export function createWorkerServer(state: WorkerState): http.Server {
       stats: e ? e.stats() : null,
       adapters: { registered: adapters.length, failed: adapters.filter((a) => a.state === "failed").length },
     });
+    if (wantsJson(req, url)) return sendJson(res, 200, prometheusToJson(text));
     res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
     res.end(text);
   });

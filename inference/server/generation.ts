@@ -3,10 +3,11 @@
  * in the bounded queue, the engine request tied to the client's connection (closing it aborts the
  * request), and the engine's events reshaped for the wire:
  *
- * - one token of look-ahead, so the final event can carry the last token (LoRAX's stream format);
+ * - every token leaves as soon as the engine produced it; the engine marks the last one, which
+ *   travels in the final event (LoRAX's stream format) with the done event that follows it at once;
  * - a special token's own text is its literal string (e.g. "</s>"); text the engine releases at a
- *   special token (held back for a stop sequence or an incomplete UTF-8 character) moves to the
- *   preceding non-special token, so the non-special texts always concatenate to generated_text.
+ *   special token (held back for an OpenAI stop sequence) is kept in `released`, so the
+ *   non-special texts plus the released ones concatenate to generated_text.
  */
 import type { ServerResponse } from "node:http";
 import type { DoneEvent, EngineApi, EngineEvent, TokenAlternative } from "../engine/types";
@@ -22,6 +23,10 @@ export interface OutToken {
   logprob: number;
   special: boolean;
   alternatives?: TokenAlternative[];
+  /** text of the generation that arrived with a special token (see above) */
+  released?: string;
+  /** first token only: the engine's queue time and time to this token, ms */
+  timings?: { queueMs: number; ttftMs: number };
 }
 
 export type OutEvent =
@@ -35,6 +40,8 @@ export interface Generation {
   adapterId: string | null;
   /** the events (errors before the first token were thrown by startGeneration instead) */
   events: AsyncGenerator<OutEvent>;
+  /** the engine's queue time and TTFT, known once the first token exists (startGeneration waits for it) */
+  timings: { queueMs: number; ttftMs: number } | null;
   /** give the queue place back and stop the engine request (idempotent; also done when `events` ends) */
   close(): Promise<void>;
 }
@@ -44,23 +51,24 @@ export interface PromptInput {
   ids?: number[];
   /** field to name when the prompt is at fault */
   field: string;
+  /** keep only the last N prompt tokens (TGI/LoRAX `truncate`) */
+  truncate?: number | null;
 }
 
 async function* reshape(engine: EngineApi, source: AsyncIterable<EngineEvent>): AsyncGenerator<OutEvent> {
+  // the engine's last token, held only until its done event, which the same step pushed
   let held: OutToken | null = null;
   for await (const ev of source) {
     if (ev.type === "token") {
-      let out: OutToken = { id: ev.id, text: ev.text, logprob: ev.logprob, special: ev.special };
+      const out: OutToken = { id: ev.id, text: ev.text, logprob: ev.logprob, special: ev.special };
       if (ev.alternatives) out.alternatives = ev.alternatives;
+      if (ev.timings) out.timings = ev.timings;
       if (ev.special) {
         out.text = engine.decode([ev.id], false);
-        if (ev.text) {
-          if (held && !held.special) held.text += ev.text;
-          else out = { ...out, text: ev.text, special: false }; // nowhere else to put it
-        }
+        if (ev.text) out.released = ev.text;
       }
-      if (held) yield { type: "token", token: held };
-      held = out;
+      if (ev.last) held = out;
+      else yield { type: "token", token: out };
     } else if (ev.type === "done") {
       yield { type: "final", token: held, done: ev };
       return;
@@ -124,7 +132,8 @@ export async function startGeneration(state: WorkerState, plan: GenerationPlan, 
   const engine = state.ready();
   const adapterId = await ensureAdapter(state, plan.adapterId, plan.adapterSource, plan.apiToken, adapterField);
 
-  const promptIds = prompt.ids ?? (await encodePrompt(state, engine, prompt.text ?? "", prompt.field));
+  let promptIds = prompt.ids ?? (await encodePrompt(state, engine, prompt.text ?? "", prompt.field));
+  if (prompt.truncate && promptIds.length > prompt.truncate) promptIds = promptIds.slice(promptIds.length - prompt.truncate);
   if (promptIds.length === 0) throw new HttpError(422, "invalid_request", `${prompt.field}: the prompt has no tokens`, { field: prompt.field });
   const vocab = engine.model.vocabSize;
   if (prompt.ids && prompt.ids.some((id) => id >= vocab)) {
@@ -144,6 +153,8 @@ export async function startGeneration(state: WorkerState, plan: GenerationPlan, 
       maxNewTokens: plan.maxNewTokens,
       sampling: plan.sampling,
       stop: plan.stop.length ? plan.stop : undefined,
+      stopInclusive: plan.stopInclusive,
+      promptLogprobs: plan.promptLogprobs,
       ignoreEos: plan.ignoreEos,
       topAlternatives: plan.topAlternatives,
       signal,
@@ -190,5 +201,7 @@ export async function startGeneration(state: WorkerState, plan: GenerationPlan, 
     release();
     await inner.return(undefined);
   };
-  return { engine, promptIds, adapterId, events: events(first), close };
+  const ev0 = first.done ? null : first.value;
+  const timings = ev0?.type === "final" ? ev0.done.timings : ev0?.token?.timings ?? null;
+  return { engine, promptIds, adapterId, events: events(first), close, timings };
 }

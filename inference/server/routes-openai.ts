@@ -1,7 +1,9 @@
 /**
  * OpenAI protocol: POST /v1/completions, POST /v1/chat/completions (stream or not; `data: [DONE]`
  * closes a stream; `stream_options.include_usage` adds a usage chunk), GET /v1/models.
- * `model` names the adapter; the base model's id, "" or no model means the base model.
+ * `model` names the adapter; the base model's id, "tgi" (what TGI's client always sends), "" or no
+ * model means the base model. Every answer and chunk carries `system_fingerprint` (TGI's schemas
+ * and client require it), and every chat delta a role (TGI's client requires it).
  */
 import crypto from "node:crypto";
 import type { ServerResponse } from "node:http";
@@ -63,9 +65,15 @@ async function relayStream(
 
 /** `model` -> adapter id (null = base) */
 function adapterFor(state: WorkerState, model: string | null | undefined): string | null {
-  if (!model || model === state.options.modelId) return null;
+  if (!model || model === state.options.modelId || model === "tgi") return null;
   return model;
 }
+
+/** the worker's build and model: what answers the same request the same way (OpenAI's meaning) */
+const fingerprint = (state: WorkerState) => `${state.options.version}-${state.options.modelId}`;
+
+/** a token's share of the text: its own text, or for a special token what it released */
+const visibleText = (t: OutToken) => (t.special ? t.released ?? "" : t.text);
 
 const created = () => Math.floor(Date.now() / 1000);
 const newId = (prefix: string) => `${prefix}-${crypto.randomBytes(12).toString("hex")}`;
@@ -116,7 +124,7 @@ async function completions(state: WorkerState, b: CompletionBody, res: ServerRes
   const echo = b.echo ? (prompt.text ?? g.engine.decode(g.promptIds, true)) : "";
   const id = newId("cmpl");
   const model = b.model || state.options.modelId;
-  const base = { id, object: "text_completion", created: created(), model };
+  const base = { id, object: "text_completion", created: created(), model, system_fingerprint: fingerprint(state) };
 
   if (!b.stream) {
     const tokens: OutToken[] = [];
@@ -142,13 +150,13 @@ async function completions(state: WorkerState, b: CompletionBody, res: ServerRes
   const sse = new SseWriter(res, headers(state, g));
   let offset = echo.length;
   const chunk = (t: OutToken | null, finish: string | null) => {
-    const text = t && !t.special ? t.text : "";
+    const text = t ? visibleText(t) : "";
     const lp = logprobs !== null && t && !t.special ? completionLogprobs([t], logprobs > 0, offset) : null;
     offset += text.length;
     return { ...base, choices: [{ index: 0, text, logprobs: lp, finish_reason: finish }] };
   };
   const opening = echo ? { ...base, choices: [{ index: 0, text: echo, logprobs: null, finish_reason: null }] } : null;
-  await relayStream(sse, g, ac.signal, opening, chunk, (t) => Boolean(t.text && !t.special) || logprobs !== null,
+  await relayStream(sse, g, ac.signal, opening, chunk, (t) => Boolean(visibleText(t)) || logprobs !== null,
     b.stream_options?.include_usage ? base : null);
 }
 
@@ -211,6 +219,7 @@ async function chat(state: WorkerState, b: ChatBody, res: ServerResponse): Promi
           object: "chat.completion",
           created: created(),
           model,
+          system_fingerprint: fingerprint(state),
           choices: [{
             index: 0,
             message: { role: "assistant", content: ev.done.text },
@@ -227,7 +236,7 @@ async function chat(state: WorkerState, b: ChatBody, res: ServerResponse): Promi
     throw new HttpError(424, "internal", "the generation ended without a result");
   }
 
-  const base = { id: newId("chatcmpl"), object: "chat.completion.chunk", created: created(), model };
+  const base = { id: newId("chatcmpl"), object: "chat.completion.chunk", created: created(), model, system_fingerprint: fingerprint(state) };
   const sse = new SseWriter(res, headers(state, g));
   const chunk = (t: OutToken | null, finish: string | null) => {
     const visible = t && !t.special ? t : null;
@@ -235,14 +244,14 @@ async function chat(state: WorkerState, b: ChatBody, res: ServerResponse): Promi
       ...base,
       choices: [{
         index: 0,
-        delta: finish && !visible?.text ? {} : { content: visible?.text ?? "" },
+        delta: { role: "assistant", content: t ? visibleText(t) : "" },
         logprobs: b.logprobs && visible ? { content: [chatTokenLogprob(visible, top)] } : null,
         finish_reason: finish,
       }],
     };
   };
   const opening = { ...base, choices: [{ index: 0, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }] };
-  await relayStream(sse, g, ac.signal, opening, chunk, (t) => Boolean(t.text && !t.special) || Boolean(b.logprobs && !t.special),
+  await relayStream(sse, g, ac.signal, opening, chunk, (t) => Boolean(visibleText(t)) || Boolean(b.logprobs && !t.special),
     b.stream_options?.include_usage ? base : null);
 }
 

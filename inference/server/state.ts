@@ -35,6 +35,8 @@ export interface WorkerOptions {
   roots: AdapterRoots;
   hub: HubOptions;
   version: string;
+  /** most sequences one request's best_of may ask for (TGI's --max-best-of; default 1) */
+  maxBestOf?: number;
   /** extra facts for /info (engine options in use) */
   infoExtra?: Record<string, unknown>;
   log?: Logger;

@@ -1,7 +1,8 @@
 /**
  * Request bodies of both protocols, checked with zod before anything is queued. A failure becomes
  * a 422 naming the field (`parameters.top_p`, `messages.0.content`...). Unknown fields are ignored,
- * as TGI/LoRAX and OpenAI-compatible servers do.
+ * as TGI/LoRAX and OpenAI-compatible servers do, except the ones those servers define and this
+ * worker does not implement: given with a value, they are a 422 naming them, never dropped.
  */
 import { z } from "zod";
 import { HttpError } from "./errors";
@@ -11,6 +12,8 @@ import type { SamplingParams } from "../engine/types";
 const int = () => z.number().int();
 const seed = int().min(0).max(0xffffffff);
 const optional = <T extends z.ZodType>(t: T) => t.nullish();
+/** a field LoRAX, TGI or OpenAI define that this worker does not implement: null/absent only */
+const unsupported = (why: string) => z.unknown().refine((v) => v === null || v === undefined, why).optional();
 
 export const loraxParametersSchema = z.object({
   adapter_id: optional(z.string().max(256)),
@@ -23,6 +26,7 @@ export const loraxParametersSchema = z.object({
   repetition_penalty: optional(z.number().gt(0).max(100)),
   frequency_penalty: optional(z.number().min(-2).max(2)),
   presence_penalty: optional(z.number().min(-2).max(2)),
+  typical_p: optional(z.number().gt(0).max(1)),
   do_sample: optional(z.boolean()),
   seed: optional(seed),
   stop: optional(z.array(z.string().min(1).max(512)).max(16)),
@@ -31,8 +35,15 @@ export const loraxParametersSchema = z.object({
   details: optional(z.boolean()),
   decoder_input_details: optional(z.boolean()),
   return_k_alternatives: optional(int().min(0).max(20)),
-  best_of: optional(int().min(1).max(1)),
-  watermark: optional(z.literal(false)),
+  top_n_tokens: optional(int().min(0).max(20)),
+  truncate: optional(int().min(1)),
+  best_of: optional(int().min(1)),
+  watermark: optional(z.literal(false, "watermarking is not supported by this worker")),
+  merged_adapters: unsupported("merging adapters per request is not supported by this worker; name one adapter in adapter_id"),
+  response_format: unsupported("structured output (response_format) is not supported by this worker yet"),
+  grammar: unsupported("grammar-constrained decoding is not supported by this worker yet"),
+  schema: unsupported("structured output (schema) is not supported by this worker yet"),
+  apply_chat_template: optional(z.literal(false, "apply_chat_template is not supported on /generate; use /v1/chat/completions")),
 });
 
 export const loraxBodySchema = z.object({
@@ -60,7 +71,12 @@ const openaiCommon = {
   presence_penalty: optional(z.number().min(-2).max(2)),
   frequency_penalty: optional(z.number().min(-2).max(2)),
   user: optional(z.string()),
-  logit_bias: optional(z.record(z.string(), z.number()).refine((o) => Object.keys(o).length === 0, "logit_bias is not supported")),
+  logit_bias: optional(z.union([z.record(z.string(), z.number()), z.array(z.number())]).refine((o) => Object.keys(o).length === 0, "logit_bias is not supported")),
+  response_format: unsupported("structured output (response_format) is not supported by this worker yet"),
+  tools: unsupported("tools are not supported by this worker"),
+  tool_choice: unsupported("tools are not supported by this worker"),
+  tool_prompt: unsupported("tools are not supported by this worker"),
+  typical_p: optional(z.number().gt(0).max(1)),
   // extensions that vLLM and LoRAX accept too
   top_k: optional(int().min(0).max(100_000)),
   repetition_penalty: optional(z.number().gt(0).max(100)),
@@ -130,6 +146,10 @@ export interface GenerationPlan {
   maxNewTokens: number;
   sampling: SamplingParams;
   stop: string[];
+  /** the text ends with the matched stop sequence (LoRAX/TGI) instead of before it (OpenAI) */
+  stopInclusive: boolean;
+  /** compute the prompt tokens' logprobs (decoder_input_details) */
+  promptLogprobs: boolean;
   ignoreEos: boolean;
   topAlternatives: number;
 }
@@ -138,6 +158,19 @@ export interface Limits {
   maxNewTokens: number;
   /** prompt + generated tokens of one request */
   maxContext: number;
+}
+
+/** best_of checks as TGI/LoRAX make them; returns the number of sequences to generate */
+export function checkBestOf(p: LoraxParameters, maxBestOf: number, stream: boolean): number {
+  const n = p.best_of ?? 1;
+  if (n <= 1) return 1;
+  const field = "parameters.best_of";
+  if (n > maxBestOf) throw new HttpError(422, "invalid_request", `${field} must be <= ${maxBestOf} (this worker's --max-best-of), got ${n}`, { field });
+  if (stream) throw new HttpError(422, "invalid_request", `${field} > 1 is not supported when streaming`, { field });
+  if (p.seed != null) throw new HttpError(422, "invalid_request", `${field} > 1 needs sampling without a seed (each sequence draws its own), but parameters.seed was given`, { field });
+  const sampling = p.do_sample === true || (p.temperature ?? 0) > 0 || p.top_k != null || p.top_p != null || p.typical_p != null;
+  if (!sampling) throw new HttpError(422, "invalid_request", `${field} > 1 needs sampling (do_sample, temperature, top_k, top_p or typical_p)`, { field });
+  return n;
 }
 
 export function checkMaxNewTokens(n: number | null | undefined, limits: Limits, field: string, fallback: number): number {
@@ -150,7 +183,8 @@ export function checkMaxNewTokens(n: number | null | undefined, limits: Limits, 
 
 export function loraxPlan(p: LoraxParameters | null | undefined, limits: Limits): GenerationPlan {
   const params = p ?? {};
-  const sample = (params.temperature ?? 0) > 0 || params.do_sample === true;
+  // TGI/LoRAX: sampling when do_sample, a temperature other than 1... any warper implies sampling
+  const sample = (params.temperature ?? 0) > 0 || params.do_sample === true || params.top_k != null || params.top_p != null || params.typical_p != null || (params.best_of ?? 1) > 1;
   const sampling: SamplingParams = {
     temperature: sample ? (params.temperature && params.temperature > 0 ? params.temperature : 1) : 0,
     topK: params.top_k ?? undefined,
@@ -158,6 +192,7 @@ export function loraxPlan(p: LoraxParameters | null | undefined, limits: Limits)
     repetitionPenalty: params.repetition_penalty ?? undefined,
     frequencyPenalty: params.frequency_penalty ?? undefined,
     presencePenalty: params.presence_penalty ?? undefined,
+    typicalP: params.typical_p ?? undefined,
     seed: params.seed ?? undefined,
   };
   return {
@@ -167,8 +202,10 @@ export function loraxPlan(p: LoraxParameters | null | undefined, limits: Limits)
     maxNewTokens: checkMaxNewTokens(params.max_new_tokens, limits, "parameters.max_new_tokens", 100),
     sampling,
     stop: params.stop ?? [],
+    stopInclusive: true,
+    promptLogprobs: params.decoder_input_details === true,
     ignoreEos: params.ignore_eos_token ?? false,
-    topAlternatives: params.return_k_alternatives ?? 0,
+    topAlternatives: Math.max(params.return_k_alternatives ?? 0, params.top_n_tokens ?? 0),
   };
 }
 
@@ -188,9 +225,12 @@ export function openaiPlan(b: OpenAiCommon, maxTokens: number | null | undefined
       repetitionPenalty: b.repetition_penalty ?? undefined,
       frequencyPenalty: b.frequency_penalty ?? undefined,
       presencePenalty: b.presence_penalty ?? undefined,
+      typicalP: b.typical_p ?? undefined,
       seed: b.seed ?? undefined,
     },
     stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
+    stopInclusive: false,
+    promptLogprobs: false,
     ignoreEos: b.ignore_eos ?? false,
     topAlternatives,
   };

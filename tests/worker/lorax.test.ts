@@ -93,7 +93,7 @@ describe("POST /generate_stream", () => {
     }
   });
 
-  it("a stop sequence ends the stream with stop_sequence; streamed texts still concatenate to generated_text", async () => {
+  it("a stop sequence ends the stream with stop_sequence and stays at the end of generated_text (LoRAX/TGI); OpenAI's text ends before it", async () => {
     const full = await postJson(`${w.url}/generate`, req("all-r16", 1, { max_new_tokens: 30 }));
     const text: string = full.body.generated_text;
     const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 3);
@@ -103,16 +103,21 @@ describe("POST /generate_stream", () => {
     expect(last.details.finish_reason).toBe("stop_sequence");
     expect(text.startsWith(last.generated_text)).toBe(true);
     expect(last.generated_text.length).toBeLessThan(text.length);
+    // the token that completed the stop sequence is the last one, with its own text
+    const at = last.generated_text.indexOf(stop);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(last.generated_text.length - (at + stop.length)).toBeLessThan(last.token.text.length);
     expect(s.events.filter((e) => !e.token.special).map((e) => e.token.text).join("")).toBe(last.generated_text);
     const oa = await postJson(`${w.url}/v1/completions`, { model: "all-r16", prompt: prompts[1].text, max_tokens: 30, temperature: 0, ignore_eos: true, stop });
-    expect([oa.body.choices[0].text, oa.body.choices[0].finish_reason]).toEqual([last.generated_text, "stop"]);
+    expect([oa.body.choices[0].text, oa.body.choices[0].finish_reason]).toEqual([last.generated_text.slice(0, at), "stop"]);
   });
 
-  it("POST / dispatches on `stream`", async () => {
+  it("POST / dispatches on `stream`; not streamed it answers a one-element array", async () => {
     const s = await sse(`${w.url}/`, { ...req("attn-r2", 0), stream: true });
     expect(s.events.map((e) => e.token.id)).toEqual(greedy("attn-r2", 0));
     const plain = await postJson(`${w.url}/`, { ...req("attn-r2", 0), stream: false });
-    expect(plain.body.details.tokens.map((t: { id: number }) => t.id)).toEqual(greedy("attn-r2", 0));
+    expect(plain.body).toHaveLength(1);
+    expect(plain.body[0].details.tokens.map((t: { id: number }) => t.id)).toEqual(greedy("attn-r2", 0));
   });
 
   it("concurrent streams on different adapters give the same greedy tokens as alone", async () => {
