@@ -17,7 +17,7 @@ try {
   const probes: [string, string, unknown][] = [
     ["/tokenize", "/tokenize", { inputs: text }],
     ["/generate", "/generate", { inputs: text, parameters: { max_new_tokens: 4 } }],
-    ["/v1/chat/completions", "/v1/chat/completions", { messages: [{ role: "user", content: text }], max_tokens: 4 }],
+    ["/v1/completions", "/v1/completions", { prompt: text, max_tokens: 4 }],
   ];
   for (const [name, route, body] of probes) {
     const s = watchStream(w.url, { inputs: "hello", parameters: { max_new_tokens: 900, ignore_eos_token: true } });
