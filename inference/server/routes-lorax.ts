@@ -242,6 +242,11 @@ export function infoBody(state: WorkerState): Record<string, unknown> {
     model_sha: null,
     model_dtype: e?.model.storedDtype ?? null,
     compute_dtype: e?.model.computeDtype ?? null,
+    // the base weights' format in memory (--dtype / MODEL_DTYPE), why it was chosen, where from
+    weight_dtype: e?.model.weights?.dtype ?? null,
+    weight_dtype_reason: e?.model.weights?.reason ?? null,
+    weight_source: e?.model.weights?.source ?? null,
+    weight_bytes: e?.model.weights?.weightBytes ?? null,
     model_device_type: "cpu",
     model_pipeline_tag: "text-generation",
     architecture: e?.model.architecture ?? null,

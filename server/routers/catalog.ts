@@ -5,6 +5,7 @@ import { getCatalogAdapter, listCatalogAdapters } from "../db-queries/catalog";
 import { inferenceUrl } from "../env";
 import { workerStatus } from "../inference/client";
 import { runnability } from "../inference/runnable";
+import { redactPaths } from "../http/redact";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 
 /** An adapter as visitors see it: whose it is stays on the server; `mine` says if it is the caller's. */
@@ -21,7 +22,7 @@ export const catalogRouter = createTRPCRouter({
       workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
     ]);
     return {
-      worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error },
+      worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error && redactPaths(worker.error) },
       adapters: rows.map((a) => ({ ...visible(a, ctx.ownerId), run: runnability(a, worker) })),
     };
   }),
@@ -33,7 +34,7 @@ export const catalogRouter = createTRPCRouter({
       workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
     ]);
     return {
-      worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error },
+      worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error && redactPaths(worker.error) },
       states: Object.fromEntries(rows.map((a) => [a.slug, runnability(a, worker)])),
     };
   }),

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { inferenceUrl } from "../env";
 import { GENERATED_TOKEN_COUNTERS, metricSum, type PromSample, workerStatus } from "../inference/client";
+import { redactDeep, redactPaths } from "../http/redact";
 import { createTRPCRouter, publicProcedure } from "../trpc";
 
 /** Mean of a Prometheus histogram/summary (its _sum over its _count); null when unknown or empty. */
@@ -18,7 +19,7 @@ export const statusRouter = createTRPCRouter({
   /** the small part every page polls (the offline banner) */
   health: publicProcedure.query(async ({ ctx }) => {
     const s = await workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL);
-    return { online: s.online, ready: s.ready, error: s.error, modelId: s.modelId };
+    return { online: s.online, ready: s.ready, error: s.error && redactPaths(s.error), modelId: s.modelId };
   }),
 
   worker: publicProcedure
@@ -32,10 +33,11 @@ export const statusRouter = createTRPCRouter({
         external: !!ctx.env.INFERENCE_URL,
         online: s.online,
         ready: s.ready,
-        error: s.error,
+        // the worker's answers, with server paths cut to their last part (server/http/redact.ts)
+        error: s.error && redactPaths(s.error),
         modelId: s.modelId,
-        info: s.info,
-        adapters: s.adapters,
+        info: redactDeep(s.info),
+        adapters: redactDeep(s.adapters),
         checkedAt: new Date(s.checkedAt),
         load: {
           tokensPerSecond: s.tokensPerSecond,
@@ -51,7 +53,7 @@ export const statusRouter = createTRPCRouter({
           meanTimePerOutputTokenSeconds: mean(m, "worker_time_per_output_token_seconds", "lorax_request_mean_time_per_token_duration", "vllm:time_per_output_token_seconds"),
           residentMemoryBytes: metricSum(m, "process_resident_memory_bytes"),
         },
-        metrics: m?.filter((x) => !x.name.endsWith("_bucket")).slice(0, 400) ?? null,
+        metrics: redactDeep(m?.filter((x) => !x.name.endsWith("_bucket")).slice(0, 400) ?? null),
       };
     }),
 });
