@@ -2,6 +2,9 @@
  * A small argv parser for the CLI commands: `--name value` and `--flag`. Bad or missing
  * arguments throw UsageError, which `fail` turns into exit code 2 and a one-line message.
  */
+import path from "node:path";
+import { DTYPE_CHOICES, isDtypeChoice, type DtypeChoice } from "../model/weights";
+
 export class UsageError extends Error {}
 
 export interface ArgSpec {
@@ -77,4 +80,16 @@ export async function runCommand(body: () => Promise<number>): Promise<number> {
     }
     throw err;
   }
+}
+
+/** `--dtype`: the base weights' format (default auto); throws UsageError naming the option. */
+export function dtypeOption(raw: string | undefined): DtypeChoice {
+  const v = raw ?? "auto";
+  if (!isDtypeChoice(v)) throw new UsageError(`option --dtype must be one of ${DTYPE_CHOICES.join(", ")}, got "${v}"`);
+  return v;
+}
+
+/** Where converted (q8/q4) weights are cached: DATA_DIR/weights (DATA_DIR defaults to .data). */
+export function weightCacheDir(): string {
+  return path.resolve(process.env.DATA_DIR || ".data", "weights");
 }

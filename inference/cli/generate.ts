@@ -15,6 +15,8 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine";
+import { dtypeOption, weightCacheDir } from "./args";
+import type { DtypeChoice } from "../model/weights";
 import type { GenerateRequest } from "../engine/types";
 
 class UsageError extends Error {}
@@ -25,10 +27,10 @@ interface FileRequest {
   request: Omit<GenerateRequest, "promptIds" | "adapterId">;
 }
 
-const USAGE = "usage: cli generate --model DIR --requests FILE [--backend native|reference] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
+const USAGE = "usage: cli generate --model DIR --requests FILE [--backend native|reference] [--dtype auto|f32|bf16|f16|q8|q4] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
 
 export async function run(argv: string[]): Promise<number> {
-  let opts: { model: string; requests: string; backend: "native" | "reference"; maxBatchTokens?: number; numBlocks?: number; blockSize?: number };
+  let opts: { model: string; requests: string; backend: "native" | "reference"; dtype: DtypeChoice; maxBatchTokens?: number; numBlocks?: number; blockSize?: number };
   let reqs: FileRequest[];
   try {
     const { values } = parseArgs({
@@ -37,6 +39,7 @@ export async function run(argv: string[]): Promise<number> {
         model: { type: "string" },
         requests: { type: "string" },
         backend: { type: "string" },
+        dtype: { type: "string" },
         "max-batch-tokens": { type: "string" },
         "num-blocks": { type: "string" },
         "block-size": { type: "string" },
@@ -52,6 +55,7 @@ export async function run(argv: string[]): Promise<number> {
       model: values.model,
       requests: values.requests,
       backend,
+      dtype: dtypeOption(values.dtype),
       maxBatchTokens: optInt(values["max-batch-tokens"], "--max-batch-tokens"),
       numBlocks: optInt(values["num-blocks"], "--num-blocks"),
       blockSize: optInt(values["block-size"], "--block-size"),
@@ -67,6 +71,8 @@ export async function run(argv: string[]): Promise<number> {
   const engine = await Engine.create({
     modelDir: opts.model,
     backend: opts.backend,
+    dtype: opts.dtype,
+    weightCacheDir: weightCacheDir(),
     maxBatchTokens: opts.maxBatchTokens,
     numBlocks: opts.numBlocks,
     blockSize: opts.blockSize,

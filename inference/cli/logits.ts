@@ -5,7 +5,7 @@ import type { LoraWeights } from "../adapters/lora-weights";
 import { getBackend } from "../kernels";
 import { loadModel } from "../model/load";
 import { promptLogits } from "../model/prompt-batch";
-import { parseArgs, runCommand, UsageError } from "./args";
+import { dtypeOption, parseArgs, runCommand, UsageError, weightCacheDir } from "./args";
 
 interface LogitsRequest {
   ids: number[];
@@ -33,9 +33,10 @@ function parseRequests(text: string, file: string): LogitsRequest[] {
 /** `cli logits --model DIR --requests FILE`: all requests in ONE forward pass -> [{"last_logits":[...]}] */
 export function run(argv: string[]): Promise<number> {
   return runCommand(async () => {
-    const args = parseArgs(argv, { string: ["model", "requests", "backend"], required: ["model", "requests"] });
+    const args = parseArgs(argv, { string: ["model", "requests", "backend", "dtype"], required: ["model", "requests"] });
     const backendName = args.values.backend ?? "native";
     if (backendName !== "native" && backendName !== "reference") throw new UsageError(`--backend must be native or reference`);
+    const dtype = dtypeOption(args.values.dtype);
     let text: string;
     try {
       text = await readFile(args.values.requests!, "utf8");
@@ -43,7 +44,9 @@ export function run(argv: string[]): Promise<number> {
       throw new UsageError(`cannot read --requests ${args.values.requests}`);
     }
     const requests = parseRequests(text, args.values.requests!);
-    const model = await loadModel(args.values.model!, { backend: getBackend(backendName) });
+    const model = await loadModel(args.values.model!, { backend: getBackend(backendName), weights: { dtype, cacheDir: weightCacheDir() } });
+    const w = model.weights.load;
+    if (w) process.stderr.write(`weights: ${w.dtype} (${w.reason}; ${w.source})\n`);
     for (const [i, r] of requests.entries()) {
       const bad = r.ids.find((id) => id >= model.config.vocabSize);
       if (bad !== undefined) throw new UsageError(`request ${i}: token id ${bad} is outside the vocabulary (${model.config.vocabSize})`);
