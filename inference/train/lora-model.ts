@@ -16,7 +16,8 @@ import type { ModelConfig } from "../model/config";
 import { ropeInvFreq } from "../model/model";
 import type { BaseWeights } from "./base-weights";
 import { matmul } from "./matmul";
-import { attentionBackward, attentionForward, crossEntropy, dropoutBackwardAdd, dropoutForward, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "./ops";
+import { attentionBackwardMM, attentionForwardMM, AttentionScratch } from "./attention-mm";
+import { crossEntropy, dropoutBackwardAdd, dropoutForward, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "./ops";
 import { alloc, axpy, cast, transpose, type Buf, type Dtype, type Rng } from "./tensor";
 
 export interface LoraSpec {
@@ -94,6 +95,7 @@ export class LoraTrainModel {
   private readonly attn: AttnShape;
   /** temporaries consumed within one call, by role: grown, never shrunk, not zeroed */
   private readonly scratchBufs = new Map<string, Buf>();
+  private readonly attnScratch: AttentionScratch;
 
   private scratch(role: string, n: number): Buf {
     let b = this.scratchBufs.get(role);
@@ -125,6 +127,7 @@ export class LoraTrainModel {
     this.invFreq = ropeInvFreq(c.headDim, c.ropeTheta);
     this.attn = { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, window: c.slidingWindow, scale: 1 / Math.sqrt(c.headDim) };
     this.scale = spec.alpha / spec.r;
+    this.attnScratch = new AttentionScratch(dtype);
     this.byLayer = new Array(c.numLayers * PROJECTIONS.length).fill(null);
     for (let l = 0; l < c.numLayers; l++) {
       PROJECTIONS.forEach((proj, pi) => {
@@ -203,13 +206,17 @@ export class LoraTrainModel {
   /**
    * dx (T, in) += dy·W + the LoRA path's input gradient; ga, gb += the LoRA gradients:
    *   dh = s·dy·B;  gB += s·dyᵀ·h;  gA += dhᵀ·xd;  dx += dropout'(dh·A)
-   * xT: a transposed copy of the LoRA input (in, T) when the caller has one (shared inputs).
+   * xT: transposed LoRA inputs (in, T) already made for this layer (shared inputs).
+   * overwrite: dx holds garbage and this is its first gradient (dx = instead of dx +=).
    */
-  private linearBackward(dx: Buf, dy: Buf, l: number, pi: number, T: number, cache: LinCache | null, xT: Map<Buf, Buf>): void {
+  private linearBackward(dx: Buf, dy: Buf, l: number, pi: number, T: number, cache: LinCache | null, xT: Map<Buf, Buf>, overwrite = false): void {
     const [k, n] = projectionShape(this.config, PROJECTIONS[pi]);
     const tmpX = this.scratch("in", T * k);
-    matmul(tmpX, dy, this.wT(l, pi), T, n, k);
-    axpy(dx, 1, tmpX, T * k);
+    if (overwrite) matmul(dx, dy, this.wT(l, pi), T, n, k); // the first gradient into dx: no zeroing, no add
+    else {
+      matmul(tmpX, dy, this.wT(l, pi), T, n, k);
+      axpy(dx, 1, tmpX, T * k);
+    }
     const p = this.byLayer[l * PROJECTIONS.length + pi];
     if (!p || !cache) return;
     const r = this.spec.r;
@@ -247,9 +254,6 @@ export class LoraTrainModel {
     const kvDim = c.numKvHeads * c.headDim;
     const I = c.intermediateSize;
     const dt = this.dtype;
-    let maxLen = 0;
-    for (let s = 0; s + 1 < batch.seqStarts.length; s++) maxLen = Math.max(maxLen, batch.seqStarts[s + 1] - batch.seqStarts[s]);
-    const scores = new Float64Array(maxLen);
     let x = alloc(dt, T * H);
     for (let t = 0; t < T; t++) {
       const src = batch.tokens[t] * H;
@@ -270,7 +274,7 @@ export class LoraTrainModel {
       rope(k, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim);
       const att = alloc(dt, T * qDim);
       const lse = alloc(dt, T * c.numHeads);
-      attentionForward(att, lse, q, k, v, batch.seqStarts, this.attn, scores);
+      attentionForwardMM(att, lse, q, k, v, batch.seqStarts, this.attn, this.attnScratch);
       const proj = this.scratch("proj", T * H);
       lin[3] = this.linearForward(proj, att, l, 3, T, rng);
       const xMid = alloc(dt, T * H);
@@ -352,24 +356,24 @@ export class LoraTrainModel {
       const C = caches[l];
       const xT = new Map<Buf, Buf>();
       // MLP: xOut = xMid + down(silu(gate)·up), gate/up = xn2·W
-      const dact = this.zeroed("dact", T * I);
-      this.linearBackward(dact, dx, l, 6, T, C.lin[6], xT);
+      const dact = this.scratch("dact", T * I);
+      this.linearBackward(dact, dx, l, 6, T, C.lin[6], xT, true);
       const dgate = this.scratch("dgate", T * I), dup = this.scratch("dup", T * I);
       siluMulBackward(dgate, dup, dact, C.gate, C.up, C.sig, T * I);
-      const dxn2 = this.zeroed("dxn2", T * H);
-      this.linearBackward(dxn2, dgate, l, 4, T, C.lin[4], xT);
+      const dxn2 = this.scratch("dxn2", T * H);
+      this.linearBackward(dxn2, dgate, l, 4, T, C.lin[4], xT, true);
       this.linearBackward(dxn2, dup, l, 5, T, C.lin[5], xT);
       const dxMid = dx; // the residual passes through; the norm's gradient adds to it
       rmsNormBackward(dxMid, dxn2, C.xMid, L.postNorm, C.rstd2, T, H);
       // attention: xMid = xIn + o(attn(rope(q), rope(k), v)), q/k/v = xn1·W
-      const datt = this.zeroed("datt", T * qDim);
-      this.linearBackward(datt, dxMid, l, 3, T, C.lin[3], xT);
+      const datt = this.scratch("datt", T * qDim);
+      this.linearBackward(datt, dxMid, l, 3, T, C.lin[3], xT, true);
       const dq = this.zeroed("dq", T * qDim), dk = this.zeroed("dk", T * kvDim), dv = this.zeroed("dv", T * kvDim);
-      attentionBackward(dq, dk, dv, datt, C.att, C.lse, C.q, C.k, C.v, batch.seqStarts, this.attn);
+      attentionBackwardMM(dq, dk, dv, datt, C.att, C.lse, C.q, C.k, C.v, batch.seqStarts, this.attn, this.attnScratch);
       rope(dq, batch.positions, this.invFreq, T, c.numHeads, c.headDim, true);
       rope(dk, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim, true);
-      const dxn1 = this.zeroed("dxn1", T * H);
-      this.linearBackward(dxn1, dq, l, 0, T, C.lin[0], xT);
+      const dxn1 = this.scratch("dxn1", T * H);
+      this.linearBackward(dxn1, dq, l, 0, T, C.lin[0], xT, true);
       this.linearBackward(dxn1, dk, l, 1, T, C.lin[1], xT);
       this.linearBackward(dxn1, dv, l, 2, T, C.lin[2], xT);
       rmsNormBackward(dxMid, dxn1, C.xIn, L.inputNorm, C.rstd1, T, H);

@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import { PROJECTIONS } from "../../inference/adapters/lora-weights";
 import { LoraTrainModel } from "../../inference/train/lora-model";
 import { attentionBackward, attentionForward, crossEntropy, dropoutBackwardAdd, dropoutForward, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "../../inference/train/ops";
+import { attentionBackwardMM, attentionForwardMM, AttentionScratch } from "../../inference/train/attention-mm";
+import { matmul, setForceLoopMatmul } from "../../inference/train/matmul";
 import { Rng, type Buf } from "../../inference/train/tensor";
 import { centralDiff, FIXTURES, fixtureModel, packSequences, randomFill } from "./helpers";
 
@@ -77,6 +79,38 @@ describe("op gradients vs finite differences (f64)", () => {
         return [dq, dk, dv][which];
       });
     }
+  });
+
+  it("the matmul-based attention (what training runs) equals the plain loops, forward and backward, f64 and native f32", () => {
+    for (const [F, dtype] of [[Float64Array, "f64"], [Float32Array, "f32"]] as const) {
+      for (const window of [0, 5]) {
+        const seq = Int32Array.from([0, 9, 10, 27]), T = 27, nH = 8, nKv = 2, d = 32;
+        const r = (n: number, seed: number) => F.from(randomFill(new Float64Array(n), seed, 0.5));
+        const q = r(T * nH * d, 1), k = r(T * nKv * d, 2), v = r(T * nKv * d, 3), dO = r(T * nH * d, 4);
+        const a: AttnShape = { numHeads: nH, numKvHeads: nKv, headDim: d, window, scale: 0.3 };
+        const o1 = new F(q.length), l1 = new F(T * nH), o2 = new F(q.length), l2 = new F(T * nH);
+        attentionForward(o1, l1, q, k, v, seq, a, new Float64Array(T));
+        const sc = new AttentionScratch(dtype);
+        attentionForwardMM(o2, l2, q, k, v, seq, a, sc);
+        const g1 = [new F(q.length), new F(k.length), new F(v.length)], g2 = [new F(q.length), new F(k.length), new F(v.length)];
+        attentionBackward(g1[0], g1[1], g1[2], dO, o1, l1, q, k, v, seq, a);
+        attentionBackwardMM(g2[0], g2[1], g2[2], dO, o2, l2, q, k, v, seq, a, sc);
+        const tol = dtype === "f64" ? 1e-12 : 1e-5;
+        for (const [x, y] of [[o1, o2], [l1, l2], [g1[0], g2[0]], [g1[1], g2[1]], [g1[2], g2[2]]]) {
+          for (let i = 0; i < x.length; i++) expect(Math.abs(x[i] - y[i])).toBeLessThan(tol);
+        }
+      }
+    }
+  });
+
+  it("native f32 matmul equals the loop", () => {
+    const m = 37, k = 64, n = 19;
+    const x = Float32Array.from(randomFill(new Float64Array(m * k), 11)), w = Float32Array.from(randomFill(new Float64Array(n * k), 12));
+    const a = new Float32Array(m * n), b = new Float32Array(m * n);
+    matmul(a, x, w, m, k, n);
+    setForceLoopMatmul(true);
+    try { matmul(b, x, w, m, k, n); } finally { setForceLoopMatmul(false); }
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-4);
   });
 
   it("attention keeps sequences apart: a token never sees another sequence", () => {
