@@ -15,6 +15,12 @@ const seen: { path: string; body: Record<string, unknown> }[] = [];
 let inFlight = 0;
 let maxInFlight = 0;
 let fail429 = 0;
+/**
+ * While set, answers are held until `size` requests are in flight (or the last `total` arrived),
+ * so a runner keeping C in flight is seen with C in flight however slow the machine is; a runner
+ * that never reaches it is released after 10 s and fails the count.
+ */
+let gate: { size: number; total: number; received: number; held: (() => void)[] } | null = null;
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -35,13 +41,20 @@ beforeAll(async () => {
       }
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      setTimeout(() => {
+      const answer = () => {
         inFlight--;
         res.writeHead(200, { "content-type": "application/json" });
         // echo: the adapter's own answer is the reference of the sql row 0; the base says "the"
         const text = req.url === "/generate" ? (params.adapter_id ? " SELECT 1 " : " the") : "x";
         res.end(JSON.stringify(req.url === "/generate" ? { generated_text: text } : { choices: [{ text: ` ${String(body.model)}` }] }));
-      }, 5);
+      };
+      if (!gate) return void setTimeout(answer, 5);
+      const g = gate;
+      g.received++;
+      g.held.push(answer);
+      const release = () => g.held.splice(0).forEach((a) => a());
+      if (g.held.length >= g.size || g.received >= g.total) release();
+      else setTimeout(release, 10_000).unref();
     });
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -76,8 +89,9 @@ describe("runner protocol", () => {
     expect(order).toEqual(["sql:0:sql", "sql:0:base", "spam:0:spam", "spam:0:base", "ner:0:ner", "ner:0:base"]);
 
     maxInFlight = 0;
+    gate = { size: 5, total: 24, received: 0, held: [] };
     const progress: number[] = [];
-    const out = await runEval({ endpoint: { url, protocol: "lorax" }, tasks, concurrency: 5, onProgress: (p) => progress.push(p.done) });
+    const out = await runEval({ endpoint: { url, protocol: "lorax" }, tasks, concurrency: 5, onProgress: (p) => progress.push(p.done) }).finally(() => (gate = null));
     expect(out.requests).toBe(24);
     expect(progress.at(-1)).toBe(24);
     expect(maxInFlight).toBe(5);
