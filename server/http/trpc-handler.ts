@@ -1,16 +1,27 @@
 /**
  * The tRPC HTTP entry (app/api/trpc/[trpc]/route.ts): every call needs a valid owner or the admin
- * right (401 otherwise), and every 429 carries Retry-After.
+ * right (401 otherwise), every 429 carries Retry-After, and a body over 1 MB is refused with 413
+ * (the largest valid call, a 32 000-character prompt with its inputs, is far below).
  */
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import type { Db } from "../../db/client";
 import type { Env } from "../env";
+import { capBody, declaredLength } from "./body-limit";
 import { retryAfterSeconds } from "../limits";
 import { appRouter } from "../root";
 import { assertCaller, createTRPCContext } from "../trpc";
 
-export function handleTRPC(req: Request, opts: { db: () => Promise<Db>; env: Env; endpoint?: string }): Promise<Response> {
-  return fetchRequestHandler({
+export const MAX_TRPC_BODY_BYTES = 1024 * 1024;
+
+function tooLarge(): Response {
+  const error = `request body over ${MAX_TRPC_BODY_BYTES} bytes (the limit for API calls)`;
+  return Response.json({ error: { message: error, code: -32600, data: { code: "PAYLOAD_TOO_LARGE", httpStatus: 413 } } }, { status: 413 });
+}
+
+export async function handleTRPC(incoming: Request, opts: { db: () => Promise<Db>; env: Env; endpoint?: string }): Promise<Response> {
+  if ((declaredLength(incoming) ?? 0) > MAX_TRPC_BODY_BYTES) return tooLarge();
+  const { request: req, exceeded } = capBody(incoming, MAX_TRPC_BODY_BYTES);
+  const res = await fetchRequestHandler({
     endpoint: opts.endpoint ?? "/api/trpc",
     req,
     router: appRouter,
@@ -24,7 +35,8 @@ export function handleTRPC(req: Request, opts: { db: () => Promise<Db>; env: Env
       return waits.length ? { headers: new Headers({ "retry-after": String(Math.max(...waits)) }) } : {};
     },
     onError({ path, error }) {
-      if (error.code === "INTERNAL_SERVER_ERROR") console.error(`tRPC failed on ${path ?? "<no-path>"}:`, error);
+      if (error.code === "INTERNAL_SERVER_ERROR" && !exceeded()) console.error(`tRPC failed on ${path ?? "<no-path>"}:`, error);
     },
   });
+  return exceeded() ? tooLarge() : res;
 }

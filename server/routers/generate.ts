@@ -23,6 +23,9 @@ export const LIMITS = {
   maxNewTokens: 2048,
   maxStopSequences: 4,
   maxStopChars: 64,
+  /** template inputs: columns, and characters of all names and values together (they are stored with the chat) */
+  maxInputColumns: 32,
+  maxInputChars: 32_000,
 };
 
 const adapterId = z
@@ -58,7 +61,14 @@ export const startInput = z.object({
   adapters: z.array(adapterId).min(1, "at least one model").max(LIMITS.maxPanes, `at most ${LIMITS.maxPanes} panes`),
   /** the rendered template, the raw prompt, or the new chat message */
   prompt: z.string().min(1, "prompt is empty").max(LIMITS.maxPromptChars, `prompt is longer than ${LIMITS.maxPromptChars} characters`),
-  inputs: z.record(z.string(), z.string().max(LIMITS.maxPromptChars)).optional(),
+  inputs: z
+    .record(z.string().max(200, "an input column name is longer than 200 characters"), z.string().max(LIMITS.maxInputChars))
+    .refine((r) => Object.keys(r).length <= LIMITS.maxInputColumns, `at most ${LIMITS.maxInputColumns} input columns`)
+    .refine(
+      (r) => Object.entries(r).reduce((n, [k, v]) => n + k.length + v.length, 0) <= LIMITS.maxInputChars,
+      `inputs are longer than ${LIMITS.maxInputChars} characters in all`,
+    )
+    .optional(),
   params: paramsSchema,
   /** top alternatives per token for the logprob view */
   alternatives: z.number().int().min(0).max(5).optional(),

@@ -122,6 +122,23 @@ describe("access to shared state (production server, no ADMIN_TOKEN)", () => {
     expect(Object.keys(JSON.parse(probe)).sort()).toEqual(["database", "ingest"]);
   });
 
+  it("uploads up to the documented 64 MB reach validation; a larger one is refused naming the limit", async () => {
+    const post = async (bytes: number) => {
+      const form = new FormData();
+      form.set("id", "big-upload");
+      form.set("adapter_config.json", new Blob(["{}"]), "adapter_config.json");
+      form.set("adapter_model.safetensors", new Blob([new Uint8Array(bytes)]), "adapter_model.safetensors");
+      const res = await fetch(`${server.url}/api/adapters`, { method: "POST", body: form });
+      return { status: res.status, body: (await res.json()) as { error: string; code: string } };
+    };
+    const twenty = await post(20 * 1024 * 1024);
+    expect(twenty.body.error).not.toMatch(/multipart/);
+    expect(twenty).toMatchObject({ status: 422, body: { code: "INVALID_ADAPTER" } }); // judged on its content
+    const over = await post(70 * 1024 * 1024);
+    expect(over.status).toBe(413);
+    expect(over.body.error).toMatch(/the limit is 67108864 bytes/);
+  });
+
   it("listens on loopback only (both families), not on the machine's other addresses", async () => {
     expect((await fetch(`http://[::1]:${server.port}/api/trpc/access.me`)).status).toBe(200);
     const external = Object.values(os.networkInterfaces())

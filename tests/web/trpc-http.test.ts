@@ -84,4 +84,21 @@ describe("tRPC over HTTP", () => {
     expect(busy.status).toBe(429);
     expect(busy.headers.get("retry-after")).toBe("5");
   });
+
+  it("refuses a body over 1 MB with 413, with or without Content-Length", async () => {
+    const big = JSON.stringify({ json: { mode: "raw", adapters: [null], prompt: "x".repeat(2_000_000), params: { max_new_tokens: 1 } } });
+    const headers = { "content-type": "application/json", origin: BASE, ...owner(crypto.randomUUID()) };
+    const declared = await call("generate.start", { method: "POST", headers: { ...headers, "content-length": String(big.length) }, body: big });
+    expect(declared.status).toBe(413);
+    expect(await declared.text()).toMatch(/over 1048576 bytes/);
+    const chunks = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let i = 0; i < 4; i++) c.enqueue(new TextEncoder().encode(big.slice(i * 500_000, (i + 1) * 500_000)));
+        c.enqueue(new TextEncoder().encode(big.slice(2_000_000)));
+        c.close();
+      },
+    });
+    const streamed = await call("generate.start", { method: "POST", headers, body: chunks, duplex: "half" } as RequestInit & { headers: Record<string, string> });
+    expect(streamed.status).toBe(413);
+  });
 });

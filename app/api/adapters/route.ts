@@ -17,6 +17,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { NextResponse } from "next/server";
 import { getServerDb } from "@/server/db";
+import { capBody, declaredLength } from "@/server/http/body-limit";
 import { isAdmin } from "@/server/auth/access";
 import { ownerFromHeaders } from "@/server/auth/owner-cookie";
 import { addUserAdapter, adapterOwnership, adapterSlugTaken, catalogListsRepo, removeUserAdapter } from "@/server/db-queries/evals";
@@ -121,13 +122,17 @@ async function caller(req: Request): Promise<Caller> {
 }
 
 async function upload(req: Request, who: Caller): Promise<NextResponse> {
-  const length = Number(req.headers.get("content-length") ?? 0);
-  if (length > MAX_UPLOAD_BYTES + 1024 * 1024) throw new UploadError(413, "PAYLOAD_TOO_LARGE", `upload is ${length} bytes; the limit is ${MAX_UPLOAD_BYTES} bytes`);
+  // the files plus room for the form's own parts; counted as it streams, whatever Content-Length says
+  const maxBody = MAX_UPLOAD_BYTES + 1024 * 1024;
+  const length = declaredLength(req) ?? 0;
+  if (length > maxBody) throw new UploadError(413, "PAYLOAD_TOO_LARGE", `upload is ${length} bytes; the limit is ${MAX_UPLOAD_BYTES} bytes`);
+  const capped = capBody(req, maxBody);
   let form: FormData;
   try {
-    form = await req.formData();
+    form = await capped.request.formData();
   } catch {
-    throw new UploadError(400, "BAD_REQUEST", "body: not a valid multipart/form-data upload");
+    if (capped.exceeded()) throw new UploadError(413, "PAYLOAD_TOO_LARGE", `upload is over ${maxBody} bytes; the limit is ${MAX_UPLOAD_BYTES} bytes`);
+    throw new UploadError(400, "BAD_REQUEST", `body: not a valid multipart/form-data upload (at most ${MAX_UPLOAD_BYTES} bytes)`);
   }
   const configFile = fileFrom(form, CONFIG_FILE);
   const weightsFile = fileFrom(form, WEIGHTS_FILE);
