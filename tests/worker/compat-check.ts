@@ -136,6 +136,14 @@ export class CompatRecorder {
     return true;
   }
 
+  /** request bodies built by the clients' own request models (null when pydantic is not here) */
+  static clientRequests(items: unknown[]): any[] | null {
+    if (spawnSync("python3", ["-c", "import pydantic"]).status !== 0) return null;
+    const r = spawnSync("python3", [path.join(import.meta.dirname, "compat-client-models.py"), SPECS, "requests"], { input: JSON.stringify(items), encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`compat-client-models.py requests failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as any[];
+  }
+
   summary(): Record<Target, { pass: number; known: number; total: number }> {
     const s = {} as Record<Target, { pass: number; known: number; total: number }>;
     for (const r of this.results) {
