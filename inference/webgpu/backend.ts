@@ -59,10 +59,13 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
   private closed = false;
 
   private readonly weightPartBytes: number;
+  /** subgroup size the GEMV reduces with (0 = workgroup-memory reduction) */
+  readonly subgroupSize: number;
 
-  /** `weightPartBytes` lowers the size of a weight's row parts (tests of split weights) */
-  constructor(readonly ctx: GpuContext, opts: { weightPartBytes?: number } = {}) {
+  /** `weightPartBytes` lowers the size of a weight's row parts (tests of split weights); `subgroups: false` forces the workgroup-memory GEMV */
+  constructor(readonly ctx: GpuContext, opts: { weightPartBytes?: number; subgroups?: boolean } = {}) {
     this.dev = ctx.device;
+    this.subgroupSize = opts.subgroups === false || !ctx.device.features.has("subgroups") ? 0 : ctx.fixedSubgroupSize;
     this.name = `webgpu (${ctx.name})`;
     this.maxBinding = ctx.limits.maxStorageBufferBindingSize;
     this.weightPartBytes = Math.min(this.maxBinding, opts.weightPartBytes ?? Infinity);
@@ -190,7 +193,10 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
   /** Compiles every kernel now (and reports WGSL errors with the compiler's message). */
   async warmup(formats: readonly WeightFormat[] = this.weightFormats): Promise<void> {
     const jobs = Object.values(KERNELS);
-    for (const f of formats) jobs.push(gemvKernel(f), gemmKernel(f), embedKernel(f));
+    for (const f of formats) {
+      jobs.push(gemmKernel(f), embedKernel(f));
+      jobs.push(gemvKernel(f, this.subgroupSize, 1), gemvKernel(f, this.subgroupSize, GEMV_MAX_M));
+    }
     await Promise.all(jobs.map(async (k) => {
       if (this.pipelines.has(k.key)) return;
       const shader = this.dev.createShaderModule({ label: k.key, code: k.code() });
@@ -229,7 +235,7 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
       const rows = Math.min(part.rows, n - part.row0);
       const wb = weightBindings(part);
       if (gemv) {
-        this.dispatch(gemvKernel(w.format), [out, x, ...wb], [m, k, rows, n, part.row0], [], rows);
+        this.dispatch(gemvKernel(w.format, this.subgroupSize, m === 1 ? 1 : GEMV_MAX_M), [out, x, ...wb], [m, k, rows, n, part.row0], [], rows);
       } else {
         this.dispatch(gemmKernel(w.format), [out, x, ...wb], [m, k, rows, n, part.row0], [],
           [Math.ceil(rows / GEMM_TILE), Math.ceil(m / GEMM_TILE)]);
@@ -615,16 +621,16 @@ const KERNELS = {
 
 const quantized = (f: WeightFormat) => f === "q8" || f === "q4";
 const formatKernels = new Map<string, Kernel>();
-function perFormat(kind: "gemv" | "gemm" | "embed", f: WeightFormat): Kernel {
-  const key = `${kind}_${f}`;
+function perFormat(kind: "gemv" | "gemm" | "embed", f: WeightFormat, subgroupSize = 0, m = 0): Kernel {
+  const key = `${kind}_${f}${subgroupSize ? `_sg${subgroupSize}` : ""}${m ? `_m${m}` : ""}`;
   let k = formatKernels.get(key);
   if (!k) {
-    const code = kind === "gemv" ? () => gemvWgsl(f) : kind === "gemm" ? () => gemmWgsl(f) : () => embedWgsl(f);
+    const code = kind === "gemv" ? () => gemvWgsl(f, subgroupSize, m) : kind === "gemm" ? () => gemmWgsl(f) : () => embedWgsl(f);
     formatKernels.set(key, (k = kernel(key, code, quantized(f) ? 4 : 3)));
   }
   return k;
 }
-const gemvKernel = (f: WeightFormat) => perFormat("gemv", f);
+const gemvKernel = (f: WeightFormat, subgroupSize: number, m: number) => perFormat("gemv", f, subgroupSize, m);
 const gemmKernel = (f: WeightFormat) => perFormat("gemm", f);
 const embedKernel = (f: WeightFormat) => perFormat("embed", f);
 

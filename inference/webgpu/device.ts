@@ -24,6 +24,8 @@ export interface GpuAdapterSummary {
   /** a software rasterizer (lavapipe, SwiftShader, WARP): used only when asked for */
   readonly software: boolean;
   readonly features: readonly string[];
+  /** the subgroup size when the adapter has subgroups of one fixed size, else 0 */
+  readonly fixedSubgroupSize: number;
 }
 
 export interface GpuContext extends GpuAdapterSummary {
@@ -60,7 +62,9 @@ function summarize(adapter: GPUAdapter): GpuAdapterSummary {
   const name = info.description || info.device || info.vendor || "unknown adapter";
   const software = Boolean((info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
     /llvmpipe|lavapipe|swiftshader|warp|software/i.test(`${info.description} ${info.device} ${info.architecture}`);
-  return { name, vendor: info.vendor, software, features: [...adapter.features].sort() };
+  const sg = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  const fixedSubgroupSize = adapter.features.has("subgroups") && sg.subgroupMinSize && sg.subgroupMinSize === sg.subgroupMaxSize ? sg.subgroupMinSize : 0;
+  return { name, vendor: info.vendor, software, features: [...adapter.features].sort(), fixedSubgroupSize };
 }
 
 /**

@@ -123,6 +123,24 @@ describe.runIf(gpu.be)("webgpu ops vs reference", () => {
     });
   }
 
+  it("GEMV with the workgroup-memory reduction (adapters without fixed-size subgroups)", async () => {
+    const plain = new WebGpuBackend(be.ctx, { subgroups: false });
+    expect(plain.subgroupSize).toBe(0);
+    const r = rng(31);
+    // two formats: on lavapipe the barrier-heavy variant is slow to compile
+    for (const format of ["f16", "q4"] as WeightFormat[]) {
+      for (const [m, k, n] of [[1, 67, 9], [3, 300, 17], [8, 33, 5]]) {
+        const x = randArray(r, m * k);
+        const w = randWeight(r, format, n, k);
+        const want = new Float32Array(m * n);
+        ref.matmul(want, x, w, m, k, n);
+        const o = plain.allocF32(m * n);
+        plain.matmul(o, plain.uploadF32(x), plain.uploadWeight(w), m, k, n);
+        expectClose(await plain.readF32(o, m * n), want);
+      }
+    }
+  });
+
   it("matmul and embed over a weight split into row parts (binding limit)", async () => {
     const small = new WebGpuBackend(be.ctx, { weightPartBytes: 1024 });
     const r = rng(3);

@@ -19,27 +19,101 @@ const PARAMS = `struct Params { gx: u32, m: u32, k: u32, rows: u32, nOut: u32, j
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;`;
 
-/** one workgroup per weight row j: threads stride over k, m partial sums each, tree-reduced */
-export function gemvWgsl(format: WeightFormat): string {
+/**
+ * The GEMV inner loop per format: threads stride over the u32 words of weight row j (2 halves,
+ * 4 int8 or 8 nibbles each) so each word is loaded once, adding w·x into acc[i] for i < m.
+ * `dot(p, w)` accumulates element p of the row with value w.
+ */
+function gemvLoop(format: WeightFormat, lid = "lid", WG = "WG"): string {
+  const add = (p: string, w: string) => `for (var i = 0u; i < M; i++) { if (i < P.m) { acc[i] += x[i * P.k + ${p}] * ${w}; } }`;
+  switch (format) {
+    case "f32":
+      return `for (var p = ${lid}; p < P.k; p += ${WG}) { let w = wdata[j * P.k + p]; ${add("p", "w")} }`;
+    case "f16":
+    case "bf16": {
+      const unpack = format === "f16" ? "unpack2x16float(word)" : "vec2f(bitcast<f32>(word << 16u), bitcast<f32>(word & 0xffff0000u))";
+      // element e = 2*wi (+1) of the whole matrix; row j holds e in [j*k, j*k + k)
+      return `let e0 = j * P.k;
+  for (var wi = (e0 >> 1u) + ${lid}; wi < ((e0 + P.k + 1u) >> 1u); wi += ${WG}) {
+    let word = wdata[wi];
+    let v = ${unpack};
+    let e = wi * 2u;
+    if (e >= e0) { let p = e - e0; ${add("p", "v.x")} }
+    if (e + 1u < e0 + P.k) { let p = e + 1u - e0; ${add("p", "v.y")} }
+  }`;
+    }
+    case "q8":
+      // row j: G*8 words of 4 int8 each; word wi holds p = 4wi .. 4wi+3 of group wi/8
+      return `let G = (P.k + 31u) / 32u;
+  for (var wi = ${lid}; wi < G * 8u; wi += ${WG}) {
+    let word = wdata[j * G * 8u + wi];
+    let d = wscale(j * G + wi / 8u);
+    for (var c = 0u; c < 4u; c++) {
+      let p = wi * 4u + c;
+      if (p < P.k) { let w = d * f32(bitcast<i32>(word << (24u - 8u * c)) >> 24u); ${add("p", "w")} }
+    }
+  }`;
+    case "q4":
+      // row j: G*4 words; word wi of group g = wi/4 holds bytes b = 4(wi%4) .. +3:
+      // low nibbles are elements 32g+b, high nibbles 32g+b+16
+      return `let G = (P.k + 31u) / 32u;
+  for (var wi = ${lid}; wi < G * 4u; wi += ${WG}) {
+    let word = wdata[j * G * 4u + wi];
+    let g = wi / 4u;
+    let d = wscale(j * G + g);
+    let pb = 32u * g + 4u * (wi % 4u);
+    for (var c = 0u; c < 4u; c++) {
+      let byte = (word >> (8u * c)) & 0xffu;
+      let p = pb + c;
+      if (p < P.k) { let w = d * (f32(byte & 15u) - 8.0); ${add("p", "w")} }
+      if (p + 16u < P.k) { let w = d * (f32(byte >> 4u) - 8.0); ${add("p + 16u", "w")} }
+    }
+  }`;
+  }
+}
+
+/**
+ * One workgroup per weight row j: threads stride over the row's words, m partial sums each.
+ * M (1 or GEMV_MAX_M) is a compile-time bound so the sums stay in registers (lavapipe keeps a
+ * dynamically indexed array in memory: 2-4x slower); rows i >= P.m are skipped.
+ * With `subgroupSize` > 0 (adapters whose subgroups have one fixed size) a workgroup is exactly
+ * one subgroup and the sums reduce with subgroupAdd: no workgroup barriers (which lavapipe runs
+ * as coroutine switches); otherwise a tree reduction in workgroup memory.
+ */
+export function gemvWgsl(format: WeightFormat, subgroupSize: number, m: number): string {
+  if (subgroupSize > 0) {
+    return `enable subgroups;
+${PARAMS}
+const M = ${m}u;
+${weightWgsl(format, 3)}
+@compute @workgroup_size(${subgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let j = wid.y * P.gx + wid.x;
+  if (j >= P.rows) { return; }
+  var acc: array<f32, M>;
+  ${gemvLoop(format, "lid", `${subgroupSize}u`)}
+  for (var i = 0u; i < M; i++) {
+    let total = subgroupAdd(acc[i]);
+    if (lid == 0u && i < P.m) { out[i * P.nOut + P.j0 + j] = total; }
+  }
+}`;
+  }
   return `${PARAMS}
 ${weightWgsl(format, 3)}
 const WG = ${GEMV_WG}u;
-const MAXM = ${GEMV_MAX_M}u;
-var<workgroup> red: array<f32, ${GEMV_WG * GEMV_MAX_M}>;
+const M = ${m}u;
+var<workgroup> red: array<f32, ${GEMV_WG * m}>;
 @compute @workgroup_size(${GEMV_WG})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let j = wid.y * P.gx + wid.x;
   if (j >= P.rows) { return; }
-  var acc: array<f32, ${GEMV_MAX_M}>;
-  for (var p = lid; p < P.k; p += WG) {
-    let w = wload(j, p, P.k);
-    for (var i = 0u; i < P.m; i++) { acc[i] += x[i * P.k + p] * w; }
-  }
-  for (var i = 0u; i < P.m; i++) { red[i * WG + lid] = acc[i]; }
+  var acc: array<f32, M>;
+  ${gemvLoop(format)}
+  for (var i = 0u; i < M; i++) { red[i * WG + lid] = acc[i]; }
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s >>= 1u) {
     if (lid < s) {
-      for (var i = 0u; i < P.m; i++) { red[i * WG + lid] += red[i * WG + lid + s]; }
+      for (var i = 0u; i < M; i++) { red[i * WG + lid] += red[i * WG + lid + s]; }
     }
     workgroupBarrier();
   }
