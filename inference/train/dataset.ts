@@ -155,50 +155,75 @@ function cell(v: unknown): string | null {
   return typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v);
 }
 
+/** What became of one row. */
+export type RowStatus = "ok" | "truncated" | "too_long" | "missing_column" | "empty_output";
+
+export interface PreparedRow {
+  status: RowStatus;
+  /** the column that is missing (status missing_column) */
+  missing?: string;
+  /** the rendered prompt and the output text (when the columns are there) */
+  prompt?: string;
+  output?: string;
+  promptTokens?: number;
+  /** output tokens + `</s>` that remain after cutting */
+  targetTokens?: number;
+  example?: Example;
+}
+
+/** Renders, tokenizes and cuts one row (cols: the template's columns). */
+export function prepareRow(row: Row, o: PrepareOptions, cols = templateColumns(o.template)): PreparedRow {
+  const inputs: Record<string, string> = {};
+  for (const c of cols) {
+    const v = cell(row[c]);
+    if (v === null) return { status: "missing_column", missing: c };
+    inputs[c] = v;
+  }
+  const output = cell(row[o.outputColumn]);
+  if (output === null) return { status: "missing_column", missing: o.outputColumn };
+  const prompt = renderTemplate(o.template, inputs);
+  if (output.trim() === "") return { status: "empty_output", prompt, output };
+  const promptIds = o.tokenizer.encode(prompt);
+  if (promptIds.length >= o.maxLength) return { status: "too_long", prompt, output, promptTokens: promptIds.length, targetTokens: 0 };
+  let ids = [...promptIds, ...o.tokenizer.encode(output, { addSpecialTokens: false }), o.eosId];
+  const cut = ids.length > o.maxLength;
+  if (cut) ids = ids.slice(0, o.maxLength);
+  return {
+    status: cut ? "truncated" : "ok", prompt, output, promptTokens: promptIds.length, targetTokens: ids.length - promptIds.length,
+    example: { ids: Int32Array.from(ids), promptLen: promptIds.length },
+  };
+}
+
 /** Renders, tokenizes and cuts the rows; counts what it drops. */
 export function prepareExamples(rows: Row[], invalidRows: number, o: PrepareOptions): { examples: Example[]; stats: DatasetStats } {
   const cols = templateColumns(o.template);
   const stats: DatasetStats = { rows: rows.length + invalidRows, usable: 0, missingColumn: {}, invalidRows, emptyOutput: 0, truncated: 0, tooLong: 0, tokens: 0, targetTokens: 0, maxTokens: 0 };
   const examples: Example[] = [];
   for (const row of rows) {
-    const inputs: Record<string, string> = {};
-    let missing: string | null = null;
-    for (const c of cols) {
-      const v = cell(row[c]);
-      if (v === null) {
-        missing = c;
-        break;
-      }
-      inputs[c] = v;
-    }
-    const output = cell(row[o.outputColumn]);
-    if (missing === null && output === null) missing = o.outputColumn;
-    if (missing !== null) {
-      stats.missingColumn[missing] = (stats.missingColumn[missing] ?? 0) + 1;
-      continue;
-    }
-    if (output!.trim() === "") {
-      stats.emptyOutput++;
-      continue;
-    }
-    const prompt = o.tokenizer.encode(renderTemplate(o.template, inputs));
-    const out = o.tokenizer.encode(output!, { addSpecialTokens: false });
-    if (prompt.length >= o.maxLength) {
-      stats.tooLong++;
-      continue;
-    }
-    let ids = [...prompt, ...out, o.eosId];
-    if (ids.length > o.maxLength) {
-      stats.truncated++;
-      ids = ids.slice(0, o.maxLength);
-    }
-    examples.push({ ids: Int32Array.from(ids), promptLen: prompt.length });
+    const r = prepareRow(row, o, cols);
+    if (r.status === "missing_column") stats.missingColumn[r.missing!] = (stats.missingColumn[r.missing!] ?? 0) + 1;
+    else if (r.status === "empty_output") stats.emptyOutput++;
+    else if (r.status === "too_long") stats.tooLong++;
+    if (!r.example) continue;
+    if (r.status === "truncated") stats.truncated++;
+    const e = r.example;
+    examples.push(e);
     stats.usable++;
-    stats.tokens += ids.length;
-    stats.targetTokens += ids.length - prompt.length;
-    stats.maxTokens = Math.max(stats.maxTokens, ids.length);
+    stats.tokens += e.ids.length;
+    stats.targetTokens += e.ids.length - e.promptLen;
+    stats.maxTokens = Math.max(stats.maxTokens, e.ids.length);
   }
   return { examples, stats };
+}
+
+/** The first `limit` rows as the /train page previews them: rendered prompt, token counts, status. */
+export function previewRows(rows: Row[], o: PrepareOptions, limit = 5): (Omit<PreparedRow, "example"> & { index: number })[] {
+  const cols = templateColumns(o.template);
+  return rows.slice(0, limit).map((row, index) => {
+    const { example: _example, ...rest } = prepareRow(row, o, cols);
+    void _example;
+    return { index, ...rest };
+  });
 }
 
 /** A one-line account of the dropped rows, or "" when every row is usable. */

@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Tokenizer } from "../../inference/tokenizer/tokenizer";
 import { loadConfig, targetModules, TrainConfigError, validateConfig } from "../../inference/train/config";
-import { assertUsable, prepareExamples, readRows, TrainDataError } from "../../inference/train/dataset";
+import { assertUsable, prepareExamples, previewRows, readRows, TrainDataError } from "../../inference/train/dataset";
 import { packExamples } from "../../inference/train/batch";
 import { DEMO_BASE } from "./helpers";
 
@@ -124,6 +124,13 @@ describe("datasets", () => {
     const { examples, stats } = prepareExamples(rows, 1, { ...opts(), maxLength: 40 });
     expect(stats).toMatchObject({ rows: 8, usable: 2, invalidRows: 1, emptyOutput: 1, truncated: 1, tooLong: 1, missingColumn: { review: 2, output: 1 } });
     expect(examples.every((e) => e.ids.length <= 40)).toBe(true);
+  });
+
+  it("previews rows as the page shows them: rendered prompt, token counts, what happens to the row", () => {
+    const p = previewRows([{ review: "Fine.", output: "positive" }, { output: "x" }, { review: "long ".repeat(60), output: "negative" }], { ...opts(), maxLength: 40 }, 5);
+    expect(p[0]).toEqual({ index: 0, status: "ok", prompt: "Review: Fine.\nSentiment:", output: "positive", promptTokens: tok.encode("Review: Fine.\nSentiment:").length, targetTokens: 2 });
+    expect(p[1]).toEqual({ index: 1, status: "missing_column", missing: "review" });
+    expect(p[2].status).toBe("too_long");
   });
 
   it("refuses a dataset with no usable row, saying why", () => {
