@@ -15,6 +15,32 @@ export interface PromptRow {
 /** Runs every prompt in ONE forward pass; returns each row's last-position logits, in input order. */
 export function promptLogits(model: Model, rows: PromptRow[], blockSize = 16): Float32Array[] {
   if (rows.length === 0) return [];
+  const { batch, order, numBlocks } = promptBatch(rows, blockSize);
+  const kv = new KvCache(model.config, numBlocks, blockSize);
+  return splitRows(model.forward(batch, kv), order, model.config.vocabSize);
+}
+
+/** `promptLogits` on any backend (a device backend reads the logits back asynchronously); the KV pool is released after. */
+export async function promptLogitsAsync<F, I, W>(model: Model<F, I, W>, rows: PromptRow[], blockSize = 16): Promise<Float32Array[]> {
+  if (rows.length === 0) return [];
+  const be = model.backend;
+  const { batch, order, numBlocks } = promptBatch(rows, blockSize);
+  const kv = new KvCache<F>(model.config, numBlocks, blockSize, (n) => be.allocF32(n));
+  try {
+    return splitRows(await model.forwardAsync(batch, kv), order, model.config.vocabSize);
+  } finally {
+    for (const t of [...kv.k, ...kv.v]) be.release(t);
+  }
+}
+
+function splitRows(logits: Float32Array, order: number[], V: number): Float32Array[] {
+  const out: Float32Array[] = new Array(order.length);
+  order.forEach((rowIndex, seq) => { out[rowIndex] = logits.slice(seq * V, (seq + 1) * V); });
+  return out;
+}
+
+/** the prompts as one batch, each in its own contiguous run of blocks; `order` = batch row -> input row */
+function promptBatch(rows: PromptRow[], blockSize: number): { batch: ForwardBatch; order: number[]; numBlocks: number } {
   // rows of the same adapter are adjacent in the batch (one LoRA segment each)
   const order = rows.map((_, i) => i);
   const key = (a: LoraWeights | null) => (a ? a.id : "");
@@ -48,10 +74,5 @@ export function promptLogits(model: Model, rows: PromptRow[], blockSize = 16): F
   });
   segStarts.push(T);
   batch.segStarts = Int32Array.from(segStarts);
-  const kv = new KvCache(model.config, numBlocks, blockSize);
-  const logits = model.forward(batch, kv);
-  const V = model.config.vocabSize;
-  const out: Float32Array[] = new Array(rows.length);
-  order.forEach((rowIndex, seq) => { out[rowIndex] = logits.slice(seq * V, (seq + 1) * V); });
-  return out;
+  return { batch, order, numBlocks };
 }
