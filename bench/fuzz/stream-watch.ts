@@ -8,15 +8,18 @@ export interface StreamWatch {
   /** largest gap between two events (ms) since the last `resetMax()` */
   maxGapMs(): number;
   resetMax(): void;
+  /** gaps between two events longer than `stallMs` (default 500) */
+  stalls(): number;
   events(): number;
   /** resolves when the stream ended (or was stopped) */
   done: Promise<void>;
   stop(): void;
 }
 
-export function watchStream(url: string, body: Record<string, unknown>): StreamWatch {
+export function watchStream(url: string, body: Record<string, unknown>, stallMs = 500): StreamWatch {
   const ac = new AbortController();
   let maxGap = 0;
+  let stalls = 0;
   let count = 0;
   let last = 0;
   const done = (async () => {
@@ -27,6 +30,7 @@ export function watchStream(url: string, body: Record<string, unknown>): StreamW
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         const now = performance.now();
         maxGap = Math.max(maxGap, now - last);
+        if (now - last > stallMs) stalls++;
         last = now;
         count += Buffer.from(chunk).toString("utf8").split("data:").length - 1;
       }
@@ -41,6 +45,7 @@ export function watchStream(url: string, body: Record<string, unknown>): StreamW
       last = performance.now();
     },
     events: () => count,
+    stalls: () => stalls,
     done,
     stop: () => ac.abort(),
   };

@@ -95,7 +95,14 @@ export class Router {
       pathMatched = r;
       if (r.method !== method) continue;
       const params: Record<string, string> = {};
-      r.names.forEach((n, i) => (params[n] = decodeURIComponent(m[i + 1])));
+      r.names.forEach((n, i) => {
+        try {
+          params[n] = decodeURIComponent(m[i + 1]);
+        } catch {
+          // "%", "%E0%A4%A": not percent-encoding; a client's error, not the worker's
+          throw new HttpError(400, "invalid_request", `the path ${pathname.slice(0, 200)} is not valid percent-encoding`, { field: n });
+        }
+      });
       return { handler: r.handler, params, style: r.style };
     }
     if (pathMatched) throw Object.assign(new HttpError(405, "method_not_allowed", `${method} is not allowed on ${pathname}`), { style: pathMatched.style });

@@ -110,6 +110,18 @@ describe("item 8: deeply nested JSON", () => {
   });
 });
 
+describe("found by the fuzzer (npm run fuzz:worker)", () => {
+  it("a path that is not valid percent-encoding is a 400 naming the parameter, not a 500", async () => {
+    for (const p of ["/adapters/%", "/adapters/%E0%A4%A", "/adapters/a%zz"]) {
+      for (const method of ["GET", "DELETE"]) {
+        const r = await fetch(`${w.url}${p}`, { method });
+        expect(r.status, `${method} ${p}`).toBe(400);
+        expect(await r.json()).toMatchObject({ code: "invalid_request", field: "id" });
+      }
+    }
+  });
+});
+
 describe("item 7: slow clients and the connection cap", () => {
   it("headers that never finish get 408 and the connection closed", async () => {
     const got = await raw(w.url, ["POST /generate HTTP/1.1\r\nHost: x\r\n"]);
