@@ -17,7 +17,7 @@ import { ropeInvFreq } from "../model/model";
 import type { BaseWeights } from "./base-weights";
 import { matmul } from "./matmul";
 import { attentionBackwardMM, attentionForwardMM, AttentionScratch } from "./attention-mm";
-import { crossEntropy, dropoutBackwardAdd, dropoutForward, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "./ops";
+import { crossEntropy, dropoutIndices, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "./ops";
 import { alloc, axpy, cast, transpose, type Buf, type Dtype, type Rng } from "./tensor";
 
 export interface LoraSpec {
@@ -50,9 +50,9 @@ export interface PackedBatch {
 }
 
 interface LinCache {
-  xd: Buf; // (T, in) the LoRA input after dropout (the input itself without dropout)
-  keep: Uint8Array | null; // (T, in) dropout mask
-  h: Buf; // (T, r) xd · Aᵀ
+  x: Buf; // (T, in) the projection's input (shared by q/k/v and by gate/up: not copied)
+  drops: Int32Array | null; // flat indices t*in + i that dropout zeroed in the LoRA input
+  h: Buf; // (T, r) dropout(x) · Aᵀ
 }
 
 interface LayerCache {
@@ -181,32 +181,43 @@ export class LoraTrainModel {
     return t;
   }
 
-  /** y (T, out) = x·Wᵀ + scale·(dropout(x)·Aᵀ)·Bᵀ */
+  /**
+   * y (T, out) = x·Wᵀ + scale·(dropout(x)·Aᵀ)·Bᵀ. With dropout, xd = x ⊙ keep / (1 − p) is never
+   * made: h = (x·Aᵀ − Σ_dropped x[t,i]·A[:,i]) / (1 − p), a sparse correction (p·T·in·r).
+   */
   private linearForward(y: Buf, x: Buf, l: number, pi: number, T: number, rng: Rng | null): LinCache | null {
     const [k, n] = projectionShape(this.config, PROJECTIONS[pi]);
     matmul(y, x, this.layers[l].w[pi], T, k, n);
     const p = this.byLayer[l * PROJECTIONS.length + pi];
     if (!p) return null;
     const r = this.spec.r;
-    let xd = x;
-    let keep: Uint8Array | null = null;
-    if (rng && this.spec.dropout > 0) {
-      xd = alloc(this.dtype, T * k);
-      keep = new Uint8Array(T * k);
-      dropoutForward(xd, keep, x, T * k, this.spec.dropout, () => rng.next());
-    }
     const h = alloc(this.dtype, T * r);
-    matmul(h, xd, p.a, T, k, r);
+    matmul(h, x, p.a, T, k, r);
+    let drops: Int32Array | null = null;
+    if (rng && this.spec.dropout > 0) {
+      drops = dropoutIndices(T * k, this.spec.dropout, () => rng.next());
+      const a = p.a;
+      for (let d = 0; d < drops.length; d++) {
+        const idx = drops[d];
+        const t = (idx / k) | 0;
+        const col = idx - t * k;
+        const xv = x[idx];
+        for (let i = 0; i < r; i++) h[t * r + i] -= xv * a[i * k + col];
+      }
+      const sd = 1 / (1 - this.spec.dropout);
+      for (let i = 0; i < h.length; i++) h[i] *= sd;
+    }
     const tmp = this.scratch("out", T * n);
     matmul(tmp, h, p.b, T, r, n);
     axpy(y, this.scale, tmp, T * n);
-    return { xd, keep, h };
+    return { x, drops, h };
   }
 
   /**
    * dx (T, in) += dy·W + the LoRA path's input gradient; ga, gb += the LoRA gradients:
    *   dh = s·dy·B;  gB += s·dyᵀ·h;  gA += dhᵀ·xd;  dx += dropout'(dh·A)
-   * xT: transposed LoRA inputs (in, T) already made for this layer (shared inputs).
+   * with xd = dropout(x) applied as sparse corrections at the dropped positions.
+   * xT: transposed inputs (in, T) already made for this layer (q/k/v and gate/up share theirs).
    * overwrite: dx holds garbage and this is its first gradient (dx = instead of dx +=).
    */
   private linearBackward(dx: Buf, dy: Buf, l: number, pi: number, T: number, cache: LinCache | null, xT: Map<Buf, Buf>, overwrite = false): void {
@@ -221,6 +232,8 @@ export class LoraTrainModel {
     if (!p || !cache) return;
     const r = this.spec.r;
     const s = this.scale;
+    const drops = cache.drops;
+    const sd = drops ? 1 / (1 - this.spec.dropout) : 1;
     const bT = transpose(this.scratch("bT", r * n), p.b, n, r); // (r, n)
     const dh = this.scratch("dh", T * r); // (T, r)
     matmul(dh, dy, bT, T, n, r);
@@ -230,19 +243,29 @@ export class LoraTrainModel {
     const gbTmp = this.scratch("gb", n * r);
     matmul(gbTmp, dyT, hT, n, T, r);
     axpy(p.gb, s, gbTmp);
-    let xdT = xT.get(cache.xd);
+    let xdT = xT.get(cache.x);
     if (!xdT) {
-      xdT = transpose(this.scratch(`xT${pi}`, k * T), cache.xd, T, k); // (k, T)
-      xT.set(cache.xd, xdT);
+      xdT = transpose(this.scratch(`xT${pi}`, k * T), cache.x, T, k); // (k, T)
+      xT.set(cache.x, xdT);
     }
     const dhT = transpose(this.scratch("dhT", r * T), dh, T, r); // (r, T)
-    const gaTmp = this.scratch("ga", r * k);
+    const gaTmp = this.scratch("ga", r * k); // (r, k) dhᵀ·x, then minus the dropped terms
     matmul(gaTmp, dhT, xdT, r, T, k);
-    axpy(p.ga, 1, gaTmp);
     const aT = transpose(this.scratch("aT", k * r), p.a, r, k); // (k, r)
-    matmul(tmpX, dh, aT, T, r, k);
-    if (cache.keep) dropoutBackwardAdd(dx, tmpX, cache.keep, T * k, this.spec.dropout);
-    else axpy(dx, 1, tmpX, T * k);
+    matmul(tmpX, dh, aT, T, r, k); // d(xd) = dh·A
+    if (drops) {
+      const x = cache.x;
+      for (let d = 0; d < drops.length; d++) {
+        const idx = drops[d];
+        const t = (idx / k) | 0;
+        const col = idx - t * k;
+        const xv = x[idx];
+        for (let i = 0; i < r; i++) gaTmp[i * k + col] -= dh[t * r + i] * xv;
+        tmpX[idx] = 0;
+      }
+    }
+    axpy(p.ga, sd, gaTmp);
+    axpy(dx, sd, tmpX, T * k);
   }
 
   /** Runs the layers; returns the final residual stream (T, H) and the caches (when kept). */

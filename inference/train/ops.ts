@@ -235,6 +235,18 @@ export function dropoutForward(out: Buf, keep: Uint8Array, x: Buf, n: number, p:
   }
 }
 
+/**
+ * The dropped positions of an n-element dropout at rate p, ascending: each element dropped with
+ * probability p independently, drawn as geometric gaps (as dropoutForward draws them). Training
+ * applies dropout(x)·Aᵀ as (x·Aᵀ − Σ_dropped x[t,i]·A[:,i]) / (1 − p): no masked copy of x.
+ */
+export function dropoutIndices(n: number, p: number, rand: () => number): Int32Array {
+  const lq = Math.log(1 - p);
+  const out: number[] = [];
+  for (let i = Math.floor(Math.log(1 - rand()) / lq); i < n; i += 1 + Math.floor(Math.log(1 - rand()) / lq)) out.push(i);
+  return Int32Array.from(out);
+}
+
 /** dx += dout · keep / (1 − p) */
 export function dropoutBackwardAdd(dx: Buf, dout: Buf, keep: Uint8Array, n: number, p: number): void {
   const s = 1 / (1 - p);
