@@ -18,6 +18,7 @@ import { buildForwardBatch } from "./batch-builder";
 import { EventQueue } from "./event-queue";
 import { RequestSampler, logSumExp, randomSeed, type SamplerConfig } from "./sampler";
 import { StopMatcher } from "./stop";
+import { JsonConstraint, type ConstraintVocab } from "./json-constraint";
 import { StreamingDetokenizer } from "./detokenizer";
 import { AdapterRegistry, toInfo } from "../adapters/registry";
 import { AdapterCache } from "../adapters/cache";
@@ -74,6 +75,8 @@ interface Request extends SchedSeq {
   readonly stop: StopMatcher;
   /** per prompt token (the first null), filled by the steps that compute the prompt; null when not asked for */
   readonly promptLogprobs: (number | null)[] | null;
+  /** structured output: masks the logits before sampling */
+  readonly constraint: JsonConstraint | null;
   readonly queue: EventQueue<EngineEvent>;
   generated: number[];
   text: string;
@@ -104,6 +107,8 @@ export class Engine implements EngineApi {
   private readonly log: (line: string) => void;
   private readonly modelDir: string;
   private nextSeqId = 0;
+  /** each token's output text for structured output, built on first use */
+  private constraintVocab: ConstraintVocab | null = null;
   /** tokenText memo: at most one string per vocabulary entry */
   private readonly tokenTexts = new Map<number, string>();
   private loopPending: NodeJS.Immediate | null = null;
@@ -367,6 +372,7 @@ export class Engine implements EngineApi {
       sampler: new RequestSampler(config, seed, promptIds),
       detok: new StreamingDetokenizer(this.tokenizer, promptIds),
       stop: new StopMatcher(req.stop, { inclusive: req.stopInclusive ?? false }),
+      constraint: req.responseFormat === "json_object" ? new JsonConstraint(this.jsonVocab()) : null,
       promptLogprobs: req.promptLogprobs ? [null, ...new Array<number | null>(promptIds.length - 1).fill(null)] : null,
       queue,
       generated: [],
@@ -461,8 +467,9 @@ export class Engine implements EngineApi {
   }
 
   private onToken(seq: Request, row: Float32Array): void {
-    const picked = seq.sampler.sample(row, seq.topAlternatives);
+    const picked = seq.sampler.sample(row, seq.topAlternatives, seq.constraint?.mask());
     seq.sampler.accept(picked.id);
+    seq.constraint?.accept(picked.id);
     seq.tokens.push(picked.id);
     seq.generated.push(picked.id);
     seq.tFirstToken ??= performance.now();
@@ -500,6 +507,28 @@ export class Engine implements EngineApi {
       this.scheduler.remove(seq);
       this.finish(seq, finish);
     }
+  }
+
+  /**
+   * Each vocabulary entry's text as it lands in the output, from the vocabulary itself (one
+   * decode per entry would cost ~25 µs x vocab): SentencePiece's "▁" and byte-level BPE's "Ġ"/"Ċ"
+   * as space / newline, byte-fallback pieces "<0xXX>" as that byte; special tokens never.
+   */
+  private jsonVocab(): ConstraintVocab {
+    if (!this.constraintVocab) {
+      const texts: (string | null)[] = [];
+      for (let id = 0; id < this.config.vocabSize; id++) {
+        const piece = this.tokenizer.idToToken(id);
+        if (piece === undefined || piece === "" || this.tokenizer.isSpecial(id)) {
+          texts.push(null);
+          continue;
+        }
+        const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+        texts.push(byte ? String.fromCharCode(parseInt(byte[1]!, 16)) : piece.replace(/[▁Ġ]/g, " ").replace(/Ċ/g, "\n"));
+      }
+      this.constraintVocab = { texts, eosIds: this.eosIds };
+    }
+    return this.constraintVocab;
   }
 
   /** one token decoded alone, special tokens shown (alternatives' texts): memoized, a decode call costs ~25 µs */

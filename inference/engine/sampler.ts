@@ -99,6 +99,8 @@ export class RequestSampler {
   private readonly seen = new Set<number>();
   /** generated id -> count (frequency / presence penalty) */
   private readonly generatedCounts = new Map<number, number>();
+  /** the processed row (penalties, masks), reused step to step: (vocab) */
+  private scratch: Float64Array | null = null;
 
   constructor(config: SamplerConfig, seed: number, promptIds: readonly number[]) {
     validateSamplerConfig(config);
@@ -122,13 +124,27 @@ export class RequestSampler {
    * Choose the next token from `logits` (vocab), which is not modified.
    * `topAlternatives` > 0 also returns that many best ids of the raw distribution.
    */
-  sample(logits: Float32Array, topAlternatives = 0): SampledToken {
+  sample(logits: Float32Array, topAlternatives = 0, mask?: Uint8Array): SampledToken {
     const c = this.config;
     const vocab = logits.length;
-    const needsPenalty = c.repetitionPenalty !== 1 || c.frequencyPenalty !== 0 || c.presencePenalty !== 0;
+    const penalties = c.repetitionPenalty !== 1 || c.frequencyPenalty !== 0 || c.presencePenalty !== 0;
+    if (mask && this.greedy && !penalties) {
+      // structured output, greedy: the best allowed id; the normalizer stays the raw row's
+      const logZ = argmaxLogSumExpF32(logits);
+      const id = maskedArgmaxF32(logits, mask);
+      const alternatives = topAlternatives > 0
+        ? topIds(logits, Math.min(topAlternatives, vocab)).map((a) => ({ id: a, logprob: logits[a]! - logZ }))
+        : [];
+      return { id, logprob: logits[id]! - logZ, alternatives };
+    }
+    // otherwise a constraint's mask (structured output) works as a penalty: the disallowed logits become -Infinity
+    const needsPenalty = penalties || mask !== undefined;
     let processed: Float32Array | Float64Array = logits;
     if (needsPenalty) {
-      const p = new Float64Array(logits);
+      if (this.scratch?.length !== vocab) this.scratch = new Float64Array(vocab);
+      const p = this.scratch;
+      p.set(logits);
+      if (mask) for (let i = 0; i < vocab; i++) if (!mask[i]) p[i] = -Infinity;
       if (c.repetitionPenalty !== 1) {
         for (const id of this.seen) {
           if (id < 0 || id >= vocab) continue;
@@ -292,6 +308,18 @@ function argmaxF32(x: Float32Array): number {
     if (v > bestV) { bestV = v; best = i; }
   }
   return best;
+}
+
+/** argmax over the ids where mask[id] is 1 (lowest id on ties); 0 when none is */
+function maskedArgmaxF32(x: Float32Array, mask: Uint8Array): number {
+  let best = -1;
+  let bestV = -Infinity;
+  for (let i = 0; i < x.length; i++) {
+    if (mask[i] === 0) continue;
+    const v = x[i]!;
+    if (best < 0 || v > bestV) { bestV = v; best = i; }
+  }
+  return best < 0 ? 0 : best;
 }
 
 function argmaxAny(x: ArrayLike<number>): number {

@@ -36,6 +36,8 @@ export interface GenerateRequest {
    * carries its own text, and the text ends with the token that completed the stop sequence.
    */
   stopInclusive?: boolean;
+  /** structured output: "json_object" constrains decoding to one JSON object (engine/json-constraint.ts) */
+  responseFormat?: "json_object";
   /** also compute the log-probability of every prompt token but the first (DoneEvent.promptLogprobs) */
   promptLogprobs?: boolean;
   /** keep generating past EOS */

@@ -40,7 +40,11 @@ export const loraxParametersSchema = z.object({
   best_of: optional(int().min(1)),
   watermark: optional(z.literal(false, "watermarking is not supported by this worker")),
   merged_adapters: unsupported("merging adapters per request is not supported by this worker; name one adapter in adapter_id"),
-  response_format: unsupported("structured output (response_format) is not supported by this worker yet"),
+  // LoRAX: {"type": "json_object", "schema": ...}; a schema is not supported yet (422), one JSON object is
+  response_format: optional(z.object({
+    type: z.literal("json_object"),
+    schema: unsupported("response_format.schema: schema-constrained output is not supported by this worker yet; {\"type\": \"json_object\"} alone constrains the output to one JSON object"),
+  })),
   grammar: unsupported("grammar-constrained decoding is not supported by this worker yet"),
   schema: unsupported("structured output (schema) is not supported by this worker yet"),
   apply_chat_template: optional(z.literal(false, "apply_chat_template is not supported on /generate; use /v1/chat/completions")),
@@ -72,7 +76,8 @@ const openaiCommon = {
   frequency_penalty: optional(z.number().min(-2).max(2)),
   user: optional(z.string()),
   logit_bias: optional(z.union([z.record(z.string(), z.number()), z.array(z.number())]).refine((o) => Object.keys(o).length === 0, "logit_bias is not supported")),
-  response_format: unsupported("structured output (response_format) is not supported by this worker yet"),
+  // OpenAI: {"type": "text"} or {"type": "json_object"}; json_schema is not supported yet (422)
+  response_format: optional(z.object({ type: z.enum(["text", "json_object"], "only \"text\" and \"json_object\" are supported (json_schema is not yet)") })),
   tools: unsupported("tools are not supported by this worker"),
   tool_choice: unsupported("tools are not supported by this worker"),
   tool_prompt: unsupported("tools are not supported by this worker"),
@@ -150,6 +155,8 @@ export interface GenerationPlan {
   stopInclusive: boolean;
   /** compute the prompt tokens' logprobs (decoder_input_details) */
   promptLogprobs: boolean;
+  /** structured output: one JSON object */
+  responseFormat: "json_object" | null;
   ignoreEos: boolean;
   topAlternatives: number;
 }
@@ -204,6 +211,7 @@ export function loraxPlan(p: LoraxParameters | null | undefined, limits: Limits)
     stop: params.stop ?? [],
     stopInclusive: true,
     promptLogprobs: params.decoder_input_details === true,
+    responseFormat: params.response_format ? "json_object" : null,
     ignoreEos: params.ignore_eos_token ?? false,
     topAlternatives: Math.max(params.return_k_alternatives ?? 0, params.top_n_tokens ?? 0),
   };
@@ -231,6 +239,7 @@ export function openaiPlan(b: OpenAiCommon, maxTokens: number | null | undefined
     stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
     stopInclusive: false,
     promptLogprobs: false,
+    responseFormat: b.response_format?.type === "json_object" ? "json_object" : null,
     ignoreEos: b.ignore_eos ?? false,
     topAlternatives,
   };

@@ -29,8 +29,16 @@ describe.runIf(browserAvailable())("page safety, in Chromium", () => {
       if (m.type() === "error") errors.push(`${page.url()}: ${m.text()}`);
     });
     page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
+    page.on("response", (r) => {
+      if (r.status() >= 400) errors.push(`${page.url()}: ${r.status()} ${r.url()}`);
+    });
     for (const p of PAGES) {
-      const res = await page.goto(`${server.url}${p}`, { waitUntil: "networkidle" });
+      const res = await page.goto(`${server.url}${p}`, { waitUntil: "load", timeout: 120_000 }).catch((e: Error) => {
+        throw new Error(`${p}: ${e.message}\n${server.output().slice(-2000)}`);
+      });
+      // hydrated: React has attached (a CSP-blocked chunk would leave the page inert and log an error)
+      await page.waitForFunction(() => !!document.querySelector("header a[href='/']") && "__next_f" in window);
+      await page.waitForTimeout(500);
       expect(res!.status(), p).toBe(200);
       const csp = res!.headers()["content-security-policy"] ?? "";
       expect(csp, p).toMatch(/script-src 'self' 'nonce-[A-Za-z0-9+/=]+' 'strict-dynamic'/);
@@ -38,7 +46,6 @@ describe.runIf(browserAvailable())("page safety, in Chromium", () => {
       // the theme script ran (it is inline: only its nonce lets it)
       expect(await page.evaluate(() => document.querySelectorAll("script[nonce]").length), p).toBeGreaterThan(0);
     }
-    expect(errors.filter((e) => !/violates the following Content Security Policy/.test(e) ? false : true)).toEqual([]);
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -51,7 +58,7 @@ describe.runIf(browserAvailable())("page safety, in Chromium", () => {
     });
     await page.goto(`${server.url}/playground?adapter=base&mode=raw&prompt=Hello&autorun=1`);
     await page.getByTestId("autorun-confirm").waitFor();
-    await page.waitForLoadState("networkidle");
+    await page.waitForTimeout(1000);
     expect(starts).toEqual([]);
     await page.getByTestId("autorun-dismiss").click();
     await expect(page.getByTestId("autorun-confirm").count()).resolves.toBe(0);
@@ -59,7 +66,7 @@ describe.runIf(browserAvailable())("page safety, in Chromium", () => {
 
     await page.goto(`${server.url}/compare?adapters=base,spam&mode=raw&prompt=Hello&autorun=1`);
     await page.getByTestId("autorun-confirm").waitFor();
-    await page.waitForLoadState("networkidle");
+    await page.waitForTimeout(1000);
     expect(starts).toEqual([]);
     await page.getByTestId("autorun-run").click();
     await expect.poll(() => starts.length).toBe(1);

@@ -175,9 +175,21 @@ describe("LoRAX / TGI generation parameters", () => {
   it("what is not implemented is a 422 naming it, never ignored", async () => {
     const url = `${w.url}/generate`;
     await refused("merged_adapters", url, { inputs: "x", parameters: { merged_adapters: { ids: ["qv-r8", "attn-r2"], weights: [0.5, 0.5], merge_strategy: "linear", density: 1 } } }, "parameters.merged_adapters");
-    await refused("response_format", url, { inputs: "x", parameters: { response_format: { type: "json_object", schema: { type: "object" } } } }, "parameters.response_format");
+    await refused("response_format schema", url, { inputs: "x", parameters: { response_format: { type: "json_object", schema: { type: "object" } } } }, "parameters.response_format.schema");
     await refused("grammar", url, { inputs: "x", parameters: { grammar: { type: "json", value: { type: "object" } } } }, "parameters.grammar");
     await refused("watermark", url, { inputs: "x", parameters: { watermark: true } }, "parameters.watermark");
+  });
+});
+
+describe("structured output", () => {
+  it("response_format json_object keeps the output inside one JSON object (LoRAX and OpenAI routes)", async () => {
+    const r = await generate("json_object", prompts[0].text, { max_new_tokens: 40, details: true, response_format: { type: "json_object" } });
+    const text: string = r.body.generated_text;
+    expect(text.trimStart().startsWith("{")).toBe(true);
+    if (r.body.details.finish_reason === "eos_token") expect(JSON.parse(text)).toBeTypeOf("object");
+    const c = await postJson(`${w.url}/v1/completions`, { prompt: prompts[0].text, max_tokens: 40, temperature: 0, response_format: { type: "json_object" } });
+    rec.check("completion json_object", "completion", c.body);
+    expect(c.body.choices[0].text).toBe(text);
   });
 });
 
@@ -266,7 +278,7 @@ describe("OpenAI routes as TGI's client calls them", () => {
 
   it("/v1 errors keep OpenAI's shape, naming the parameter", async () => {
     await refused("n > 1", `${w.url}/v1/completions`, { prompt: "x", n: 2 }, "n");
-    await refused("response_format", `${w.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }], response_format: { type: "json_object" } }, "response_format");
+    await refused("response_format json_schema", `${w.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }], response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }, "response_format.type");
     await refused("tools", `${w.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] }, "tools");
     await refused("unknown model", `${w.url}/v1/completions`, { model: "nope", prompt: "x" }, "model", 404);
   });
