@@ -30,6 +30,7 @@ import { KvCache } from "../model/kv-cache";
 import type { ModelConfig } from "../model/config";
 import { Tokenizer } from "../tokenizer/tokenizer";
 import { getBackend } from "../kernels/index";
+import type { Backend } from "../kernels/backend";
 import { AdapterError, EngineError } from "../errors";
 
 const DEFAULTS = {
@@ -95,10 +96,11 @@ export class Engine implements EngineApi {
   /** the KV pool and batching limits in use (after defaults and memory sizing) */
   readonly limits: { blockSize: number; numBlocks: number; maxBatchTokens: number; maxRunning: number; maxContext: number; kvCacheBytes: number };
 
-  private readonly net: Model;
+  // generic over the backend's tensor handles: the engine only passes them between model calls
+  private readonly net: Model<unknown, unknown, unknown>;
   private readonly config: ModelConfig;
   private readonly tokenizer: Tokenizer;
-  private readonly kv: KvCache;
+  private readonly kv: KvCache<unknown>;
   private readonly allocator: BlockAllocator;
   private readonly scheduler: Scheduler<Request>;
   private readonly registry = new AdapterRegistry();
@@ -119,7 +121,7 @@ export class Engine implements EngineApi {
   private counters = { steps: 0, lastBatchTokens: 0, tokensGenerated: 0, promptTokensProcessed: 0, preemptions: 0 };
 
   static async create(opts: EngineCreateOptions): Promise<Engine> {
-    const backend = getBackend(opts.backend ?? "native");
+    const backend: Backend<unknown, unknown, unknown> = typeof opts.backend === "object" ? opts.backend : getBackend(opts.backend ?? "native");
     const [tokenizer, model] = await Promise.all([Tokenizer.load(opts.modelDir), loadModel(opts.modelDir, {
       backend,
       weights: { dtype: opts.dtype, cacheDir: opts.weightCacheDir ?? null, kvBytes: opts.kvCacheBytes ?? DEFAULTS.kvCacheBytes, onProgress: opts.onLoadProgress },
@@ -127,7 +129,7 @@ export class Engine implements EngineApi {
     return new Engine(model, tokenizer, opts);
   }
 
-  private constructor(model: Model, tokenizer: Tokenizer, opts: EngineCreateOptions) {
+  private constructor(model: Model<unknown, unknown, unknown>, tokenizer: Tokenizer, opts: EngineCreateOptions) {
     this.net = model;
     this.config = model.config;
     this.tokenizer = tokenizer;
@@ -148,7 +150,7 @@ export class Engine implements EngineApi {
       : Math.max(1, Math.min(wanted, Math.floor(kvCacheBytes / bytesPerBlock)));
     this.limits = { blockSize, numBlocks, maxBatchTokens, maxRunning, maxContext, kvCacheBytes: numBlocks * bytesPerBlock };
 
-    this.kv = new KvCache(c, numBlocks, blockSize);
+    this.kv = new KvCache(c, numBlocks, blockSize, (floats) => model.backend.allocF32(floats));
     this.allocator = new BlockAllocator(numBlocks, blockSize);
     this.cache = new AdapterCache(this.registry, {
       slots: positiveInt(opts.adapterSlots ?? DEFAULTS.adapterSlots, "adapterSlots"),
@@ -423,18 +425,36 @@ export class Engine implements EngineApi {
     const tStep = performance.now();
     let logits: Float32Array;
     let built: ReturnType<typeof buildForwardBatch<Request>>;
-    try {
-      built = buildForwardBatch(out.chunks, this.allocator, (key) => this.cache.weights(key), (seq) => (seq.promptLogprobs ? seq.promptLen : 0));
-      logits = this.net.forward(built.batch, this.kv, { reuseLogits: true }); // (logitRows, vocab), sampled before the next step
-    } catch (e) {
+    const failed = (e: unknown) => {
       this.log(`forward pass failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       for (const ch of out.chunks) {
         this.scheduler.remove(ch.seq);
         this.fail(ch.seq, "internal", `the forward pass failed: ${e instanceof Error ? e.message : String(e)}`);
       }
       this.kick();
+    };
+    try {
+      built = buildForwardBatch(out.chunks, this.allocator, (key) => this.cache.weights(key), (seq) => (seq.promptLogprobs ? seq.promptLen : 0));
+      if (this.net.backend.device !== "cpu") {
+        // a device backend reads the logits back asynchronously: the loop holds until they arrive
+        const b = built;
+        this.held = true;
+        void this.net.forwardAsync(b.batch, this.kv).then(
+          (l) => { this.held = false; if (!this.closed) this.afterForward(out, b, l, tStep); },
+          (e: unknown) => { this.held = false; if (!this.closed) failed(e); },
+        );
+        return;
+      }
+      logits = this.net.forward(built.batch, this.kv, { reuseLogits: true }); // (logitRows, vocab), sampled before the next step
+    } catch (e) {
+      failed(e);
       return;
     }
+    this.afterForward(out, built, logits, tStep);
+  }
+
+  /** applies one forward pass: sampled tokens, prompt logprobs, the next step */
+  private afterForward(out: ReturnType<Scheduler<Request>["schedule"]>, built: ReturnType<typeof buildForwardBatch<Request>>, logits: Float32Array, tStep: number): void {
 
     this.counters.steps++;
     this.counters.lastBatchTokens = out.numTokens;

@@ -4,6 +4,7 @@
  * by the engine loop.
  */
 import type { WeightLoadInfo } from "../model/weights";
+import type { Backend } from "../kernels/backend";
 
 export interface SamplingParams {
   /** 0 or undefined: greedy */
@@ -126,8 +127,8 @@ export interface EngineStats {
 
 export interface EngineOptions {
   modelDir: string;
-  /** "native" (default, C++ addon) or "reference" (TypeScript loops, slow; tests) */
-  backend?: "native" | "reference";
+  /** "native" (default, C++ addon), "reference" (TypeScript loops, slow; tests), or a backend object (WebGPU: see inference/webgpu/select.ts) */
+  backend?: "native" | "reference" | Backend<unknown, unknown, unknown>;
   /** KV cache: tokens per block and number of blocks (default: sized from maxContext and memory) */
   blockSize?: number;
   numBlocks?: number;
