@@ -38,19 +38,23 @@ async function logitsOf(base: string, dir: string, dtype: WeightFormat, names: s
   return out;
 }
 
-function compare(a: Float32Array[], b: Float32Array[]): { maxAbs: number; greedySame: number } {
+function compare(a: Float32Array[], b: Float32Array[]): { maxAbs: number; meanAbs: number; greedySame: number } {
   let maxAbs = 0;
+  let sum = 0;
+  let count = 0;
   let same = 0;
   a.forEach((x, r) => {
     let ia = 0, ib = 0;
     for (let i = 0; i < x.length; i++) {
       maxAbs = Math.max(maxAbs, Math.abs(x[i] - b[r][i]));
+      sum += Math.abs(x[i] - b[r][i]);
+      count++;
       if (x[i] > x[ia]) ia = i;
       if (b[r][i] > b[r][ib]) ib = i;
     }
     if (ia === ib) same++;
   });
-  return { maxAbs, greedySame: same / a.length };
+  return { maxAbs, meanAbs: sum / count, greedySame: same / a.length };
 }
 
 const CASES = [
@@ -72,8 +76,8 @@ describe.each(CASES)("weight formats vs f32: %s", (name, rel, kind) => {
     const report: string[] = [`max|logit| ${scale.toPrecision(3)}`];
     for (const f of ["bf16", "f16", "q8", "q4"] as const) {
       const got = await logitsOf(base, dir, f, names, expected.prompts);
-      const { maxAbs, greedySame } = compare(got, ref);
-      report.push(`${f}: max|Δ| ${maxAbs.toPrecision(3)}, greedy ${(greedySame * 100).toFixed(0)}% of ${ref.length}`);
+      const { maxAbs, meanAbs, greedySame } = compare(got, ref);
+      report.push(`${f}: max|Δ| ${maxAbs.toPrecision(3)}, mean|Δ| ${meanAbs.toPrecision(3)}, greedy ${(greedySame * 100).toFixed(0)}% of ${ref.length}`);
       if (!process.env.MEASURE) expect(maxAbs, `${name} ${f}`).toBeLessThanOrEqual(BOUND[f][kind]);
       if (!process.env.MEASURE) expect(greedySame, `${name} ${f} greedy`).toBeGreaterThanOrEqual(BOUND[f].greedy);
     }

@@ -60,7 +60,7 @@ describe("quantize", () => {
     );
   });
 
-  it("typical error: q8 ≤ 0.4% and q4 ≤ 12.6% of the group's max |w| (uniform weights)", () => {
+  it("typical error: q8 ≤ 0.4% and q4 ≤ 12.6% of the group's max |w|", () => {
     const rows = 64, cols = 4096;
     const data = new Float32Array(rows * cols);
     for (let i = 0; i < data.length; i++) data[i] = Math.sin(i * 12.9898) * 0.02;
@@ -83,10 +83,12 @@ describe("quantize", () => {
   });
 
   it("lays out q8 and q4 as tensor.ts documents (scale, nibble order, padding)", () => {
-    // one row, k = 40: group 0 = -16..15 (max |w| 16 at element 0), group 1 = 8 weights of 2
+    // one row, k = 40: group 0 holds 2·(q - 8) for q = 5p mod 16 (on the grid of d = 2, with
+    // -16 at element 0), group 1 = 8 weights of 2
     const cols = 40;
     const data = new Float32Array(cols);
-    for (let p = 0; p < 32; p++) data[p] = p - 16;
+    const q0 = (p: number) => (p * 5) % 16;
+    for (let p = 0; p < 32; p++) data[p] = 2 * (q0(p) - 8);
     for (let p = 32; p < 40; p++) data[p] = 2;
     const src: HostWeight = { format: "f32", rows: 1, cols, data };
     const q8 = convertWeight(src, "q8");
@@ -96,19 +98,14 @@ describe("quantize", () => {
     expect(Array.from(q8.qs.subarray(40, 64))).toEqual(new Array(24).fill(0)); // padding
     const q4 = convertWeight(src, "q4");
     if (q4.format !== "q4") throw new Error("q4");
-    expect(f16ToF32(q4.scales[0])).toBe(2); // m = -16: d = -16 / -8
-    // element 0 (-16 -> q 0) low nibble of byte 0, element 16 (0 -> q 8) its high nibble
-    expect(q4.qs[0]).toBe(0x80);
-    // element 31 (15 -> round(7.5) + 8 = 16, clamped to 15) is the high nibble of byte 15
-    expect(q4.qs[15] >> 4).toBe(15);
+    expect(f16ToF32(q4.scales[0])).toBe(2); // m = -16: d = -16 / -8, exact on this grid
+    // element b in the low nibble of byte b, element b + 16 in its high nibble
+    for (let b = 0; b < 16; b++) expect(q4.qs[b]).toBe(q0(b) | (q0(b + 16) << 4));
     // group 1: m = 2, d = -0.25, weights 2 -> q 0; padding elements are 8 (decode to 0)
     expect(f16ToF32(q4.scales[1])).toBe(-0.25);
     expect(Array.from(q4.qs.subarray(16, 24))).toEqual(new Array(8).fill(0x80));
     expect(Array.from(q4.qs.subarray(24, 32))).toEqual(new Array(8).fill(0x88));
-    const back = rowsOf(q4)[0];
-    expect(back[0]).toBe(-16);
-    expect(back[31]).toBe(14); // the clamped far side: 7 steps of 2
-    expect(Array.from(back.subarray(32))).toEqual(new Array(8).fill(2));
+    expect(Array.from(rowsOf(q4)[0])).toEqual(Array.from(data)); // exact: every weight on its grid
   });
 
   it("all-zero and tiny groups quantize to zero without dividing by zero", () => {
