@@ -4,6 +4,7 @@
  * as messages; the main thread's event loop keeps turning while it converts (what P5 needs); and
  * an idle worker does not keep a process alive after its load is done.
  */
+import { performance } from "node:perf_hooks";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
