@@ -4,6 +4,9 @@
  */
 import path from "node:path";
 import { DTYPE_CHOICES, isDtypeChoice, type DtypeChoice } from "../model/weights";
+import type { Backend } from "../kernels/backend";
+import { WebGpuUnavailable } from "../webgpu/device";
+import { chooseDevice, DEVICE_CHOICES, isDeviceChoice, type ChosenDevice, type DeviceChoice } from "../webgpu/select";
 
 export class UsageError extends Error {}
 
@@ -93,3 +96,27 @@ export function dtypeOption(raw: string | undefined): DtypeChoice {
 export function weightCacheDir(): string {
   return path.resolve(process.env.DATA_DIR || ".data", "weights");
 }
+
+/** `--device`: where the engine computes (default auto: a hardware GPU, else the CPU). */
+export function deviceOption(raw: string | undefined): DeviceChoice {
+  const v = raw ?? "auto";
+  if (!isDeviceChoice(v)) throw new UsageError(`option --device must be one of ${DEVICE_CHOICES.join(", ")}, got "${v}"`);
+  return v;
+}
+
+/**
+ * The backend `--device` asks for (logs `device: ...` on stderr); `--device gpu` without a usable
+ * adapter is a UsageError (exit 2) with the reason. Close the result when done (Dawn's device and
+ * instance keep nothing alive after that).
+ */
+export async function openDevice<B extends Backend<unknown, unknown, unknown>>(
+  choice: DeviceChoice, cpu: B, log?: (line: string) => void,
+): Promise<ChosenDevice<B>> {
+  try {
+    return await chooseDevice(choice, cpu, log);
+  } catch (err) {
+    if (err instanceof WebGpuUnavailable) throw new UsageError(`--device gpu: ${err.message}`);
+    throw err;
+  }
+}
+

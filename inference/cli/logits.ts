@@ -4,8 +4,9 @@ import { loadPeftAdapter } from "../adapters/peft";
 import type { LoraWeights } from "../adapters/lora-weights";
 import { getBackend } from "../kernels";
 import { loadModel } from "../model/load";
-import { promptLogits } from "../model/prompt-batch";
-import { dtypeOption, parseArgs, runCommand, UsageError, weightCacheDir } from "./args";
+import { promptLogitsAsync } from "../model/prompt-batch";
+import type { Backend } from "../kernels/backend";
+import { deviceOption, dtypeOption, openDevice, parseArgs, runCommand, UsageError, weightCacheDir } from "./args";
 
 interface LogitsRequest {
   ids: number[];
@@ -30,13 +31,14 @@ function parseRequests(text: string, file: string): LogitsRequest[] {
   });
 }
 
-/** `cli logits --model DIR --requests FILE`: all requests in ONE forward pass -> [{"last_logits":[...]}] */
+/** `cli logits --model DIR --requests FILE [--device auto|cpu|gpu]`: all requests in ONE forward pass -> [{"last_logits":[...]}] */
 export function run(argv: string[]): Promise<number> {
   return runCommand(async () => {
-    const args = parseArgs(argv, { string: ["model", "requests", "backend", "dtype"], required: ["model", "requests"] });
+    const args = parseArgs(argv, { string: ["model", "requests", "backend", "dtype", "device"], required: ["model", "requests"] });
     const backendName = args.values.backend ?? "native";
     if (backendName !== "native" && backendName !== "reference") throw new UsageError(`--backend must be native or reference`);
     const dtype = dtypeOption(args.values.dtype);
+    const deviceChoice = deviceOption(args.values.device);
     let text: string;
     try {
       text = await readFile(args.values.requests!, "utf8");
@@ -44,21 +46,30 @@ export function run(argv: string[]): Promise<number> {
       throw new UsageError(`cannot read --requests ${args.values.requests}`);
     }
     const requests = parseRequests(text, args.values.requests!);
-    const model = await loadModel(args.values.model!, { backend: getBackend(backendName), weights: { dtype, cacheDir: weightCacheDir() } });
-    const w = model.weights.load;
-    if (w) process.stderr.write(`weights: ${w.dtype} (${w.reason}; ${w.source})\n`);
-    for (const [i, r] of requests.entries()) {
-      const bad = r.ids.find((id) => id >= model.config.vocabSize);
-      if (bad !== undefined) throw new UsageError(`request ${i}: token id ${bad} is outside the vocabulary (${model.config.vocabSize})`);
+    const device = await openDevice(deviceChoice, getBackend(backendName));
+    try {
+      return await logitsOn(device.backend as Backend<unknown, unknown, unknown>, args.values.model!, dtype, requests);
+    } finally {
+      device.close(); // the process exits once Dawn's device and instance are gone
     }
-    const adapters = new Map<string, LoraWeights>();
-    for (const r of requests) {
-      if (r.adapter && !adapters.has(r.adapter)) {
-        adapters.set(r.adapter, await loadPeftAdapter(r.adapter, path.basename(r.adapter), model.config));
-      }
-    }
-    const logits = promptLogits(model, requests.map((r) => ({ ids: r.ids, adapter: r.adapter ? adapters.get(r.adapter)! : null })));
-    process.stdout.write(`${JSON.stringify(logits.map((l) => ({ last_logits: Array.from(l) })))}\n`);
-    return 0;
   });
+}
+
+async function logitsOn(backend: Backend<unknown, unknown, unknown>, modelDir: string, dtype: ReturnType<typeof dtypeOption>, requests: LogitsRequest[]): Promise<number> {
+  const model = await loadModel(modelDir, { backend, weights: { dtype, cacheDir: weightCacheDir() } });
+  const w = model.weights.load;
+  if (w) process.stderr.write(`weights: ${w.dtype} (${w.reason}; ${w.source})\n`);
+  for (const [i, r] of requests.entries()) {
+    const bad = r.ids.find((id) => id >= model.config.vocabSize);
+    if (bad !== undefined) throw new UsageError(`request ${i}: token id ${bad} is outside the vocabulary (${model.config.vocabSize})`);
+  }
+  const adapters = new Map<string, LoraWeights>();
+  for (const r of requests) {
+    if (r.adapter && !adapters.has(r.adapter)) {
+      adapters.set(r.adapter, await loadPeftAdapter(r.adapter, path.basename(r.adapter), model.config));
+    }
+  }
+  const logits = await promptLogitsAsync(model, requests.map((r) => ({ ids: r.ids, adapter: r.adapter ? adapters.get(r.adapter)! : null })));
+  process.stdout.write(`${JSON.stringify(logits.map((l) => ({ last_logits: Array.from(l) })))}\n`);
+  return 0;
 }
