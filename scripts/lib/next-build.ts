@@ -7,7 +7,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 /** What the Next build depends on. */
-const SOURCES = ["app", "components", "server", "trpc", "db/schema", "db/client.ts", "db/migrate.ts", "db/seed.ts", "proxy.ts", "next.config.ts", "postcss.config.mjs", "tsconfig.json", "package-lock.json"];
+const SOURCES = ["app", "components", "server", "trpc", "db/schema", "db/client.ts", "db/migrate.ts", "db/seed.ts", "proxy.ts", "instrumentation.ts", "next.config.ts", "postcss.config.mjs", "tsconfig.json", "package-lock.json"];
 
 function newestMtime(p: string): number {
   let st: fs.Stats;

@@ -61,6 +61,11 @@ export const startInput = z.object({
   adapters: z.array(adapterId).min(1, "at least one model").max(LIMITS.maxPanes, `at most ${LIMITS.maxPanes} panes`),
   /** the rendered template, the raw prompt, or the new chat message */
   prompt: z.string().min(1, "prompt is empty").max(LIMITS.maxPromptChars, `prompt is longer than ${LIMITS.maxPromptChars} characters`),
+  /** compare in template mode: one prompt per pane (each adapter's own template), same length as adapters */
+  prompts: z
+    .array(z.string().min(1, "a pane's prompt is empty").max(LIMITS.maxPromptChars, `a pane's prompt is longer than ${LIMITS.maxPromptChars} characters`))
+    .max(LIMITS.maxPanes, `at most ${LIMITS.maxPanes} prompts`)
+    .optional(),
   inputs: z
     .record(z.string().max(200, "an input column name is longer than 200 characters"), z.string().max(LIMITS.maxInputChars))
     .refine((r) => Object.keys(r).length <= LIMITS.maxInputColumns, `at most ${LIMITS.maxInputColumns} input columns`)
@@ -189,6 +194,8 @@ export const generateRouter = createTRPCRouter({
     }),
 
   start: mutationProcedure.input(startInput).mutation(async ({ ctx, input }) => {
+    if (input.prompts && input.prompts.length !== input.adapters.length)
+      throw new TRPCError({ code: "BAD_REQUEST", message: `prompts: one per pane (${input.adapters.length} adapters, ${input.prompts.length} prompts)` });
     try {
       await checkWorkerLimits(ctx.env, input);
       const limits = generateLimits();
@@ -204,12 +211,10 @@ export const generateRouter = createTRPCRouter({
         if (input.runId !== undefined && hub.generationIds(input.runId).length > 0) throw new RunIdTakenError(input.runId);
         const generationIds = input.adapters.map(() => randomUUID());
         const chatId = input.chatId ?? randomUUID();
-        // the rows are written while the worker already works and the browser already subscribes:
-        // the database is not on the TTFT path (the hub holds its writes until the rows exist, and
-        // cuts the streams with the reason if they cannot be written)
-        // (deferred a tick: PGlite works on this thread, and the answer should leave first)
+        // the rows are written while the worker already works (hub.start below sends the request
+        // first): the database is not on the worker's path, and the hub holds its writes until the
+        // rows exist. The answer waits for them, so a chat whose id was answered survives a kill -9.
         const stored = (async () => {
-          await new Promise((resolve) => setTimeout(resolve, 0));
           if (!input.chatId) {
             await createChat({
               db: ctx.db,
@@ -227,7 +232,7 @@ export const generateRouter = createTRPCRouter({
             content: input.prompt,
             inputs: input.inputs ?? null,
             mode: input.mode,
-            panes: input.adapters.map((a, i) => ({ id: generationIds[i], adapterId: a, prompt: turns ? JSON.stringify(turns) : input.prompt })),
+            panes: input.adapters.map((a, i) => ({ id: generationIds[i], adapterId: a, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
             params: input.params,
           });
         })();
@@ -236,11 +241,12 @@ export const generateRouter = createTRPCRouter({
           input.adapters.map((adapterId, i) => ({
             generationId: generationIds[i]!,
             lease: leases[i],
-            request: { prompt: input.prompt, messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
+            request: { prompt: turns ? input.prompt : (input.prompts?.[i] ?? input.prompt), messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
           })),
           stored,
           input.runId,
         );
+        await stored;
         return { runId, chatId, generationIds };
       } catch (e) {
         for (const l of leases) l.release();

@@ -13,7 +13,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDb, pgliteDirFor } from "../../db/client";
 import { prepareDb } from "../../db/migrate";
-import { createChat } from "../../server/db-queries/chats";
+import { createChat, startTurn, updateGeneration } from "../../server/db-queries/chats";
 import { addUserAdapter } from "../../server/db-queries/evals";
 import { ownerCookie, ROOT, startWebServer, type WebServer } from "./browser";
 
@@ -21,13 +21,18 @@ const LEGACY = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const OTHER = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
 const VISITOR = { "x-forwarded-for": "203.0.113.9" };
 const TOKEN = "e2e-admin-token-0123456789";
+let leftStreaming = "";
 
 async function prepareDataDir(): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loraland-access-"));
   const h = await openDb({ pgliteDir: pgliteDirFor(dir) });
   try {
     await prepareDb(h, ROOT);
-    await createChat({ db: h.db, ownerId: LEGACY, kind: "run", title: "from before signing", settings: { adapters: [null], mode: "raw", params: { max_new_tokens: 1 } } });
+    const chat = await createChat({ db: h.db, ownerId: LEGACY, kind: "run", title: "from before signing", settings: { adapters: [null], mode: "raw", params: { max_new_tokens: 1 } } });
+    // a generation a killed web server left streaming
+    const { generations } = await startTurn({ db: h.db, ownerId: LEGACY, chatId: chat.id, content: "hi", inputs: null, mode: "raw", panes: [{ adapterId: null, prompt: "hi" }], params: { max_new_tokens: 1 } });
+    await updateGeneration({ db: h.db, id: generations[0]!.id, patch: { status: "streaming", output: "par" } });
+    leftStreaming = chat.id;
     const adapter = (slug: string, ownerId: string) =>
       addUserAdapter(h.db, { slug, adapterId: slug, baseModelId: "loraland-mini", hfRepo: null, description: "test upload", task: null, ownerId });
     await adapter("legacy-upload", LEGACY);
@@ -82,6 +87,14 @@ describe("access to shared state (production server, no ADMIN_TOKEN)", () => {
     expect(chats.map((c) => c.title)).toEqual(["from before signing"]);
     const stranger = "12345678-1234-4234-8234-123456789abc";
     expect((await ownerCookie(server, { ...VISITOR, cookie: `owner=${stranger}` })).startsWith(`owner=${stranger}`)).toBe(false);
+  });
+
+  it("a generation left streaming by a killed server is interrupted at start, before any generate call", async () => {
+    const cookie = await ownerCookie(server, { ...VISITOR, cookie: `owner=${LEGACY}` });
+    const input = encodeURIComponent(JSON.stringify({ json: { id: leftStreaming } }));
+    const res = await fetch(`${server.url}/api/trpc/chats.get?input=${input}`, { headers: { ...VISITOR, cookie } });
+    const chat = ((await res.json()) as { result: { data: { json: { generations: { status: string; output: string }[] } } } }).result.data.json;
+    expect(chat.generations.map((g) => [g.status, g.output])).toEqual([["interrupted", "par"]]);
   });
 
   it("an uploaded adapter is removed by its owner or the admin, by nobody else", async () => {

@@ -7,7 +7,9 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TRPCError } from "@trpc/server";
 import { fakeTokens, startFakeWorker, type FakeWorker } from "../../bench/web/fake-worker";
+import { eq } from "drizzle-orm";
 import { openDb, type DbHandle } from "../../db/client";
+import { chats, generations } from "../../db/schema/chats";
 import { migrateDb } from "../../db/migrate";
 import { parseEnv } from "../../server/env";
 import { chatsRouter } from "../../server/routers/chats";
@@ -76,6 +78,17 @@ describe("generate router", () => {
     await expect(drain(await caller(randomUUID()).generate.stream({ runId: started.runId }))).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(caller(randomUUID()).chats.get({ id: started.chatId })).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(caller(randomUUID()).generate.start({ chatId: started.chatId, mode: "raw", adapters: [null], prompt: "x", params })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("the chat, its turn and its generations are stored when start answers (a kill -9 right after loses nothing)", async () => {
+    const owner = randomUUID();
+    const started = await caller(owner).generate.start({ mode: "raw", adapters: [null, "spam"], prompt: "Durable?", params });
+    // read straight from the database, before anything else runs: no deferred write may be pending
+    const [chat] = await handle.db.select().from(chats).where(eq(chats.id, started.chatId));
+    expect(chat).toMatchObject({ ownerId: owner, title: "Durable?" });
+    const rows = await handle.db.select({ id: generations.id }).from(generations).where(eq(generations.chatId, started.chatId));
+    expect(rows.map((r) => r.id).sort()).toEqual([...started.generationIds].sort());
+    await drain(await caller(owner).generate.stream({ runId: started.runId }));
   });
 
   it("validates with the worker's limits, naming the field", async () => {
