@@ -247,7 +247,7 @@ export function infoBody(state: WorkerState): Record<string, unknown> {
     weight_dtype_reason: e?.model.weights?.reason ?? null,
     weight_source: e?.model.weights?.source ?? null,
     weight_bytes: e?.model.weights?.weightBytes ?? null,
-    model_device_type: "cpu",
+    model_device_type: e && /webgpu/i.test(e.model.backend) ? "webgpu" : "cpu",
     model_pipeline_tag: "text-generation",
     architecture: e?.model.architecture ?? null,
     model_type: e?.model.modelType ?? null,
