@@ -4,6 +4,8 @@
  * Trains a LoRA adapter on the base model (inference/train/) and writes a PEFT folder to the
  * output directory. Flags override the config's base_model, dataset and output_dir before it is
  * validated. A checkpoint under <out>/checkpoint/ is resumed automatically (--fresh ignores it).
+ * Ctrl-C stops between steps and saves a checkpoint (tsx force-kills a child that does not answer
+ * the signal in time, e.g. in a very long step: the run then resumes from the last periodic one).
  * Progress goes to stderr; the last stdout line is one JSON object: adapter_dir, train_loss,
  * val_loss, tokens_per_s, seconds, steps, flops_per_s, ...
  */

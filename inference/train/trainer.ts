@@ -229,6 +229,9 @@ export async function train(cfg: TrainConfig, opts: TrainOptions = {}): Promise<
       if (state.step < totalSteps && (epochEnd || (t.checkpoint_every > 0 && state.step % t.checkpoint_every === 0))) {
         saveCheckpoint(cfg.output_dir, { ...state, seconds }, model.params, opt);
       }
+      // a step is one synchronous computation: yield so that signals (Ctrl-C), an abort from the
+      // caller and progress consumers get their turn between steps
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
