@@ -15,9 +15,11 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine";
-import { dtypeOption, weightCacheDir } from "./args";
+import { deviceOption, dtypeOption, openDevice, UsageError as DeviceUsageError, weightCacheDir } from "./args";
+import { getBackend } from "../kernels/index";
+import type { DeviceChoice } from "../webgpu/select";
 import type { DtypeChoice } from "../model/weights";
-import type { GenerateRequest } from "../engine/types";
+import type { EngineOptions, GenerateRequest } from "../engine/types";
 
 class UsageError extends Error {}
 
@@ -27,10 +29,10 @@ interface FileRequest {
   request: Omit<GenerateRequest, "promptIds" | "adapterId">;
 }
 
-const USAGE = "usage: cli generate --model DIR --requests FILE [--backend native|reference] [--dtype auto|f32|bf16|f16|q8|q4] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
+const USAGE = "usage: cli generate --model DIR --requests FILE [--backend native|reference] [--dtype auto|f32|bf16|f16|q8|q4] [--device auto|cpu|gpu] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
 
 export async function run(argv: string[]): Promise<number> {
-  let opts: { model: string; requests: string; backend: "native" | "reference"; dtype: DtypeChoice; maxBatchTokens?: number; numBlocks?: number; blockSize?: number };
+  let opts: { model: string; requests: string; backend: "native" | "reference"; dtype: DtypeChoice; device: DeviceChoice; maxBatchTokens?: number; numBlocks?: number; blockSize?: number };
   let reqs: FileRequest[];
   try {
     const { values } = parseArgs({
@@ -40,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
         requests: { type: "string" },
         backend: { type: "string" },
         dtype: { type: "string" },
+        device: { type: "string" },
         "max-batch-tokens": { type: "string" },
         "num-blocks": { type: "string" },
         "block-size": { type: "string" },
@@ -56,6 +59,7 @@ export async function run(argv: string[]): Promise<number> {
       requests: values.requests,
       backend,
       dtype: dtypeOption(values.dtype),
+      device: deviceOption(values.device),
       maxBatchTokens: optInt(values["max-batch-tokens"], "--max-batch-tokens"),
       numBlocks: optInt(values["num-blocks"], "--num-blocks"),
       blockSize: optInt(values["block-size"], "--block-size"),
@@ -68,9 +72,25 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
 
+  let device: Awaited<ReturnType<typeof openDevice>>;
+  try {
+    device = await openDevice(opts.device, getBackend(opts.backend));
+  } catch (e) {
+    if (!(e instanceof DeviceUsageError)) throw e; // --device gpu without a usable adapter
+    process.stderr.write(`generate: ${e.message}\n`);
+    return 2;
+  }
+  try {
+    return await generateOn(device.backend, opts, reqs);
+  } finally {
+    device.close(); // Dawn's device and instance released: the process exits after printing
+  }
+}
+
+async function generateOn(backend: EngineOptions["backend"], opts: { model: string; dtype: DtypeChoice; maxBatchTokens?: number; numBlocks?: number; blockSize?: number }, reqs: FileRequest[]): Promise<number> {
   const engine = await Engine.create({
     modelDir: opts.model,
-    backend: opts.backend,
+    backend,
     dtype: opts.dtype,
     weightCacheDir: weightCacheDir(),
     maxBatchTokens: opts.maxBatchTokens,
