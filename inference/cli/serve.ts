@@ -9,7 +9,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs, intOption, runCommand, UsageError, type ParsedArgs } from "./args";
+import { parseArgs, intOption, runCommand, UsageError, deviceOption, openDevice, type ParsedArgs } from "./args";
+import { getBackend } from "../kernels/index";
+import type { EngineOptions } from "../engine/types";
 import { AdapterRoots, scanAdapterDir } from "../adapters/local";
 import { createWorkerServer, WorkerState } from "../server/app";
 import type { Logger } from "../server/state";
@@ -30,7 +32,8 @@ const OPTIONS: { name: string; value?: string; help: string; fallback: () => str
   { name: "port", value: "N", help: "TCP port, 0 = any free one [env WORKER_PORT]", fallback: () => env.WORKER_PORT || "8081" },
   { name: "host", value: "HOST", help: "address to listen on", fallback: () => "127.0.0.1" },
   { name: "model-id", value: "ID", help: "model id served (default: a `model_id` file in the model folder, \"loraland-mini\" for the bundled demo, else the folder name)", fallback: () => undefined },
-  { name: "backend", value: "native|reference", help: "kernels", fallback: () => "native" },
+  { name: "backend", value: "native|reference", help: "CPU kernels", fallback: () => "native" },
+  { name: "device", value: "auto|cpu|gpu", help: "auto: a hardware GPU (WebGPU) else the CPU; gpu: any WebGPU adapter, software ones included, or exit 2 [env DEVICE]", fallback: () => env.DEVICE || "auto" },
   { name: "dtype", value: "auto|f32|bf16|f16|q8|q4", help: "base weights' format; auto: as stored when it fits next to the KV cache, else q8; q8/q4 are cached under DATA_DIR/weights [env MODEL_DTYPE]", fallback: () => env.MODEL_DTYPE || "auto" },
   { name: "slots", value: "N", help: "adapters resident at once", fallback: () => "8" },
   { name: "memory-budget-mb", value: "N", help: "byte budget of the resident adapters, MiB", fallback: () => "1024" },
@@ -128,6 +131,7 @@ async function serve(args: ParsedArgs): Promise<number> {
   const host = value(args, "host")!;
   const backend = value(args, "backend");
   if (backend !== "native" && backend !== "reference") throw new UsageError(`option --backend must be native or reference, got "${backend}"`);
+  const deviceChoice = deviceOption(value(args, "device"));
   const dtype = value(args, "dtype");
   if (!isDtypeChoice(dtype)) throw new UsageError(`option --dtype must be one of ${DTYPE_CHOICES.join(", ")}, got "${dtype}"`);
   const mib = (name: string) => envOrOptionInt(args, name, 0)! * 2 ** 20;
@@ -143,9 +147,11 @@ async function serve(args: ParsedArgs): Promise<number> {
     throw new UsageError(`--model ${modelDir} has no config.json (give a Hugging Face model folder)`);
   }
   const modelId = modelIdFor(modelDir, args.values["model-id"]);
+  // before listening: --device gpu without a usable adapter exits 2 with the reason
+  const device = await openDevice(deviceChoice, getBackend(backend), (line) => log("device", { message: line }));
   const engineOpts = {
     modelDir,
-    backend: backend as "native" | "reference",
+    backend: device.backend as EngineOptions["backend"],
     dtype,
     weightCacheDir: path.resolve(dataDir, "weights"),
     adapterSlots: envOrOptionInt(args, "slots", 1),
@@ -204,6 +210,7 @@ async function serve(args: ParsedArgs): Promise<number> {
       const deadline = Date.now() + 10_000;
       while (state.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
+      device.close();
       log("stopped", {});
       resolve(0);
     };
@@ -211,7 +218,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     process.once("SIGINT", () => void stop("SIGINT"));
   });
 
-  log("model_loading", { model_dir: modelDir, model_id: modelId, backend, source: modelDir === path.resolve(DEMO_BASE) ? "bundled demo (data/demo/base)" : "local folder" });
+  log("model_loading", { model_dir: modelDir, model_id: modelId, backend, device: device.label, source: modelDir === path.resolve(DEMO_BASE) ? "bundled demo (data/demo/base)" : "local folder" });
   const t0 = Date.now();
   try {
     const { Engine } = await import("../engine/engine");
@@ -221,6 +228,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     log("model_load_failed", { model_dir: modelDir, error: e instanceof Error ? e.message : String(e) });
     server.close();
     server.closeAllConnections();
+    device.close();
     return 1;
   }
   if (stopping) {
