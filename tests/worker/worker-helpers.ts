@@ -1,6 +1,6 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON checked field by field */
 /**
- * Test helpers: start the real worker process (`tsx inference/cli/main.ts serve`) on a free port
+ * Test helpers: start the real worker process (`node --import tsx inference/cli/main.ts serve`) on a free port
  * and wait for GET /health 200; read SSE streams the way LoRAX clients do (eventsource-parser).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -26,7 +26,9 @@ export interface Worker {
 
 export async function startWorker(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Worker> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, "node_modules/tsx/dist/cli.mjs"), path.join(ROOT, "inference/cli/main.ts"), "serve", "--port", String(port), "--host", "127.0.0.1", ...args], {
+  // node with tsx as a loader, not tsx's CLI: the CLI relays SIGTERM to its child and SIGKILLs it
+  // when the child has not confirmed within 30 ms — on a busy machine, before it could shut down
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "inference/cli/main.ts"), "serve", "--port", String(port), "--host", "127.0.0.1", ...args], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
