@@ -23,8 +23,9 @@ export function SiteHeader() {
           <span aria-hidden className="inline-block h-6 w-6 rounded-md bg-gradient-to-br from-brand-500 to-violet-500" />
           LoRA Land
         </Link>
-        <nav aria-label="Main" className="order-3 w-full overflow-x-auto sm:order-none sm:w-auto">
-          <ul className="flex gap-1 text-sm">
+        <nav aria-label="Main" className="order-3 w-full sm:order-none sm:w-auto">
+          {/* wraps on a phone: every page stays reachable, nothing hides off-screen */}
+          <ul className="flex flex-wrap gap-1 text-sm">
             {NAV.map((item) => (
               <li key={item.href}>
                 <Link

@@ -73,7 +73,7 @@ export function AdapterUploadForm({ tasks }: { tasks: { slug: string; name: stri
       </div>
       <label className="block text-sm">
         <span className="mb-1 block font-medium">Adapter id</span>
-        <input className={input} value={id} onChange={(e) => setId(e.target.value.toLowerCase())} placeholder="my-sql-adapter" pattern="[a-z0-9][a-z0-9._-]{0,63}" required={mode === "upload"} data-testid="upload-id" />
+        <input className={input} value={id} onChange={(e) => setId(e.target.value.toLowerCase())} placeholder="my-sql-adapter" pattern="[a-z0-9][a-z0-9._\-]{0,63}" required={mode === "upload"} data-testid="upload-id" />
         <span className="text-xs text-slate-500">Lowercase letters, digits, “.”, “_” or “-”. It becomes /adapters/&lt;id&gt;.</span>
       </label>
       {mode === "upload" ? (
@@ -87,8 +87,10 @@ export function AdapterUploadForm({ tasks }: { tasks: { slug: string; name: stri
       ) : (
         <label className="block text-sm">
           <span className="mb-1 block font-medium">Repository</span>
-          <input className={input} value={repo} onChange={(e) => setRepo(e.target.value)} placeholder="predibase/conllpp" required data-testid="upload-repo" />
-          <span className="text-xs text-slate-500">The worker downloads it from the Hub (needs network access on the worker).</span>
+          <input className={input} value={repo} onChange={(e) => setRepo(e.target.value)} placeholder="your-name/your-lora-adapter" required data-testid="upload-repo" />
+          <span className="text-xs text-slate-500">
+            A PEFT LoRA repository (owner/name). The worker downloads it from the Hub (needs network access on the worker). LoRA Land&apos;s own predibase/… adapters are already in the catalog.
+          </span>
         </label>
       )}
       <label className="block text-sm">

@@ -387,7 +387,7 @@ function AdapterTable({ adapters, sort, onSort }: { adapters: Adapter[]; sort: {
     </th>
   );
   return (
-    <div className="overflow-x-auto rounded-xl border border-slate-200 dark:border-slate-800">
+    <div className="relative overflow-x-auto rounded-xl border border-slate-200 dark:border-slate-800">
       <table className="w-full min-w-[900px] text-sm" data-testid="adapter-table">
         <caption className="sr-only">Adapters with their scores; published figures by Predibase unless marked measured here</caption>
         <thead className="bg-slate-50 text-slate-600 dark:bg-slate-900 dark:text-slate-300">

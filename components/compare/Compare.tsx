@@ -10,8 +10,9 @@ import { useTRPC } from "@/trpc/react";
 import { AutorunConfirm } from "../playground/AutorunConfirm";
 import { OutputPane } from "../playground/OutputPane";
 import { ParamsPanel } from "../playground/ParamsPanel";
-import { CopyLinkButton, defaultParams, ModelSelect, modelLabel, usePromptTokens, workerAdapterId } from "../playground/Playground";
+import { CopyLinkButton, defaultParams, ModelSelect, modelLabel, PanesPlaceholder, useMounted, usePromptTokens, workerAdapterId } from "../playground/Playground";
 import { renderOrError, TemplateForm } from "../playground/TemplateForm";
+import { templateColumns } from "../playground/template";
 import { isRunning, liveTokensPerSecond, type PaneView } from "../playground/run-state";
 import { RunSubscription, useRuns } from "../playground/use-run";
 import { BASE, setupQuery, type PageSetup } from "../playground/url-state";
@@ -45,6 +46,7 @@ function AggregateRate({ panes, startedAt }: { panes: PaneView[]; startedAt: (nu
 
 export function Compare({ setup }: { setup: PageSetup }) {
   const trpc = useTRPC();
+  const mounted = useMounted();
   const catalog = useQuery(trpc.catalog.list.queryOptions());
   const adapters = useMemo(() => (catalog.data?.adapters ?? []).filter((a) => a.collection !== "lora-land" || a.run.runnable), [catalog.data]);
   // panes: the user's setup, else the link's, else the first runnable adapter vs the base model (as LoRA Land did)
@@ -69,12 +71,29 @@ export function Compare({ setup }: { setup: PageSetup }) {
   const panes = ids.map((id, i) => r.paneAt(i, id));
   const anyRunning = r.anyRunning;
 
-  const rendered = effectiveMode === "template" && template ? renderOrError(template, inputs) : { prompt: raw, error: null };
-  const prompt = rendered.prompt;
+  // template mode: each pane fills ITS OWN adapter's template with the shared inputs (the base
+  // model, which has none, gets the first adapter's); the form asks for every pane's fields
+  const paneTemplate = (m: string) => adapters.find((a) => a.slug === m)?.promptTemplate ?? template;
+  const columnSet = new Set<string>();
+  for (const m of models) {
+    const t = paneTemplate(m);
+    try {
+      if (t) for (const c of templateColumns(t)) columnSet.add(c);
+    } catch {}
+  }
+  const columns = [...columnSet];
+  const distinctTemplates = new Set(models.map((m) => paneTemplate(m))).size;
+  const renderedPanes = models.map((m) => (effectiveMode === "template" && template ? renderOrError(paneTemplate(m) ?? template, inputs) : { prompt: raw, error: null }));
+  const rendered = renderedPanes.find((x) => x.error) ?? renderedPanes[0] ?? { prompt: raw, error: null };
+  const prompt = renderedPanes[0]?.prompt ?? raw;
+  const prompts = renderedPanes.map((x) => x.prompt);
   const tokenCount = usePromptTokens(prompt);
-  const request = { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params };
+  const request = (only?: number) => {
+    const ps = only === undefined ? prompts : [prompts[only] ?? prompt];
+    return { mode: effectiveMode, prompt: ps[0] ?? prompt, prompts: ps.length > 1 && ps.some((x) => x !== ps[0]) ? ps : undefined, inputs: effectiveMode === "template" ? inputs : undefined, params };
+  };
   const runAll = () => {
-    if (prompt.trim() && !anyRunning) void r.start(request, models.map((_, i) => i), ids);
+    if (prompts.every((x) => x.trim()) && !anyRunning) void r.start(request(), models.map((_, i) => i), ids);
   };
 
   // autorun=1 links ask first (components/playground/AutorunConfirm.tsx)
@@ -95,8 +114,9 @@ export function Compare({ setup }: { setup: PageSetup }) {
     requestAnimationFrame(() => (syncing.current = false));
   };
 
+  if (!mounted || catalog.isPending) return <PanesPlaceholder title="Compare" />;
   return (
-    <div className="relative left-1/2 flex w-[calc(100vw-3rem)] max-w-[120rem] -translate-x-1/2 flex-col gap-4">
+    <div className="relative left-1/2 flex w-[calc(100vw-2rem)] sm:w-[calc(100vw-3rem)] max-w-[120rem] -translate-x-1/2 flex-col gap-4">
       {autorunAsked && catalog.data && prompt && (
         <AutorunConfirm
           models={models.length}
@@ -135,7 +155,15 @@ export function Compare({ setup }: { setup: PageSetup }) {
       <div className="grid gap-4 lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]">
         <div className="flex min-w-0 flex-col gap-3">
           {effectiveMode === "template" && template ? (
-            <TemplateForm template={template} inputs={inputs} onChange={setEdited} samples={primary?.sampleInputs ?? []} tokenCount={tokenCount} />
+            <>
+              <TemplateForm template={template} columns={columns} inputs={inputs} onChange={setEdited} samples={primary?.sampleInputs ?? []} tokenCount={tokenCount} />
+              {models.length > 1 && (
+                <p className="text-xs text-slate-500 dark:text-slate-400" data-testid="template-hint">
+                  {distinctTemplates > 1 ? "Each pane fills its own adapter’s template with these inputs" : "Every pane gets this template"}
+                  {models.includes(BASE) && primary ? `; the base model gets ${primary.displayName}’s.` : "."} The prompt above is {primary?.displayName ?? "the first pane"}’s.
+                </p>
+              )}
+            </>
           ) : (
             <textarea
               data-testid="raw-prompt"
@@ -148,7 +176,7 @@ export function Compare({ setup }: { setup: PageSetup }) {
           )}
           {rendered.error && <p role="alert" className="text-sm text-red-600">{rendered.error}</p>}
           <div className="flex flex-wrap items-center gap-2">
-            <button type="button" data-testid="run" onClick={runAll} disabled={anyRunning || !prompt.trim() || r.busy} className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">
+            <button type="button" data-testid="run" onClick={runAll} disabled={anyRunning || !prompts.every((x) => x.trim()) || r.busy} className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">
               Run {models.length} at once
             </button>
             {anyRunning && (
@@ -178,22 +206,23 @@ export function Compare({ setup }: { setup: PageSetup }) {
       </div>
       <div className={`grid grid-cols-1 gap-3 ${GRID[models.length] ?? "md:grid-cols-3"}`} data-testid="compare-grid">
         {panes.map((pane, i) => (
-          <div key={i} className="flex h-[28rem] min-w-0 flex-col md:h-[32rem]">
+          <div key={i} className="flex max-h-[28rem] min-w-0 flex-col md:h-[32rem] md:max-h-none [&>section]:md:flex-1">
             <OutputPane
               testId="compare-pane"
+              hideLabel
               label={modelLabel(models[i] ?? BASE, adapters)}
               pane={pane}
               startedAt={r.startedAt[i] ?? null}
               showTokens={showTokens}
               onStop={() => r.stop(i)}
-              onRetry={() => void r.start(request, [i], [ids[i] ?? null])}
+              onRetry={() => void r.start(request(i), [i], [ids[i] ?? null])}
               bodyRef={(el) => {
                 bodies.current[i] = el;
               }}
               onScroll={onScroll(i)}
               header={
                 <>
-                  <ModelSelect testId={`pane-model-${i}`} value={models[i] ?? BASE} adapters={adapters} onChange={(s) => setModels((m) => m.map((x, j) => (j === i ? s : x)))} />
+                  <ModelSelect wide testId={`pane-model-${i}`} value={models[i] ?? BASE} adapters={adapters} onChange={(s) => setModels((m) => m.map((x, j) => (j === i ? s : x)))} />
                   {models.length > 2 && !anyRunning && (
                     <button type="button" aria-label="Remove pane" onClick={() => {
                         setModels((m) => m.filter((_, j) => j !== i));

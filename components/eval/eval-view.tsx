@@ -52,7 +52,11 @@ export function EvalView({ slug }: { slug: string }) {
         </p>
       </header>
 
-      {ownTask ? (
+      {ownTask && !adapter.run.runnable ? (
+        <p className="text-sm text-slate-500" data-testid="eval-not-runnable">
+          This adapter cannot run on the connected worker ({adapter.run.reason}), so it cannot be evaluated here.
+        </p>
+      ) : ownTask ? (
         <RunButton slug={slug} task={ownTask.slug} runningRunId={data.runningRunId} />
       ) : (
         <p className="text-sm text-slate-500" data-testid="eval-no-task">

@@ -10,6 +10,7 @@ import { emptyPane, type PaneView } from "../playground/run-state";
 import { BASE, setupQuery } from "../playground/url-state";
 import { ShareButton } from "../share/ShareDialog";
 import { chatToJson, chatToMarkdown } from "./export";
+import { friendlyError, paramsText } from "./errors";
 import { HistorySidebar } from "./HistorySidebar";
 
 function download(name: string, type: string, text: string) {
@@ -34,7 +35,7 @@ export function ChatView({ id }: { id: string }) {
   const invalidate = () => queryClient.invalidateQueries(trpc.chats.pathFilter());
   const rename = useMutation(trpc.chats.rename.mutationOptions({ onSuccess: () => (setEditing(null), invalidate()) }));
   const del = useMutation(trpc.chats.delete.mutationOptions({ onSuccess: () => (invalidate(), router.push("/chats")) }));
-  if (error) return <p role="alert" className="text-red-600" data-testid="chat-error">{error.message}</p>;
+  if (error) return <p role="alert" className="text-red-600" data-testid="chat-error">{friendlyError(error)}</p>;
   if (!data) return <p className="text-sm text-slate-500">Loading…</p>;
   const { chat, messages, generations } = data;
   const models = chat.settings.adapters.map((a) => a ?? BASE);
@@ -58,11 +59,11 @@ export function ChatView({ id }: { id: string }) {
               className="flex gap-2"
               onSubmit={(e) => {
                 e.preventDefault();
-                rename.mutate({ id, title: editing });
+                if (editing.trim()) rename.mutate({ id, title: editing });
               }}
             >
               <input aria-label="Title" data-testid="rename-input" value={editing} onChange={(e) => setEditing(e.target.value)} className="rounded border border-slate-300 px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900" autoFocus />
-              <button type="submit" data-testid="rename-save" className="rounded bg-brand-600 px-2 py-1 text-sm text-white">Save</button>
+              <button type="submit" data-testid="rename-save" disabled={!editing.trim() || rename.isPending} title={editing.trim() ? undefined : "A title cannot be empty"} className="rounded bg-brand-600 px-2 py-1 text-sm text-white disabled:opacity-50">Save</button>
               <button type="button" onClick={() => setEditing(null)} className="text-sm">Cancel</button>
             </form>
           )}
@@ -85,8 +86,8 @@ export function ChatView({ id }: { id: string }) {
             </button>
           </div>
         </header>
-        {rename.error && <p role="alert" className="text-sm text-red-600">{rename.error.message}</p>}
-        <p className="text-xs text-slate-500">Parameters: <code>{JSON.stringify(chat.settings.params)}</code></p>
+        {rename.error && <p role="alert" className="text-sm text-red-600">Rename failed: {friendlyError(rename.error)}</p>}
+        <p className="text-xs break-words text-slate-500">Parameters: <code className="break-all">{paramsText(chat.settings.params)}</code></p>
         {messages.map((m) => {
           const gens = generations.filter((g) => g.turn === m.turn);
           return (

@@ -5,12 +5,13 @@ import Link from "next/link";
 import { useDeferredValue, useState } from "react";
 import { useTRPC } from "@/trpc/react";
 import { dateGroup } from "./export";
+import { friendlyError } from "./errors";
 
 export function HistoryList({ activeId, search, limit }: { activeId?: string | null; search: string; limit?: number }) {
   const trpc = useTRPC();
   const deferred = useDeferredValue(search);
   const { data, isLoading, error } = useQuery({ ...trpc.chats.list.queryOptions({ search: deferred || undefined }), refetchInterval: 10_000 });
-  if (error) return <p className="text-xs text-red-600">{error.message}</p>;
+  if (error) return <p className="text-xs text-red-600">{friendlyError(error)}</p>;
   if (isLoading) return <p className="text-xs text-slate-500">Loading…</p>;
   const items = (data ?? []).slice(0, limit);
   if (items.length === 0) return <p className="text-xs text-slate-500" data-testid="history-empty">{deferred ? "Nothing matches." : "Nothing yet: your runs appear here."}</p>;

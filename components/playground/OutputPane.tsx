@@ -48,9 +48,11 @@ interface Props {
   bodyRef?: React.Ref<HTMLDivElement>;
   onScroll?: React.UIEventHandler<HTMLDivElement>;
   testId?: string;
+  /** the header's controls already name the model (compare's picker): the title is for screen readers */
+  hideLabel?: boolean;
 }
 
-export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry, header, bodyRef, onScroll, testId = "output-pane" }: Props) {
+export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry, header, bodyRef, onScroll, testId = "output-pane", hideLabel = false }: Props) {
   const [copied, setCopied] = useState(false);
   const running = isRunning(pane.status);
   return (
@@ -58,15 +60,17 @@ export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry
       data-testid={testId}
       data-status={pane.status}
       aria-label={`${label}: ${pane.status}`}
-      className={`flex min-h-0 min-w-0 flex-col rounded-lg border-2 bg-white dark:bg-zinc-950 ${BORDER[pane.status]}`}
+      className={`relative flex min-h-0 min-w-0 flex-col rounded-lg border-2 bg-white dark:bg-zinc-950 ${BORDER[pane.status]}`}
     >
       <header className="flex flex-wrap items-center gap-2 border-b border-zinc-200 px-3 py-2 dark:border-zinc-800">
-        <h3 className="truncate text-sm font-semibold" title={label}>{label}</h3>
+        <h3 className={hideLabel ? "sr-only" : "truncate text-sm font-semibold"} title={label}>{label}</h3>
+        {/* compare: the picker gets a row of its own, so long names are not squeezed by the buttons */}
+        {hideLabel && <div className="flex w-full min-w-0 items-center gap-1">{header}</div>}
         <span data-testid="pane-status" className="rounded bg-zinc-100 px-1.5 py-0.5 text-xs uppercase tracking-wide text-zinc-600 dark:bg-zinc-800 dark:text-zinc-300">
           {pane.status}
         </span>
         <div className="ml-auto flex min-w-0 max-w-full flex-wrap items-center justify-end gap-1">
-          {header}
+          {!hideLabel && header}
           {running && onStop && (
             <button type="button" data-testid="stop" onClick={onStop} className="rounded bg-zinc-800 px-2 py-1 text-xs text-white dark:bg-zinc-200 dark:text-zinc-900">
               Stop

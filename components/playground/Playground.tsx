@@ -5,7 +5,7 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useDeferredValue, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { ApiSnippets } from "./ApiSnippets";
@@ -38,17 +38,17 @@ export function workerAdapterId(slug: string, adapters: CatalogAdapter[]): strin
   return adapters.find((a) => a.slug === slug)?.adapterId ?? slug;
 }
 
-export function ModelSelect(props: { value: string; adapters: CatalogAdapter[]; onChange: (slug: string) => void; testId?: string; label?: string }) {
+export function ModelSelect(props: { value: string; adapters: CatalogAdapter[]; onChange: (slug: string) => void; testId?: string; label?: string; wide?: boolean }) {
   const runnable = props.adapters.filter((a) => a.run.runnable);
   const other = props.adapters.filter((a) => !a.run.runnable);
   return (
-    <label className="flex min-w-0 flex-col gap-1 text-xs">
+    <label className={`flex min-w-0 flex-col gap-1 text-xs ${props.wide ? "flex-1" : ""}`}>
       {props.label && <span className="font-medium text-slate-600 dark:text-slate-400">{props.label}</span>}
       <select
         data-testid={props.testId ?? "model-select"}
         value={props.value}
         onChange={(e) => props.onChange(e.target.value)}
-        className={`min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900 ${props.label ? "" : "w-40 max-w-full"}`}
+        className={`min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900 ${props.label ? "" : props.wide ? "w-full min-w-0 flex-1" : "w-40 max-w-full"}`}
       >
         <option value={BASE}>Base model (no adapter)</option>
         <optgroup label="Runnable on this worker">
@@ -72,15 +72,48 @@ export function ModelSelect(props: { value: string; adapters: CatalogAdapter[]; 
   );
 }
 
+/** The value once it has stopped changing for `ms` (the token counter asks the worker once per pause, not per key). */
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const t = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return settled;
+}
+
+/**
+ * False on the server and during hydration, true after: pages whose first render depends on
+ * catalog data render a placeholder until then, so the server HTML and the client's first render
+ * always match (the prefetched data may or may not have reached the client by hydration: #418).
+ */
+export function useMounted(): boolean {
+  return useSyncExternalStore(
+    () => () => {},
+    () => true,
+    () => false,
+  );
+}
+
+export function PanesPlaceholder({ title }: { title: string }) {
+  return (
+    <div className="flex flex-col gap-4" data-testid="page-loading">
+      <h1 className="text-xl font-semibold">{title}</h1>
+      <p className="text-sm text-slate-500">Loading the catalog…</p>
+    </div>
+  );
+}
+
 export function usePromptTokens(prompt: string) {
   const trpc = useTRPC();
-  const deferred = useDeferredValue(prompt);
+  const deferred = useDebounced(prompt, 300);
   const { data } = useQuery({ ...trpc.generate.tokenCount.queryOptions({ text: deferred }), enabled: deferred.length > 0, placeholderData: (prev) => prev });
   return deferred.length === 0 ? 0 : (data?.tokens ?? null);
 }
 
 export function Playground({ setup }: { setup: PageSetup }) {
   const trpc = useTRPC();
+  const mounted = useMounted();
   const catalog = useQuery(trpc.catalog.list.queryOptions());
   const worker = useQuery(trpc.status.worker.queryOptions());
   const adapters = useMemo(() => (catalog.data?.adapters ?? []).filter((a) => a.collection !== "lora-land" || a.run.runnable), [catalog.data]);
@@ -121,8 +154,12 @@ export function Playground({ setup }: { setup: PageSetup }) {
   const tokenCount = usePromptTokens(effectiveMode === "chat" ? "" : prompt);
   const running = isRunning(pane.status);
 
+  // on a phone the output is below the form: bring it into view when a run starts
+  const outputRef = useRef<HTMLDivElement>(null);
   const run = async () => {
-    if (!prompt.trim() || running) return;
+    if (!prompt.trim() || running || r.busy) return;
+    const below = outputRef.current && outputRef.current.getBoundingClientRect().top > window.innerHeight * 0.6;
+    if (below) outputRef.current!.scrollIntoView({ behavior: "smooth", block: "start" });
     const res = await r.start(
       { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params, alternatives: 3 },
       [0],
@@ -141,9 +178,19 @@ export function Playground({ setup }: { setup: PageSetup }) {
   const linkQuery = setupQuery({ models: [slug], mode: effectiveMode, inputs, prompt: raw, params }, false);
   const workerUrl = worker.data?.url ?? "http://127.0.0.1:8081";
 
+  if (!mounted || catalog.isPending) return <PanesPlaceholder title="Playground" />;
   return (
     <div className="grid gap-6 lg:grid-cols-[minmax(0,1fr)_minmax(0,1.2fr)_14rem]">
-      <div className="flex min-w-0 flex-col gap-4">
+      <div
+        className="flex min-w-0 flex-col gap-4"
+        // Ctrl/Cmd+Enter from any field of the form (template fields, raw prompt, chat) runs
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && (e.metaKey || e.ctrlKey) && !e.nativeEvent.isComposing) {
+            e.preventDefault();
+            void run();
+          }
+        }}
+      >
         <h1 className="text-xl font-semibold">Playground</h1>
         {autorunAsked && catalog.data && prompt && (
           <AutorunConfirm
@@ -197,9 +244,6 @@ export function Playground({ setup }: { setup: PageSetup }) {
               rows={effectiveMode === "chat" ? 3 : 8}
               value={raw}
               onChange={(e) => setRaw(e.target.value)}
-              onKeyDown={(e) => {
-                if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) void run();
-              }}
               placeholder={effectiveMode === "chat" ? "Your message" : "Any text; the model continues it"}
               className="rounded border border-slate-300 bg-white px-2 py-1 font-mono text-sm dark:border-slate-700 dark:bg-slate-900"
             />
@@ -229,8 +273,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
         )}
         <ParamsPanel value={params} defaults={defaultParams(adapter)} onChange={setEditedParams} />
       </div>
-      <div className="flex min-w-0 flex-col gap-3">
-        <div className="flex items-center gap-3 text-sm">
+      <div ref={outputRef} className="flex min-w-0 scroll-mt-20 flex-col gap-3">
+        <div className="flex flex-wrap items-center gap-3 text-sm">
           <label className="flex items-center gap-2">
             <input type="checkbox" data-testid="toggle-tokens" checked={showTokens} onChange={(e) => setShowTokens(e.target.checked)} />
             Tokens &amp; logprobs

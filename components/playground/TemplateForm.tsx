@@ -7,6 +7,8 @@ interface Props {
   inputs: Record<string, string>;
   onChange: (inputs: Record<string, string>) => void;
   samples: Record<string, string>[];
+  /** the fields to ask for (compare: every pane's template's); default: this template's */
+  columns?: string[];
   /** token count of the rendered prompt (worker /tokenize), null while unknown */
   tokenCount: number | null;
 }
@@ -20,11 +22,11 @@ export function renderOrError(template: string, inputs: Record<string, string>):
   }
 }
 
-export function TemplateForm({ template, inputs, onChange, samples, tokenCount }: Props) {
+export function TemplateForm({ template, inputs, onChange, samples, tokenCount, columns: askFor }: Props) {
   let columns: string[] = [];
   let templateError: string | null = null;
   try {
-    columns = templateColumns(template);
+    columns = askFor ?? templateColumns(template);
   } catch (e) {
     templateError = (e as Error).message;
   }

@@ -34,6 +34,8 @@ function newRunId(): string {
 export interface RunRequest {
   mode: PromptMode;
   prompt: string;
+  /** compare in template mode: each pane's own prompt (its adapter's template), by pane */
+  prompts?: string[];
   inputs?: Record<string, string>;
   params: GenerationParams;
   alternatives?: number;

@@ -8,6 +8,7 @@ import { useTRPC } from "@/trpc/react";
 import { OutputPane } from "../playground/OutputPane";
 import { emptyPane, type PaneView } from "../playground/run-state";
 import { BASE, setupQuery } from "../playground/url-state";
+import { paramsText } from "../history/errors";
 
 /** The snapshot's setup as a page link; adapter ids of the demo worker are also its catalog slugs. */
 export function snapshotHref(s: ShareSnapshot, autorun: boolean): string {
@@ -49,7 +50,7 @@ export function SharedView({ slug, title, snapshot, createdAt, mine }: { slug: s
       <header className="flex flex-wrap items-center gap-3">
         <h1 className="text-xl font-semibold">{title}</h1>
         <span className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-300">read-only snapshot · {new Date(createdAt).toLocaleString("en")}</span>
-        <div className="ml-auto flex gap-2">
+        <div className="flex flex-wrap gap-2 sm:ml-auto">
           <Link data-testid="run-again" href={snapshotHref(snapshot, true)} className="rounded bg-brand-600 px-3 py-1.5 text-sm text-white">Run again</Link>
           <Link data-testid="continue-copy" href={snapshotHref(snapshot, false)} className="rounded border border-slate-300 px-3 py-1.5 text-sm dark:border-slate-700">Continue as a copy</Link>
           {mine && !revoked && (
@@ -61,7 +62,7 @@ export function SharedView({ slug, title, snapshot, createdAt, mine }: { slug: s
         </div>
       </header>
       <p className="text-sm text-slate-600 dark:text-slate-400">
-        Parameters: <code className="text-xs">{JSON.stringify(snapshot.settings.params)}</code>
+        Parameters: <code className="text-xs break-all">{paramsText(snapshot.settings.params)}</code>
       </p>
       {snapshot.turns.map((t, i) => (
         <section key={i} className="flex flex-col gap-2">
