@@ -164,7 +164,7 @@ describe.runIf(browserAvailable())("catalog in Chromium", () => {
     const cookies = await page.context().cookies(server.url);
     const owner = cookies.find((c) => c.name === "owner");
     expect(owner).toMatchObject({ httpOnly: true, sameSite: "Lax" });
-    expect(owner!.value).toMatch(/^[0-9a-f-]{36}$/);
+    expect(owner!.value).toMatch(/^[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/); // signed: <uuid>.<hmac>
   });
 
   it("is keyboard navigable: skip link first, sorting from the keyboard", async () => {
