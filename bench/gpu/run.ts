@@ -1,0 +1,181 @@
+/**
+ * `npm run bench:gpu [-- --size 7b|small] [--device gpu]`: the engine's forward pass on WebGPU
+ * over a synthetic model — Mistral-7B's shape by default (hidden 4096, 32 layers, 32 heads / 8 KV
+ * heads, FFN 14336, vocab 32000, f16 weights) with 32 r=8 q/v adapters; `--size small` is a
+ * shape lavapipe (software Vulkan) runs in a minute, so the code path is exercised without a GPU.
+ *
+ * Reports: the device's copy bandwidth (2 x bytes / time of a buffer-to-buffer copy: each byte is
+ * read and written), batch-1 decode tok/s and its fraction of the bandwidth bound (weight bytes
+ * per step / copy bandwidth), 32 decode streams on the base model vs 32 streams on 32 distinct
+ * adapters, prefill tok/s of one prompt, and the cold load of one adapter (upload of its A/B).
+ * Weight values are random; each shape's host array is generated once and uploaded per layer
+ * (device memory and bandwidth are those of the full model).
+ */
+import { parseArgs } from "node:util";
+import { f32ToF16Bits } from "../../inference/kernels/f16";
+import { weightBytesOf, type HostWeight } from "../../inference/kernels/tensor";
+import { PROJECTIONS, type LoraWeights } from "../../inference/adapters/lora-weights";
+import type { ForwardBatch } from "../../inference/model/batch";
+import type { ModelConfig } from "../../inference/model/config";
+import { KvCache } from "../../inference/model/kv-cache";
+import { Model, uploadModelWeights } from "../../inference/model/model";
+import type { ModelWeights } from "../../inference/model/weights";
+import { createWebGpuBackend, type WebGpuBackend } from "../../inference/webgpu/backend";
+import { USAGE } from "../../inference/webgpu/buffers";
+
+const SHAPES = {
+  "7b": { hiddenSize: 4096, numLayers: 32, numHeads: 32, numKvHeads: 8, intermediateSize: 14336, vocabSize: 32000, prompt: 512, context: 512, steps: 32, copyMiB: 1024 },
+  small: { hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 2, intermediateSize: 704, vocabSize: 2048, prompt: 128, context: 128, steps: 8, copyMiB: 64 },
+} as const;
+
+const { values } = parseArgs({ options: { size: { type: "string", default: "7b" }, adapters: { type: "string", default: "32" } } });
+const size = values.size as keyof typeof SHAPES;
+if (!(size in SHAPES)) {
+  process.stderr.write(`bench:gpu: --size must be ${Object.keys(SHAPES).join(" or ")}\n`);
+  process.exit(2);
+}
+const S = SHAPES[size];
+const numAdapters = Number(values.adapters);
+const config: ModelConfig = {
+  architecture: "MistralForCausalLM", modelType: "mistral", hiddenSize: S.hiddenSize, numLayers: S.numLayers, numHeads: S.numHeads,
+  numKvHeads: S.numKvHeads, headDim: S.hiddenSize / S.numHeads, intermediateSize: S.intermediateSize, vocabSize: S.vocabSize,
+  ropeTheta: 1e6, rmsNormEps: 1e-5, slidingWindow: 0, maxPositionEmbeddings: 32768, tieWordEmbeddings: false,
+  bosTokenId: 1, eosTokenIds: [2], storedDtype: "float16",
+};
+
+let seed = 12345;
+const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+/** a (rows, cols) f16 weight of small random values; one per shape, shared by the layers */
+const f16Cache = new Map<string, HostWeight>();
+function f16(rows: number, cols: number): HostWeight {
+  const key = `${rows}x${cols}`;
+  let w = f16Cache.get(key);
+  if (!w) {
+    const data = new Uint16Array(rows * cols);
+    const table = Array.from({ length: 4096 }, () => f32ToF16Bits(rand() * 0.02));
+    for (let i = 0; i < data.length; i++) data[i] = table[(i * 2654435761) >>> 20];
+    f16Cache.set(key, (w = { format: "f16", rows, cols, data }));
+  }
+  return w;
+}
+const ones = (n: number) => new Float32Array(n).fill(1);
+const randF32 = (n: number, scale: number) => Float32Array.from({ length: n }, () => rand() * scale);
+
+function hostWeights(c: ModelConfig): ModelWeights {
+  const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+  return {
+    embed: f16(c.vocabSize, c.hiddenSize),
+    layers: Array.from({ length: c.numLayers }, () => ({
+      inputNorm: ones(c.hiddenSize), postNorm: ones(c.hiddenSize),
+      q: f16(qDim, c.hiddenSize), k: f16(kvDim, c.hiddenSize), v: f16(kvDim, c.hiddenSize), o: f16(c.hiddenSize, qDim),
+      gate: f16(c.intermediateSize, c.hiddenSize), up: f16(c.intermediateSize, c.hiddenSize), down: f16(c.hiddenSize, c.intermediateSize),
+    })),
+    finalNorm: ones(c.hiddenSize),
+    lmHead: f16(c.vocabSize, c.hiddenSize),
+  };
+}
+
+function adapter(id: number, c: ModelConfig, r = 8): LoraWeights {
+  const kvDim = c.numKvHeads * c.headDim;
+  const pair = (out: number) => ({ a: randF32(r * c.hiddenSize, 0.01), b: randF32(out * r, 0.01), r, scale: 2 });
+  return {
+    id: `synthetic-${id}`, rank: r, targetModules: ["q_proj", "v_proj"], bytes: 0,
+    layers: Array.from({ length: c.numLayers }, () => ({ q_proj: pair(c.numHeads * c.headDim), v_proj: pair(kvDim) })),
+  };
+}
+
+/** one decode token per sequence s at position pos, sequence s owning blocks [s*perSeq, (s+1)*perSeq) */
+function decodeBatch(seqs: number, pos: number, perSeq: number, blockSize: number, adapters: (LoraWeights | null)[]): ForwardBatch {
+  const slots = Int32Array.from({ length: seqs }, (_, s) => (s * perSeq + Math.floor(pos / blockSize)) * blockSize + (pos % blockSize));
+  const blockTables = Int32Array.from({ length: seqs * perSeq }, (_, i) => i);
+  const distinct = adapters.length === seqs;
+  return {
+    tokens: Int32Array.from({ length: seqs }, (_, s) => (s * 7 + pos) % config.vocabSize), positions: new Int32Array(seqs).fill(pos),
+    seqIndex: Int32Array.from({ length: seqs }, (_, s) => s), slots, blockTables, maxBlocksPerSeq: perSeq,
+    segStarts: distinct ? Int32Array.from({ length: seqs + 1 }, (_, s) => s) : Int32Array.from([0, seqs]),
+    adapters, logitRows: Int32Array.from({ length: seqs }, (_, s) => s),
+  };
+}
+
+function prefillBatch(T: number, perSeq: number): ForwardBatch {
+  return {
+    tokens: Int32Array.from({ length: T }, (_, t) => (t * 13) % config.vocabSize), positions: Int32Array.from({ length: T }, (_, t) => t),
+    seqIndex: new Int32Array(T), slots: Int32Array.from({ length: T }, (_, t) => t), blockTables: Int32Array.from({ length: perSeq }, (_, i) => i),
+    maxBlocksPerSeq: perSeq, segStarts: Int32Array.from([0, T]), adapters: [null], logitRows: Int32Array.from([T - 1]),
+  };
+}
+
+async function copyBandwidth(be: WebGpuBackend, mib: number): Promise<number> {
+  const dev = be.ctx.device;
+  const bytes = Math.min(mib * 2 ** 20, be.ctx.limits.maxBufferSize);
+  const a = dev.createBuffer({ size: bytes, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
+  const b = dev.createBuffer({ size: bytes, usage: USAGE.COPY_SRC | USAGE.COPY_DST });
+  const once = async (n: number) => {
+    const enc = dev.createCommandEncoder();
+    for (let i = 0; i < n; i++) enc.copyBufferToBuffer(a, 0, b, 0, bytes);
+    dev.queue.submit([enc.finish()]);
+    await dev.queue.onSubmittedWorkDone();
+  };
+  await once(1);
+  const reps = 5;
+  const t = performance.now();
+  await once(reps);
+  const s = (performance.now() - t) / 1000;
+  a.destroy();
+  b.destroy();
+  return (2 * bytes * reps) / s;
+}
+
+async function timeSteps(n: number, step: (i: number) => Promise<unknown>): Promise<number> {
+  await step(-1); // warm: pipelines compiled, bind groups cached
+  const t = performance.now();
+  for (let i = 0; i < n; i++) await step(i);
+  return (performance.now() - t) / 1000 / n;
+}
+
+const be = await createWebGpuBackend({ allowSoftware: true });
+process.stderr.write(`device: ${be.name}; size ${size}: hidden ${S.hiddenSize}, ${S.numLayers} layers, ${S.numHeads}/${S.numKvHeads} heads, FFN ${S.intermediateSize}, vocab ${S.vocabSize}, f16\n`);
+try {
+  const tLoad = performance.now();
+  const model = new Model(config, uploadModelWeights(be, hostWeights(config)), be);
+  await be.sync();
+  const loadS = (performance.now() - tLoad) / 1000;
+  const qDim = config.numHeads * config.headDim, kvDim = config.numKvHeads * config.headDim;
+  let weightBytes = 2 * weightBytesOf("f16", config.vocabSize, config.hiddenSize);
+  weightBytes += config.numLayers * (weightBytesOf("f16", qDim + 2 * kvDim, config.hiddenSize) + weightBytesOf("f16", config.hiddenSize, qDim) + 3 * weightBytesOf("f16", config.intermediateSize, config.hiddenSize));
+  const bw = await copyBandwidth(be, S.copyMiB);
+
+  const blockSize = 16;
+  const perSeq = Math.ceil((S.context + S.steps + 2) / blockSize);
+  const streams = 32;
+  const kv = new KvCache(config, streams * perSeq, blockSize, (n) => be.allocF32(n));
+
+  // prefill fills sequence 0's context; the decode positions continue after it
+  const prefillS = await timeSteps(1, () => model.forwardAsync(prefillBatch(S.prompt, perSeq), kv));
+  const decode1 = await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(1, S.context + Math.max(i, 0), perSeq, blockSize, [null]), kv));
+  const base32 = await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(streams, S.context + Math.max(i, 0), perSeq, blockSize, [null]), kv));
+  const tAdapters = performance.now();
+  const adapters = Array.from({ length: numAdapters }, (_, i) => adapter(i, config));
+  const hostAdapterS = (performance.now() - tAdapters) / 1000;
+  // cold load of one adapter: its A/B uploaded to the device (the first step that uses it does this)
+  const tCold = performance.now();
+  for (const l of adapters[0].layers) for (const p of PROJECTIONS) if (l[p]) { be.uploadF32(l[p]!.a); be.uploadF32(l[p]!.b); }
+  await be.sync();
+  const coldS = (performance.now() - tCold) / 1000;
+  const mixed = Array.from({ length: streams }, (_, s) => adapters[s % adapters.length]);
+  const lora32 = await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(streams, S.context + Math.max(i, 0), perSeq, blockSize, mixed), kv));
+
+  const result = {
+    device: be.name, software: be.ctx.software, size, weight_gb: +(weightBytes / 1e9).toFixed(3), upload_s: +loadS.toFixed(2),
+    copy_gbps: +(bw / 1e9).toFixed(1),
+    decode_b1_tok_s: +(1 / decode1).toFixed(2), decode_b1_bound_fraction: +((weightBytes / bw) / decode1).toFixed(3),
+    decode_32_base_tok_s: +(streams / base32).toFixed(1), decode_32_adapters_tok_s: +(streams / lora32).toFixed(1),
+    adapters_over_base: +(base32 / lora32).toFixed(3),
+    prefill_tok_s: +(S.prompt / prefillS).toFixed(1), prefill_tokens: S.prompt,
+    cold_adapter_load_ms: +(coldS * 1000).toFixed(1), adapter_host_build_s: +hostAdapterS.toFixed(2),
+    transformers_peft: "not run (no PyTorch on this machine)",
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} finally {
+  be.close();
+}
