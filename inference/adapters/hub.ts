@@ -2,7 +2,8 @@
  * Hugging Face Hub adapter source: downloads `adapter_config.json` and `adapter_model.safetensors`
  * from `${endpoint}/{repo}/resolve/{revision}/{file}` (Bearer token: the request's `api_token`,
  * else HF_TOKEN) into `{cacheDir}/{org}--{name}/{revision}/`. Files are streamed to a temp folder
- * (never held in memory), counted against a per-repo byte limit while they arrive (a repo over it
+ * (never held in memory; the downloader in ../hub/download.ts, shared with base models, which checks
+ * the Hub's sha256 when it sends one), counted against a per-repo byte limit while they arrive (a repo over it
  * is refused with 422 `adapter_too_large` and its partial files deleted), validated (JSON config
  * of a LoRA adapter, a well-formed safetensors header whose offsets fit the file), and the folder
  * is renamed into place, so a cache entry is always complete. The caller admits each download
@@ -12,6 +13,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import crypto from "node:crypto";
 import { HttpError } from "../server/errors";
+import { downloadFile } from "../hub/download";
 
 export const HUB_FILES = ["adapter_config.json", "adapter_model.safetensors"] as const;
 
@@ -108,46 +110,17 @@ function tooLarge(repo: string, limit: number, detail: string): HttpError {
   return new HttpError(422, "adapter_too_large", `adapter "${repo}" is larger than this worker's limit of ${limit} bytes (${(limit / 2 ** 20).toFixed(0)} MiB, --hub-max-mb): ${detail}`, { field: "adapter_id" });
 }
 
-/** Streams one file to `dest`; resolves to its size. Refuses it once it passes `budget` bytes. */
-async function fetchFile(url: string, token: string | null, repo: string, file: string, opts: HubOptions, dest: string, budget: number, limit: number): Promise<number> {
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      headers: token ? { authorization: `Bearer ${token}` } : {},
-      redirect: "follow",
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 120_000),
-    });
-  } catch (e) {
-    throw new HttpError(424, "hub_unreachable", `could not download ${file} of "${repo}" from ${new URL(url).origin}: ${(e as Error).message}`, { field: "adapter_id" });
-  }
-  if (res.status === 401 || res.status === 403) {
-    throw new HttpError(401, "hub_unauthorized", `the Hub refused ${file} of "${repo}" (HTTP ${res.status}); give a valid api_token or set HF_TOKEN`, { field: "api_token" });
-  }
-  if (res.status === 404) {
-    throw new HttpError(404, "adapter_not_found", `the Hub has no ${file} for "${repo}" at that revision`, { field: "adapter_id" });
-  }
-  if (!res.ok || !res.body) throw new HttpError(424, "hub_error", `the Hub answered HTTP ${res.status} for ${file} of "${repo}"`, { field: "adapter_id" });
-  const declared = Number(res.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > budget) {
-    await res.body.cancel().catch(() => {});
-    throw tooLarge(repo, limit, `${file} has ${declared} bytes`);
-  }
-  const out = await fs.open(dest, "w");
-  let size = 0;
-  try {
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      size += chunk.length;
-      if (size > budget) throw tooLarge(repo, limit, `${file} passed ${size} bytes`);
-      await out.write(chunk); // awaited: the socket is read no faster than the disk takes it
-    }
-  } catch (e) {
-    await res.body.cancel().catch(() => {});
-    if (e instanceof HttpError) throw e;
-    throw new HttpError(424, "hub_unreachable", `the download of ${file} of "${repo}" failed after ${size} bytes: ${(e as Error).message}`, { field: "adapter_id" });
-  } finally {
-    await out.close();
-  }
-  return size;
+/** Streams one file to `dest` (the shared Hub downloader); resolves to its size. Refuses it once it passes `budget` bytes. */
+function fetchFile(url: string, token: string | null, repo: string, file: string, opts: HubOptions, dest: string, budget: number, limit: number): Promise<number> {
+  return downloadFile(url, dest, {
+    token, timeoutMs: opts.timeoutMs ?? 120_000, budget,
+    errors: {
+      what: `${file} of "${repo}"`, field: "adapter_id",
+      unauthorized: (status) => new HttpError(401, "hub_unauthorized", `the Hub refused ${file} of "${repo}" (HTTP ${status}); give a valid api_token or set HF_TOKEN (a gated repo: accept its license on the Hub with that account)`, { field: "api_token" }),
+      notFound: () => new HttpError(404, "adapter_not_found", `the Hub has no ${file} for "${repo}" at that revision`, { field: "adapter_id" }),
+      tooLarge: (detail) => tooLarge(repo, limit, detail),
+    },
+  });
 }
 
 /** A LoRA adapter_config.json and a safetensors file whose header and offsets are consistent. */
