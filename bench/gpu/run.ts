@@ -28,8 +28,9 @@ const SHAPES = {
   small: { hiddenSize: 256, numLayers: 4, numHeads: 8, numKvHeads: 2, intermediateSize: 704, vocabSize: 2048, prompt: 128, context: 128, steps: 8, copyMiB: 64 },
 } as const;
 
-const { values } = parseArgs({ options: { size: { type: "string", default: "7b" }, adapters: { type: "string", default: "32" } } });
-const size = values.size as keyof typeof SHAPES;
+const { values, positionals } = parseArgs({ options: { size: { type: "string" }, adapters: { type: "string", default: "32" } }, allowPositionals: true });
+// `npm run bench:gpu --size small` (no `--`): npm keeps `--size` as its own config and passes "small" on
+const size = (values.size ?? positionals[0] ?? "7b") as keyof typeof SHAPES;
 if (!(size in SHAPES)) {
   process.stderr.write(`bench:gpu: --size must be ${Object.keys(SHAPES).join(" or ")}\n`);
   process.exit(2);
