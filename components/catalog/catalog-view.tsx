@@ -116,6 +116,7 @@ export function CatalogView() {
   const runsHere = adapters.filter((a) => a.run.runnable);
   const bundled = adapters.filter((a) => a.collection === "runs-here");
   const loraLand = adapters.filter((a) => a.collection === "lora-land");
+  const added = adapters.filter((a) => a.collection === "user");
 
   const shown = useMemo(() => {
     const q = deferredQuery.trim().toLowerCase();
@@ -154,7 +155,7 @@ export function CatalogView() {
         </h1>
         <p className="max-w-3xl text-slate-600 dark:text-slate-300">
           {adapters.length} task-specific LoRA adapters: the {loraLand.length} of Predibase&apos;s LoRA Land, fine-tuned from Mistral-7B-v0.1, and{" "}
-          {bundled.length} bundled ones that run on this machine. One base model, many adapters, served by one worker.
+          {bundled.length} bundled ones that run on this machine{added.length > 0 ? `, and ${added.length} added here` : ""}. One base model, many adapters, served by one worker.
         </p>
       </section>
 

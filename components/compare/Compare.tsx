@@ -202,7 +202,10 @@ export function Compare({ setup }: { setup: PageSetup }) {
             </p>
           )}
         </div>
-        <ParamsPanel value={params} defaults={defaultParams(primary)} onChange={setEditedParams} />
+        {/* its own height, not the form's (a tall form stretched the panel's rows apart) */}
+        <div className="min-w-0 self-start">
+          <ParamsPanel value={params} defaults={defaultParams(primary)} onChange={setEditedParams} />
+        </div>
       </div>
       <div className={`grid grid-cols-1 gap-3 ${GRID[models.length] ?? "md:grid-cols-3"}`} data-testid="compare-grid">
         {panes.map((pane, i) => (
