@@ -6,6 +6,8 @@ import path from "node:path";
 import { DTYPE_CHOICES, isDtypeChoice, type DtypeChoice } from "../model/weights";
 import type { Backend } from "../kernels/backend";
 import { WebGpuUnavailable } from "../webgpu/device";
+import { HttpError } from "../server/errors";
+import { hubModelOptionsFromEnv, resolveModelArg } from "../hub/model";
 import { chooseDevice, DEVICE_CHOICES, isDeviceChoice, type ChosenDevice, type DeviceChoice } from "../webgpu/select";
 
 export class UsageError extends Error {}
@@ -120,3 +122,17 @@ export async function openDevice<B extends Backend<unknown, unknown, unknown>>(
   }
 }
 
+
+/**
+ * `--model`: a folder as given, or a Hub repo id (owner/name[@rev], not an existing folder)
+ * downloaded into DATA_DIR/models (HF_ENDPOINT, HF_TOKEN; progress on stderr). A Hub refusal
+ * (gated, not found, checksum) is a UsageError with the Hub's reason and what to do.
+ */
+export async function modelFolder(arg: string): Promise<string> {
+  try {
+    return (await resolveModelArg(arg, hubModelOptionsFromEnv())).dir;
+  } catch (e) {
+    if (e instanceof HttpError) throw new UsageError(`--model ${arg}: ${e.message}`);
+    throw e;
+  }
+}

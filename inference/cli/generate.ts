@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine";
-import { deviceOption, dtypeOption, openDevice, UsageError as DeviceUsageError, weightCacheDir } from "./args";
+import { deviceOption, dtypeOption, modelFolder, openDevice, UsageError as DeviceUsageError, weightCacheDir } from "./args";
 import { getBackend } from "../kernels/index";
 import type { DeviceChoice } from "../webgpu/select";
 import type { DtypeChoice } from "../model/weights";
@@ -29,7 +29,7 @@ interface FileRequest {
   request: Omit<GenerateRequest, "promptIds" | "adapterId">;
 }
 
-const USAGE = "usage: cli generate --model DIR --requests FILE [--backend native|reference] [--dtype auto|f32|bf16|f16|q8|q4] [--device auto|cpu|gpu] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
+const USAGE = "usage: cli generate --model DIR|owner/name --requests FILE [--backend native|reference] [--dtype auto|f32|bf16|f16|q8|q4] [--device auto|cpu|gpu] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
 
 export async function run(argv: string[]): Promise<number> {
   let opts: { model: string; requests: string; backend: "native" | "reference"; dtype: DtypeChoice; device: DeviceChoice; maxBatchTokens?: number; numBlocks?: number; blockSize?: number };
@@ -64,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
       numBlocks: optInt(values["num-blocks"], "--num-blocks"),
       blockSize: optInt(values["block-size"], "--block-size"),
     };
+    opts.model = await modelFolder(opts.model); // a Hub repo id: downloaded (or from the cache)
     if (!existsSync(path.join(opts.model, "config.json"))) throw new UsageError(`--model ${opts.model} is not a model directory (no config.json)`);
     reqs = parseRequests(await readJson(opts.requests));
   } catch (e) {

@@ -6,7 +6,7 @@ import { getBackend } from "../kernels";
 import { loadModel } from "../model/load";
 import { promptLogitsAsync } from "../model/prompt-batch";
 import type { Backend } from "../kernels/backend";
-import { deviceOption, dtypeOption, openDevice, parseArgs, runCommand, UsageError, weightCacheDir } from "./args";
+import { deviceOption, modelFolder, dtypeOption, openDevice, parseArgs, runCommand, UsageError, weightCacheDir } from "./args";
 
 interface LogitsRequest {
   ids: number[];
@@ -31,7 +31,7 @@ function parseRequests(text: string, file: string): LogitsRequest[] {
   });
 }
 
-/** `cli logits --model DIR --requests FILE [--device auto|cpu|gpu]`: all requests in ONE forward pass -> [{"last_logits":[...]}] */
+/** `cli logits --model DIR|owner/name --requests FILE [--device auto|cpu|gpu]`: all requests in ONE forward pass -> [{"last_logits":[...]}] */
 export function run(argv: string[]): Promise<number> {
   return runCommand(async () => {
     const args = parseArgs(argv, { string: ["model", "requests", "backend", "dtype", "device"], required: ["model", "requests"] });
@@ -48,7 +48,7 @@ export function run(argv: string[]): Promise<number> {
     const requests = parseRequests(text, args.values.requests!);
     const device = await openDevice(deviceChoice, getBackend(backendName));
     try {
-      return await logitsOn(device.backend as Backend<unknown, unknown, unknown>, args.values.model!, dtype, requests);
+      return await logitsOn(device.backend as Backend<unknown, unknown, unknown>, await modelFolder(args.values.model!), dtype, requests);
     } finally {
       device.close(); // the process exits once Dawn's device and instance are gone
     }

@@ -17,6 +17,8 @@ import { createWorkerServer, WorkerState } from "../server/app";
 import type { Logger } from "../server/state";
 import type { EngineApi } from "../engine/types";
 import { DTYPE_CHOICES, isDtypeChoice } from "../model/weights";
+import { HttpError } from "../server/errors";
+import { hubModelOptionsFromEnv, resolveModelArg } from "../hub/model";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DEMO_BASE = path.join(REPO_ROOT, "data/demo/base");
@@ -27,11 +29,11 @@ const env = process.env;
 const dataDir = env.DATA_DIR || ".data";
 
 const OPTIONS: { name: string; value?: string; help: string; fallback: () => string | undefined }[] = [
-  { name: "model", value: "DIR", help: "Hugging Face model folder (config.json, safetensors, tokenizer.json) [env MODEL_DIR]", fallback: () => env.MODEL_DIR || path.relative(process.cwd(), DEMO_BASE) || "." },
+  { name: "model", value: "DIR", help: "Hugging Face model folder (config.json, safetensors, tokenizer.json), or a Hub repo id owner/name[@rev] downloaded into DATA_DIR/models [env MODEL_DIR]", fallback: () => env.MODEL_DIR || path.relative(process.cwd(), DEMO_BASE) || "." },
   { name: "adapters", value: "DIR", help: "folder whose subfolders are PEFT adapters; the folder name is the adapter id [env ADAPTERS_DIR]", fallback: () => env.ADAPTERS_DIR || path.relative(process.cwd(), DEMO_ADAPTERS) },
   { name: "port", value: "N", help: "TCP port, 0 = any free one [env WORKER_PORT]", fallback: () => env.WORKER_PORT || "8081" },
   { name: "host", value: "HOST", help: "address to listen on", fallback: () => "127.0.0.1" },
-  { name: "model-id", value: "ID", help: "model id served (default: a `model_id` file in the model folder, \"loraland-mini\" for the bundled demo, else the folder name)", fallback: () => undefined },
+  { name: "model-id", value: "ID", help: "model id served (default: the Hub repo id, a `model_id` file in the model folder, \"loraland-mini\" for the bundled demo, else the folder name)", fallback: () => undefined },
   { name: "backend", value: "native|reference", help: "CPU kernels", fallback: () => "native" },
   { name: "device", value: "auto|cpu|gpu", help: "auto: a hardware GPU (WebGPU) else the CPU; gpu: any WebGPU adapter, software ones included, or exit 2 [env DEVICE]", fallback: () => env.DEVICE || "auto" },
   { name: "dtype", value: "auto|f32|bf16|f16|q8|q4", help: "base weights' format; auto: as stored when it fits next to the KV cache, else q8; q8/q4 are cached under DATA_DIR/weights [env MODEL_DTYPE]", fallback: () => env.MODEL_DTYPE || "auto" },
@@ -124,7 +126,18 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 async function serve(args: ParsedArgs): Promise<number> {
-  const modelDir = path.resolve(value(args, "model")!);
+  // a Hub repo id (owner/name[@rev], not a folder) is downloaded into DATA_DIR/models first (or found there)
+  const modelArg = value(args, "model")!;
+  let hubModel: { repo?: string; sha?: string } = {};
+  let modelDir: string;
+  try {
+    const r = await resolveModelArg(modelArg, { ...hubModelOptionsFromEnv(env), dataDir: path.resolve(dataDir), log: (line) => log("model_download", { message: line }) });
+    modelDir = path.resolve(r.dir);
+    hubModel = r;
+  } catch (e) {
+    if (e instanceof HttpError) throw new UsageError(`--model ${modelArg}: ${e.message}`);
+    throw e;
+  }
   const adaptersDir = path.resolve(value(args, "adapters")!);
   const port = envOrOptionInt(args, "port", 0)!;
   if (port > 65535) throw new UsageError(`option --port must be <= 65535, got ${port}`);
@@ -146,7 +159,7 @@ async function serve(args: ParsedArgs): Promise<number> {
   if (!fs.existsSync(path.join(modelDir, "config.json"))) {
     throw new UsageError(`--model ${modelDir} has no config.json (give a Hugging Face model folder)`);
   }
-  const modelId = modelIdFor(modelDir, args.values["model-id"]);
+  const modelId = hubModel.repo && !args.values["model-id"] ? hubModel.repo : modelIdFor(modelDir, args.values["model-id"]);
   // before listening: --device gpu without a usable adapter exits 2 with the reason
   const device = await openDevice(deviceChoice, getBackend(backend), (line) => log("device", { message: line }));
   const engineOpts = {
@@ -218,7 +231,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     process.once("SIGINT", () => void stop("SIGINT"));
   });
 
-  log("model_loading", { model_dir: modelDir, model_id: modelId, backend, device: device.label, source: modelDir === path.resolve(DEMO_BASE) ? "bundled demo (data/demo/base)" : "local folder" });
+  log("model_loading", { model_dir: modelDir, model_id: modelId, backend, device: device.label, source: modelDir === path.resolve(DEMO_BASE) ? "bundled demo (data/demo/base)" : hubModel.repo ? `Hub ${hubModel.repo}@${hubModel.sha}` : "local folder" });
   const t0 = Date.now();
   try {
     const { Engine } = await import("../engine/engine");
