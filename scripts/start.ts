@@ -76,6 +76,9 @@ async function main(): Promise<number> {
   } else if (!fs.existsSync(path.join(ROOT, "inference/cli/serve.ts"))) {
     log("[worker] inference/cli/serve.ts is missing: running without a worker (the UI shows it offline)");
   } else {
+    // MODEL_REPO (a Hub repo id, owner/name[@rev]) instead of MODEL_DIR: the worker downloads it
+    // into DATA_DIR/models once (HF_ENDPOINT, HF_TOKEN) and serves it under the repo id
+    const model = process.env.MODEL_REPO?.trim() || env.MODEL_DIR;
     // `node --import tsx`: one process (the tsx CLI would put a wrapper process in between)
     const args = [
       "--import",
@@ -83,14 +86,14 @@ async function main(): Promise<number> {
       path.join(ROOT, "inference/cli/main.ts"),
       "serve",
       "--port", String(env.WORKER_PORT),
-      "--model", env.MODEL_DIR,
+      "--model", model,
       "--adapters", env.ADAPTERS_DIR,
-      ...(path.resolve(env.MODEL_DIR) === BUNDLED_MODEL_DIR ? ["--model-id", "loraland-mini"] : []),
+      ...(model === env.MODEL_DIR && path.resolve(env.MODEL_DIR) === BUNDLED_MODEL_DIR ? ["--model-id", "loraland-mini"] : []),
     ];
     const worker = new Supervised({ name: "worker", command: process.execPath, args, env: childEnv, cwd: ROOT, log });
     worker.start();
     children.push(worker);
-    log(`[worker] starting on ${inferenceUrl(env)} with ${path.relative(ROOT, env.MODEL_DIR) || env.MODEL_DIR}`);
+    log(`[worker] starting on ${inferenceUrl(env)} with ${model === env.MODEL_DIR ? path.relative(ROOT, env.MODEL_DIR) || env.MODEL_DIR : `${model} from the Hub (downloaded into DATA_DIR/models on first start)`}`);
   }
 
   const web = new Supervised({
