@@ -132,7 +132,7 @@ export async function modelFolder(arg: string): Promise<string> {
   try {
     return (await resolveModelArg(arg, hubModelOptionsFromEnv())).dir;
   } catch (e) {
-    if (e instanceof HttpError) throw new UsageError(`--model ${arg}: ${e.message}`);
+    if (e instanceof HttpError) throw new UsageError(`--model ${arg} (not a folder here, so a Hub repo id): ${e.message}`);
     throw e;
   }
 }

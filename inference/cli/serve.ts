@@ -135,7 +135,7 @@ async function serve(args: ParsedArgs): Promise<number> {
     modelDir = path.resolve(r.dir);
     hubModel = r;
   } catch (e) {
-    if (e instanceof HttpError) throw new UsageError(`--model ${modelArg}: ${e.message}`);
+    if (e instanceof HttpError) throw new UsageError(`--model ${modelArg} (not a folder here, so a Hub repo id): ${e.message}`);
     throw e;
   }
   const adaptersDir = path.resolve(value(args, "adapters")!);

@@ -112,7 +112,7 @@ export async function startHubServer(repos: Record<string, HubRepo>, token: stri
       const cut = cutOnce.get(key);
       if (cut !== undefined) {
         cutOnce.delete(key);
-        res.write(body.subarray(0, cut), () => res.destroy()); // the connection drops mid-body
+        res.write(body.subarray(0, cut), () => res.socket?.end()); // the connection closes mid-body (FIN: what was sent arrives)
         return;
       }
       res.end(body);
