@@ -82,47 +82,52 @@ export async function fetchHubModel(repo: string, rev: string, opts: HubModelOpt
   if (!existsSync(path.join(dest, "config.json"))) {
     const partial = path.join(root, `.partial-${sha}`);
     await fs.mkdir(partial, { recursive: true });
-    const get = async (file: string) => {
-      const final = path.join(partial, file);
-      if (existsSync(final)) return; // done (and verified) in an earlier run
-      await fs.mkdir(path.dirname(final), { recursive: true });
-      const part = `${final}.incomplete`;
-      const resumedFrom = await fs.stat(part).then((s) => s.size, () => 0);
-      if (resumedFrom > 0) log(`hub: ${repo} ${file}: resuming at ${resumedFrom} bytes`);
-      const size = await downloadFile(`${endpoint}/${repo}/resolve/${sha}/${file.split("/").map(encodeURIComponent).join("/")}`, part, {
-        token, timeoutMs: opts.timeoutMs ?? 600_000, resume: true,
-        errors: {
-          what: `${file} of "${repo}"`, field: "model",
-          unauthorized: (s) => new HttpError(401, "hub_unauthorized", gatedHelp(repo, endpoint, s, token), { field: "HF_TOKEN" }),
-          notFound: () => new HttpError(404, "model_not_found", `the Hub has no ${file} in "${repo}" at ${sha}`, { field: "model" }),
-        },
-        onProgress: (done, total) => log(`hub: ${repo} ${file}: ${mib(done)}${total ? ` / ${mib(total)} (${((100 * done) / total).toFixed(0)}%)` : ""}`),
-      });
-      await fs.rename(part, final);
-      log(`hub: ${repo} ${file}: done, ${mib(size)}, verified`);
-    };
-    const names = new Set(info.files);
-    if (!names.has("config.json")) throw new HttpError(422, "model_invalid", `"${repo}" has no config.json at ${rev}; it is not a transformers model`, { field: "model" });
-    for (const f of SIDE_FILES) if (names.has(f)) await get(f);
-    if (names.has("model.safetensors")) {
-      await get("model.safetensors");
-    } else if (names.has("model.safetensors.index.json")) {
-      await get("model.safetensors.index.json");
-      const index = JSON.parse(await fs.readFile(path.join(partial, "model.safetensors.index.json"), "utf8")) as { weight_map?: Record<string, string> };
-      const shards = [...new Set(Object.values(index.weight_map ?? {}))];
-      if (shards.length === 0) throw new HttpError(422, "model_invalid", `"${repo}": model.safetensors.index.json lists no shards`, { field: "model" });
-      for (const s of shards) {
-        if (s.split("/").some((p) => p === ".." || p === "") || path.isAbsolute(s)) throw new HttpError(422, "model_invalid", `"${repo}": shard name "${s}" is not a plain file name`, { field: "model" });
-        await get(s);
-      }
-    } else {
-      throw new HttpError(422, "model_invalid", `"${repo}" has no model.safetensors or model.safetensors.index.json at ${rev} (only safetensors weights are loaded, not .bin)`, { field: "model" });
-    }
+    const unlock = await lock(`${partial}.lock`, repo);
     try {
-      await fs.rename(partial, dest);
-    } catch (e) {
-      if (!existsSync(path.join(dest, "config.json"))) throw e; // else another process finished first
-      await fs.rm(partial, { recursive: true, force: true });
+      const get = async (file: string) => {
+        const final = path.join(partial, file);
+        if (existsSync(final)) return; // done (and verified) in an earlier run
+        await fs.mkdir(path.dirname(final), { recursive: true });
+        const part = `${final}.incomplete`;
+        const resumedFrom = await fs.stat(part).then((s) => s.size, () => 0);
+        if (resumedFrom > 0) log(`hub: ${repo} ${file}: resuming at ${resumedFrom} bytes`);
+        const size = await downloadFile(`${endpoint}/${repo}/resolve/${sha}/${file.split("/").map(encodeURIComponent).join("/")}`, part, {
+          token, timeoutMs: opts.timeoutMs ?? 600_000, resume: true,
+          errors: {
+            what: `${file} of "${repo}"`, field: "model",
+            unauthorized: (s) => new HttpError(401, "hub_unauthorized", gatedHelp(repo, endpoint, s, token), { field: "HF_TOKEN" }),
+            notFound: () => new HttpError(404, "model_not_found", `the Hub has no ${file} in "${repo}" at ${sha}`, { field: "model" }),
+          },
+          onProgress: (done, total) => log(`hub: ${repo} ${file}: ${mib(done)}${total ? ` / ${mib(total)} (${((100 * done) / total).toFixed(0)}%)` : ""}`),
+        });
+        await fs.rename(part, final);
+        log(`hub: ${repo} ${file}: done, ${mib(size)}, verified`);
+      };
+      const names = new Set(info.files);
+      if (!names.has("config.json")) throw new HttpError(422, "model_invalid", `"${repo}" has no config.json at ${rev}; it is not a transformers model`, { field: "model" });
+      for (const f of SIDE_FILES) if (names.has(f)) await get(f);
+      if (names.has("model.safetensors")) {
+        await get("model.safetensors");
+      } else if (names.has("model.safetensors.index.json")) {
+        await get("model.safetensors.index.json");
+        const index = JSON.parse(await fs.readFile(path.join(partial, "model.safetensors.index.json"), "utf8")) as { weight_map?: Record<string, string> };
+        const shards = [...new Set(Object.values(index.weight_map ?? {}))];
+        if (shards.length === 0) throw new HttpError(422, "model_invalid", `"${repo}": model.safetensors.index.json lists no shards`, { field: "model" });
+        for (const s of shards) {
+          if (s.split("/").some((p) => p === ".." || p === "") || path.isAbsolute(s)) throw new HttpError(422, "model_invalid", `"${repo}": shard name "${s}" is not a plain file name`, { field: "model" });
+          await get(s);
+        }
+      } else {
+        throw new HttpError(422, "model_invalid", `"${repo}" has no model.safetensors or model.safetensors.index.json at ${rev} (only safetensors weights are loaded, not .bin)`, { field: "model" });
+      }
+      try {
+        await fs.rename(partial, dest);
+      } catch (e) {
+        if (!existsSync(path.join(dest, "config.json"))) throw e; // else another process finished first
+        await fs.rm(partial, { recursive: true, force: true });
+      }
+    } finally {
+      await unlock();
     }
   }
   // the ref last: it only ever names a complete folder
@@ -131,6 +136,29 @@ export async function fetchHubModel(repo: string, rev: string, opts: HubModelOpt
   await fs.rename(tmpRef, refFile);
   log(`hub: ${repo}@${rev} = ${sha} in ${dest}`);
   return { dir: dest, repo, sha };
+}
+
+/** One downloader per model at a time (two would append to the same partial files): a lock file naming the pid; a dead pid's lock is taken over. */
+async function lock(file: string, repo: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fh = await fs.open(file, "wx");
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      return () => fs.rm(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 0) throw e;
+      const pid = Number(await fs.readFile(file, "utf8").catch(() => ""));
+      let alive = false;
+      try {
+        alive = Number.isInteger(pid) && pid > 0 && (process.kill(pid, 0), true);
+      } catch {
+        alive = false; // no such process: a crashed download
+      }
+      if (alive) throw new HttpError(409, "model_downloading", `"${repo}" is being downloaded by process ${pid}; wait for it to finish (or stop it) and run again`, { field: "model" });
+      await fs.rm(file, { force: true });
+    }
+  }
 }
 
 function mib(n: number): string {

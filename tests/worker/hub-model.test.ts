@@ -45,6 +45,7 @@ beforeAll(async () => {
     "org/sharded": { dir: BASE, omit: ["model.safetensors"], alias: { "model-00001-of-00001.safetensors": "model.safetensors" }, extra: { "model.safetensors.index.json": Buffer.from(JSON.stringify(index)) } },
     "org/corrupt": { dir: BASE },
     "org/gated": { dir: BASE, gated: true },
+    "org/locked": { dir: BASE },
   }, TOKEN);
 });
 afterAll(async () => {
@@ -125,5 +126,20 @@ describe("base model by Hub repo id", () => {
     const ok = await cli(["logits", "--model", "org/gated", "--requests", reqFile, "--backend", "reference", "--dtype", "f32"], { HF_TOKEN: TOKEN });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toBe(local);
+  });
+
+  it("one download per model at a time: a live process's lock is refused, a dead one's is taken over", async () => {
+    const root = path.join(tmp, "data/models/org--locked");
+    const lockFile = path.join(root, `.partial-${hub.shaOf("org/locked")}.lock`);
+    fs.mkdirSync(root, { recursive: true });
+    fs.writeFileSync(lockFile, String(process.pid)); // this test process: alive
+    const r = await cli(["logits", "--model", "org/locked", "--requests", reqFile, "--backend", "reference"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`"org/locked" is being downloaded by process ${process.pid}`);
+    fs.writeFileSync(lockFile, "999999999"); // no such process
+    const ok = await cli(["logits", "--model", "org/locked", "--requests", reqFile, "--backend", "reference", "--dtype", "f32"]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(local);
+    expect(fs.existsSync(lockFile)).toBe(false);
   });
 });
