@@ -11,5 +11,7 @@ export default defineConfig({
     pool: "forks",
     maxWorkers: 2,
     reporters: ["default"],
+    // expect.poll waits for what a page or server shows; a busy machine can take seconds (default 1 s)
+    expect: { poll: { timeout: 30_000 } },
   },
 });
