@@ -5,6 +5,7 @@ import path from "node:path";
 import { dequantRow, groupsPerRow, QGROUP, type HostWeight } from "../../inference/kernels/tensor";
 import { convertWeight } from "../../inference/kernels/quantize";
 import { f32ToF16Bits } from "../../inference/kernels/f16";
+import { rng, randArray } from "../helpers/random";
 
 // The native matmul of every compact weight format (f16, bf16, q8, q4) against the plain loop
 //   out[i*n+j] = Σ_p x[i*k+p] * W[j,p],  W[j,:] = dequantRow(w, j)
@@ -26,23 +27,6 @@ interface FormatAddon {
 const ADDON = path.resolve(import.meta.dirname, "../../build/Release/lora_kernels.node");
 const addon: FormatAddon | null = existsSync(ADDON) ? (createRequire(import.meta.url)(ADDON) as FormatAddon) : null;
 if (!addon) it("native addon is built", () => expect.fail(`native addon missing at ${ADDON}; run npm install`));
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randArray(r: () => number, n: number, scale = 1): F32 {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
-  return a;
-}
 
 /** A random (n, k) weight in `format`; f16 ones include subnormals, zeros and large values. */
 function randWeight(r: () => number, format: "f16" | "bf16" | "q8" | "q4", n: number, k: number): HostWeight {

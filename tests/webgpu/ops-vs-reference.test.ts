@@ -5,39 +5,10 @@ import { f32ToF16Bits, toF16 } from "../../inference/kernels/f16";
 import { groupsPerRow, type HostWeight, type WeightFormat } from "../../inference/kernels/tensor";
 import { WebGpuBackend, type GpuF32 } from "../../inference/webgpu/backend";
 import { openTestGpu, reportMissingGpu } from "./gpu-test-backend";
+import { rng, randArray, expectClose } from "../helpers/random";
 
 // Every WebGPU op against the TypeScript reference backend on random shapes with odd sizes, for
 // every weight format. Shapes stay small: on lavapipe (a CPU) the suite must stay quick.
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randArray(r: () => number, n: number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
-  return a;
-}
-
-/** |got - want| <= tol * max(1 + |want|, 0.1 * max|want|); names the first bad index */
-function expectClose(got: Float32Array, want: Float32Array, tol = 1e-4): void {
-  expect(got.length).toBe(want.length);
-  let maxAbs = 0;
-  for (let i = 0; i < want.length; i++) maxAbs = Math.max(maxAbs, Math.abs(want[i]));
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - want[i]);
-    if (!(err <= tol * Math.max(1 + Math.abs(want[i]), 0.1 * maxAbs))) {
-      throw new Error(`mismatch at ${i}: got ${got[i]}, want ${want[i]} (err ${err})`);
-    }
-  }
-}
 
 /** a random weight of the format (q8/q4: random quants and f16 group scales) */
 function randWeight(r: () => number, format: WeightFormat, rows: number, cols: number): HostWeight {
