@@ -100,7 +100,8 @@ describe("npm start", () => {
     }
   });
 
-  it("runs two instances side by side and stops each on SIGTERM", async () => {
+  // two web servers + two workers starting together on 2 cores: minutes on a busy machine
+  it("runs two instances side by side and stops each on SIGTERM", { timeout: 480_000 }, async () => {
     instances.push(await launch(), await launch());
     const pages = await Promise.all(instances.map((i) => waitForPage(i)));
     for (const [n, i] of instances.entries()) {
