@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/engine/ab-trees.ts DIR_A DIR_B [--rounds N]`
+ * `npx tsx bench/engine/ab-trees.ts DIR_A DIR_B [--rounds N] [--only decode1,adapters8,base32,prefill]`
  *
  * The same engine workloads on two checkouts of this repository (each with its native addon
  * built), interleaved A, B, A, B … in fresh processes so both meet the same machine load; prints
@@ -36,7 +36,7 @@ async function probe(tree: string, workload: Workload): Promise<void> {
   await Promise.all(names.map((n, i) => run(n, prompt(i), 2)));
   const t0 = performance.now();
   let tokens = 0;
-  if (workload === "decode1") tokens = await run(null, prompt(0), 128);
+  if (workload === "decode1") tokens = await run(null, prompt(0), 768);
   else if (workload === "adapters8") tokens = (await Promise.all(names.map((n, i) => run(n, prompt(i), 64)))).reduce((a, b) => a + b, 0);
   else if (workload === "base32") tokens = (await Promise.all(Array.from({ length: 32 }, (_, i) => run(null, prompt(i), 32)))).reduce((a, b) => a + b, 0);
   else {
@@ -61,9 +61,11 @@ async function main(): Promise<void> {
     process.stderr.write("usage: npx tsx bench/engine/ab-trees.ts DIR_A DIR_B [--rounds N]\n");
     process.exit(2);
   }
+  const oi = argv.indexOf("--only");
+  const workloads = oi >= 0 ? WORKLOADS.filter((w) => argv[oi + 1].split(",").includes(w)) : [...WORKLOADS];
   const rates: Record<string, { a: number[]; b: number[] }> = Object.fromEntries(WORKLOADS.map((w) => [w, { a: [], b: [] }]));
   for (let r = 0; r < rounds; r++) {
-    for (const w of WORKLOADS) {
+    for (const w of workloads) {
       // alternate which tree goes first, so drift in the machine's load weighs on both
       const order: ("a" | "b")[] = r % 2 ? ["b", "a"] : ["a", "b"];
       for (const side of order) {
@@ -76,7 +78,7 @@ async function main(): Promise<void> {
   console.log(`# ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} CPUs, Node ${process.version}, load average at end ${os.loadavg()[0].toFixed(2)}; medians of ${rounds}`);
   console.log(`A = ${a}\nB = ${b}\n`);
   console.log("| workload | A tok/s | B tok/s | B ÷ A |\n|---|---|---|---|");
-  for (const w of WORKLOADS) {
+  for (const w of workloads) {
     const ma = median(rates[w].a);
     const mb = median(rates[w].b);
     console.log(`| ${w} | ${ma.toFixed(1)} | ${mb.toFixed(1)} | ${(mb / ma).toFixed(3)} |`);
