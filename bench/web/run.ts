@@ -14,7 +14,6 @@
  * Uses the real worker on the bundled demo model when the project has `inference/cli/serve.ts`
  * (else, or with --fake, the LoRAX-protocol stand-in, and the table says so). Prints a Markdown table.
  */
-import { randomUUID } from "node:crypto";
 import os from "node:os";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { launchBrowser, startWebServer, chromiumAvailable } from "../../tests/e2e/browser";
@@ -49,9 +48,18 @@ interface StreamResult {
   status: string;
 }
 
-/** One generation through the web server as an HTTP client: POST start, then the SSE subscription. */
+/** A signed owner cookie (`owner=<uuid>.<hmac>`), minted the only way the server mints one: a page load. */
+async function mintOwner(web: string): Promise<string> {
+  const res = await fetch(`${web}/`);
+  await res.arrayBuffer();
+  const set = res.headers.getSetCookie().find((c) => c.startsWith("owner="));
+  if (!set) throw new Error(`the page load at ${web}/ set no owner cookie`);
+  return set.split(";")[0].slice("owner=".length);
+}
+
+/** One generation through the web server as an HTTP client (its own owner): POST start, then the SSE subscription. */
 async function webStream(web: string, prompt: string, adapterId: string | null, opts: { dropAfter?: number } = {}): Promise<StreamResult> {
-  const owner = randomUUID();
+  const owner = await mintOwner(web);
   const headers = { "content-type": "application/json", cookie: `owner=${owner}` };
   const t0 = now();
   const res = await fetch(`${web}/api/trpc/generate.start`, {
