@@ -3,7 +3,7 @@
  * and the catalog's `measured` metrics, in one transaction), and read them back per adapter.
  * Small functions taking the db handle; the same on PGlite and Postgres.
  */
-import { and, asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import type { ExampleResult } from "../eval/runner";
 import { adapters, metrics } from "../../db/schema/catalog";
@@ -43,6 +43,38 @@ export function isCorrect(metric: string, score: number): boolean {
 /** Who measured a figure, as the catalog shows it. */
 export function measuredByLabel(run: Pick<EvalRunRow, "id" | "modelId">, n: number): string {
   return `eval run #${run.id}, ${run.modelId}, ${n} examples`;
+}
+
+/** The catalog's `measured` rows of one result: the fine-tuned figure, and the base model's when it was scored. */
+function measuredFigures(
+  run: Pick<EvalRunRow, "id" | "modelId">,
+  r: { slug: string; metric: string; n: number; fineTuned: number; base: number | null; measuredAt: Date },
+) {
+  const common = { adapterSlug: r.slug, source: "measured" as const, metricName: r.metric, examples: r.n, measuredAt: r.measuredAt, measuredBy: measuredByLabel(run, r.n) };
+  return [
+    { ...common, modelLabel: "fine_tuned" as const, value: r.fineTuned },
+    ...(r.base === null ? [] : [{ ...common, modelLabel: "base" as const, value: r.base }]),
+  ];
+}
+
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+/** Writes measured figures over the adapter's older ones (one row per adapter, model and source); `setWhere` keeps an older row when false. */
+async function upsertMeasured(tx: Tx, figures: ReturnType<typeof measuredFigures>, setWhere?: SQL): Promise<void> {
+  await tx
+    .insert(metrics)
+    .values(figures)
+    .onConflictDoUpdate({
+      target: [metrics.adapterSlug, metrics.modelLabel, metrics.source],
+      set: {
+        metricName: sql`excluded.metric_name`,
+        value: sql`excluded.value`,
+        examples: sql`excluded.examples`,
+        measuredAt: sql`excluded.measured_at`,
+        measuredBy: sql`excluded.measured_by`,
+      },
+      setWhere,
+    });
 }
 
 export async function createEvalRun(db: Db, run: NewEvalRun): Promise<EvalRunRow> {
@@ -108,30 +140,9 @@ export async function completeEvalRun(
     );
     const figures = published
       .filter((r) => inCatalog.has(r.slug))
-      .flatMap((r) => {
-        const common = { adapterSlug: r.slug, source: "measured" as const, metricName: r.metric, examples: r.n, measuredAt: finishedAt, measuredBy: measuredByLabel(run, r.n) };
-        return [
-          { ...common, modelLabel: "fine_tuned" as const, value: r.fineTuned },
-          ...(r.base === null ? [] : [{ ...common, modelLabel: "base" as const, value: r.base }]),
-        ];
-      });
-    if (figures.length) {
-      await tx
-        .insert(metrics)
-        .values(figures)
-        .onConflictDoUpdate({
-          target: [metrics.adapterSlug, metrics.modelLabel, metrics.source],
-          set: {
-            metricName: sql`excluded.metric_name`,
-            value: sql`excluded.value`,
-            examples: sql`excluded.examples`,
-            measuredAt: sql`excluded.measured_at`,
-            measuredBy: sql`excluded.measured_by`,
-          },
-          // a quick run (--limit 5) does not displace a figure measured on more examples
-          setWhere: sql`coalesce(${metrics.examples}, 0) <= excluded.examples`,
-        });
-    }
+      .flatMap((r) => measuredFigures(run, { slug: r.slug, metric: r.metric, n: r.n, fineTuned: r.fineTuned, base: r.base, measuredAt: finishedAt }));
+    // a quick run (--limit 5) does not displace a figure measured on more examples
+    if (figures.length) await upsertMeasured(tx, figures, sql`coalesce(${metrics.examples}, 0) <= excluded.examples`);
     const [done] = await tx
       .update(evalRuns)
       .set({ status: "done", done: run.total, wallMs: args.wallMs, requestsPerSecond: args.requestsPerSecond, throughput: args.throughput, finishedAt })
@@ -159,36 +170,15 @@ export async function getEvalResult(db: Db, { id }: { id: number }): Promise<{ r
 
 /** Make a result the adapter's headline `measured` figures (the admin's choice among full runs). */
 export async function setHeadlineResult(db: Db, { result, run }: { result: EvalResultRow; run: EvalRunRow }): Promise<void> {
-  const common = {
-    adapterSlug: result.adapterSlug,
-    source: "measured" as const,
-    metricName: result.metric,
-    examples: result.n,
-    measuredAt: run.finishedAt ?? new Date(),
-    measuredBy: measuredByLabel(run, result.n),
-  };
-  const figures = [
-    { ...common, modelLabel: "fine_tuned" as const, value: result.score },
-    ...(result.baseScore === null ? [] : [{ ...common, modelLabel: "base" as const, value: result.baseScore }]),
-  ];
+  const figures = measuredFigures(run, {
+    slug: result.adapterSlug, metric: result.metric, n: result.n, fineTuned: result.score, base: result.baseScore, measuredAt: run.finishedAt ?? new Date(),
+  });
   await db.transaction(async (tx) => {
     // a result without a base score leaves no older base figure behind
     if (result.baseScore === null) {
       await tx.delete(metrics).where(and(eq(metrics.adapterSlug, result.adapterSlug), eq(metrics.source, "measured"), eq(metrics.modelLabel, "base")));
     }
-    await tx
-      .insert(metrics)
-      .values(figures)
-      .onConflictDoUpdate({
-        target: [metrics.adapterSlug, metrics.modelLabel, metrics.source],
-        set: {
-          metricName: sql`excluded.metric_name`,
-          value: sql`excluded.value`,
-          examples: sql`excluded.examples`,
-          measuredAt: sql`excluded.measured_at`,
-          measuredBy: sql`excluded.measured_by`,
-        },
-      });
+    await upsertMeasured(tx, figures);
   });
 }
 
