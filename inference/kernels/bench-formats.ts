@@ -2,10 +2,12 @@
  * Matmul throughput per weight format on 7B shapes: GB/s of weights streamed at m = 1 (decode
  * GEMV, memory bound) and GFLOP/s for batches. Run:
  *   npx tsx inference/kernels/bench-formats.ts [--isa avx512|avx2|generic] [--reps N] [--m 1,8,128] [--cpu]
- * Calls the addon exports directly; each figure is the median / best of `reps` timed batches.
+ * Through the native backend's matmul (its per-format dispatch); each figure is the median / best
+ * of `reps` timed batches.
  */
 import os from "node:os";
-import { loadAddon } from "./native";
+import { loadAddon, nativeBackend } from "./native";
+import { benchClock, time2 } from "./bench-timing";
 import { convertWeight } from "./quantize";
 import type { HostWeight } from "./tensor";
 import { weightBytes } from "./tensor";
@@ -15,38 +17,9 @@ const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1
 const reps = Number(opt("--reps") ?? 7);
 const ms = (opt("--m") ?? "1,8,128").split(",").map(Number);
 const cpuClock = args.includes("--cpu"); // CPU time of this process (with LORA_KERNELS_THREADS=1: robust on a shared machine)
-const now = () => (cpuClock ? (process.cpuUsage().user + process.cpuUsage().system) / 1e3 : performance.now());
+const now = benchClock(cpuClock);
 const a = loadAddon();
 if (opt("--isa") && !a.setIsa(opt("--isa")!)) throw new Error(`ISA ${opt("--isa")} not supported here`);
-
-function time2(fn: () => void): [number, number] {
-  fn();
-  let iters = 1;
-  for (;;) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) fn();
-    if (now() - t0 > 50) break;
-    iters *= 2;
-  }
-  const s: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) fn();
-    s.push((now() - t0) / 1e3 / iters);
-  }
-  s.sort((x, y) => x - y);
-  return [s[s.length >> 1], s[0]];
-}
-
-function run(out: Float32Array, x: Float32Array, w: HostWeight, m: number, k: number, n: number): void {
-  switch (w.format) {
-    case "f32": return a.matmul(out, x, w.data, m, k, n);
-    case "bf16": return a.matmulBf16(out, x, w.data, m, k, n);
-    case "f16": return a.matmulF16!(out, x, w.data, m, k, n);
-    case "q8": return a.matmulQ8!(out, x, w.qs, w.scales, m, k, n);
-    case "q4": return a.matmulQ4!(out, x, w.qs, w.scales, m, k, n);
-  }
-}
 
 const info = a.info();
 console.log(`# Format matmul: ${os.cpus()[0]?.model ?? "?"}, isa=${info.isa}, threads=${info.threads}\n`);
@@ -61,7 +34,7 @@ for (const [n, k] of [[4096, 4096], [14336, 4096]]) {
     for (const m of ms) {
       const x = new Float32Array(m * k).map(() => Math.random() - 0.5);
       const out = new Float32Array(m * n);
-      const [t, best] = time2(() => run(out, x, w, m, k, n));
+      const [t, best] = time2(() => nativeBackend.matmul(out, x, w, m, k, n), now, reps);
       const gb = (s: number) => (weightBytes(w) / s / 1e9).toFixed(1);
       console.log(`| ${fmt} | ${m} | ${n}×${k} | ${(t * 1e6).toFixed(0)} | ${gb(t)} / ${gb(best)} | ${((2 * m * n * k) / t / 1e9).toFixed(1)} |`);
     }

@@ -7,6 +7,7 @@
 import os from "node:os";
 import { nativeBackend as nat, nativeInfo, setNativeIsa, toBf16 } from "./index";
 import { f32Weight as W, type HostWeight } from "./tensor";
+import { benchClock, time2 as timeCalls } from "./bench-timing";
 
 const Wb = (data: Uint16Array, rows: number, cols: number): HostWeight => ({ format: "bf16", rows, cols, data });
 
@@ -14,14 +15,7 @@ const args = process.argv.slice(2);
 const isaArg = args.includes("--isa") ? args[args.indexOf("--isa") + 1] : undefined;
 const reps = args.includes("--reps") ? Number(args[args.indexOf("--reps") + 1]) : 7;
 const cpuClock = args.includes("--cpu");
-/** Now in seconds: wall clock, or (with --cpu) user + system CPU time of this process. */
-function now(): number {
-  if (cpuClock) {
-    const u = process.cpuUsage();
-    return (u.user + u.system) / 1e6;
-  }
-  return Number(process.hrtime.bigint()) / 1e9;
-}
+const now = benchClock(cpuClock);
 if (isaArg && !setNativeIsa(isaArg as "avx512" | "avx2" | "generic")) throw new Error(`ISA ${isaArg} not supported here`);
 
 function rand(n: number): Float32Array {
@@ -30,30 +24,7 @@ function rand(n: number): Float32Array {
   return a;
 }
 
-/**
- * Seconds per call of fn: [median, best] over `reps` batches of calls that each take >= ~50 ms.
- * The machines are shared: the best batch is the kernel's capability, the median what a noisy
- * neighbour leaves of it.
- */
-function time2(fn: () => void): [number, number] {
-  fn();
-  let iters = 1;
-  for (;;) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) fn();
-    const dt = now() - t0;
-    if (dt > 0.05) break;
-    iters *= 2;
-  }
-  const samples: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = now();
-    for (let i = 0; i < iters; i++) fn();
-    samples.push((now() - t0) / iters);
-  }
-  samples.sort((a, b) => a - b);
-  return [samples[samples.length >> 1], samples[0]];
-}
+const time2 = (fn: () => void) => timeCalls(fn, now, reps);
 const time = (fn: () => void): number => time2(fn)[0];
 
 const info = nativeInfo();
