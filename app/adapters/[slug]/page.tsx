@@ -1,25 +1,20 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { AdapterDetail } from "@/components/catalog/adapter-detail";
-import { HydrateClient, prefetch, serverCaller, trpc } from "@/trpc/server";
+import { HydrateClient } from "@/trpc/server";
+import { findAdapter } from "./find-adapter";
 
 export const dynamic = "force-dynamic";
 
-async function find(slug: string) {
-  const caller = await serverCaller();
-  return caller.catalog.bySlug({ slug }).catch(() => null);
-}
-
 export async function generateMetadata({ params }: { params: Promise<{ slug: string }> }): Promise<Metadata> {
-  const adapter = await find((await params).slug);
+  const adapter = await findAdapter((await params).slug);
   if (!adapter) return { title: "Adapter not found" };
   return { title: adapter.displayName, description: adapter.description };
 }
 
 export default async function AdapterPage({ params }: { params: Promise<{ slug: string }> }) {
   const { slug } = await params;
-  if (!(await find(slug))) notFound();
-  prefetch(trpc.catalog.bySlug.queryOptions({ slug }));
+  if (!(await findAdapter(slug))) notFound();
   return (
     <HydrateClient>
       <AdapterDetail slug={slug} />
