@@ -231,6 +231,14 @@ async function tokenize(state: WorkerState, text: string): Promise<TokenSpan[]> 
   return offLoop(state, bytes, () => tokenSpans(engine.encode(text), (ids, skip) => engine.decode(ids, skip), isSpecial), () => state.tokenizer.spans(text, special));
 }
 
+/** while loading: `stage` (downloading | loading), `progress` 0..1 and `message` ("downloading model.safetensors: 42%") */
+function loadProgressBody(state: WorkerState): Record<string, unknown> {
+  const p = state.phase === "loading" ? state.loadProgress : null;
+  if (!p) return {};
+  const pct = p.fraction === null ? "" : `: ${Math.floor(100 * p.fraction)}%`;
+  return { stage: p.stage, progress: p.fraction, message: `${p.stage}${p.detail ? ` ${p.detail}` : ""}${pct}` };
+}
+
 export function infoBody(state: WorkerState): Record<string, unknown> {
   const o = state.options;
   const e = state.engine;
@@ -259,6 +267,9 @@ export function infoBody(state: WorkerState): Record<string, unknown> {
     load_error: state.loadError,
     load_ms: state.loadMs,
     loading_for_ms: state.phase === "loading" ? Date.now() - state.startedAt : null,
+    load_stage: state.phase === "loading" ? state.loadProgress?.stage ?? null : null,
+    load_progress: state.phase === "loading" ? state.loadProgress?.fraction ?? null : null,
+    load_message: (loadProgressBody(state).message as string | undefined) ?? null,
     uptime_s: Math.round((Date.now() - state.startedAt) / 1000),
     max_input_length: e ? state.maxContext - 1 : null,
     max_input_tokens: e ? state.maxContext - 1 : null,
@@ -323,6 +334,6 @@ export function addLoraxRoutes(router: Router, state: WorkerState): void {
   router.add("GET", "/info", ({ res }) => sendJson(res, 200, infoBody(state)));
   router.add("GET", "/health", ({ res }) => {
     if (state.phase === "ready") sendJson(res, 200, { status: "ok", model_id: state.options.modelId });
-    else sendJson(res, 503, { status: state.phase, model_id: state.options.modelId, error: state.loadError }, { "retry-after": "2" });
+    else sendJson(res, 503, { status: state.phase, model_id: state.options.modelId, error: state.loadError, ...loadProgressBody(state) }, { "retry-after": "2" });
   });
 }

@@ -44,12 +44,23 @@ export interface WorkerOptions {
 
 export type Phase = "loading" | "ready" | "failed" | "stopping";
 
+/** what a loading worker is doing: downloading the base model from the Hub, then loading its weights */
+export interface LoadProgress {
+  stage: "downloading" | "loading";
+  /** 0..1 of this stage, null while unknown */
+  fraction: number | null;
+  /** e.g. the file being downloaded */
+  detail?: string;
+}
+
 export class WorkerState {
   engine: EngineApi | null = null;
   phase: Phase = "loading";
   loadError: string | null = null;
   readonly startedAt = Date.now();
   loadMs: number | null = null;
+  /** set by the CLI while phase is "loading"; /health and /info report it */
+  loadProgress: LoadProgress | null = null;
   inFlight = 0;
   queuedTokens = 0;
   /** open HTTP connections (kept by the server) */
@@ -59,7 +70,7 @@ export class WorkerState {
   readonly metrics = new WorkerMetrics();
   readonly log: Logger;
   /** long prompts are tokenized here, off the event loop */
-  readonly tokenizer: TokenizerThread;
+  tokenizer: TokenizerThread;
   private tokenBytes: number | null = null;
 
   constructor(readonly options: WorkerOptions) {
@@ -67,10 +78,19 @@ export class WorkerState {
     this.tokenizer = new TokenizerThread(options.modelDir);
   }
 
+  /** the model folder once known (a Hub base model is downloaded after the server listens) */
+  setModelDir(dir: string): void {
+    this.options.modelDir = dir;
+    this.tokenizer.close();
+    this.tokenizer = new TokenizerThread(dir);
+    this.tokenBytes = null;
+  }
+
   setEngine(engine: EngineApi): void {
     this.engine = engine;
     this.loadMs = Date.now() - this.startedAt;
     if (this.phase === "loading") this.phase = "ready";
+    this.loadProgress = null;
     this.tokenizer.warm();
   }
 
