@@ -102,16 +102,46 @@ export class Model<F = Float32Array, I = Int32Array, W = HostWeight> {
   // steps usually do), indexed by layer * PROJECTIONS.length + projection; null = not adapted
   private loraKey: (LoraWeights | null)[] = [];
   private loraArgs: (LoraCall<F> | null)[] = [];
-  // each adapter pair's A/B on the backend (the arrays themselves on host backends)
-  private uploaded = new WeakMap<LoraPair, { a: F; b: F }>();
+  // GPU adapter slots: each adapter's A/B on the backend (the arrays themselves on host
+  // backends), uploaded when the engine makes it resident and freed when it leaves
+  private readonly adapterTensors = new Map<LoraWeights, Map<LoraPair, { a: F; b: F }>>();
 
-  private loraTensors(pair: LoraPair): { a: F; b: F } {
-    let t = this.uploaded.get(pair);
-    if (!t) {
-      t = { a: this.backend.uploadF32(pair.a), b: this.backend.uploadF32(pair.b) };
-      this.uploaded.set(pair, t);
+  /**
+   * Uploads an adapter's A/B now (idempotent). The engine calls it when the adapter becomes
+   * resident, so the forward pass finds it in place; a forward pass uploads a missing one itself.
+   */
+  uploadAdapter(w: LoraWeights): void {
+    if (this.adapterTensors.has(w)) return;
+    const pairs = new Map<LoraPair, { a: F; b: F }>();
+    for (const layer of w.layers) {
+      for (const p of PROJECTIONS) {
+        const pair = layer[p];
+        if (pair) pairs.set(pair, { a: this.backend.uploadF32(pair.a), b: this.backend.uploadF32(pair.b) });
+      }
     }
-    return t;
+    this.adapterTensors.set(w, pairs);
+  }
+
+  /**
+   * Frees an adapter's A/B on the backend (evicted or unregistered); the next use uploads it
+   * again. A step already recorded with it still runs: device backends free after submitting.
+   */
+  releaseAdapter(w: LoraWeights): void {
+    const pairs = this.adapterTensors.get(w);
+    if (!pairs) return;
+    this.adapterTensors.delete(w);
+    for (const t of pairs.values()) { this.backend.release(t.a); this.backend.release(t.b); }
+    if (this.loraKey.includes(w)) { this.loraKey = []; this.loraArgs = []; }
+  }
+
+  /** adapters whose A/B are on the backend */
+  get uploadedAdapters(): number {
+    return this.adapterTensors.size;
+  }
+
+  private loraTensors(w: LoraWeights, pair: LoraPair): { a: F; b: F } {
+    this.uploadAdapter(w);
+    return this.adapterTensors.get(w)!.get(pair)!;
   }
 
   /** LoRA arguments per layer and projection for this batch's segments */
@@ -128,7 +158,7 @@ export class Model<F = Float32Array, I = Int32Array, W = HostWeight> {
           for (let s = 0; s < S; s++) {
             const pair = adapters[s]?.layers[l]?.[p];
             if (!pair) continue;
-            const t = this.loraTensors(pair);
+            const t = this.loraTensors(adapters[s]!, pair);
             call.a[s] = t.a;
             call.b[s] = t.b;
             call.ranks[s] = pair.r;

@@ -34,8 +34,9 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
   readonly name: string;
   readonly device = "webgpu" as const;
   readonly weightFormats: readonly WeightFormat[] = WEIGHT_FORMATS;
-  /** device bytes held by weights, tensors and arenas */
-  bytesInUse = 0;
+  /** live device buffers (weights, tensors, arenas, pools, scratch) and their bytes */
+  private liveBuffers = 0;
+  private liveBytes = 0;
 
   private readonly dev: GPUDevice;
   private readonly maxBinding: number;
@@ -69,7 +70,7 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     this.name = `webgpu (${ctx.name})`;
     this.maxBinding = ctx.limits.maxStorageBufferBindingSize;
     this.weightPartBytes = Math.min(this.maxBinding, opts.weightPartBytes ?? Infinity);
-    this.ring = this.dev.createBuffer({ label: "ring", size: RING_BYTES, usage: USAGE.UNIFORM | USAGE.STORAGE | USAGE.COPY_DST });
+    this.ring = this.track(this.dev.createBuffer({ label: "ring", size: RING_BYTES, usage: USAGE.UNIFORM | USAGE.STORAGE | USAGE.COPY_DST }));
     this.dev.addEventListener("uncapturederror", (ev) => { this.error ??= (ev as GPUUncapturedErrorEvent).error.message; });
     void this.dev.lost.then((info) => { if (!this.closed) this.error ??= `device lost: ${info.message}`; });
   }
@@ -96,8 +97,7 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(bytes, 4))));
     let buffer = this.i32Pool.get(size)?.pop();
     if (!buffer) {
-      buffer = this.dev.createBuffer({ label: "i32 table", size, usage: TENSOR_USAGE });
-      this.bytesInUse += size;
+      buffer = this.track(this.dev.createBuffer({ label: "i32 table", size, usage: TENSOR_USAGE }));
     }
     // ordered after every submitted use of the recycled buffer (it returns to the pool after a submit)
     if (bytes > 0) this.dev.queue.writeBuffer(buffer, 0, src.buffer, src.byteOffset, bytes);
@@ -115,12 +115,11 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     for (let row0 = 0; row0 < w.rows; row0 += perPart) {
       const rows = Math.min(perPart, w.rows - row0);
       const src = w.format === "q8" || w.format === "q4" ? w.qs : w.data;
-      const data = bufferFrom(this.dev, bytesOf(src, row0 * rowBytes, rows * rowBytes), TENSOR_USAGE, `weight ${w.format}`);
-      const scales = w.format === "q8" || w.format === "q4" ? bufferFrom(this.dev, bytesOf(w.scales, row0 * G * 2, rows * G * 2), TENSOR_USAGE) : null;
+      const data = this.track(bufferFrom(this.dev, bytesOf(src, row0 * rowBytes, rows * rowBytes), TENSOR_USAGE, `weight ${w.format}`));
+      const scales = w.format === "q8" || w.format === "q4" ? this.track(bufferFrom(this.dev, bytesOf(w.scales, row0 * G * 2, rows * G * 2), TENSOR_USAGE)) : null;
       bytes += data.size + (scales?.size ?? 0);
       parts.push({ row0, rows, data, scales });
     }
-    this.bytesInUse += bytes;
     return { kind: "weight", format: w.format, rows: w.rows, cols: w.cols, parts, bytes, released: false };
   }
 
@@ -154,19 +153,40 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     if (t.released) return;
     t.released = true;
     if (t.kind === "weight") {
-      this.bytesInUse -= t.bytes;
       for (const p of t.parts) this.later(() => { this.destroyBuffer(p.data); if (p.scales) this.destroyBuffer(p.scales); });
     } else if (t.arena) {
       const arena = t.arena;
-      this.later(() => arena.release(t.offset, t.length * 4));
+      this.later(() => {
+        arena.release(t.offset, t.length * 4);
+        // an emptied arena beyond the first goes back (adapters come and go)
+        if (arena.used === 0 && this.arenas.length > 1) {
+          this.arenas.splice(this.arenas.indexOf(arena), 1);
+          this.destroyBuffer(arena.buffer);
+        }
+      });
     } else if (t.pooled) {
       const pool = this.i32Pool.get(t.buffer.size) ?? [];
       this.i32Pool.set(t.buffer.size, pool);
       this.later(() => pool.push(t.buffer));
     } else {
-      this.bytesInUse -= t.buffer.size;
       this.later(() => this.destroyBuffer(t.buffer));
     }
+  }
+
+  /** device bytes held by weights, tensors, arenas and pools (buffers not yet freed included) */
+  get bytesInUse(): number {
+    return this.liveBytes;
+  }
+
+  /**
+   * Live device memory: buffers and their bytes, and the bytes of live tensors sub-allocated
+   * from arenas (uploaded norm weights, LoRA A/B). Frees run after the next submit: call
+   * `flush()` first for settled figures.
+   */
+  memory(): { buffers: number; bytes: number; arenas: number; arenaUsedBytes: number } {
+    let arenaUsedBytes = 0;
+    for (const a of this.arenas) arenaUsedBytes += a.used;
+    return { buffers: this.liveBuffers, bytes: this.liveBytes, arenas: this.arenas.length, arenaUsedBytes };
   }
 
   /** Submits what was recorded (the model calls it once per step; readF32 does it itself). */
@@ -419,10 +439,9 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     if (byteSize > this.maxBinding) {
       throw new RangeError(`a ${kind} tensor of ${n} elements (${byteSize} bytes) exceeds the device's binding limit of ${this.maxBinding} bytes`);
     }
-    const buffer = src
+    const buffer = this.track(src
       ? bufferFrom(this.dev, bytesOf(src), TENSOR_USAGE, kind)
-      : this.dev.createBuffer({ label: kind, size: byteSize, usage: TENSOR_USAGE });
-    this.bytesInUse += buffer.size;
+      : this.dev.createBuffer({ label: kind, size: byteSize, usage: TENSOR_USAGE }));
     return { kind, buffer, offset: 0, length: n, byteSize, arena: null, pooled: false, released: false };
   }
 
@@ -433,9 +452,8 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
       if (off >= 0) return { kind, buffer: arena.buffer, offset: off, length: n, byteSize: n * 4, arena, pooled: false, released: false };
     }
     const size = Math.min(ARENA_BYTES, this.maxBinding);
-    const arena = new Arena(this.dev.createBuffer({ label: "arena", size, usage: TENSOR_USAGE }), size, align);
+    const arena = new Arena(this.track(this.dev.createBuffer({ label: "arena", size, usage: TENSOR_USAGE })), size, align);
     this.arenas.push(arena);
-    this.bytesInUse += size;
     const off = arena.alloc(n * 4);
     return { kind, buffer: arena.buffer, offset: off, length: n, byteSize: n * 4, arena, pooled: false, released: false };
   }
@@ -506,6 +524,12 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     return p;
   }
 
+  private track(b: GPUBuffer): GPUBuffer {
+    this.liveBuffers++;
+    this.liveBytes += b.size;
+    return b;
+  }
+
   private bufferId(b: GPUBuffer): number {
     let id = this.bufferIds.get(b);
     if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
@@ -514,6 +538,8 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
 
   /** destroys a buffer once nothing recorded uses it; cached bind groups may name it, so they go too */
   private destroyBuffer(b: GPUBuffer): void {
+    this.liveBuffers--;
+    this.liveBytes -= b.size;
     b.destroy();
     this.bindGroups.clear();
   }
