@@ -106,14 +106,30 @@ export const generations = pgTable(
     tokensOut: integer("tokens_out"),
     tokensPerSecond: real("tokens_per_second"),
     seed: integer("seed"),
+    /** the stream run it belongs to (one run = the panes started together), so any web server can find it */
+    runId: text("run_id"),
+    /** the web server process streaming it (web_instances.id); null on rows older than instances */
+    instanceId: text("instance_id"),
     createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
     finishedAt: timestamp("finished_at", { withTimezone: true, mode: "date" }),
   },
   (t) => [
     index("generations_chat_idx").on(t.chatId, t.turn, t.pane),
     index("generations_status_idx").on(t.status),
+    index("generations_run_idx").on(t.runId),
   ],
 );
+
+/**
+ * Web server processes sharing the database. Each holds a lease it renews while alive; the
+ * unfinished generations of an instance whose lease ran out (killed, or restarted) are marked
+ * interrupted by whichever server notices first, never those of a live peer.
+ */
+export const webInstances = pgTable("web_instances", {
+  id: text("id").primaryKey(),
+  startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }).notNull().defaultNow(),
+  leaseUntil: timestamp("lease_until", { withTimezone: true, mode: "date" }).notNull(),
+});
 
 /** A frozen snapshot under an unguessable slug; `revokedAt` set = gone (410). */
 export const shares = pgTable(
