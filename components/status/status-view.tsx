@@ -55,16 +55,22 @@ function Fields({ rows }: { rows: [string, React.ReactNode][] }) {
   );
 }
 
-function LoadProgress({ s }: { s: Status }) {
+/** the model's download / load progress while the worker is not ready (exported for its test) */
+export function LoadProgress({ s }: { s: Pick<Status, "ready" | "online" | "info"> }) {
   const p = infoField(s.info, "load_progress", "loading_progress");
   const fraction = typeof p === "number" ? (p > 1 ? p / 100 : p) : null;
   if (s.ready || !s.online) return null;
   const since = infoField(s.info, "loading_for_ms");
   const error = infoField(s.info, "load_error");
+  // our worker: downloading (a Hub base model) then loading, each with its own fraction
+  const stage = infoField(s.info, "load_stage");
+  const doing = stage === "downloading" ? "Downloading the model" : "Loading the model";
   return (
     <div className="space-y-1" data-testid="load-progress">
       <p className="text-sm">
-        Loading the model{typeof since === "number" ? ` (${(since / 1000).toFixed(0)} s so far)` : ""}…
+        {doing}
+        {fraction !== null ? ` — ${Math.floor(fraction * 100)}%` : ""}
+        {typeof since === "number" ? ` (${(since / 1000).toFixed(0)} s so far)` : ""}…
         {typeof error === "string" && error && <span className="block text-rose-600">Load failed: {error}</span>}
       </p>
       {fraction !== null ? (

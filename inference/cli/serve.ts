@@ -1,6 +1,7 @@
 /**
  * `npm run worker -- [options]` (= `cli serve`): the inference worker. Listens first (GET /health
- * answers 503 while the model loads, /info says `state: "loading"`), then loads the model, registers
+ * answers 503 while the model loads, with `stage` downloading|loading and `progress`; /info says
+ * `state: "loading"`, `load_progress`), then downloads a Hub base model, loads the model, registers
  * every adapter folder found under `--adapters` (and `${DATA_DIR}/adapters`, where the web app
  * writes uploaded adapters), preloads the `--preload` list, and answers 200 on /health.
  * Logs are one JSON object per line on stderr. SIGTERM/SIGINT: stop accepting, end in-flight
@@ -18,7 +19,7 @@ import type { Logger } from "../server/state";
 import type { EngineApi } from "../engine/types";
 import { DTYPE_CHOICES, isDtypeChoice } from "../model/weights";
 import { HttpError } from "../server/errors";
-import { hubModelOptionsFromEnv, resolveModelArg } from "../hub/model";
+import { hubModelOptionsFromEnv, isHubRepoArg, resolveModelArg } from "../hub/model";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const DEMO_BASE = path.join(REPO_ROOT, "data/demo/base");
@@ -126,18 +127,11 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 async function serve(args: ParsedArgs): Promise<number> {
-  // a Hub repo id (owner/name[@rev], not a folder) is downloaded into DATA_DIR/models first (or found there)
+  // a Hub repo id (owner/name[@rev], not a folder) is downloaded into DATA_DIR/models (or found
+  // there) after the server listens, so /health reports the download's progress
   const modelArg = value(args, "model")!;
-  let hubModel: { repo?: string; sha?: string } = {};
-  let modelDir: string;
-  try {
-    const r = await resolveModelArg(modelArg, { ...hubModelOptionsFromEnv(env), dataDir: path.resolve(dataDir), log: (line) => log("model_download", { message: line }) });
-    modelDir = path.resolve(r.dir);
-    hubModel = r;
-  } catch (e) {
-    if (e instanceof HttpError) throw new UsageError(`--model ${modelArg} (not a folder here, so a Hub repo id): ${e.message}`);
-    throw e;
-  }
+  const hubRepo = isHubRepoArg(modelArg) ? modelArg : null;
+  let modelDir = path.resolve(hubRepo ? path.join(dataDir, "models") : modelArg);
   const adaptersDir = path.resolve(value(args, "adapters")!);
   const port = envOrOptionInt(args, "port", 0)!;
   if (port > 65535) throw new UsageError(`option --port must be <= 65535, got ${port}`);
@@ -156,10 +150,10 @@ async function serve(args: ParsedArgs): Promise<number> {
   const uploads = path.resolve(dataDir, "adapters");
   const roots = new AdapterRoots([adaptersDir, uploads, ...(args.multi["adapter-root"] ?? [])]);
   const preload = (value(args, "preload") ?? "").split(",").map((s) => s.trim()).filter(Boolean);
-  if (!fs.existsSync(path.join(modelDir, "config.json"))) {
+  if (!hubRepo && !fs.existsSync(path.join(modelDir, "config.json"))) {
     throw new UsageError(`--model ${modelDir} has no config.json (give a Hugging Face model folder)`);
   }
-  const modelId = hubModel.repo && !args.values["model-id"] ? hubModel.repo : modelIdFor(modelDir, args.values["model-id"]);
+  const modelId = hubRepo ? args.values["model-id"] || hubRepo.split("@")[0]! : modelIdFor(modelDir, args.values["model-id"]);
   // before listening: --device gpu without a usable adapter exits 2 with the reason
   const device = await openDevice(deviceChoice, getBackend(backend), (line) => log("device", { message: line }));
   const engineOpts = {
@@ -225,24 +219,61 @@ async function serve(args: ParsedArgs): Promise<number> {
       server.closeAllConnections();
       device.close();
       log("stopped", {});
+      // stopped mid-download or mid-load: nothing waits for it (a cut download resumes next start)
+      if (!engine) setTimeout(() => process.exit(0), 200).unref();
       resolve(0);
     };
     process.once("SIGTERM", () => void stop("SIGTERM"));
     process.once("SIGINT", () => void stop("SIGINT"));
   });
 
-  log("model_loading", { model_dir: modelDir, model_id: modelId, backend, device: device.label, source: modelDir === path.resolve(DEMO_BASE) ? "bundled demo (data/demo/base)" : hubModel.repo ? `Hub ${hubModel.repo}@${hubModel.sha}` : "local folder" });
-  const t0 = Date.now();
-  try {
-    const { Engine } = await import("../engine/engine");
-    engine = await Engine.create({ ...engineOpts, log: (line: string) => log("engine", { message: line }) });
-  } catch (e) {
+  const fail = (event: string, e: unknown, code: number): number => {
     state.setFailed(e);
-    log("model_load_failed", { model_dir: modelDir, error: e instanceof Error ? e.message : String(e) });
+    log(event, { model_dir: modelDir, error: e instanceof Error ? e.message : String(e) });
     server.close();
     server.closeAllConnections();
     device.close();
-    return 1;
+    return code;
+  };
+  let hubModel: { repo?: string; sha?: string } = {};
+  if (hubRepo) {
+    state.loadProgress = { stage: "downloading", fraction: null, detail: hubRepo };
+    try {
+      const r = await resolveModelArg(hubRepo, {
+        ...hubModelOptionsFromEnv(env), dataDir: path.resolve(dataDir),
+        log: (line) => log("model_download", { message: line }),
+        onProgress: (p) => (state.loadProgress = { stage: "downloading", fraction: p.fraction, detail: `${hubRepo} ${p.file}` }),
+      });
+      hubModel = r;
+      modelDir = path.resolve(r.dir);
+      engineOpts.modelDir = modelDir;
+      state.setModelDir(modelDir);
+    } catch (e) {
+      // a usage error as before listening (exit 2): the repo id, token or endpoint is wrong
+      const err = e instanceof HttpError ? new UsageError(`--model ${modelArg} (not a folder here, so a Hub repo id): ${e.message}`) : e;
+      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+      return fail("model_download_failed", err, e instanceof HttpError ? 2 : 1);
+    }
+  }
+
+  log("model_loading", { model_dir: modelDir, model_id: modelId, backend, device: device.label, source: modelDir === path.resolve(DEMO_BASE) ? "bundled demo (data/demo/base)" : hubModel.repo ? `Hub ${hubModel.repo}@${hubModel.sha}` : "local folder" });
+  const t0 = Date.now();
+  state.loadProgress = { stage: "loading", fraction: 0 };
+  let lastLogged = 0;
+  try {
+    const { Engine } = await import("../engine/engine");
+    engine = await Engine.create({
+      ...engineOpts,
+      log: (line: string) => log("engine", { message: line }),
+      onLoadProgress: (fraction) => {
+        state.loadProgress = { stage: "loading", fraction };
+        // a log line per tenth: the load is visible in the log too
+        if (Math.floor(fraction * 10) > Math.floor(lastLogged * 10)) log("model_load_progress", { percent: Math.floor(fraction * 100) });
+        lastLogged = fraction;
+      },
+    });
+  } catch (e) {
+    return fail("model_load_failed", e, 1);
   }
   if (stopping) {
     await engine.shutdown();

@@ -104,7 +104,8 @@ export async function downloadFile(url: string, dest: string, o: DownloadFileOpt
         size += chunk.length;
         if (o.budget !== undefined && size > o.budget) throw o.errors.tooLarge!(`${E.what} passed ${size} bytes`);
         await out.write(chunk); // awaited: the socket is read no faster than the disk takes it
-        if (o.onProgress && size - lastReport >= 8 << 20) {
+        // every 8 MiB, or every 1% of a smaller file
+        if (o.onProgress && size - lastReport >= Math.min(8 << 20, Math.max(1 << 16, (total ?? Infinity) / 100))) {
           lastReport = size;
           o.onProgress(size, total);
         }

@@ -27,6 +27,16 @@ export interface HubModelOptions {
   timeoutMs?: number;
   /** progress lines (default: stderr) */
   log?: (line: string) => void;
+  /** download progress of the weights: the fraction of the safetensors files done (by file count, each file by bytes) */
+  onProgress?: (p: DownloadProgress) => void;
+}
+
+export interface DownloadProgress {
+  file: string;
+  /** 0..1 over the weight files; null until the first weight file's size is known */
+  fraction: number | null;
+  done: number;
+  total: number | null;
 }
 
 /** `--model` is a Hub repo id: not an existing folder, and owner/name[@rev]. */
@@ -84,12 +94,15 @@ export async function fetchHubModel(repo: string, rev: string, opts: HubModelOpt
     await fs.mkdir(partial, { recursive: true });
     const unlock = await lock(`${partial}.lock`, repo);
     try {
+      // weight files in order; progress = (files finished + this file's fraction) / files
+      let weightFiles: string[] = [];
       const get = async (file: string) => {
         const final = path.join(partial, file);
         if (existsSync(final)) return; // done (and verified) in an earlier run
         await fs.mkdir(path.dirname(final), { recursive: true });
         const part = `${final}.incomplete`;
         const resumedFrom = await fs.stat(part).then((s) => s.size, () => 0);
+        let lastLogged = resumedFrom;
         if (resumedFrom > 0) log(`hub: ${repo} ${file}: resuming at ${resumedFrom} bytes`);
         const size = await downloadFile(`${endpoint}/${repo}/resolve/${sha}/${file.split("/").map(encodeURIComponent).join("/")}`, part, {
           token, timeoutMs: opts.timeoutMs ?? 600_000, resume: true,
@@ -98,7 +111,14 @@ export async function fetchHubModel(repo: string, rev: string, opts: HubModelOpt
             unauthorized: (s) => new HttpError(401, "hub_unauthorized", gatedHelp(repo, endpoint, s, token), { field: "HF_TOKEN" }),
             notFound: () => new HttpError(404, "model_not_found", `the Hub has no ${file} in "${repo}" at ${sha}`, { field: "model" }),
           },
-          onProgress: (done, total) => log(`hub: ${repo} ${file}: ${mib(done)}${total ? ` / ${mib(total)} (${((100 * done) / total).toFixed(0)}%)` : ""}`),
+          onProgress: (done, total) => {
+            const w = weightFiles.indexOf(file);
+            if (w >= 0) opts.onProgress?.({ file, done, total, fraction: total ? (w + Math.min(1, done / total)) / weightFiles.length : null });
+            if (done - lastLogged >= 8 << 20 || done === total) {
+              lastLogged = done;
+              log(`hub: ${repo} ${file}: ${mib(done)}${total ? ` / ${mib(total)} (${((100 * done) / total).toFixed(0)}%)` : ""}`);
+            }
+          },
         });
         await fs.rename(part, final);
         log(`hub: ${repo} ${file}: done, ${mib(size)}, verified`);
@@ -107,12 +127,14 @@ export async function fetchHubModel(repo: string, rev: string, opts: HubModelOpt
       if (!names.has("config.json")) throw new HttpError(422, "model_invalid", `"${repo}" has no config.json at ${rev}; it is not a transformers model`, { field: "model" });
       for (const f of SIDE_FILES) if (names.has(f)) await get(f);
       if (names.has("model.safetensors")) {
+        weightFiles = ["model.safetensors"];
         await get("model.safetensors");
       } else if (names.has("model.safetensors.index.json")) {
         await get("model.safetensors.index.json");
         const index = JSON.parse(await fs.readFile(path.join(partial, "model.safetensors.index.json"), "utf8")) as { weight_map?: Record<string, string> };
         const shards = [...new Set(Object.values(index.weight_map ?? {}))];
         if (shards.length === 0) throw new HttpError(422, "model_invalid", `"${repo}": model.safetensors.index.json lists no shards`, { field: "model" });
+        weightFiles = shards;
         for (const s of shards) {
           if (s.split("/").some((p) => p === ".." || p === "") || path.isAbsolute(s)) throw new HttpError(422, "model_invalid", `"${repo}": shard name "${s}" is not a plain file name`, { field: "model" });
           await get(s);

@@ -8,7 +8,9 @@
  *   GET /cdn/{owner}/{name}/{file}: the bytes, honouring `Range: bytes=N-` with 206
  * A gated repo answers 401 without the token. `hits` records every request (method, url, range).
  * Faults: `cutOnce` ends the first body of a file after that many bytes (a cut connection);
- * `corrupt` serves the file with one byte flipped (the hash headers stay those of the real file).
+ * `corrupt` serves the file with one byte flipped (the hash headers stay those of the real file);
+ * `pause` sends the first `after` bytes of a file's body, then waits for `release` before the rest
+ * (a slow download a test can look at while it runs, however busy the machine).
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -33,6 +35,7 @@ export interface HubServer {
   shaOf(repo: string): string;
   cutOnce: Map<string, number>;
   corrupt: Set<string>;
+  pause: Map<string, { after: number; release: Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -52,6 +55,7 @@ export async function startHubServer(repos: Record<string, HubRepo>, token: stri
   const hits: string[] = [];
   const cutOnce = new Map<string, number>();
   const corrupt = new Set<string>();
+  const pause = new Map<string, { after: number; release: Promise<void> }>();
   const isLfs = (f: string) => f.endsWith(".safetensors");
 
   const server = http.createServer((req, res) => {
@@ -115,6 +119,13 @@ export async function startHubServer(repos: Record<string, HubRepo>, token: stri
         res.write(body.subarray(0, cut), () => res.socket?.end()); // the connection closes mid-body (FIN: what was sent arrives)
         return;
       }
+      const held = pause.get(key);
+      if (held) {
+        pause.delete(key);
+        res.write(body.subarray(0, held.after));
+        void held.release.then(() => res.end(body.subarray(held.after)));
+        return;
+      }
       res.end(body);
       return;
     }
@@ -128,6 +139,7 @@ export async function startHubServer(repos: Record<string, HubRepo>, token: stri
     shaOf: (repo) => shas.get(repo)!,
     cutOnce,
     corrupt,
+    pause,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
