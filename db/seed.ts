@@ -243,7 +243,8 @@ export async function seedCatalog(db: Db, opts: SeedOptions = {}): Promise<SeedR
       inputColumns: t.input_columns,
       targetColumn: t.output_column,
       sampleInputs: samples,
-      expectedOutputFormat: t.metric === "json_match" ? "json" : "text",
+      // what the playground highlights: JSON for extraction, SQL for the text-to-SQL task
+      expectedOutputFormat: t.metric === "json_match" ? "json" : t.slug === "sql" ? "sql" : "text",
       metricName: t.metric,
       hfRepo: null,
       taskCard: t.slug,

@@ -9,6 +9,7 @@ import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import { useTRPC } from "@/trpc/react";
 import { AutorunConfirm } from "../playground/AutorunConfirm";
 import { OutputPane } from "../playground/OutputPane";
+import { outputKindOf } from "../playground/output-format";
 import { ParamsPanel } from "../playground/ParamsPanel";
 import { CopyLinkButton, defaultParams, ModelSelect, modelLabel, PanesPlaceholder, useMounted, usePromptTokens, workerAdapterId } from "../playground/Playground";
 import { renderOrError, TemplateForm } from "../playground/TemplateForm";
@@ -217,6 +218,8 @@ export function Compare({ setup }: { setup: PageSetup }) {
               pane={pane}
               startedAt={r.startedAt[i] ?? null}
               showTokens={showTokens}
+              // the pane's own task; the base model answers the template's (primary's) task
+              outputKind={outputKindOf(adapters.find((a) => a.slug === models[i]) ?? (effectiveMode === "template" ? primary : null))}
               onStop={() => r.stop(i)}
               onRetry={() => void r.start(request(i), [i], [ids[i] ?? null])}
               bodyRef={(el) => {

@@ -1,6 +1,7 @@
 "use client";
 /** One output with its status on the border, live stats, and stop / retry / copy. */
 import { useEffect, useState } from "react";
+import type { OutputKind } from "./output-format";
 import { StreamView } from "./StreamView";
 import { isRunning, liveTokensPerSecond, type PaneView } from "./run-state";
 
@@ -50,9 +51,11 @@ interface Props {
   testId?: string;
   /** the header's controls already name the model (compare's picker): the title is for screen readers */
   hideLabel?: boolean;
+  /** what the task expects (output-format.ts outputKindOf): JSON and SQL answers are highlighted */
+  outputKind?: OutputKind;
 }
 
-export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry, header, bodyRef, onScroll, testId = "output-pane", hideLabel = false }: Props) {
+export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry, header, bodyRef, onScroll, testId = "output-pane", hideLabel = false, outputKind = "text" }: Props) {
   const [copied, setCopied] = useState(false);
   const running = isRunning(pane.status);
   return (
@@ -106,7 +109,7 @@ export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry
         {pane.status === "idle" ? (
           <p className="text-sm text-zinc-400">Output appears here.</p>
         ) : (
-          <StreamView text={pane.text} tokens={pane.tokens} showTokens={showTokens} streaming={pane.status === "streaming"} />
+          <StreamView text={pane.text} tokens={pane.tokens} showTokens={showTokens} streaming={pane.status === "streaming"} final={!running} kind={outputKind} />
         )}
       </div>
       <footer className="border-t border-zinc-200 px-3 py-1.5 dark:border-zinc-800">

@@ -11,6 +11,7 @@ import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { ApiSnippets } from "./ApiSnippets";
 import { AutorunConfirm } from "./AutorunConfirm";
 import { OutputPane } from "./OutputPane";
+import { outputKindOf } from "./output-format";
 import { DEFAULT_PARAMS, ParamsPanel } from "./ParamsPanel";
 import { renderOrError, TemplateForm } from "./TemplateForm";
 import { RunSubscription, useRuns } from "./use-run";
@@ -286,6 +287,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
           pane={pane}
           startedAt={r.startedAt[0] ?? null}
           showTokens={showTokens}
+          outputKind={outputKindOf(adapter)}
           onStop={() => r.stop(0)}
           onRetry={() =>
             void r.start(
