@@ -21,6 +21,9 @@ export interface AdapterCacheOptions {
   load: (entry: AdapterEntry) => Promise<LoraWeights>;
   /** a load finished (ok or failed): the engine re-schedules, and fails waiting requests on error */
   onSettled?: (key: string, error: AdapterError | null) => void;
+  /** weights entered / left the resident tier (the model uploads / frees their device copies) */
+  onResident?: (weights: LoraWeights) => void;
+  onEvicted?: (weights: LoraWeights) => void;
 }
 
 interface Held {
@@ -78,6 +81,11 @@ export class AdapterCache {
     return h.weights;
   }
 
+  /** the weights if any tier holds them (resident, just loaded, or host); no pin, no state change */
+  loaded(key: string): LoraWeights | undefined {
+    return this.resident.get(key)?.weights ?? this.pending.get(key) ?? this.host.get(key)?.weights;
+  }
+
   /** pin a resident adapter (true), or bring it in: from host/pending at once if a slot frees, else start a load (false) */
   tryAcquire(key: string): boolean {
     const held = this.resident.get(key);
@@ -92,8 +100,7 @@ export class AdapterCache {
       if (!this.makeRoom(ready.bytes)) return false;
       this.pending.delete(key);
       this.host.delete(key);
-      this.resident.set(key, { weights: ready, refs: 1, lastUsed: ++this.clock });
-      this.setState(key, "resident");
+      this.makeResident(key, ready, 1);
       return true;
     }
     this.startLoad(key);
@@ -112,7 +119,7 @@ export class AdapterCache {
     if (!h) return;
     h.refs = Math.max(0, h.refs - 1);
     h.lastUsed = ++this.clock;
-    if (h.refs === 0 && !this.registry.byCacheKey(key)) this.resident.delete(key); // unregistered meanwhile
+    if (h.refs === 0 && !this.registry.byCacheKey(key)) this.leave(key); // unregistered meanwhile
   }
 
   /** load ahead of use and make it resident if a slot can be freed; rejects with the AdapterError */
@@ -126,8 +133,7 @@ export class AdapterCache {
     if (w && this.makeRoom(w.bytes)) {
       this.pending.delete(key);
       this.host.delete(key);
-      this.resident.set(key, { weights: w, refs: 0, lastUsed: ++this.clock });
-      this.setState(key, "resident");
+      this.makeResident(key, w, 0);
     }
   }
 
@@ -137,7 +143,20 @@ export class AdapterCache {
     this.host.delete(key);
     this.failed.delete(key);
     const h = this.resident.get(key);
-    if (h && h.refs === 0) this.resident.delete(key);
+    if (h && h.refs === 0) this.leave(key);
+  }
+
+  private makeResident(key: string, weights: LoraWeights, refs: number): void {
+    this.resident.set(key, { weights, refs, lastUsed: ++this.clock });
+    this.setState(key, "resident");
+    this.opts.onResident?.(weights);
+  }
+
+  private leave(key: string): Held {
+    const h = this.resident.get(key)!;
+    this.resident.delete(key);
+    this.opts.onEvicted?.(h.weights);
+    return h;
   }
 
   private startLoad(key: string): void {
@@ -192,8 +211,7 @@ export class AdapterCache {
   }
 
   private evict(key: string): void {
-    const h = this.resident.get(key)!;
-    this.resident.delete(key);
+    const h = this.leave(key);
     if (this.opts.hostBytes >= h.weights.bytes && this.registry.byCacheKey(key)) {
       this.host.set(key, { weights: h.weights, lastUsed: h.lastUsed });
       this.setState(key, "host");

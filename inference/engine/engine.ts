@@ -22,10 +22,13 @@ import { JsonConstraint, type ConstraintVocab } from "./json-constraint";
 import { StreamingDetokenizer } from "./detokenizer";
 import { AdapterRegistry, toInfo } from "../adapters/registry";
 import { AdapterCache } from "../adapters/cache";
+import { MERGE_STRATEGIES, mergeAdapters, recipeKey, type MergeRecipe } from "../adapters/merge";
+import type { AdapterEntry } from "../adapters/registry";
 import { loadPeftAdapter, readAdapterMeta } from "../adapters/peft";
 import { loadModel } from "../model/load";
 import type { DtypeChoice } from "../model/weights";
 import type { Model } from "../model/model";
+import type { LoraWeights } from "../adapters/lora-weights";
 import { KvCache } from "../model/kv-cache";
 import type { ModelConfig } from "../model/config";
 import { Tokenizer } from "../tokenizer/tokenizer";
@@ -156,8 +159,12 @@ export class Engine implements EngineApi {
       slots: positiveInt(opts.adapterSlots ?? DEFAULTS.adapterSlots, "adapterSlots"),
       budgetBytes: opts.adapterBudgetBytes ?? DEFAULTS.adapterBudgetBytes,
       hostBytes: opts.hostCacheBytes ?? DEFAULTS.hostCacheBytes,
-      load: (entry) => loadPeftAdapter(entry.dir, entry.id, c),
+      load: (entry) => (entry.merge ? this.loadMerged(entry) : loadPeftAdapter(entry.dir, entry.id, c)),
       onSettled: (key, error) => this.onAdapterSettled(key, error),
+      // adapter slots on the backend follow the resident tier: uploaded on entry (before the
+      // forward pass that needs them), freed on eviction or unregistration
+      onResident: (w) => model.uploadAdapter(w),
+      onEvicted: (w) => model.releaseAdapter(w),
     });
     this.scheduler = new Scheduler<Request>(this.allocator, { maxBatchTokens, maxRunning }, {
       tryAcquire: (key) => this.cache.tryAcquire(key),
@@ -255,8 +262,8 @@ export class Engine implements EngineApi {
   generate(req: GenerateRequest): AsyncIterable<EngineEvent> {
     let seq: Request | null = null;
     const queue = new EventQueue<EngineEvent>(() => { if (seq) this.cancel(seq); });
-    const fail = (code: string, message: string) => {
-      queue.push({ type: "error", code, message });
+    const fail = (code: string, message: string, field?: string) => {
+      queue.push({ type: "error", code, message, ...(field ? { field } : {}) });
       queue.end();
       return queue;
     };
@@ -264,7 +271,7 @@ export class Engine implements EngineApi {
     try {
       seq = this.admit(req, queue);
     } catch (e) {
-      if (e instanceof EngineError) return fail(e.code, e.message);
+      if (e instanceof EngineError) return fail(e.code, e.message, e.field);
       if (e instanceof RangeError) return fail("invalid_request", e.message);
       this.log(`request rejected: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       return fail("internal", e instanceof Error ? e.message : String(e));
@@ -309,8 +316,13 @@ export class Engine implements EngineApi {
   private admit(req: GenerateRequest, queue: EventQueue<EngineEvent>): Request {
     const c = this.config;
     let adapterKey: string | null = null;
-    const adapterName = req.adapterId ?? null;
-    if (adapterName !== null) {
+    let adapterName = req.adapterId ?? null;
+    if (req.mergedAdapters) {
+      if (adapterName !== null) throw new EngineError("invalid_request", "merged_adapters: give either an adapter id or merged adapters, not both", { field: "merged_adapters" });
+      const merged = this.mergedEntry(req.mergedAdapters);
+      adapterKey = merged.key;
+      adapterName = merged.id;
+    } else if (adapterName !== null) {
       const entry = this.registry.get(adapterName);
       if (!entry) throw new AdapterError(adapterName, "is not registered", { code: "adapter_not_found", status: 404, field: "adapter_id" });
       if (entry.state === "failed") throw new EngineError("adapter_invalid", entry.error ?? `adapter "${adapterName}" failed to load`, { field: "adapter_id" });
@@ -393,6 +405,43 @@ export class Engine implements EngineApi {
       seq.unlisten = () => signal.removeEventListener("abort", onAbort);
     }
     return seq;
+  }
+
+  /** the registry entry of a merge recipe (its weights are merged when the cache first loads it) */
+  private mergedEntry(m: NonNullable<GenerateRequest["mergedAdapters"]>): AdapterEntry {
+    const field = "merged_adapters";
+    if (!Array.isArray(m.ids) || m.ids.length === 0 || m.ids.length > 16) throw new EngineError("invalid_request", "merged_adapters.ids: name 1 to 16 registered adapters", { field: `${field}.ids` });
+    const weights = m.weights && m.weights.length > 0 ? m.weights : m.ids.map(() => 1);
+    if (weights.length !== m.ids.length || weights.some((w) => !Number.isFinite(w))) {
+      throw new EngineError("invalid_request", `merged_adapters.weights: give ${m.ids.length} finite numbers, one per id (got ${weights.length})`, { field: `${field}.weights` });
+    }
+    const strategy = m.strategy ?? "linear";
+    if (!MERGE_STRATEGIES.includes(strategy)) throw new EngineError("invalid_request", `merged_adapters.merge_strategy: must be one of ${MERGE_STRATEGIES.join(", ")}, got ${String(strategy)}`, { field: `${field}.merge_strategy` });
+    // linear ignores density (as LoRAX does); LoRAX's default 0 would prune everything, so ties and dare need it given
+    const density = strategy === "linear" ? 1 : m.density;
+    if (density === undefined || !(density > 0 && density <= 1)) {
+      throw new EngineError("invalid_request", `merged_adapters.density: must be given in (0, 1] for ${strategy}, got ${density ?? "none"}`, { field: `${field}.density` });
+    }
+    const parts = m.ids.map((id) => {
+      const e = this.registry.get(id);
+      if (!e) throw new AdapterError(id, "is not registered", { code: "adapter_not_found", status: 404, field: `${field}.ids` });
+      if (e.state === "failed") throw new EngineError("adapter_invalid", e.error ?? `adapter "${id}" failed to load`, { field: `${field}.ids` });
+      return e;
+    });
+    if (strategy !== "linear") {
+      const ranks = new Set(parts.map((e) => e.meta?.rank));
+      if (ranks.size > 1) throw new EngineError("invalid_request", `merged_adapters.ids: ${strategy} merges adapters of one rank; ${m.ids.map((id, i) => `${id}: ${parts[i]!.meta?.rank}`).join(", ")} (linear merges any ranks)`, { field: `${field}.ids` });
+    }
+    const recipe: MergeRecipe = { strategy, weights, density, majoritySignMethod: m.majoritySignMethod ?? "total" };
+    const key = recipeKey(parts.map((e) => e.key), recipe);
+    return this.registry.registerMerged(key, `merge(${m.ids.join("+")})`, parts, recipe, (old) => this.cache.drop(old));
+  }
+
+  /** a merged adapter's weights: its parts from the cache's tiers when there, else from disk */
+  private async loadMerged(entry: AdapterEntry): Promise<LoraWeights> {
+    const { parts, recipe } = entry.merge!;
+    const weights = await Promise.all(parts.map((p) => this.cache.loaded(p.key) ?? loadPeftAdapter(p.dir, p.id, this.config)));
+    return mergeAdapters(entry.id, entry.key, weights, recipe);
   }
 
   /** mark for removal at the next step boundary */

@@ -5,6 +5,20 @@
  */
 import type { WeightLoadInfo } from "../model/weights";
 import type { Backend } from "../kernels/backend";
+import type { MergeStrategy } from "../adapters/merge";
+
+/** LoRAX's `merged_adapters`: registered adapters merged for this request (adapters/merge.ts) */
+export interface MergedAdapters {
+  ids: string[];
+  /** one per id (default: all 1) */
+  weights?: number[];
+  /** default "linear" */
+  strategy?: MergeStrategy;
+  /** ties / dare: fraction of values kept, in (0, 1] */
+  density?: number;
+  /** ties / dare_ties (default "total") */
+  majoritySignMethod?: "total" | "frequency";
+}
 
 export interface SamplingParams {
   /** 0 or undefined: greedy */
@@ -27,6 +41,8 @@ export interface GenerateRequest {
   prompt?: string;
   /** adapter id as registered, null/undefined = base model */
   adapterId?: string | null;
+  /** instead of adapterId: a merge of registered adapters, cached by its recipe */
+  mergedAdapters?: MergedAdapters | null;
   maxNewTokens: number;
   sampling?: SamplingParams;
   /** stop sequences matched on the decoded text, across token boundaries */
@@ -91,6 +107,8 @@ export interface ErrorEvent {
   /** e.g. "adapter_not_found", "adapter_invalid", "prompt_too_long", "overloaded", "internal" */
   code: string;
   message: string;
+  /** the request field at fault, in the engine's names (`merged_adapters.density`), when one is */
+  field?: string;
 }
 
 export type EngineEvent = TokenEvent | DoneEvent | ErrorEvent;

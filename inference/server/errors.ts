@@ -52,8 +52,8 @@ function fieldForEngineCode(code: string): string | undefined {
   return undefined;
 }
 
-export function fromEngineEvent(code: string, message: string): HttpError {
-  return new HttpError(statusForEngineCode(code), code, message, { field: fieldForEngineCode(code) });
+export function fromEngineEvent(code: string, message: string, field?: string): HttpError {
+  return new HttpError(statusForEngineCode(code), code, message, { field: field ?? fieldForEngineCode(code) });
 }
 
 /** Anything thrown while serving a request, as an HttpError (unknown errors are 500 "internal"). */

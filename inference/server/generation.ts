@@ -55,7 +55,12 @@ export interface PromptInput {
   truncate?: number | null;
 }
 
-async function* reshape(engine: EngineApi, source: AsyncIterable<EngineEvent>): AsyncGenerator<OutEvent> {
+/** an engine error's field on the wire: merged_adapters.* under the route's prefix; the others by code (errors.ts) */
+function wireField(engineField: string | undefined, mergedField: string): string | undefined {
+  return engineField?.startsWith("merged_adapters") ? mergedField + engineField.slice("merged_adapters".length) : undefined;
+}
+
+async function* reshape(engine: EngineApi, source: AsyncIterable<EngineEvent>, mergedField: string): AsyncGenerator<OutEvent> {
   // the engine's last token, held only until its done event, which the same step pushed
   let held: OutToken | null = null;
   for await (const ev of source) {
@@ -73,7 +78,9 @@ async function* reshape(engine: EngineApi, source: AsyncIterable<EngineEvent>): 
       yield { type: "final", token: held, done: ev };
       return;
     } else {
-      yield { type: "error", token: held, error: fromEngineEvent(ev.code, ev.message) };
+      const field = wireField(ev.field, mergedField);
+      const message = field ? `${field}: ${ev.message.replace(/^merged_adapters[.\w]*: /, "")}` : ev.message;
+      yield { type: "error", token: held, error: fromEngineEvent(ev.code, message, field) };
       return;
     }
   }
@@ -131,6 +138,9 @@ export async function encodePrompt(state: WorkerState, engine: EngineApi, text: 
 export async function startGeneration(state: WorkerState, plan: GenerationPlan, prompt: PromptInput, signal: AbortSignal, adapterField: string): Promise<Generation> {
   const engine = state.ready();
   const adapterId = await ensureAdapter(state, plan.adapterId, plan.adapterSource, plan.apiToken, adapterField);
+  const mergedField = adapterField.replace(/adapter_id$/, "merged_adapters");
+  // each merged adapter is registered (or fetched by adapter_source) as adapter_id would be
+  for (const id of plan.mergedAdapters?.ids ?? []) await ensureAdapter(state, id, plan.adapterSource, plan.apiToken, `${mergedField}.ids`);
 
   let promptIds = prompt.ids ?? (await encodePrompt(state, engine, prompt.text ?? "", prompt.field));
   if (prompt.truncate && promptIds.length > prompt.truncate) promptIds = promptIds.slice(promptIds.length - prompt.truncate);
@@ -150,6 +160,7 @@ export async function startGeneration(state: WorkerState, plan: GenerationPlan, 
     source = engine.generate({
       promptIds,
       adapterId,
+      mergedAdapters: plan.mergedAdapters,
       maxNewTokens: plan.maxNewTokens,
       sampling: plan.sampling,
       stop: plan.stop.length ? plan.stop : undefined,
@@ -165,7 +176,7 @@ export async function startGeneration(state: WorkerState, plan: GenerationPlan, 
     throw e;
   }
   const metrics = state.metrics;
-  const inner = reshape(engine, source);
+  const inner = reshape(engine, source, mergedField);
   async function* events(first: IteratorResult<OutEvent>): AsyncGenerator<OutEvent> {
     try {
       let r = first;

@@ -7,7 +7,8 @@
 import { z } from "zod";
 import { HttpError } from "./errors";
 import { jsonPreview } from "./json-preview";
-import type { SamplingParams } from "../engine/types";
+import type { MergedAdapters, SamplingParams } from "../engine/types";
+import { MERGE_STRATEGIES } from "../adapters/merge";
 
 const int = () => z.number().int();
 const seed = int().min(0).max(0xffffffff);
@@ -39,7 +40,14 @@ export const loraxParametersSchema = z.object({
   truncate: optional(int().min(1)),
   best_of: optional(int().min(1)),
   watermark: optional(z.literal(false, "watermarking is not supported by this worker")),
-  merged_adapters: unsupported("merging adapters per request is not supported by this worker; name one adapter in adapter_id"),
+  // LoRAX's AdapterParameters (engine: adapters/merge.ts)
+  merged_adapters: optional(z.object({
+    ids: z.array(z.string().min(1).max(256)).min(1).max(16),
+    weights: optional(z.array(z.number()).max(16)),
+    merge_strategy: optional(z.enum(MERGE_STRATEGIES)),
+    density: optional(z.number().min(0).max(1)),
+    majority_sign_method: optional(z.enum(["total", "frequency"])),
+  })),
   // LoRAX: {"type": "json_object", "schema": ...}; a schema is not supported yet (422), one JSON object is
   response_format: optional(z.object({
     type: z.literal("json_object"),
@@ -146,6 +154,8 @@ export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infe
 /** What a generation needs once the protocol-specific body is read. */
 export interface GenerationPlan {
   adapterId: string | null;
+  /** LoRAX's merged_adapters (instead of adapterId) */
+  mergedAdapters: MergedAdapters | null;
   adapterSource: "local" | "hub" | null;
   apiToken: string | null;
   maxNewTokens: number;
@@ -204,6 +214,16 @@ export function loraxPlan(p: LoraxParameters | null | undefined, limits: Limits)
   };
   return {
     adapterId: params.adapter_id || null,
+    mergedAdapters: params.merged_adapters
+      ? {
+        ids: params.merged_adapters.ids,
+        weights: params.merged_adapters.weights ?? undefined,
+        strategy: params.merged_adapters.merge_strategy ?? undefined,
+        // LoRAX's default density is 0 (everything pruned): absent, the engine asks for it
+        density: params.merged_adapters.density ?? undefined,
+        majoritySignMethod: params.merged_adapters.majority_sign_method ?? undefined,
+      }
+      : null,
     adapterSource: params.adapter_source ?? null,
     apiToken: params.api_token ?? null,
     maxNewTokens: checkMaxNewTokens(params.max_new_tokens, limits, "parameters.max_new_tokens", 100),
@@ -223,6 +243,7 @@ export function openaiPlan(b: OpenAiCommon, maxTokens: number | null | undefined
   const temperature = b.temperature ?? 1; // OpenAI's default; 0 = greedy
   return {
     adapterId: null, // resolved from `model` by the route
+    mergedAdapters: null,
     adapterSource: b.adapter_source ?? null,
     apiToken: b.api_token ?? null,
     maxNewTokens: checkMaxNewTokens(maxTokens, limits, maxField, 16),

@@ -174,10 +174,41 @@ describe("LoRAX / TGI generation parameters", () => {
 
   it("what is not implemented is a 422 naming it, never ignored", async () => {
     const url = `${w.url}/generate`;
-    await refused("merged_adapters", url, { inputs: "x", parameters: { merged_adapters: { ids: ["qv-r8", "attn-r2"], weights: [0.5, 0.5], merge_strategy: "linear", density: 1 } } }, "parameters.merged_adapters");
     await refused("response_format schema", url, { inputs: "x", parameters: { response_format: { type: "json_object", schema: { type: "object" } } } }, "parameters.response_format.schema");
     await refused("grammar", url, { inputs: "x", parameters: { grammar: { type: "json", value: { type: "object" } } } }, "parameters.grammar");
     await refused("watermark", url, { inputs: "x", parameters: { watermark: true } }, "parameters.watermark");
+  });
+});
+
+describe("merged_adapters (LoRAX's per-request merges)", () => {
+  const merged = (m: Record<string, unknown>) => params({ merged_adapters: m });
+  it("linear [1, 0] and ties of an adapter with itself generate what the adapter alone does; dare is reproducible; streamed too", async () => {
+    const lin = await generate("merged linear", prompts[0].text, merged({ ids: ["qv-r8", "attn-r2"], weights: [1, 0], merge_strategy: "linear", density: 0 }));
+    expect(ids(lin.body)).toEqual(greedy("qv-r8", 0).slice(0, 10));
+    const mix = await generate("merged linear mix", prompts[0].text, merged({ ids: ["qv-r8", "attn-r2"], weights: [0.5, 0.5] }));
+    expect(ids(mix.body)).not.toEqual(ids(lin.body));
+    const ties = await generate("merged ties", prompts[0].text, merged({ ids: ["qv-r8", "qv-r8"], weights: [1, 1], merge_strategy: "ties", density: 1, majority_sign_method: "frequency" }));
+    expect(ids(ties.body)).toEqual(greedy("qv-r8", 0).slice(0, 10));
+    const dare = merged({ ids: ["qv-r8", "qv-r8"], weights: [0.5, 0.5], merge_strategy: "dare_ties", density: 0.5 });
+    const d1 = await generate("merged dare_ties", prompts[0].text, dare);
+    const d2 = await generate("merged dare_ties again", prompts[0].text, dare);
+    expect(ids(d1.body)).toEqual(ids(d2.body));
+    await generate("merged dare_linear", prompts[0].text, merged({ ids: ["qv-r8", "qv-r8"], weights: [1, 1], merge_strategy: "dare_linear", density: 0.7 }));
+    const s = await stream("merged stream", `${w.url}/generate_stream`, { inputs: prompts[0].text, parameters: merged({ ids: ["qv-r8", "attn-r2"], weights: [1, 0] }) });
+    expect(s.events.map((e) => e.token.id)).toEqual(ids(lin.body));
+  });
+
+  it("bad recipes are 422s (404 for an unknown adapter) naming the field", async () => {
+    const url = `${w.url}/generate`;
+    const body = (m: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ inputs: "x", parameters: { merged_adapters: m, ...extra } });
+    await refused("merged ties ranks", url, body({ ids: ["qv-r8", "attn-r2"], weights: [1, 1], merge_strategy: "ties", density: 0.5 }), "parameters.merged_adapters.ids");
+    await refused("merged ties density 0", url, body({ ids: ["qv-r8", "qv-r8"], weights: [1, 1], merge_strategy: "ties", density: 0 }), "parameters.merged_adapters.density");
+    await refused("merged weights", url, body({ ids: ["qv-r8", "attn-r2"], weights: [1] }), "parameters.merged_adapters.weights");
+    await refused("merged strategy", url, body({ ids: ["qv-r8"], merge_strategy: "slerp" }), "parameters.merged_adapters.merge_strategy");
+    await refused("merged and adapter_id", url, body({ ids: ["qv-r8"] }, { adapter_id: "attn-r2" }), "parameters.merged_adapters");
+    const unknown = await postJson(url, body({ ids: ["qv-r8", "nope"] }));
+    expect([unknown.status, unknown.body.field]).toEqual([404, "parameters.merged_adapters.ids"]);
+    expect(unknown.body.error).toContain("nope");
   });
 });
 
@@ -291,7 +322,7 @@ describe("the clients' own requests", () => {
       { do_sample: true, best_of: 2 }, { stop: [" the"] }, { do_sample: true, seed: 5 }, { return_full_text: true },
       { temperature: 0.7, top_k: 5, top_p: 0.9 }, { adapter_id: "qv-r8" },
     ];
-    const only = { lorax: [{ return_k_alternatives: 2 }, { adapter_id: "attn-r2", adapter_source: "local" }], tgi: [{ top_n_tokens: 2 }, { frequency_penalty: 0.5 }] };
+    const only = { lorax: [{ return_k_alternatives: 2 }, { adapter_id: "attn-r2", adapter_source: "local" }, { merged_adapters: { ids: ["qv-r8", "attn-r2"], weights: [0.5, 0.5], merge_strategy: "linear", density: 0 } }], tgi: [{ top_n_tokens: 2 }, { frequency_penalty: 0.5 }] };
     const items: any[] = [];
     for (const client of ["lorax", "tgi"] as const) {
       for (const p of [...common, ...only[client]]) items.push({ client, inputs: prompts[0].text, stream: false, parameters: { details: true, max_new_tokens: 6, ...p } });
