@@ -8,6 +8,7 @@ import type { Backend } from "../kernels/backend";
 import { WebGpuUnavailable } from "../webgpu/device";
 import { HttpError } from "../server/errors";
 import { hubModelOptionsFromEnv, resolveModelArg } from "../hub/model";
+import { parseGpuMemoryFraction } from "../webgpu/memory";
 import { chooseDevice, DEVICE_CHOICES, isDeviceChoice, type ChosenDevice, type DeviceChoice } from "../webgpu/select";
 
 export class UsageError extends Error {}
@@ -106,16 +107,25 @@ export function deviceOption(raw: string | undefined): DeviceChoice {
   return v;
 }
 
+/** `--gpu-memory-fraction` (else GPU_MEMORY_FRACTION, else 0.9): the device memory weights + KV pool may fill. */
+export function gpuMemoryFractionOption(raw: string | undefined): number {
+  try {
+    return parseGpuMemoryFraction(raw ?? process.env.GPU_MEMORY_FRACTION, raw === undefined && process.env.GPU_MEMORY_FRACTION ? "GPU_MEMORY_FRACTION" : "option --gpu-memory-fraction");
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 /**
  * The backend `--device` asks for (logs `device: ...` on stderr); `--device gpu` without a usable
  * adapter is a UsageError (exit 2) with the reason. Close the result when done (Dawn's device and
  * instance keep nothing alive after that).
  */
 export async function openDevice<B extends Backend<unknown, unknown, unknown>>(
-  choice: DeviceChoice, cpu: B, log?: (line: string) => void,
+  choice: DeviceChoice, cpu: B, log?: (line: string) => void, gpuMemoryFraction?: number,
 ): Promise<ChosenDevice<B>> {
   try {
-    return await chooseDevice(choice, cpu, log);
+    return await chooseDevice(choice, cpu, log, { gpuMemoryFraction });
   } catch (err) {
     if (err instanceof WebGpuUnavailable) throw new UsageError(`--device gpu: ${err.message}`);
     throw err;

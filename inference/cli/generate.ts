@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "../engine/engine";
-import { deviceOption, dtypeOption, modelFolder, openDevice, UsageError as DeviceUsageError, weightCacheDir } from "./args";
+import { deviceOption, dtypeOption, gpuMemoryFractionOption, modelFolder, openDevice, UsageError as DeviceUsageError, weightCacheDir } from "./args";
 import { getBackend } from "../kernels/index";
 import type { DeviceChoice } from "../webgpu/select";
 import type { DtypeChoice } from "../model/weights";
@@ -29,10 +29,10 @@ interface FileRequest {
   request: Omit<GenerateRequest, "promptIds" | "adapterId">;
 }
 
-const USAGE = "usage: cli generate --model DIR|owner/name --requests FILE [--backend native|reference] [--dtype auto|f32|bf16|f16|q8|q4] [--device auto|cpu|gpu] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
+const USAGE = "usage: cli generate --model DIR|owner/name --requests FILE [--backend native|reference] [--dtype auto|f32|bf16|f16|q8|q4] [--device auto|cpu|gpu] [--gpu-memory-fraction F] [--max-batch-tokens N] [--num-blocks N] [--block-size N]";
 
 export async function run(argv: string[]): Promise<number> {
-  let opts: { model: string; requests: string; backend: "native" | "reference"; dtype: DtypeChoice; device: DeviceChoice; maxBatchTokens?: number; numBlocks?: number; blockSize?: number };
+  let opts: { model: string; requests: string; backend: "native" | "reference"; dtype: DtypeChoice; device: DeviceChoice; gpuMemoryFraction: number; maxBatchTokens?: number; numBlocks?: number; blockSize?: number };
   let reqs: FileRequest[];
   try {
     const { values } = parseArgs({
@@ -43,6 +43,7 @@ export async function run(argv: string[]): Promise<number> {
         backend: { type: "string" },
         dtype: { type: "string" },
         device: { type: "string" },
+        "gpu-memory-fraction": { type: "string" },
         "max-batch-tokens": { type: "string" },
         "num-blocks": { type: "string" },
         "block-size": { type: "string" },
@@ -60,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       backend,
       dtype: dtypeOption(values.dtype),
       device: deviceOption(values.device),
+      gpuMemoryFraction: gpuMemoryFractionOption(values["gpu-memory-fraction"]),
       maxBatchTokens: optInt(values["max-batch-tokens"], "--max-batch-tokens"),
       numBlocks: optInt(values["num-blocks"], "--num-blocks"),
       blockSize: optInt(values["block-size"], "--block-size"),
@@ -75,7 +77,7 @@ export async function run(argv: string[]): Promise<number> {
 
   let device: Awaited<ReturnType<typeof openDevice>>;
   try {
-    device = await openDevice(opts.device, getBackend(opts.backend));
+    device = await openDevice(opts.device, getBackend(opts.backend), undefined, opts.gpuMemoryFraction);
   } catch (e) {
     if (!(e instanceof DeviceUsageError)) throw e; // --device gpu without a usable adapter
     process.stderr.write(`generate: ${e.message}\n`);

@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs, intOption, runCommand, UsageError, deviceOption, openDevice, type ParsedArgs } from "./args";
+import { parseArgs, intOption, runCommand, UsageError, deviceOption, gpuMemoryFractionOption, openDevice, type ParsedArgs } from "./args";
 import { getBackend } from "../kernels/index";
 import type { EngineOptions } from "../engine/types";
 import { AdapterRoots, scanAdapterDir } from "../adapters/local";
@@ -37,11 +37,12 @@ const OPTIONS: { name: string; value?: string; help: string; fallback: () => str
   { name: "model-id", value: "ID", help: "model id served (default: the Hub repo id, a `model_id` file in the model folder, \"loraland-mini\" for the bundled demo, else the folder name)", fallback: () => undefined },
   { name: "backend", value: "native|reference", help: "CPU kernels", fallback: () => "native" },
   { name: "device", value: "auto|cpu|gpu", help: "auto: a hardware GPU (WebGPU) else the CPU; gpu: any WebGPU adapter, software ones included, or exit 2 [env DEVICE]", fallback: () => env.DEVICE || "auto" },
+  { name: "gpu-memory-fraction", value: "F", help: "share of the GPU's memory the weights + KV pool may fill (the pool is sized from it and the device's buffer limits) [env GPU_MEMORY_FRACTION]", fallback: () => env.GPU_MEMORY_FRACTION || "0.9" },
   { name: "dtype", value: "auto|f32|bf16|f16|q8|q4", help: "base weights' format; auto: as stored when it fits next to the KV cache, else q8; q8/q4 are cached under DATA_DIR/weights [env MODEL_DTYPE]", fallback: () => env.MODEL_DTYPE || "auto" },
   { name: "slots", value: "N", help: "adapters resident at once", fallback: () => "8" },
   { name: "memory-budget-mb", value: "N", help: "byte budget of the resident adapters, MiB", fallback: () => "1024" },
   { name: "host-cache-mb", value: "N", help: "host-memory tier for evicted adapters, MiB (0 = drop them)", fallback: () => "2048" },
-  { name: "kv-cache-mb", value: "N", help: "upper bound of the KV cache, MiB", fallback: () => "2048" },
+  { name: "kv-cache-mb", value: "N", help: "upper bound of the KV cache, MiB (default 2048 on the CPU; on a GPU none unless given)", fallback: () => "2048" },
   { name: "max-batch-tokens", value: "N", help: "tokens in one forward pass (prefill chunks + decodes)", fallback: () => "512" },
   { name: "max-running", value: "N", help: "sequences in the running batch", fallback: () => "16" },
   { name: "max-queue", value: "N", help: "requests waiting beyond the running ones; more get 429 + Retry-After", fallback: () => "64" },
@@ -139,6 +140,7 @@ async function serve(args: ParsedArgs): Promise<number> {
   const backend = value(args, "backend");
   if (backend !== "native" && backend !== "reference") throw new UsageError(`option --backend must be native or reference, got "${backend}"`);
   const deviceChoice = deviceOption(value(args, "device"));
+  const gpuMemoryFraction = gpuMemoryFractionOption(value(args, "gpu-memory-fraction"));
   const dtype = value(args, "dtype");
   if (!isDtypeChoice(dtype)) throw new UsageError(`option --dtype must be one of ${DTYPE_CHOICES.join(", ")}, got "${dtype}"`);
   const mib = (name: string) => envOrOptionInt(args, name, 0)! * 2 ** 20;
@@ -155,7 +157,7 @@ async function serve(args: ParsedArgs): Promise<number> {
   }
   const modelId = hubRepo ? args.values["model-id"] || hubRepo.split("@")[0]! : modelIdFor(modelDir, args.values["model-id"]);
   // before listening: --device gpu without a usable adapter exits 2 with the reason
-  const device = await openDevice(deviceChoice, getBackend(backend), (line) => log("device", { message: line }));
+  const device = await openDevice(deviceChoice, getBackend(backend), (line) => log("device", { message: line }), gpuMemoryFraction);
   const engineOpts = {
     modelDir,
     backend: device.backend as EngineOptions["backend"],
@@ -164,7 +166,8 @@ async function serve(args: ParsedArgs): Promise<number> {
     adapterSlots: envOrOptionInt(args, "slots", 1),
     adapterBudgetBytes: mib("memory-budget-mb"),
     hostCacheBytes: mib("host-cache-mb"),
-    kvCacheBytes: mib("kv-cache-mb"),
+    // on a GPU the pool is sized from the device (webgpu/memory.ts) unless a cap is given
+    kvCacheBytes: device.gpu && args.values["kv-cache-mb"] === undefined ? undefined : mib("kv-cache-mb"),
     maxBatchTokens: envOrOptionInt(args, "max-batch-tokens", 1),
     maxRunning,
     maxContext: maxContextOpt,
