@@ -21,6 +21,13 @@
  */
 import type { HostWeight, WeightFormat } from "./tensor";
 
+/** the KV pool a device backend can hold, and the bound that decided it (one line, logged) */
+export interface KvPoolPlan {
+  numBlocks: number;
+  bytes: number;
+  reason: string;
+}
+
 export interface Backend<F = Float32Array, I = Int32Array, W = HostWeight> {
   readonly name: string;
   /** where the ops run */
@@ -45,6 +52,12 @@ export interface Backend<F = Float32Array, I = Int32Array, W = HostWeight> {
   readF32(src: F, n: number): Float32Array | Promise<Float32Array>;
   /** Frees what `release`'s handle holds at once (device memory); a no-op on host backends. */
   release(t: F | I | W): void;
+
+  /**
+   * Device backends: how many KV blocks fit (their memory and buffer limits, the memory fraction
+   * they were opened with, what they already hold). Host backends leave it to the byte cap.
+   */
+  planKvPool?(p: { wantedBlocks: number; bytesPerBlock: number; bufferBytesPerBlock: number; capBytes: number | null }): KvPoolPlan;
 
   // --- ops ------------------------------------------------------------------------------
 

@@ -24,6 +24,11 @@ export class KvCache<F = Float32Array> {
     this.bytes = KvCache.bytesPerBlock(config, blockSize) * numBlocks;
   }
 
+  /** bytes one block takes in one layer's K (or V) pool */
+  static bufferBytesPerBlock(config: ModelConfig, blockSize: number): number {
+    return blockSize * config.numKvHeads * config.headDim * 4;
+  }
+
   /** bytes one block takes across all layers, K and V */
   static bytesPerBlock(config: ModelConfig, blockSize: number): number {
     return 2 * config.numLayers * blockSize * config.numKvHeads * config.headDim * 4;

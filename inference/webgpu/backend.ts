@@ -8,10 +8,11 @@
  * than recording the dispatch (~60-120 µs vs ~15 µs on lavapipe), and a decode step repeats the
  * same tensors. Per-step i32 tables come from a pool of recycled buffers for the same reason.
  */
-import type { Backend } from "../kernels/backend";
+import type { Backend, KvPoolPlan } from "../kernels/backend";
 import { checkWeight, groupsPerRow, QGROUP, WEIGHT_FORMATS, type HostWeight, type WeightFormat } from "../kernels/tensor";
 import { Arena, bufferFrom, bytesOf, MAP_READ, roundUp, USAGE, type GpuF32, type GpuI32, type GpuTensor, type GpuWeight, type WeightPart } from "./buffers";
 import { openWebGpu, type GpuContext, type OpenOptions } from "./device";
+import { DEFAULT_GPU_MEMORY_FRACTION, deviceMemory, parseGpuMemoryFraction, planKvPool, type DeviceMemory } from "./memory";
 import { ATTENTION_WGSL, ATTN_MAX_HEAD_DIM } from "./shaders/attention";
 import { addWgsl, embedWgsl, EW_WG, GATHER_ROWS_WGSL, KV_WRITE_WGSL, ROPE_WGSL, rmsNormWgsl, siluMulWgsl } from "./shaders/elementwise";
 import { GEMM_TILE, gemmWgsl, GEMV_MAX_M, gemvWgsl } from "./shaders/matmul";
@@ -63,8 +64,18 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
   /** subgroup size the GEMV reduces with (0 = workgroup-memory reduction) */
   readonly subgroupSize: number;
 
-  /** `weightPartBytes` lowers the size of a weight's row parts (tests of split weights); `subgroups: false` forces the workgroup-memory GEMV */
-  constructor(readonly ctx: GpuContext, opts: { weightPartBytes?: number; subgroups?: boolean } = {}) {
+  /** the share of device memory the KV pool may fill up to, with what is already held (`--gpu-memory-fraction`) */
+  readonly memoryFraction: number;
+  /** the device's memory and where the figure came from (WebGPU does not report it) */
+  readonly deviceMemory: DeviceMemory;
+
+  /**
+   * `weightPartBytes` lowers the size of a weight's row parts (tests of split weights); `subgroups: false` forces the workgroup-memory GEMV;
+   * `deviceMemory` overrides what the platform reports (tests)
+   */
+  constructor(readonly ctx: GpuContext, opts: { weightPartBytes?: number; subgroups?: boolean; memoryFraction?: number; deviceMemory?: DeviceMemory } = {}) {
+    this.memoryFraction = parseGpuMemoryFraction(opts.memoryFraction ?? DEFAULT_GPU_MEMORY_FRACTION);
+    this.deviceMemory = opts.deviceMemory ?? deviceMemory(ctx);
     this.dev = ctx.device;
     this.subgroupSize = opts.subgroups === false || !ctx.device.features.has("subgroups") ? 0 : ctx.fixedSubgroupSize;
     this.name = `webgpu (${ctx.name})`;
@@ -187,6 +198,10 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     let arenaUsedBytes = 0;
     for (const a of this.arenas) arenaUsedBytes += a.used;
     return { buffers: this.liveBuffers, bytes: this.liveBytes, arenas: this.arenas.length, arenaUsedBytes };
+  }
+
+  planKvPool(p: { wantedBlocks: number; bytesPerBlock: number; bufferBytesPerBlock: number; capBytes: number | null }): KvPoolPlan {
+    return planKvPool({ ...p, limits: this.ctx.limits, memory: this.deviceMemory, fraction: this.memoryFraction, inUseBytes: this.bytesInUse });
   }
 
   /** Submits what was recorded (the model calls it once per step; readF32 does it itself). */
@@ -661,10 +676,10 @@ const gemmKernel = (f: WeightFormat) => perFormat("gemm", f);
 const embedKernel = (f: WeightFormat) => perFormat("embed", f);
 
 /** Opens a device (see ./device.ts) and a backend on it; `close()` releases both. */
-export async function createWebGpuBackend(opts: OpenOptions = {}): Promise<WebGpuBackend> {
+export async function createWebGpuBackend(opts: OpenOptions & { memoryFraction?: number } = {}): Promise<WebGpuBackend> {
   const ctx = await openWebGpu(opts);
   try {
-    const be = new WebGpuBackend(ctx);
+    const be = new WebGpuBackend(ctx, { memoryFraction: opts.memoryFraction });
     return be;
   } catch (err) {
     ctx.close();

@@ -9,6 +9,12 @@
 import type { Backend } from "../kernels/backend";
 import { createWebGpuBackend, type WebGpuBackend } from "./backend";
 import { WebGpuUnavailable } from "./device";
+import { parseGpuMemoryFraction } from "./memory";
+
+/** GPU_MEMORY_FRACTION (npm start, the worker), default 0.9; a bad value throws naming it */
+export function gpuMemoryFractionFromEnv(): number {
+  return parseGpuMemoryFraction(process.env.GPU_MEMORY_FRACTION, "GPU_MEMORY_FRACTION");
+}
 
 export const DEVICE_CHOICES = ["auto", "cpu", "gpu"] as const;
 export type DeviceChoice = (typeof DEVICE_CHOICES)[number];
@@ -34,6 +40,7 @@ export async function chooseDevice<B extends Backend<unknown, unknown, unknown>>
   choice: DeviceChoice,
   cpu: B,
   log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  opts: { gpuMemoryFraction?: number } = {},
 ): Promise<ChosenDevice<B>> {
   const onCpu = (reason: string | null): ChosenDevice<B> => {
     log(reason ? `device: cpu (${reason})` : "device: cpu");
@@ -42,12 +49,14 @@ export async function chooseDevice<B extends Backend<unknown, unknown, unknown>>
   if (choice === "cpu") return onCpu(null);
   let gpu: WebGpuBackend;
   try {
-    gpu = await createWebGpuBackend({ allowSoftware: choice === "gpu" });
+    gpu = await createWebGpuBackend({ allowSoftware: choice === "gpu", memoryFraction: opts.gpuMemoryFraction ?? gpuMemoryFractionFromEnv() });
   } catch (err) {
     const reason = err instanceof WebGpuUnavailable ? err.message : `WebGPU failed: ${(err as Error).message}`;
     if (choice === "gpu") throw err instanceof WebGpuUnavailable ? err : new WebGpuUnavailable(reason);
     return onCpu(`auto: ${reason}`);
   }
+  const mem = gpu.deviceMemory;
   log(`device: ${gpu.name}`);
+  log(`gpu memory: ${mem.totalBytes === null ? "unknown" : `${(mem.totalBytes / 2 ** 30).toFixed(1)} GiB`} (${mem.source}); weights + KV pool up to ${gpu.memoryFraction} of it`);
   return { backend: gpu, gpu, label: gpu.name, fallbackReason: null, close: () => gpu.close() };
 }

@@ -46,4 +46,14 @@ describe.runIf(probe.be)("cli logits --device gpu", () => {
     expect((err as { code: number }).code).toBe(2);
     expect((err as { stderr: string }).stderr).toMatch(/--device must be one of auto, cpu, gpu/);
   });
+
+  it("generate --gpu-memory-fraction out of (0, 1] exits 2 naming the option (and GPU_MEMORY_FRACTION likewise)", async () => {
+    const args = ["--import", "tsx", "inference/cli/main.ts", "generate", "--model", path.join(FIX, "base"), "--requests", "x.json", "--device", "gpu"];
+    const bad = await run(process.execPath, [...args, "--gpu-memory-fraction", "1.5"], { cwd: ROOT }).catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(2);
+    expect((bad as { stderr: string }).stderr).toMatch(/option --gpu-memory-fraction must be a number in \(0, 1\], got "1\.5"/);
+    const env = await run(process.execPath, args, { cwd: ROOT, env: { ...process.env, GPU_MEMORY_FRACTION: "x" } }).catch((e: { code: number; stderr: string }) => e);
+    expect((env as { code: number }).code).toBe(2);
+    expect((env as { stderr: string }).stderr).toMatch(/GPU_MEMORY_FRACTION must be a number in \(0, 1\], got "x"/);
+  });
 });

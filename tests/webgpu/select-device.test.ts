@@ -19,11 +19,13 @@ describe("--device", () => {
     const lines: string[] = [];
     const d = await chooseDevice("auto", referenceBackend, (l) => lines.push(l));
     try {
-      expect(lines).toHaveLength(1);
       if (d.gpu) {
+        expect(lines).toHaveLength(2);
         expect(lines[0]).toBe(`device: ${d.label}`);
+        expect(lines[1]).toMatch(/^gpu memory: /);
         expect(d.gpu.ctx.software).toBe(false);
       } else {
+        expect(lines).toHaveLength(1);
         expect(d.backend).toBe(referenceBackend);
         expect(lines[0]).toMatch(/^device: cpu \(auto: .+\)$/);
         expect(lines[0]).not.toMatch(/\n/);
@@ -52,6 +54,11 @@ describe.runIf(!(chosen instanceof Error))("--device gpu", () => {
     expect(chosen.gpu).not.toBeNull();
     expect(chosen.backend).toBe(chosen.gpu);
     expect(chosen.label).toMatch(/^webgpu \(.+\)$/);
-    expect(gpuLines).toEqual([`device: ${chosen.label}`]);
+    expect(gpuLines[0]).toBe(`device: ${chosen.label}`);
+    // the memory the KV pool is sized from, and where the figure came from
+    expect(gpuLines[1]).toMatch(chosen.gpu!.ctx.software
+      ? /^gpu memory: \d+\.\d GiB \(host memory \(software adapter\)\); weights \+ KV pool up to 0\.9 of it$/
+      : /^gpu memory: .+; weights \+ KV pool up to 0\.9 of it$/);
+    expect(gpuLines).toHaveLength(2);
   });
 });
