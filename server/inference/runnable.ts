@@ -42,7 +42,9 @@ export function runnability(
   }
   const listed = worker.adapters.find((a) => a.id === adapter.adapterId || a.id === adapter.slug || (adapter.hfRepo && a.id === adapter.hfRepo));
   if (!listed) {
-    if (worker.protocol === "lorax" && adapter.hfRepo) {
+    // LoRAX fetches a Hub adapter on demand; our worker (either protocol) registers a repo the catalog lists on first use (hub-adapters.ts)
+    const workerFetches = Array.isArray(worker.info?.adapter_sources) && worker.info.adapter_sources.includes("hub");
+    if (adapter.hfRepo && (worker.protocol === "lorax" || (workerFetches && adapter.adapterId === adapter.hfRepo))) {
       return { runnable: true, state: "runnable", reason: `Not on this worker yet; fetched from ${adapter.hfRepo} on first use.`, workerState: null };
     }
     return { runnable: false, state: "missing", reason: "This worker does not serve this adapter.", workerState: null };
