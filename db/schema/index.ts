@@ -3,3 +3,4 @@ export * from "./access";
 export * from "./catalog";
 export * from "./chats";
 export * from "./evals";
+export * from "./arena";
