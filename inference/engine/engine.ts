@@ -148,9 +148,14 @@ export class Engine implements EngineApi {
     const kvCacheBytes = opts.kvCacheBytes ?? DEFAULTS.kvCacheBytes;
     const bytesPerBlock = KvCache.bytesPerBlock(c, blockSize);
     const wanted = Math.ceil(maxContext / blockSize) * maxRunning;
+    // a device backend sizes the pool from its memory and buffer limits (webgpu/memory.ts)
+    const plan = opts.numBlocks === undefined
+      ? model.backend.planKvPool?.({ wantedBlocks: wanted, bytesPerBlock, bufferBytesPerBlock: KvCache.bufferBytesPerBlock(c, blockSize), capBytes: opts.kvCacheBytes ?? null })
+      : undefined;
+    if (plan) this.log(plan.reason);
     const numBlocks = opts.numBlocks !== undefined
       ? positiveInt(opts.numBlocks, "numBlocks")
-      : Math.max(1, Math.min(wanted, Math.floor(kvCacheBytes / bytesPerBlock)));
+      : plan ? plan.numBlocks : Math.max(1, Math.min(wanted, Math.floor(kvCacheBytes / bytesPerBlock)));
     this.limits = { blockSize, numBlocks, maxBatchTokens, maxRunning, maxContext, kvCacheBytes: numBlocks * bytesPerBlock };
 
     this.kv = new KvCache(c, numBlocks, blockSize, (floats) => model.backend.allocF32(floats));

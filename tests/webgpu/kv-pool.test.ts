@@ -10,7 +10,8 @@ import { KvCache } from "../../inference/model/kv-cache";
 import { WebGpuBackend } from "../../inference/webgpu/backend";
 import { parseGpuMemoryFraction, planKvPool } from "../../inference/webgpu/memory";
 import { gpuMemoryFractionFromEnv } from "../../inference/webgpu/select";
-import { FIXTURES } from "../engine/engine-helpers";
+import { Engine } from "../../inference/engine/engine";
+import { FIXTURES, run } from "../engine/engine-helpers";
 import { openTestGpu, reportMissingGpu } from "./gpu-test-backend";
 
 const MiB = 2 ** 20;
@@ -99,6 +100,22 @@ describe.runIf(gpu.be)("KV pool on lavapipe", () => {
     const lower = new WebGpuBackend(be.ctx, { memoryFraction: 0.25, deviceMemory: { totalBytes: 1024 * MiB, source: "test" } });
     expect(lower.planKvPool({ wantedBlocks: 10 ** 6, bytesPerBlock, bufferBytesPerBlock: KvCache.bufferBytesPerBlock(c, 16), capBytes: null }).numBlocks)
       .toBe(Math.floor((256 * MiB - lower.bytesInUse) / bytesPerBlock));
+
+    // the engine takes the plan (and logs it) when no numBlocks is given
+    const logs: string[] = [];
+    const tight = new WebGpuBackend(be.ctx, { memoryFraction: 0.5, deviceMemory: { totalBytes: 100 * MiB, source: "test" } });
+    const engine = await Engine.create({ modelDir: dir, backend: tight, dtype: "f32", log: (l) => logs.push(l), maxRunning: 10 ** 4 });
+    try {
+      const inUse = logs.find((l) => l.startsWith("KV pool"))!;
+      expect(inUse).toMatch(/^KV pool \d+ blocks \([\d.]+ MiB\), bound by 0\.5 x 100 MiB device memory \(test\) less [\d.]+ MiB in use$/);
+      expect(engine.limits.numBlocks).toBe(Number(/^KV pool (\d+)/.exec(inUse)![1]));
+      // the pool it allocated fits in half of the 100 MiB next to what was held
+      expect(tight.bytesInUse).toBeLessThanOrEqual(50 * MiB);
+      expect(tight.bytesInUse + bytesPerBlock).toBeGreaterThan(50 * MiB);
+      expect((await run(engine, { promptIds: [1, 2, 3], maxNewTokens: 2, ignoreEos: true })).error).toBeNull();
+    } finally {
+      await engine.shutdown();
+    }
 
     // the same at fraction 0.9 of the host's memory: the buffer limit (128 MiB on lavapipe) decides
     const big = be.planKvPool({ wantedBlocks: 10 ** 9, bytesPerBlock, bufferBytesPerBlock: KvCache.bufferBytesPerBlock(c, 16), capBytes: null });
