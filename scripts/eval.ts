@@ -10,6 +10,7 @@
  * when it owns DATA_DIR (PGlite admits one process); else in DATA_DIR's PGlite directly.
  *
  * `--json` prints `[{"slug","metric","fine_tuned","base","n"}]` as the last line of stdout.
+ * The built-in worker's weight format follows MODEL_DTYPE (auto|f32|bf16|f16|q8|q4), logged.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -100,13 +101,15 @@ function progressReporter(total: number) {
   };
 }
 
-async function workerModelId(url: string): Promise<string | null> {
+/** The served model id and, from our worker, the base weights' format (MODEL_DTYPE / --dtype) and why. */
+async function workerModel(url: string): Promise<{ id: string | null; weights: string | null }> {
   try {
     const res = await fetch(`${url}/info`, { signal: AbortSignal.timeout(5000) });
-    const info = (await res.json()) as { model_id?: unknown };
-    return typeof info.model_id === "string" ? info.model_id : null;
+    const info = (await res.json()) as { model_id?: unknown; weight_dtype?: unknown; weight_dtype_reason?: unknown };
+    const weights = typeof info.weight_dtype === "string" ? `${info.weight_dtype}${typeof info.weight_dtype_reason === "string" ? ` (${info.weight_dtype_reason})` : ""}` : null;
+    return { id: typeof info.model_id === "string" ? info.model_id : null, weights };
   } catch {
-    return null;
+    return { id: null, weights: null };
   }
 }
 
@@ -222,7 +225,9 @@ async function main(argv: string[]): Promise<number> {
       url = worker.url;
       log(`[eval] worker ready at ${url} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     }
-    const modelId = (await workerModelId(url)) ?? "unknown";
+    const served = await workerModel(url);
+    const modelId = served.id ?? "unknown";
+    if (served.weights) log(`[eval] base weights: ${served.weights}`);
     const endpoint: WorkerEndpoint = { url, protocol: env.INFERENCE_PROTOCOL, baseModelId: modelId === "unknown" ? "" : modelId };
 
     const total = tasks.reduce((a, t) => a + t.examples.length, 0) * 2;
