@@ -2,6 +2,7 @@
  * The app's router. Each feature router is one line here.
  */
 import { accessRouter } from "./routers/access";
+import { arenaRouter } from "./routers/arena";
 import { catalogRouter } from "./routers/catalog";
 import { statusRouter } from "./routers/status";
 import { chatsRouter } from "./routers/chats";
@@ -18,6 +19,7 @@ export const appRouter = createTRPCRouter({
   chats: chatsRouter,
   shares: sharesRouter,
   eval: evalRouter,
+  arena: arenaRouter,
 });
 
 export type AppRouter = typeof appRouter;
