@@ -27,6 +27,23 @@ function infoField(info: Record<string, unknown> | null, ...names: string[]): un
   return undefined;
 }
 
+/** "webgpu (NVIDIA H100 ...)" or "cpu" from /info's model_device_type and device_adapter */
+export function deviceText(info: Record<string, unknown> | null): string {
+  const type = infoField(info, "model_device_type");
+  if (typeof type !== "string") return "—";
+  const adapter = infoField(info, "device_adapter");
+  return typeof adapter === "string" && adapter ? `${type} (${adapter})` : type;
+}
+
+/** "1.2 GiB of 80.0 GiB" (the total when the platform reports it); "—" on the CPU */
+export function deviceMemoryText(info: Record<string, unknown> | null): string {
+  const used = infoField(info, "device_memory_in_use_bytes");
+  if (typeof used !== "number") return "—";
+  const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 3 : 1)} GiB`;
+  const total = infoField(info, "device_memory_total_bytes");
+  return typeof total === "number" ? `${gib(used)} of ${gib(total)}` : gib(used);
+}
+
 function show(v: unknown): string {
   if (v === undefined || v === null || v === "") return "—";
   if (typeof v === "object") return JSON.stringify(v);
@@ -132,6 +149,8 @@ export function StatusView() {
               ["Run by", s.external ? "external server (INFERENCE_URL)" : "npm start (built-in worker)"],
               ["Version", show(infoField(info, "version"))],
               ["Backend", show(infoField(info, "backend", "device"))],
+              ["Device", <span key="d" data-testid="worker-device">{deviceText(info)}</span>],
+              ["Device memory in use", <span key="dm" data-testid="worker-device-memory">{deviceMemoryText(info)}</span>],
             ]}
           />
         </Card>

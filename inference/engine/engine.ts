@@ -18,7 +18,7 @@ import { buildForwardBatch } from "./batch-builder";
 import { EventQueue } from "./event-queue";
 import { RequestSampler, logSumExp, randomSeed, type SamplerConfig } from "./sampler";
 import { StopMatcher } from "./stop";
-import { JsonConstraint, type ConstraintVocab } from "./json-constraint";
+import { ANY_OBJECT, cachedSchema, JsonConstraint, SchemaError, type CompiledSchema, type ConstraintVocab } from "./json-constraint";
 import { StreamingDetokenizer } from "./detokenizer";
 import { AdapterRegistry, toInfo } from "../adapters/registry";
 import { AdapterCache } from "../adapters/cache";
@@ -303,6 +303,7 @@ export class Engine implements EngineApi {
       steps: this.counters.steps,
       preemptions: this.counters.preemptions,
       adapterLoads: this.cache.loadsStarted,
+      device: deviceStats(this.net.backend),
     };
   }
 
@@ -375,6 +376,17 @@ export class Engine implements EngineApi {
     if (req.stop !== undefined && (!Array.isArray(req.stop) || req.stop.some((x) => typeof x !== "string"))) {
       throw new EngineError("invalid_request", "stop must be a list of strings", { field: "stop" });
     }
+    let schema: CompiledSchema | null = null;
+    if (req.responseFormat === "json_object") schema = ANY_OBJECT;
+    else if (req.responseFormat) {
+      try {
+        schema = cachedSchema(req.responseFormat.schema);
+      } catch (e) {
+        if (!(e instanceof SchemaError)) throw e;
+        const field = ["response_format.schema", ...e.path].join(".");
+        throw new EngineError("invalid_request", `${field}: ${e.message}`, { field });
+      }
+    }
     const seqId = this.nextSeqId++;
     const seq: Request = {
       seqId,
@@ -391,7 +403,7 @@ export class Engine implements EngineApi {
       sampler: new RequestSampler(config, seed, promptIds),
       detok: new StreamingDetokenizer(this.tokenizer, promptIds),
       stop: new StopMatcher(req.stop, { inclusive: req.stopInclusive ?? false }),
-      constraint: req.responseFormat === "json_object" ? new JsonConstraint(this.jsonVocab()) : null,
+      constraint: schema ? new JsonConstraint(this.jsonVocab(), schema) : null,
       promptLogprobs: req.promptLogprobs ? [null, ...new Array<number | null>(promptIds.length - 1).fill(null)] : null,
       queue,
       generated: [],
@@ -663,6 +675,11 @@ export class Engine implements EngineApi {
     }
     if (this.scheduler.hasWork) this.kick();
   }
+}
+
+function deviceStats(be: Backend<unknown, unknown, unknown>): NonNullable<EngineStats["device"]> {
+  const d = be.deviceInfo?.();
+  return { type: be.device, adapter: d?.adapter ?? null, memoryInUseBytes: d?.memoryInUseBytes ?? null, memoryTotalBytes: d?.memoryTotalBytes ?? null };
 }
 
 function positiveInt(v: number, field: string): number {

@@ -53,8 +53,12 @@ export interface GenerateRequest {
    * carries its own text, and the text ends with the token that completed the stop sequence.
    */
   stopInclusive?: boolean;
-  /** structured output: "json_object" constrains decoding to one JSON object (engine/json-constraint.ts) */
-  responseFormat?: "json_object";
+  /**
+   * structured output (engine/json-constraint.ts): "json_object" constrains decoding to one JSON
+   * object; `{ schema }` to a document of that JSON schema (the supported subset; others are an
+   * "invalid_request" error whose field leads to the keyword)
+   */
+  responseFormat?: "json_object" | { schema: unknown };
   /** also compute the log-probability of every prompt token but the first (DoneEvent.promptLogprobs) */
   promptLogprobs?: boolean;
   /** keep generating past EOS */
@@ -141,6 +145,8 @@ export interface EngineStats {
   preemptions: number;
   /** adapter loads started since start (from disk) */
   adapterLoads: number;
+  /** where the engine computes; adapter and memory for device backends (null on the CPU) */
+  device?: { type: "cpu" | "webgpu"; adapter: string | null; memoryInUseBytes: number | null; memoryTotalBytes: number | null };
 }
 
 export interface EngineOptions {

@@ -21,6 +21,15 @@
  */
 import type { HostWeight, WeightFormat } from "./tensor";
 
+/** what a device backend reports about itself */
+export interface DeviceInfo {
+  adapter: string;
+  /** bytes of device buffers held (weights, KV pool, scratch, adapters) */
+  memoryInUseBytes: number;
+  /** the device's memory when the platform reports it (see webgpu/memory.ts) */
+  memoryTotalBytes: number | null;
+}
+
 /** the KV pool a device backend can hold, and the bound that decided it (one line, logged) */
 export interface KvPoolPlan {
   numBlocks: number;
@@ -57,6 +66,9 @@ export interface Backend<F = Float32Array, I = Int32Array, W = HostWeight> {
    * Device backends: how many KV blocks fit (their memory and buffer limits, the memory fraction
    * they were opened with, what they already hold). Host backends leave it to the byte cap.
    */
+  /** Device backends: the adapter's name and the device memory in use (the worker's /info, /metrics). */
+  deviceInfo?(): DeviceInfo;
+
   planKvPool?(p: { wantedBlocks: number; bytesPerBlock: number; bufferBytesPerBlock: number; capBytes: number | null }): KvPoolPlan;
 
   // --- ops ------------------------------------------------------------------------------

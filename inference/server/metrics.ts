@@ -148,6 +148,13 @@ export class WorkerMetrics {
         counterLine("worker_preemptions_total", "sequences preempted (KV freed, recomputed later)", s.preemptions ?? 0),
         counterLine("worker_adapter_loads_total", "adapter loads started", s.adapterLoads ?? 0),
       );
+      const d = s.device;
+      if (d) {
+        const labels = { device: d.type, adapter: d.adapter ?? "" };
+        parts.push(gauge("worker_device_info", "where the engine computes (labels: device, adapter)", 1, labels));
+        if (d.memoryInUseBytes !== null) parts.push(gauge("worker_device_memory_in_use_bytes", "device memory held by weights, KV pool, adapters and scratch", d.memoryInUseBytes, labels));
+        if (d.memoryTotalBytes !== null) parts.push(gauge("worker_device_memory_total_bytes", "the device's memory as the platform reports it", d.memoryTotalBytes, labels));
+      }
     }
     return `${parts.join("\n")}\n`;
   }

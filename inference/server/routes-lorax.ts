@@ -245,6 +245,7 @@ export function infoBody(state: WorkerState): Record<string, unknown> {
   const adapters = e ? e.listAdapters() : [];
   const count = (s: string) => adapters.filter((a) => a.state === s).length;
   const kv = e?.limits ?? null;
+  const dev = e?.stats().device ?? null;
   return {
     model_id: o.modelId,
     model_sha: null,
@@ -256,6 +257,10 @@ export function infoBody(state: WorkerState): Record<string, unknown> {
     weight_source: e?.model.weights?.source ?? null,
     weight_bytes: e?.model.weights?.weightBytes ?? null,
     model_device_type: e && /webgpu/i.test(e.model.backend) ? "webgpu" : "cpu",
+    // where the engine computes: the GPU adapter and the device memory held (weights, KV, adapters)
+    device_adapter: dev?.adapter ?? null,
+    device_memory_in_use_bytes: dev?.memoryInUseBytes ?? null,
+    device_memory_total_bytes: dev?.memoryTotalBytes ?? null,
     model_pipeline_tag: "text-generation",
     architecture: e?.model.architecture ?? null,
     model_type: e?.model.modelType ?? null,

@@ -8,7 +8,7 @@
  * than recording the dispatch (~60-120 µs vs ~15 µs on lavapipe), and a decode step repeats the
  * same tensors. Per-step i32 tables come from a pool of recycled buffers for the same reason.
  */
-import type { Backend, KvPoolPlan } from "../kernels/backend";
+import type { Backend, DeviceInfo, KvPoolPlan } from "../kernels/backend";
 import { checkWeight, groupsPerRow, QGROUP, WEIGHT_FORMATS, type HostWeight, type WeightFormat } from "../kernels/tensor";
 import { Arena, bufferFrom, bytesOf, MAP_READ, roundUp, USAGE, type GpuF32, type GpuI32, type GpuTensor, type GpuWeight, type WeightPart } from "./buffers";
 import { openWebGpu, type GpuContext, type OpenOptions } from "./device";
@@ -198,6 +198,10 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     let arenaUsedBytes = 0;
     for (const a of this.arenas) arenaUsedBytes += a.used;
     return { buffers: this.liveBuffers, bytes: this.liveBytes, arenas: this.arenas.length, arenaUsedBytes };
+  }
+
+  deviceInfo(): DeviceInfo {
+    return { adapter: this.ctx.name, memoryInUseBytes: this.bytesInUse, memoryTotalBytes: this.deviceMemory.totalBytes };
   }
 
   planKvPool(p: { wantedBlocks: number; bytesPerBlock: number; bufferBytesPerBlock: number; capBytes: number | null }): KvPoolPlan {
