@@ -450,16 +450,21 @@ export async function readModelWeights(dir: string, c: ModelConfig, opts: ReadWe
   try {
     for (const s of specs) {
       const target = targetOf(s);
-      let w: HostWeight;
+      let w: HostWeight | null;
       if (target === storedOf(s)) {
         w = asWeight(await raw(s.name, true), s);
       } else if (cache) {
         w = fromCache(cache, s, target)!;
       } else {
         w = convertWeight(asWeight(await raw(s.name, false), s), target, s.name);
-        if (writer) writer.write(s.name, w);
+        if (writer) {
+          // written to the cache and dropped: mapped back below, so a first load never holds the
+          // converted model in anonymous memory next to its mapped copy (7B q8: 7.7 GB, not 15)
+          writer.write(s.name, w);
+          w = null;
+        }
       }
-      matrices.set(s.name, w);
+      if (w) matrices.set(s.name, w);
       done += weightBytesOf(target, s.rows, s.cols);
       opts.onProgress?.(done / total);
       // let the event loop turn between tensors (health checks answer while loading)
@@ -470,7 +475,7 @@ export async function readModelWeights(dir: string, c: ModelConfig, opts: ReadWe
       writer.finish();
       writer = null;
       cacheBuilt = true;
-      // drop the converted arrays for views of the cache (file-backed, shared, reclaimable)
+      // the converted matrices as views of the cache (file-backed, shared, reclaimable)
       cache = MappedSafetensors.open(cacheFile!, addon!.mmapFile);
       for (const s of converted) matrices.set(s.name, fromCache(cache, s, targetOf(s))!);
     }
