@@ -94,7 +94,8 @@ export function randomSeed(): number {
 export class RequestSampler {
   readonly config: SamplerConfig;
   readonly seed: number;
-  private readonly rng: Rng;
+  /** the request's generator; device sampling (webgpu/sampling.ts) draws from the same stream */
+  readonly rng: Rng;
   /** ids of prompt + generated (repetition penalty) */
   private readonly seen = new Set<number>();
   /** generated id -> count (frequency / presence penalty) */
