@@ -7,6 +7,7 @@ const NAV = [
   { href: "/", label: "Catalog" },
   { href: "/playground", label: "Playground" },
   { href: "/compare", label: "Compare" },
+  { href: "/arena", label: "Arena" },
   { href: "/chats", label: "History" },
   { href: "/status", label: "Status" },
   { href: "/adapters/new", label: "Add adapter" },

@@ -371,6 +371,11 @@ function AdapterCard({ adapter: a }: { adapter: Adapter }) {
             Try it
           </Link>
         )}
+        {a.run.runnable && (
+          <Link href={`/arena?task=${encodeURIComponent(a.taskCard ?? a.slug)}`} data-testid="arena-link" className="text-brand-700 hover:underline dark:text-brand-100">
+            Arena
+          </Link>
+        )}
       </div>
     </li>
   );
