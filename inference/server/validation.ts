@@ -9,12 +9,39 @@ import { HttpError } from "./errors";
 import { jsonPreview } from "./json-preview";
 import type { MergedAdapters, SamplingParams } from "../engine/types";
 import { MERGE_STRATEGIES } from "../adapters/merge";
+import { cachedSchema, SchemaError } from "../engine/json-constraint";
 
 const int = () => z.number().int();
 const seed = int().min(0).max(0xffffffff);
 const optional = <T extends z.ZodType>(t: T) => t.nullish();
 /** a field LoRAX, TGI or OpenAI define that this worker does not implement: null/absent only */
 const unsupported = (why: string) => z.unknown().refine((v) => v === null || v === undefined, why).optional();
+
+/**
+ * A JSON schema for structured output (an object, or its JSON text as LoRAX's `schema` and TGI's
+ * grammar may send it), compiled here so an unsupported keyword is a 422 whose field leads to it.
+ */
+const jsonSchema = z
+  .union([z.record(z.string(), z.unknown()), z.boolean(), z.string()])
+  .transform((v, ctx) => {
+    let schema: unknown = v;
+    if (typeof v === "string") {
+      try {
+        schema = JSON.parse(v);
+      } catch {
+        ctx.addIssue({ code: "custom", message: "the schema is a string but not JSON" });
+        return z.NEVER;
+      }
+    }
+    try {
+      cachedSchema(schema);
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      ctx.addIssue({ code: "custom", message: e.message, path: e.path });
+      return z.NEVER;
+    }
+    return { schema };
+  });
 
 export const loraxParametersSchema = z.object({
   adapter_id: optional(z.string().max(256)),
@@ -48,13 +75,15 @@ export const loraxParametersSchema = z.object({
     density: optional(z.number().min(0).max(1)),
     majority_sign_method: optional(z.enum(["total", "frequency"])),
   })),
-  // LoRAX: {"type": "json_object", "schema": ...}; a schema is not supported yet (422), one JSON object is
-  response_format: optional(z.object({
-    type: z.literal("json_object"),
-    schema: unsupported("response_format.schema: schema-constrained output is not supported by this worker yet; {\"type\": \"json_object\"} alone constrains the output to one JSON object"),
-  })),
-  grammar: unsupported("grammar-constrained decoding is not supported by this worker yet"),
-  schema: unsupported("structured output (schema) is not supported by this worker yet"),
+  // structured output, as each project asks for it: LoRAX {"type": "json_object", "schema"?: ...},
+  // LoRAX's older `schema` (JSON text), TGI's grammar {"type": "json" | "json_schema", "value": ...}
+  response_format: optional(z.object({ type: z.literal("json_object"), schema: optional(jsonSchema) })),
+  schema: optional(jsonSchema),
+  grammar: optional(z.discriminatedUnion("type", [
+    z.object({ type: z.literal("json"), value: jsonSchema }),
+    z.object({ type: z.literal("json_schema"), value: z.object({ name: optional(z.string()), schema: jsonSchema }) }),
+    z.object({ type: z.literal("regex"), value: z.unknown() }).refine(() => false, { message: "regex grammars are not supported by this worker (json and json_schema are)", path: ["type"] }),
+  ])),
   apply_chat_template: optional(z.literal(false, "apply_chat_template is not supported on /generate; use /v1/chat/completions")),
 });
 
@@ -84,8 +113,18 @@ const openaiCommon = {
   frequency_penalty: optional(z.number().min(-2).max(2)),
   user: optional(z.string()),
   logit_bias: optional(z.union([z.record(z.string(), z.number()), z.array(z.number())]).refine((o) => Object.keys(o).length === 0, "logit_bias is not supported")),
-  // OpenAI: {"type": "text"} or {"type": "json_object"}; json_schema is not supported yet (422)
-  response_format: optional(z.object({ type: z.enum(["text", "json_object"], "only \"text\" and \"json_object\" are supported (json_schema is not yet)") })),
+  // OpenAI: {"type": "text" | "json_object"} or {"type": "json_schema", "json_schema": {"schema": ...}};
+  // TGI's /v1 sends its grammar shape: {"type": "json", "value": schema} or {"type": "json_schema", "value": {"schema": ...}}
+  response_format: optional(z.discriminatedUnion("type", [
+    z.object({ type: z.literal("text") }),
+    z.object({ type: z.literal("json_object") }),
+    z.object({ type: z.literal("json"), value: jsonSchema }),
+    z.object({
+      type: z.literal("json_schema"),
+      json_schema: optional(z.object({ name: optional(z.string()), description: optional(z.string()), strict: optional(z.boolean()), schema: jsonSchema })),
+      value: optional(z.object({ name: optional(z.string()), schema: jsonSchema })),
+    }).refine((r) => (r.json_schema ? 1 : 0) + (r.value ? 1 : 0) === 1, { message: "json_schema needs its schema in json_schema.schema (OpenAI) or value.schema (TGI)", path: ["json_schema"] }),
+  ], "type must be one of text, json_object, json_schema, json")),
   tools: unsupported("tools are not supported by this worker"),
   tool_choice: unsupported("tools are not supported by this worker"),
   tool_prompt: unsupported("tools are not supported by this worker"),
@@ -165,8 +204,8 @@ export interface GenerationPlan {
   stopInclusive: boolean;
   /** compute the prompt tokens' logprobs (decoder_input_details) */
   promptLogprobs: boolean;
-  /** structured output: one JSON object */
-  responseFormat: "json_object" | null;
+  /** structured output: one JSON object, or a document of a schema */
+  responseFormat: "json_object" | { schema: unknown } | null;
   ignoreEos: boolean;
   topAlternatives: number;
 }
@@ -231,10 +270,30 @@ export function loraxPlan(p: LoraxParameters | null | undefined, limits: Limits)
     stop: params.stop ?? [],
     stopInclusive: true,
     promptLogprobs: params.decoder_input_details === true,
-    responseFormat: params.response_format ? "json_object" : null,
+    responseFormat: loraxFormat(params),
     ignoreEos: params.ignore_eos_token ?? false,
     topAlternatives: Math.max(params.return_k_alternatives ?? 0, params.top_n_tokens ?? 0),
   };
+}
+
+/** LoRAX's three ways to ask for structured output; at most one */
+function loraxFormat(p: LoraxParameters): GenerationPlan["responseFormat"] {
+  const given = (["response_format", "schema", "grammar"] as const).filter((k) => p[k] != null);
+  if (given.length > 1) {
+    const field = `parameters.${given[1]}`;
+    throw new HttpError(422, "invalid_request", `${field}: give one of parameters.response_format, parameters.schema, parameters.grammar`, { field });
+  }
+  if (p.response_format) return p.response_format.schema ?? "json_object";
+  if (p.schema) return p.schema;
+  if (p.grammar) return p.grammar.type === "json" ? p.grammar.value : p.grammar.type === "json_schema" ? p.grammar.value.schema : null;
+  return null;
+}
+
+function openaiFormat(f: CompletionBody["response_format"]): GenerationPlan["responseFormat"] {
+  if (!f || f.type === "text") return null;
+  if (f.type === "json_object") return "json_object";
+  if (f.type === "json") return f.value;
+  return (f.json_schema ?? f.value)!.schema;
 }
 
 type OpenAiCommon = Pick<CompletionBody, keyof typeof openaiCommon>;
@@ -260,7 +319,7 @@ export function openaiPlan(b: OpenAiCommon, maxTokens: number | null | undefined
     stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
     stopInclusive: false,
     promptLogprobs: false,
-    responseFormat: b.response_format?.type === "json_object" ? "json_object" : null,
+    responseFormat: openaiFormat(b.response_format),
     ignoreEos: b.ignore_eos ?? false,
     topAlternatives,
   };

@@ -174,8 +174,6 @@ describe("LoRAX / TGI generation parameters", () => {
 
   it("what is not implemented is a 422 naming it, never ignored", async () => {
     const url = `${w.url}/generate`;
-    await refused("response_format schema", url, { inputs: "x", parameters: { response_format: { type: "json_object", schema: { type: "object" } } } }, "parameters.response_format.schema");
-    await refused("grammar", url, { inputs: "x", parameters: { grammar: { type: "json", value: { type: "object" } } } }, "parameters.grammar");
     await refused("watermark", url, { inputs: "x", parameters: { watermark: true } }, "parameters.watermark");
   });
 });
@@ -221,6 +219,48 @@ describe("structured output", () => {
     const c = await postJson(`${w.url}/v1/completions`, { prompt: prompts[0].text, max_tokens: 40, temperature: 0, response_format: { type: "json_object" } });
     rec.check("completion json_object", "completion", c.body);
     expect(c.body.choices[0].text).toBe(text);
+  });
+
+  // a schema that leaves the model one choice (true or false): it ends within max_new_tokens, so the answer parses
+  const SCHEMA = { type: "object", properties: { ok: { type: "boolean" }, n: { enum: [1, 2] } }, required: ["ok", "n"], additionalProperties: false };
+  const valid = (text: string) => {
+    const v = JSON.parse(text);
+    expect(Object.keys(v).sort()).toEqual(["n", "ok"]);
+    expect([typeof v.ok, [1, 2].includes(v.n)]).toEqual(["boolean", true]);
+  };
+
+  it("a JSON schema, as each project sends it (LoRAX response_format.schema and schema text, TGI grammar json / json_schema, OpenAI json_schema): the answer parses and matches", async () => {
+    const p = (extra: Record<string, unknown>) => ({ max_new_tokens: 48, details: true, ...extra });
+    const r = await generate("schema", prompts[0].text, p({ response_format: { type: "json_object", schema: SCHEMA } }));
+    expect(r.body.details.finish_reason).toBe("eos_token");
+    valid(r.body.generated_text);
+    for (const [label, extra] of [
+      ["schema text", { schema: JSON.stringify(SCHEMA) }],
+      ["grammar json", { grammar: { type: "json", value: SCHEMA } }],
+      ["grammar json_schema", { grammar: { type: "json_schema", value: { name: "x", schema: SCHEMA } } }],
+    ] as const) {
+      const o = await generate(label, prompts[0].text, p(extra));
+      expect(o.body.generated_text, label).toBe(r.body.generated_text);
+    }
+    const s = await stream("schema stream", `${w.url}/generate_stream`, { inputs: prompts[0].text, parameters: p({ response_format: { type: "json_object", schema: SCHEMA } }) });
+    expect(s.events.at(-1).generated_text).toBe(r.body.generated_text);
+    const c = await postJson(`${w.url}/v1/completions`, { prompt: prompts[0].text, max_tokens: 48, temperature: 0, response_format: { type: "json_schema", json_schema: { name: "x", strict: true, schema: SCHEMA } } });
+    rec.check("completion json_schema", "completion", c.body);
+    expect(c.body.choices[0].text).toBe(r.body.generated_text);
+    const chat = await postJson(`${w.url}/v1/chat/completions`, { model: "tgi", messages: [{ role: "user", content: "hi" }], max_tokens: 48, temperature: 0, response_format: { type: "json", value: SCHEMA } });
+    rec.check("chat grammar json", "chat", chat.body);
+    valid(chat.body.choices[0].message.content);
+    const sampled = await generate("schema sampled", prompts[1].text, p({ do_sample: true, seed: 3, response_format: { type: "json_object", schema: SCHEMA } }));
+    valid(sampled.body.generated_text);
+  });
+
+  it("unsupported schema keywords and regex grammars are 422s naming them", async () => {
+    const url = `${w.url}/generate`;
+    const bad = { type: "object", properties: { a: { type: "string", pattern: "x+" } } };
+    await refused("schema keyword", url, { inputs: "x", parameters: { response_format: { type: "json_object", schema: bad } } }, "parameters.response_format.schema.properties.a.pattern");
+    await refused("grammar keyword", url, { inputs: "x", parameters: { grammar: { type: "json", value: { type: "integer", minimum: 0 } } } }, "parameters.grammar.value.minimum");
+    await refused("grammar regex", url, { inputs: "x", parameters: { grammar: { type: "regex", value: "a+" } } }, "parameters.grammar.type");
+    await refused("schema and grammar", url, { inputs: "x", parameters: { schema: "{}", grammar: { type: "json", value: {} } } }, "parameters.grammar");
   });
 });
 
@@ -309,7 +349,8 @@ describe("OpenAI routes as TGI's client calls them", () => {
 
   it("/v1 errors keep OpenAI's shape, naming the parameter", async () => {
     await refused("n > 1", `${w.url}/v1/completions`, { prompt: "x", n: 2 }, "n");
-    await refused("response_format json_schema", `${w.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }], response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }, "response_format.type");
+    await refused("response_format json_schema keyword", `${w.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }], response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "a+" } } } }, "response_format.json_schema.schema.pattern");
+    await refused("response_format type", `${w.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }], response_format: { type: "xml" } }, "response_format.type");
     await refused("tools", `${w.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }], tools: [{ type: "function", function: { name: "f" } }] }, "tools");
     await refused("unknown model", `${w.url}/v1/completions`, { model: "nope", prompt: "x" }, "model", 404);
   });
@@ -322,7 +363,7 @@ describe("the clients' own requests", () => {
       { do_sample: true, best_of: 2 }, { stop: [" the"] }, { do_sample: true, seed: 5 }, { return_full_text: true },
       { temperature: 0.7, top_k: 5, top_p: 0.9 }, { adapter_id: "qv-r8" },
     ];
-    const only = { lorax: [{ return_k_alternatives: 2 }, { adapter_id: "attn-r2", adapter_source: "local" }, { merged_adapters: { ids: ["qv-r8", "attn-r2"], weights: [0.5, 0.5], merge_strategy: "linear", density: 0 } }], tgi: [{ top_n_tokens: 2 }, { frequency_penalty: 0.5 }] };
+    const only = { lorax: [{ return_k_alternatives: 2 }, { adapter_id: "attn-r2", adapter_source: "local" }, { merged_adapters: { ids: ["qv-r8", "attn-r2"], weights: [0.5, 0.5], merge_strategy: "linear", density: 0 } }, { response_format: { type: "json_object", schema: { type: "object", properties: { ok: { type: "boolean" } } } } }], tgi: [{ top_n_tokens: 2 }, { frequency_penalty: 0.5 }, { grammar: { type: "json", value: { type: "object", properties: { ok: { type: "boolean" } } } } }] };
     const items: any[] = [];
     for (const client of ["lorax", "tgi"] as const) {
       for (const p of [...common, ...only[client]]) items.push({ client, inputs: prompts[0].text, stream: false, parameters: { details: true, max_new_tokens: 6, ...p } });
