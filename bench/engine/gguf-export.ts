@@ -1,14 +1,26 @@
 /**
  * Export a Hugging Face Llama/Mistral model directory and PEFT LoRA adapters to GGUF, the way
  * llama.cpp's convert_hf_to_gguf.py / convert_lora_to_gguf.py do for the `llama` architecture
- * (which llama.cpp also uses for Mistral): fp32 tensors, GGML names, and Q/K rows permuted from
- * HF's rotate_half RoPE layout to GGML's interleaved pairs (for adapters: LoRA B of q/k only,
- * since the permutation acts on output rows and A maps the input).
+ * (which llama.cpp also uses for Mistral): GGML names, and Q/K rows permuted from HF's
+ * rotate_half RoPE layout to GGML's interleaved pairs (for adapters: LoRA B of q/k only, since the
+ * permutation acts on output rows and A maps the input). The model's matrices go out as F32, F16,
+ * BF16, Q8_0 or Q4_0, converted by our own quantizer (inference/kernels/quantize.ts: the same
+ * bytes our engine serves, so both engines run the same weights); with Q4_0 the token embeddings
+ * and the output head are Q8_0, as our q4 keeps them q8. Norms stay F32 (llama.cpp's rule).
  */
 import fs from "node:fs";
 import path from "node:path";
-import { readSafetensorsHeader, readSafetensorsTensor } from "./safetensors";
-import { bool, f32, f32Arr, i32Arr, str, strArr, u32, writeGguf, type GgufTensor, type GgufValue } from "./gguf";
+import { convertWeight, formatForRole } from "../../inference/kernels/quantize";
+import type { HostWeight, WeightFormat } from "../../inference/kernels/tensor";
+import { readSafetensorsHeader, readSafetensorsTensor, type SafetensorsInfo } from "./safetensors";
+import {
+  bool, f32, f32Arr, GGML_TYPE_BF16, GGML_TYPE_F16, GGML_TYPE_F32, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, i32Arr, str, strArr, u32, writeGguf,
+  type GgufTensor, type GgufValue,
+} from "./gguf";
+
+/** llama.cpp's general.file_type (LLAMA_FTYPE_ALL_F32, MOSTLY_F16, MOSTLY_Q4_0, MOSTLY_Q8_0, MOSTLY_BF16) */
+const FILE_TYPE: Record<WeightFormat, number> = { f32: 0, f16: 1, q4: 2, q8: 7, bf16: 32 };
+const GGML_TYPE: Record<WeightFormat, number> = { f32: GGML_TYPE_F32, f16: GGML_TYPE_F16, bf16: GGML_TYPE_BF16, q8: GGML_TYPE_Q8_0, q4: GGML_TYPE_Q4_0 };
 
 interface HfConfig {
   hidden_size: number;
@@ -38,16 +50,16 @@ const PROJ_GGML: Record<string, string> = {
  * new row h*hd + 2i + j = old row h*hd + j*hd/2 + i (convert_hf_to_gguf's LlamaModel.permute).
  *   w: (nHeads*hd, cols)
  */
-export function permuteRope(w: Float32Array, nHeads: number, cols: number): Float32Array {
+export function permuteRope<T extends Float32Array | Uint16Array>(w: T, nHeads: number, cols: number): T {
   const rows = w.length / cols;
   const hd = rows / nHeads;
   const half = hd / 2;
-  const out = new Float32Array(w.length);
+  const out = new (w.constructor as new (n: number) => T)(w.length);
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < half; i++) {
       for (let j = 0; j < 2; j++) {
         const src = (h * hd + j * half + i) * cols;
-        out.set(w.subarray(src, src + cols), (h * hd + 2 * i + j) * cols);
+        out.set(w.subarray(src, src + cols) as ArrayLike<number>, (h * hd + 2 * i + j) * cols);
       }
     }
   }
@@ -94,8 +106,47 @@ function tokenizerKv(modelDir: string, cfg: HfConfig): [string, GgufValue][] {
   return kv;
 }
 
-/** HF Llama/Mistral directory (single model.safetensors) -> GGUF `llama` fp32 model. */
-export function exportModelGguf(modelDir: string, outFile: string, name = "synthetic"): void {
+/** A stored matrix as a HostWeight in its stored float format (F32, BF16, F16), rows permuted for RoPE when asked. */
+function readMatrix(file: string, info: SafetensorsInfo, permuteHeads: number): HostWeight {
+  const [rows, cols] = info.shape;
+  if (info.dtype === "F32") {
+    const w = readSafetensorsTensor(file, info);
+    return { format: "f32", rows, cols, data: permuteHeads ? permuteRope(w, permuteHeads, cols) : w };
+  }
+  if (info.dtype !== "BF16" && info.dtype !== "F16") throw new Error(`gguf export: unsupported dtype ${info.dtype}`);
+  const bytes = Buffer.alloc(info.end - info.begin);
+  const fd = fs.openSync(file, "r");
+  try {
+    for (let done = 0; done < bytes.length; ) done += fs.readSync(fd, bytes, done, bytes.length - done, info.begin + done);
+  } finally {
+    fs.closeSync(fd);
+  }
+  const w = new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length / 2);
+  return { format: info.dtype === "BF16" ? "bf16" : "f16", rows, cols, data: permuteHeads ? permuteRope(w, permuteHeads, cols) : w };
+}
+
+/** A converted matrix's bytes in GGUF order: floats as they are; q8/q4 as ggml blocks [f16 scale][quants] (our planar scales + quants interleaved). */
+function ggufData(w: HostWeight): Float32Array | Uint16Array | Uint8Array {
+  if (w.format !== "q8" && w.format !== "q4") return w.data;
+  const blocks = w.scales.length;
+  const q = w.format === "q8" ? 32 : 16;
+  const out = new Uint8Array(blocks * (2 + q));
+  const quants = new Uint8Array(w.qs.buffer, w.qs.byteOffset, w.qs.byteLength);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * (2 + q);
+    out[o] = w.scales[b] & 0xff;
+    out[o + 1] = w.scales[b] >> 8;
+    out.set(quants.subarray(b * q, b * q + q), o + 2);
+  }
+  return out;
+}
+
+/**
+ * HF Llama/Mistral directory (single model.safetensors, F32/BF16/F16) -> GGUF `llama` model with
+ * the matrices as `format` (default f32). Tensor by tensor: one source matrix and its conversion
+ * in memory at a time.
+ */
+export function exportModelGguf(modelDir: string, outFile: string, name = "synthetic", format: WeightFormat = "f32"): void {
   const cfg = readConfig(modelDir);
   if (cfg.sliding_window) throw new Error("gguf export: sliding-window attention is not exported (llama arch)");
   const heads = cfg.num_attention_heads;
@@ -107,7 +158,7 @@ export function exportModelGguf(modelDir: string, outFile: string, name = "synth
   const kv: [string, GgufValue][] = [
     ["general.architecture", str("llama")],
     ["general.name", str(name)],
-    ["general.file_type", u32(0)], // ALL_F32
+    ["general.file_type", u32(FILE_TYPE[format])],
     ["llama.vocab_size", u32(cfg.vocab_size)],
     ["llama.context_length", u32(cfg.max_position_embeddings)],
     ["llama.embedding_length", u32(cfg.hidden_size)],
@@ -126,13 +177,10 @@ export function exportModelGguf(modelDir: string, outFile: string, name = "synth
     const info = header.get(hfName);
     if (!info) throw new Error(`gguf export: ${hfName} missing from ${file}`);
     const ne = [...info.shape].reverse();
-    return {
-      name: ggmlName, ne,
-      data: () => {
-        const w = readSafetensorsTensor(file, info);
-        return permuteHeads ? permuteRope(w, permuteHeads, info.shape[1]) : w;
-      },
-    };
+    // norms (1-D) stay F32; with q4 the embeddings and output head are q8, like our loader's
+    if (info.shape.length === 1) return { name: ggmlName, ne, data: () => readSafetensorsTensor(file, info) };
+    const target = formatForRole(format, ggmlName === "token_embd.weight" ? "embed" : ggmlName === "output.weight" ? "lmHead" : "linear");
+    return { name: ggmlName, ne, type: GGML_TYPE[target], data: () => ggufData(convertWeight(readMatrix(file, info, permuteHeads), target, hfName)) };
   };
   const tensors: GgufTensor[] = [tensor("model.embed_tokens.weight", "token_embd.weight")];
   for (let l = 0; l < cfg.num_hidden_layers; l++) {

@@ -1,5 +1,6 @@
 /**
- * GGUF v3 writer and reader (the llama.cpp file format), enough for fp32 models and LoRA adapters.
+ * GGUF v3 writer and reader (the llama.cpp file format), enough for models (F32, F16, BF16, Q8_0,
+ * Q4_0) and fp32 LoRA adapters.
  *
  * Layout (all little-endian): "GGUF" magic, u32 version = 3, u64 tensor count, u64 KV count;
  * KVs: string key, u32 value type, value; tensor infos: string name, u32 n_dims, u64 ne[n_dims]
@@ -16,6 +17,21 @@ export enum GgufType {
 
 /** ggml tensor types used here */
 export const GGML_TYPE_F32 = 0;
+export const GGML_TYPE_F16 = 1;
+export const GGML_TYPE_Q4_0 = 2;
+export const GGML_TYPE_Q8_0 = 8;
+export const GGML_TYPE_BF16 = 30;
+
+/** Bytes of `n` elements of a ggml type (the quantized ones in blocks of 32: f16 scale + quants). */
+export function ggmlBytes(type: number, n: number): number {
+  switch (type) {
+    case GGML_TYPE_F32: return n * 4;
+    case GGML_TYPE_F16: case GGML_TYPE_BF16: return n * 2;
+    case GGML_TYPE_Q8_0: return (n / 32) * 34;
+    case GGML_TYPE_Q4_0: return (n / 32) * 18;
+    default: throw new Error(`gguf: no size for ggml type ${type}`);
+  }
+}
 
 export type GgufValue =
   | { type: GgufType.STRING; value: string }
@@ -35,8 +51,10 @@ export interface GgufTensor {
   name: string;
   /** GGML order: ne[0] fastest (reverse of the row-major shape) */
   ne: number[];
-  /** fp32 data, produced when the data section is written (so big tensors are not all held at once) */
-  data: () => Float32Array;
+  /** ggml type (default F32) */
+  type?: number;
+  /** the tensor's bytes in its type (fp32 values for F32), produced when the data section is written (so big tensors are not all held at once) */
+  data: () => Float32Array | Uint16Array | Uint8Array;
 }
 
 const ALIGNMENT = 32;
@@ -87,7 +105,7 @@ function writeValue(s: ByteSink, v: GgufValue): void {
   }
 }
 
-/** Writes a GGUF v3 file with fp32 tensors. */
+/** Writes a GGUF v3 file (tensors F32, F16, BF16, Q8_0 or Q4_0). */
 export function writeGguf(file: string, kv: [string, GgufValue][], tensors: GgufTensor[]): void {
   const s = new ByteSink();
   s.u8(0x47); s.u8(0x47); s.u8(0x55); s.u8(0x46); // "GGUF"
@@ -100,9 +118,9 @@ export function writeGguf(file: string, kv: [string, GgufValue][], tensors: Gguf
     s.str(t.name);
     s.u32(t.ne.length);
     for (const d of t.ne) s.u64(d);
-    s.u32(GGML_TYPE_F32);
+    s.u32(t.type ?? GGML_TYPE_F32);
     s.u64(offset);
-    offset += Math.ceil((t.ne.reduce((a, b) => a * b, 1) * 4) / ALIGNMENT) * ALIGNMENT;
+    offset += Math.ceil(ggmlBytes(t.type ?? GGML_TYPE_F32, t.ne.reduce((a, b) => a * b, 1)) / ALIGNMENT) * ALIGNMENT;
   }
   s.pad(ALIGNMENT);
   const fd = fs.openSync(file, "w");
@@ -111,9 +129,10 @@ export function writeGguf(file: string, kv: [string, GgufValue][], tensors: Gguf
     const zeros = Buffer.alloc(ALIGNMENT);
     for (const t of tensors) {
       const data = t.data();
-      const n = t.ne.reduce((a, b) => a * b, 1);
-      if (data.length !== n) throw new Error(`gguf: ${t.name} has ${data.length} values, ne ${t.ne} needs ${n}`);
-      fs.writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      const bytes = ggmlBytes(t.type ?? GGML_TYPE_F32, t.ne.reduce((a, b) => a * b, 1));
+      if (data.byteLength !== bytes) throw new Error(`gguf: ${t.name} has ${data.byteLength} bytes, ne ${t.ne} of type ${t.type ?? GGML_TYPE_F32} needs ${bytes}`);
+      const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      for (let done = 0; done < view.length; ) done += fs.writeSync(fd, view, done, view.length - done);
       const pad = (ALIGNMENT - (data.byteLength % ALIGNMENT)) % ALIGNMENT;
       if (pad) fs.writeSync(fd, zeros, 0, pad);
     }

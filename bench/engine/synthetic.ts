@@ -27,6 +27,16 @@ export const BENCH_SHAPE: SyntheticShape = {
   hidden: 512, layers: 8, heads: 8, kvHeads: 2, ffn: 1536, vocab: 32000, ropeTheta: 10000, maxPositions: 4096,
 };
 
+/**
+ * `bench:engine --size`: Mistral-7B-v0.1's shape (7.24B parameters, 14.5 GB bf16; no sliding
+ * window: the GGUF `llama` export has none, and 16 + 32 tokens never reach it) and a small model
+ * of the same layout (GQA 4:1, head 128; 0.17B parameters) to try the 7B path quickly.
+ */
+export const SIZES: Record<"small" | "7b", SyntheticShape> = {
+  small: { hidden: 1024, layers: 8, heads: 8, kvHeads: 2, ffn: 3584, vocab: 32000, ropeTheta: 10000, maxPositions: 4096 },
+  "7b": { hidden: 4096, layers: 32, heads: 32, kvHeads: 8, ffn: 14336, vocab: 32000, ropeTheta: 10000, maxPositions: 4096 },
+};
+
 export const PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
 export type Projection = (typeof PROJECTIONS)[number];
 
@@ -194,7 +204,7 @@ function moduleOf(p: Projection): "self_attn" | "mlp" {
   return p.endsWith("_proj") && ["gate_proj", "up_proj", "down_proj"].includes(p) ? "mlp" : "self_attn";
 }
 
-export function writeBaseModel(dir: string, s: SyntheticShape, seed = "loraland-bench"): void {
+function writeModelFiles(dir: string, s: SyntheticShape, dtype: "float32" | "bfloat16"): void {
   fs.mkdirSync(dir, { recursive: true });
   const headDim = s.hidden / s.heads;
   const config = {
@@ -203,7 +213,7 @@ export function writeBaseModel(dir: string, s: SyntheticShape, seed = "loraland-
     initializer_range: STD, intermediate_size: s.ffn, max_position_embeddings: s.maxPositions,
     num_attention_heads: s.heads, num_hidden_layers: s.layers, num_key_value_heads: s.kvHeads,
     rms_norm_eps: 1e-5, rope_theta: s.ropeTheta, sliding_window: null, tie_word_embeddings: false,
-    dtype: "float32", use_cache: true, vocab_size: s.vocab,
+    dtype, use_cache: true, vocab_size: s.vocab,
   };
   fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(config, null, 2));
   fs.writeFileSync(path.join(dir, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2 }, null, 2));
@@ -213,23 +223,92 @@ export function writeBaseModel(dir: string, s: SyntheticShape, seed = "loraland-
     bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>", add_bos_token: true, add_eos_token: false,
     model_max_length: s.maxPositions, tokenizer_class: "LlamaTokenizerFast",
   }, null, 2));
+}
 
+/** The weights' names and shapes in checkpoint order. */
+function baseTensorShapes(s: SyntheticShape): { name: string; shape: number[] }[] {
+  const out = [{ name: "model.embed_tokens.weight", shape: [s.vocab, s.hidden] }];
+  for (let l = 0; l < s.layers; l++) {
+    const pre = `model.layers.${l}`;
+    out.push({ name: `${pre}.input_layernorm.weight`, shape: [s.hidden] }, { name: `${pre}.post_attention_layernorm.weight`, shape: [s.hidden] });
+    for (const p of PROJECTIONS) {
+      const { out: o, in: k } = projShape(s, p);
+      out.push({ name: `${pre}.${moduleOf(p)}.${p}.weight`, shape: [o, k] });
+    }
+  }
+  out.push({ name: "model.norm.weight", shape: [s.hidden] }, { name: "lm_head.weight", shape: [s.vocab, s.hidden] });
+  return out;
+}
+
+export function writeBaseModel(dir: string, s: SyntheticShape, seed = "loraland-bench"): void {
+  writeModelFiles(dir, s, "float32");
   const ones = (n: number) => new Float32Array(n).fill(1);
   const t = (name: string, shape: number[], data?: Float32Array): TensorEntry =>
     ({ name, shape, data: data ?? randomNormal(`${seed}/${name}`, shape[0] * (shape[1] ?? 1), STD) });
-  const tensors: TensorEntry[] = [t("model.embed_tokens.weight", [s.vocab, s.hidden])];
-  for (let l = 0; l < s.layers; l++) {
-    const pre = `model.layers.${l}`;
-    tensors.push(t(`${pre}.input_layernorm.weight`, [s.hidden], ones(s.hidden)));
-    tensors.push(t(`${pre}.post_attention_layernorm.weight`, [s.hidden], ones(s.hidden)));
-    for (const p of PROJECTIONS) {
-      const { out, in: k } = projShape(s, p);
-      tensors.push(t(`${pre}.${moduleOf(p)}.${p}.weight`, [out, k]));
-    }
-  }
-  tensors.push(t("model.norm.weight", [s.hidden], ones(s.hidden)));
-  tensors.push(t("lm_head.weight", [s.vocab, s.hidden]));
+  const tensors = baseTensorShapes(s).map(({ name, shape }) => t(name, shape, shape.length === 1 ? ones(shape[0]) : undefined));
   writeSafetensors(path.join(dir, "model.safetensors"), tensors);
+}
+
+/** bf16 bits of 1.0 (the norms) */
+const BF16_ONE = 0x3f80;
+
+/**
+ * The same layout as writeBaseModel with bf16 weights, streamed to disk a chunk of rows at a time
+ * (a 7B model never sits in memory). Each matrix row is a slice of a 4M-value normal pool (std
+ * 0.02) at a seeded offset: Box-Muller for 7B values would take minutes, and the speed does not
+ * depend on the values (rows repeat pool slices; no two rows of a matrix are meant to differ).
+ */
+export function writeBaseModelBf16(dir: string, s: SyntheticShape, seed = "loraland-bench"): void {
+  writeModelFiles(dir, s, "bfloat16");
+  const shapes = baseTensorShapes(s);
+  const POOL = 1 << 22;
+  const pool = toBf16Bits(randomNormal(`${seed}/pool`, POOL + Math.max(s.hidden, s.ffn), STD));
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  let offset = 0;
+  for (const t of shapes) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * 2;
+    header[t.name] = { dtype: "BF16", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  const file = path.join(dir, "model.safetensors");
+  const fd = fs.openSync(`${file}.tmp`, "w");
+  try {
+    fs.writeSync(fd, len);
+    fs.writeSync(fd, json);
+    const chunk = new Uint16Array(1 << 24); // 32 MB of rows at a time
+    for (const t of shapes) {
+      const [rows, cols = 1] = t.shape.length === 1 ? [1, t.shape[0]] : t.shape;
+      const next = uniform(hashSeed(`${seed}/${t.name}`));
+      const perChunk = Math.max(1, Math.floor(chunk.length / cols));
+      for (let r0 = 0; r0 < rows; r0 += perChunk) {
+        const n = Math.min(perChunk, rows - r0);
+        for (let r = 0; r < n; r++) {
+          if (t.shape.length === 1) chunk.fill(BF16_ONE, 0, cols);
+          else {
+            const at = Math.floor(next() * POOL);
+            chunk.set(pool.subarray(at, at + cols), r * cols);
+          }
+        }
+        const view = new Uint8Array(chunk.buffer, 0, n * cols * 2);
+        for (let done = 0; done < view.length; ) done += fs.writeSync(fd, view, done, view.length - done);
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+/** bf16 bits (round to nearest even) of fp32 values */
+function toBf16Bits(src: Float32Array): Uint16Array {
+  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < u.length; i++) out[i] = (u[i] + 0x7fff + ((u[i] >>> 16) & 1)) >>> 16;
+  return out;
 }
 
 export function writeAdapter(dir: string, s: SyntheticShape, spec: AdapterSpec, baseName: string): void {
@@ -265,15 +344,16 @@ export interface SyntheticPaths {
  * root/base, root/adapters/<name>.
  */
 export function ensureSynthetic(root: string, s: SyntheticShape = BENCH_SHAPE, specs: AdapterSpec[] = benchAdapterSpecs(),
-  log: (line: string) => void = () => {}): SyntheticPaths {
+  log: (line: string) => void = () => {}, dtype: "f32" | "bf16" = "f32"): SyntheticPaths {
   const base = path.join(root, "base");
   const adapters = new Map(specs.map((a) => [a.name, path.join(root, "adapters", a.name)]));
-  const stamp = JSON.stringify({ v: GENERATOR_VERSION, s, specs });
+  const stamp = JSON.stringify(dtype === "f32" ? { v: GENERATOR_VERSION, s, specs } : { v: GENERATOR_VERSION, s, specs, dtype });
   const stampFile = path.join(root, "stamp.json");
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, "utf8") === stamp) return { root, base, adapters };
   fs.rmSync(root, { recursive: true, force: true });
   const t0 = Date.now();
-  writeBaseModel(base, s);
+  if (dtype === "bf16") writeBaseModelBf16(base, s);
+  else writeBaseModel(base, s);
   for (const spec of specs) writeAdapter(adapters.get(spec.name)!, s, spec, "loraland/bench-synthetic-mistral");
   fs.writeFileSync(stampFile, stamp);
   log(`generated synthetic model + ${specs.length} adapters in ${root} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
