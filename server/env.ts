@@ -15,6 +15,9 @@ const port = (fallback: number) =>
     .max(65535, "must be between 1 and 65535")
     .default(fallback);
 
+/** How long a worker stream may send nothing before its generation ends with an error (seconds). */
+export const DEFAULT_WORKER_IDLE_TIMEOUT_S = 60;
+
 const optionalString = z
   .string()
   .optional()
@@ -44,6 +47,15 @@ export const envSchema = z.object({
   /** an external worker (LoRAX, vLLM, or the built-in one run elsewhere); unset → start our own */
   INFERENCE_URL: optionalUrl("INFERENCE_URL").transform((v) => v?.replace(/\/+$/, "")),
   INFERENCE_PROTOCOL: z.enum(["lorax", "openai"], { error: "must be lorax or openai" }).default("lorax"),
+  /**
+   * a worker stream that sends no byte for this many seconds (our worker pings every 15 s) ends
+   * with an error, and its row is marked so, instead of waiting forever
+   */
+  WORKER_IDLE_TIMEOUT_S: z.coerce
+    .number({ error: "must be a number of seconds" })
+    .gt(0, "must be more than 0 seconds")
+    .max(3600, "must be at most 3600 seconds")
+    .default(DEFAULT_WORKER_IDLE_TIMEOUT_S),
   HF_ENDPOINT: optionalUrl("HF_ENDPOINT"),
   HF_TOKEN: optionalString,
   /**

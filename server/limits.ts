@@ -2,9 +2,10 @@
  * Limits of the web server: per owner, concurrent streams and requests per minute; per client
  * address, requests per minute (so minting owners does not multiply the budget). Generation and
  * eval starts count; nothing else does. Sliding 60 s windows, in memory (one web process owns them,
- * like the stream hub), pruned as they age. Over a limit the router throws TRPCError
- * TOO_MANY_REQUESTS, which tRPC answers with HTTP 429 and a Retry-After header.
+ * like the stream hub), pruned as they age. Over a limit `admit` throws LimitExceededError (a
+ * LoraLandError, TOO_MANY_REQUESTS), which tRPC answers with HTTP 429 and a Retry-After header.
  */
+import { LoraLandError } from "./errors";
 
 export interface LimitOptions {
   /** streams one owner may have running at once (a 6-pane comparison holds 6) */
@@ -20,22 +21,21 @@ export interface LimitOptions {
 /** When a concurrency refusal may be retried: streams end on their own, so a short wait. */
 export const CONCURRENCY_RETRY_S = 5;
 
-export class LimitExceededError extends Error {
-  readonly code = "rate_limit:exceeded";
+export class LimitExceededError extends LoraLandError {
   constructor(
     readonly limit: "concurrent_streams" | "requests_per_minute" | "address_requests_per_minute",
     message: string,
     /** when trying again can succeed (seconds); null for concurrency (when a stream ends) */
-    readonly retryAfterS: number | null,
+    retryAfterS: number | null,
   ) {
-    super(message);
+    super("TOO_MANY_REQUESTS", message, { retryAfterS });
     this.name = "LimitExceededError";
   }
 }
 
-/** The Retry-After (seconds) for an error that refused a request. */
+/** The Retry-After (seconds) for an error that refused a request (a worker's 429 keeps the worker's). */
 export function retryAfterSeconds(cause: unknown): number {
-  return cause instanceof LimitExceededError && cause.retryAfterS !== null ? cause.retryAfterS : CONCURRENCY_RETRY_S;
+  return cause instanceof LoraLandError && cause.retryAfterS !== null ? cause.retryAfterS : CONCURRENCY_RETRY_S;
 }
 
 /** A running stream's hold on the concurrency limit; `release` is idempotent. */

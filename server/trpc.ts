@@ -2,7 +2,8 @@
  * tRPC setup, in three parts (as create-t3-app lays it out):
  * 1. context: the db, the env, the anonymous owner (signed httpOnly `owner` cookie set by
  *    proxy.ts), the admin right, the client's address, the request headers;
- * 2. initialization: superjson, zod-aware error shape, SSE settings for subscriptions;
+ * 2. initialization: superjson, zod-aware error shape, SSE settings for subscriptions, and the one
+ *    mapping of the app's typed errors (LoraLandError, server/errors.ts) to tRPC errors;
  * 3. router and procedures: `publicProcedure`, `ownerProcedure` (needs the owner cookie),
  *    `mutationProcedure` (owner + same-origin check: state-changing calls cannot come from another
  *    site) and `adminMutationProcedure` (admin + same-origin).
@@ -13,7 +14,10 @@ import { ZodError, z } from "zod";
 import type { Db } from "../db/client";
 import { clientAddress, isAdmin } from "./auth/access";
 import { ownerFromHeaders } from "./auth/owner-cookie";
+import { ChatNotFoundError } from "./db-queries/chats";
 import type { Env } from "./env";
+import { LoraLandError } from "./errors";
+import { RunIdTakenError, RunNotFoundError } from "./inference/stream-hub";
 
 // ── 1. context ────────────────────────────────────────────────────────────────────────────────
 export { OWNER_COOKIE, isOwnerId } from "./auth/owner-cookie";
@@ -75,6 +79,32 @@ export function assertSameOrigin(headers: Headers): void {
 }
 
 // ── 2. initialization ─────────────────────────────────────────────────────────────────────────
+/**
+ * The one place where errors become tRPC errors: a LoraLandError keeps its code (and so its HTTP
+ * status; a 429's Retry-After is read from it by server/http/trpc-handler.ts). Anything else
+ * thrown is left to tRPC (500).
+ */
+export function toTRPCError(cause: unknown): TRPCError | null {
+  if (cause instanceof TRPCError) return cause;
+  if (cause instanceof LoraLandError) return new TRPCError({ code: cause.code, message: cause.message, cause });
+  // not LoraLandErrors yet (server/db-queries/chats.ts, server/inference/stream-hub.ts)
+  if (cause instanceof ChatNotFoundError || cause instanceof RunNotFoundError) return new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
+  if (cause instanceof RunIdTakenError) return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
+  return null;
+}
+
+/** A subscription's events, with whatever its generator throws mapped like any other error. */
+async function* mappedIterable<T>(events: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
+  try {
+    yield* events;
+  } catch (e) {
+    throw toTRPCError(e) ?? e;
+  }
+}
+
+const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
+  typeof v === "object" && v !== null && typeof (v as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === "function";
+
 const t = initTRPC.context<TRPCContext>().create({
   transformer: superjson,
   errorFormatter({ shape, error }) {
@@ -97,7 +127,21 @@ export const createTRPCRouter = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const middleware = t.middleware;
 
-export const publicProcedure = t.procedure;
+/** Applied to every procedure: errors thrown by a resolver, or later by a subscription's generator. */
+const mapErrors = middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) {
+    if (result.error.code === "INTERNAL_SERVER_ERROR") {
+      const mapped = toTRPCError(result.error.cause);
+      if (mapped) throw mapped;
+    }
+    return result;
+  }
+  if (isAsyncIterable(result.data)) return { ...result, data: mappedIterable(result.data) };
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(mapErrors);
 
 const requireOwner = middleware(({ ctx, next }) => {
   if (!ctx.ownerId) throw new TRPCError({ code: "UNAUTHORIZED", message: "missing owner cookie: reload the page" });
@@ -110,13 +154,13 @@ const sameOrigin = middleware(({ ctx, next }) => {
 });
 
 /** Needs the anonymous owner (history, shares): `ctx.ownerId` is a string. */
-export const ownerProcedure = t.procedure.use(requireOwner);
+export const ownerProcedure = publicProcedure.use(requireOwner);
 
 /** State-changing calls of an owner: same-origin only (checked first: a cross-site call is refused whatever it carries). */
-export const mutationProcedure = t.procedure.use(sameOrigin).use(requireOwner);
+export const mutationProcedure = publicProcedure.use(sameOrigin).use(requireOwner);
 
 /** Changes to what every user sees (the catalog's headline figures, shared adapters): the admin right, same-origin. */
-export const adminMutationProcedure = t.procedure.use(sameOrigin).use(({ ctx, next }) => {
+export const adminMutationProcedure = publicProcedure.use(sameOrigin).use(({ ctx, next }) => {
   if (!ctx.admin) throw new TRPCError({ code: "FORBIDDEN", message: "admin only: present ADMIN_TOKEN (on /admin, or as Authorization: Bearer)" });
   return next();
 });

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import type { Db } from "../../db/client";
+import { LoraLandError } from "../errors";
 import { getCatalogAdapter } from "../db-queries/catalog";
 import { adapterCard, isFullRun } from "./headline";
 import { METRICS } from "./metrics";
@@ -65,9 +66,9 @@ export type IngestRun = z.infer<typeof ingestRunSchema>;
 /** The path of the app's ingest route; GET on it says which data directory the app owns. */
 export const INGEST_PATH = "/api/eval/ingest";
 
-export class IngestRefused extends Error {
+export class IngestRefused extends LoraLandError {
   constructor(message: string) {
-    super(message);
+    super("UNPROCESSABLE_CONTENT", message);
     this.name = "IngestRefused";
   }
 }

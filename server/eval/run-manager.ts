@@ -5,6 +5,7 @@
  */
 import type { Db } from "../../db/client";
 import { completeEvalRun, createEvalRun, failEvalRun, getEvalRun, setEvalRunProgress } from "../db-queries/evals";
+import { LoraLandError } from "../errors";
 import { isFullRun } from "./headline";
 import { compareThroughput, runEval, type EvalTask, type WorkerEndpoint } from "./runner";
 
@@ -26,9 +27,9 @@ type Registry = Map<number, ActiveRun>;
 const g = globalThis as typeof globalThis & { __loralandEvalRuns?: Registry };
 const active: Registry = (g.__loralandEvalRuns ??= new Map());
 
-export class EvalBusyError extends Error {
+export class EvalBusyError extends LoraLandError {
   constructor(readonly runId: number) {
-    super(`eval run #${runId} is still running: wait for it to finish`);
+    super("CONFLICT", `eval run #${runId} is still running: wait for it to finish`);
     this.name = "EvalBusyError";
   }
 }

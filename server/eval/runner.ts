@@ -9,17 +9,11 @@
  * prediction is the generated text, stripped.
  */
 import { setMaxListeners } from "node:events";
+import { generateText, WorkerError, type WorkerEndpoint } from "../inference/client";
 import { MAX_NEW_TOKENS, mean, score, type MetricName } from "./metrics";
 import type { EvalExample, TaskCard } from "./tasks";
 
-export type InferenceProtocol = "lorax" | "openai";
-
-export interface WorkerEndpoint {
-  url: string;
-  protocol: InferenceProtocol;
-  /** OpenAI `model` for the base model (our worker and vLLM accept their model id; "" works on ours) */
-  baseModelId?: string;
-}
+export type { InferenceProtocol, WorkerEndpoint } from "../inference/client";
 
 /** One task to evaluate: its card, the adapter that serves it, and the test rows. */
 export interface EvalTask {
@@ -61,16 +55,6 @@ export interface EvalProgress {
   slug: string;
 }
 
-export class EvalRequestError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-  ) {
-    super(message);
-    this.name = "EvalRequestError";
-  }
-}
-
 export interface GenerateOptions {
   signal?: AbortSignal;
   /** retries on 429/503 and network errors before giving up */
@@ -84,18 +68,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 
-function errorMessage(body: unknown, status: number): string {
-  if (body && typeof body === "object") {
-    const b = body as { error?: unknown };
-    if (typeof b.error === "string") return b.error;
-    if (b.error && typeof b.error === "object" && typeof (b.error as { message?: unknown }).message === "string") return (b.error as { message: string }).message;
-  }
-  return `HTTP ${status}`;
-}
-
 /**
  * One greedy completion: the generated text (not stripped) and the request's latency in ms.
- * `adapterId` null = the base model.
+ * `adapterId` null = the base model. Worker errors are WorkerErrors naming the adapter.
  */
 export async function generateOnce(
   endpoint: WorkerEndpoint,
@@ -104,11 +79,6 @@ export async function generateOnce(
   maxNewTokens: number,
   opts: GenerateOptions = {},
 ): Promise<{ text: string; latencyMs: number }> {
-  const url = endpoint.url.replace(/\/+$/, "");
-  const [path, body] =
-    endpoint.protocol === "lorax"
-      ? ["/generate", { inputs: prompt, parameters: { ...(adapterId ? { adapter_id: adapterId } : {}), max_new_tokens: maxNewTokens, do_sample: false } }]
-      : ["/v1/completions", { model: adapterId ?? endpoint.baseModelId ?? "", prompt, max_tokens: maxNewTokens, temperature: 0 }];
   const retries = opts.retries ?? 8;
   for (let attempt = 0; ; attempt++) {
     const started = performance.now();
@@ -118,33 +88,20 @@ export async function generateOnce(
     const forward = () => own.abort(opts.signal?.reason);
     if (opts.signal?.aborted) forward();
     opts.signal?.addEventListener("abort", forward, { once: true });
-    let res: Response;
     try {
-      res = await fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: own.signal });
+      const text = await generateText(endpoint, { prompt, adapterId, maxNewTokens }, own.signal);
+      return { text, latencyMs: performance.now() - started };
     } catch (err) {
+      if (opts.signal?.aborted || !(err instanceof WorkerError)) throw err;
+      if ((err.status === 0 || err.status === 429 || err.status === 503) && attempt < retries) {
+        await sleep(err.retryAfterS !== null ? err.retryAfterS * 1000 : 200 * 2 ** Math.min(attempt, 4), opts.signal);
+        continue;
+      }
+      const who = adapterId ? `adapter "${adapterId}"` : "the base model";
+      throw new WorkerError(`${who}: worker answered ${err.status}: ${err.message}`, err.status, err.errorType, err.retryAfterS);
+    } finally {
       opts.signal?.removeEventListener("abort", forward);
-      if (opts.signal?.aborted || attempt >= retries) throw new EvalRequestError(`worker unreachable at ${url}: ${(err as Error).message}`, 0);
-      await sleep(250 * 2 ** Math.min(attempt, 4), opts.signal);
-      continue;
     }
-    const json = (await res.json().catch(() => null)) as Record<string, unknown> | null;
-    opts.signal?.removeEventListener("abort", forward);
-    if (res.ok) {
-      const latencyMs = performance.now() - started;
-      const text =
-        endpoint.protocol === "lorax"
-          ? (json as { generated_text?: unknown } | null)?.generated_text
-          : (json as { choices?: { text?: unknown }[] } | null)?.choices?.[0]?.text;
-      if (typeof text !== "string") throw new EvalRequestError(`worker answered ${path} without generated text`, res.status);
-      return { text, latencyMs };
-    }
-    if ((res.status === 429 || res.status === 503) && attempt < retries) {
-      const after = Number(res.headers.get("retry-after"));
-      await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : 200 * 2 ** Math.min(attempt, 4), opts.signal);
-      continue;
-    }
-    const who = adapterId ? `adapter "${adapterId}"` : "the base model";
-    throw new EvalRequestError(`${who}: worker answered ${res.status}: ${errorMessage(json, res.status)}`, res.status);
   }
 }
 

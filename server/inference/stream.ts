@@ -9,17 +9,14 @@
  *   `POST /v1/chat/completions` for chat turns; `data: [DONE]` ends the stream.
  */
 import { EventSourceParserStream } from "eventsource-parser/stream";
+import type { z } from "zod";
 import type { GenerationParams } from "../../db/schema/chats";
+import { DEFAULT_IDLE_TIMEOUT_MS, fetchFailure, requestJson, trimSlash, workerFetch, type WorkerTarget } from "./client";
+import { chatChunkSchema, completionChunkSchema, describeIssue, errorFromResponse, loraxStreamEventSchema, streamErrorSchema, tokenizeSchema, WorkerError } from "./wire";
 
-export type WorkerProtocol = "lorax" | "openai";
-
-export interface WorkerTarget {
-  /** e.g. http://127.0.0.1:8081 (no trailing slash needed) */
-  baseUrl: string;
-  protocol: WorkerProtocol;
-  /** the base model's id on an OpenAI server (`model` when no adapter is asked for) */
-  baseModelId?: string;
-}
+export { WorkerError } from "./wire";
+export type { WorkerTarget } from "./client";
+export type WorkerProtocol = WorkerTarget["protocol"];
 
 export interface ChatTurn {
   role: "system" | "user" | "assistant";
@@ -67,33 +64,6 @@ export interface StreamAccepted {
 }
 
 export type StreamEvent = StreamAccepted | StreamToken | StreamDone;
-
-/** A failed request, with the worker's HTTP status (0 = unreachable) and error type. */
-export class WorkerError extends Error {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly errorType: string,
-    readonly retryAfterS: number | null = null,
-  ) {
-    super(message);
-    this.name = "WorkerError";
-  }
-}
-
-/**
- * Node's own fetch. Inside Next's server, `globalThis.fetch` is Next's caching wrapper, which may
- * tee the body into its fetch cache and deliver a stream late and all at once: the worker's
- * tokens would reach the browser in one burst.
- */
-function workerFetch(url: string, init: RequestInit): Promise<Response> {
-  const f = globalThis.fetch as typeof fetch & { _nextOriginalFetch?: typeof fetch };
-  return (f._nextOriginalFetch ?? f)(url, { ...init, cache: "no-store" });
-}
-
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, "");
-}
 
 function loraxBody(req: StreamRequest) {
   const p = req.params;
@@ -144,38 +114,24 @@ function openaiBody(req: StreamRequest, target: WorkerTarget) {
   return { ...common, prompt: req.prompt, logprobs: req.alternatives || 1 };
 }
 
-/** Reads the error body of a failed response in either protocol's shape. */
-async function workerError(res: Response): Promise<WorkerError> {
-  const text = await res.text().catch(() => "");
-  let message = text.slice(0, 500) || res.statusText;
-  let type = "http_error";
-  try {
-    const body = JSON.parse(text) as { error?: unknown; error_type?: string };
-    if (typeof body.error === "string") {
-      message = body.error;
-      type = body.error_type ?? type;
-    } else if (body.error && typeof body.error === "object") {
-      const e = body.error as { message?: string; type?: string; code?: string };
-      message = e.message ?? message;
-      type = e.code ?? e.type ?? type;
-    }
-  } catch {
-    // not JSON: keep the text
-  }
-  const retry = Number(res.headers.get("retry-after"));
-  return new WorkerError(message, res.status, type, Number.isFinite(retry) && retry > 0 ? retry : null);
-}
-
 function openaiFinish(reason: string | null | undefined): string {
   if (reason === "length") return "length";
   if (reason === "stop") return "eos_token";
   return reason ?? "eos_token";
 }
 
+/** An event's JSON, or a WorkerError (502 bad_event) naming what is wrong with it. */
+function parseEvent<T extends z.ZodType>(schema: T, msg: unknown, data: string): z.infer<T> {
+  const r = schema.safeParse(msg);
+  if (!r.success) throw new WorkerError(`the worker sent a malformed event (${describeIssue(r.error)}): ${data.slice(0, 100)}`, 502, "bad_event");
+  return r.data;
+}
+
 /**
  * Streams one generation. Yields `accepted` once, then `token`s in the worker's order, then
- * exactly one `done`; throws `WorkerError` on a worker error (before or during the stream), and
- * the signal's abort reason when aborted.
+ * exactly one `done`; throws `WorkerError` on a worker error (before or during the stream, a
+ * malformed event, or no byte for the target's idle timeout), and the signal's abort reason when
+ * aborted.
  */
 export async function* streamGeneration(
   target: WorkerTarget,
@@ -184,127 +140,179 @@ export async function* streamGeneration(
 ): AsyncGenerator<StreamEvent, void, undefined> {
   const base = trimSlash(target.baseUrl);
   const chat = !!req.messages;
-  const url =
-    target.protocol === "lorax" && !chat
-      ? `${base}/generate_stream`
-      : `${base}/v1/${chat ? "chat/completions" : "completions"}`;
-  const body = target.protocol === "lorax" && !chat ? loraxBody(req) : openaiBody(req, target);
+  const lorax = target.protocol === "lorax" && !chat;
+  const url = lorax ? `${base}/generate_stream` : `${base}/v1/${chat ? "chat/completions" : "completions"}`;
+  const body = lorax ? loraxBody(req) : openaiBody(req, target);
 
-  let res: Response;
-  try {
-    res = await workerFetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify(body),
-      signal,
-    });
-  } catch (e) {
-    if (signal?.aborted) throw signal.reason ?? e;
-    throw new WorkerError(`the inference worker at ${base} is unreachable (${(e as Error).cause ?? (e as Error).message})`, 0, "unreachable");
-  }
-  if (!res.ok || !res.body) throw await workerError(res);
-  const queue = Number(res.headers.get("x-queue-time"));
-  yield { type: "accepted", workerQueueMs: Number.isFinite(queue) && res.headers.has("x-queue-time") ? queue : null };
+  // the request's own signal: the caller's abort, or the worker's silence, ends it
+  const idleMs = target.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const own = new AbortController();
+  const forward = () => own.abort(signal?.reason);
+  if (signal?.aborted) forward();
+  signal?.addEventListener("abort", forward, { once: true });
+  const silent = new WorkerError(
+    `the worker sent nothing for ${idleMs / 1000} s, so the generation was ended (WORKER_IDLE_TIMEOUT_S)`,
+    504,
+    "worker_timeout",
+  );
+  let timedOut = false;
+  let timer: NodeJS.Timeout | undefined;
+  // armed only while we wait on the worker (not while the consumer holds a yielded event)
+  let waiting = false;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      timedOut = true;
+      own.abort(silent);
+    }, idleMs);
+  };
+  const disarm = () => clearTimeout(timer);
+  const failure = (e: unknown, otherwise: () => WorkerError) => {
+    if (timedOut) return silent;
+    if (signal?.aborted) return signal.reason ?? e;
+    return otherwise();
+  };
 
-  const events = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream());
-  const reader = events.getReader();
-  let done: StreamDone | null = null;
-  type Usage = { prompt_tokens?: number; completion_tokens?: number };
-  let usage = null as Usage | null;
   try {
-    for (;;) {
-      let next: ReadableStreamReadResult<{ data: string; event?: string }>;
-      try {
-        next = await reader.read();
-      } catch (e) {
-        if (signal?.aborted) throw signal.reason ?? e;
-        throw new WorkerError(`the worker connection broke mid-stream (${(e as Error).message})`, 0, "stream_broken");
-      }
-      if (next.done) break;
-      const data = next.value.data;
-      if (data === "[DONE]") break;
-      let msg: Record<string, unknown>;
-      try {
-        msg = JSON.parse(data) as Record<string, unknown>;
-      } catch {
-        throw new WorkerError(`the worker sent an event that is not JSON: ${data.slice(0, 100)}`, 502, "bad_event");
-      }
-      if (msg.error) {
-        const e = msg.error as string | { message?: string; type?: string };
-        throw typeof e === "string"
-          ? new WorkerError(e, 424, String(msg.error_type ?? "generation"))
-          : new WorkerError(e.message ?? "generation failed", 424, e.type ?? "generation");
-      }
-      if (target.protocol === "lorax" && !chat) {
-        const tok = msg.token as
-          | { id: number; text: string; logprob: number | null; special: boolean; alternative_tokens?: { id: number; text: string; logprob: number }[] }
-          | undefined;
-        if (tok) {
-          yield {
-            type: "token",
-            id: tok.id,
-            text: tok.text,
-            logprob: tok.logprob ?? null,
-            special: !!tok.special,
-            ...(tok.alternative_tokens ? { alternatives: tok.alternative_tokens } : {}),
-          };
-        }
-        const details = msg.details as
-          | { finish_reason?: string; prompt_tokens?: number; generated_tokens?: number; seed?: number | null }
-          | null
-          | undefined;
-        if (details || typeof msg.generated_text === "string") {
-          done = {
-            type: "done",
-            finishReason: details?.finish_reason ?? "eos_token",
-            generatedText: (msg.generated_text as string | null) ?? null,
-            promptTokens: details?.prompt_tokens ?? null,
-            generatedTokens: details?.generated_tokens ?? null,
-            seed: details?.seed ?? null,
-          };
-        }
-      } else {
-        if (msg.usage) usage = msg.usage as Usage;
-        const choice = (msg.choices as Record<string, unknown>[] | undefined)?.[0];
-        if (!choice) continue;
-        for (const t of openaiTokens(choice, chat)) yield t;
-        if (choice.finish_reason) {
-          done = { type: "done", finishReason: openaiFinish(choice.finish_reason as string), generatedText: null, promptTokens: null, generatedTokens: null, seed: null };
-        }
-      }
+    let res: Response;
+    arm();
+    try {
+      res = await workerFetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream" },
+        body: JSON.stringify(body),
+        signal: own.signal,
+      });
+    } catch (e) {
+      throw failure(e, () => new WorkerError(`the inference worker at ${base} is unreachable (${fetchFailure(e)})`, 0, "unreachable"));
+    } finally {
+      disarm();
     }
+    if (!res.ok || !res.body) throw await errorFromResponse(res);
+    const queue = Number(res.headers.get("x-queue-time"));
+    yield { type: "accepted", workerQueueMs: Number.isFinite(queue) && res.headers.has("x-queue-time") ? queue : null };
+
+    // any byte (a keep-alive comment too) shows the worker is alive
+    const decoder = new TextDecoder();
+    const watch = new TransformStream<Uint8Array, string>({
+      transform(chunk, out) {
+        if (waiting) arm();
+        out.enqueue(decoder.decode(chunk, { stream: true }));
+      },
+      flush(out) {
+        const rest = decoder.decode();
+        if (rest) out.enqueue(rest);
+      },
+    });
+    const events = res.body.pipeThrough(watch).pipeThrough(new EventSourceParserStream());
+    const reader = events.getReader();
+    let done: StreamDone | null = null;
+    let usage: { prompt_tokens?: number | null; completion_tokens?: number | null } | null = null;
+    try {
+      for (;;) {
+        let next: ReadableStreamReadResult<{ data: string; event?: string }>;
+        waiting = true;
+        arm();
+        try {
+          next = await reader.read();
+        } catch (e) {
+          throw failure(e, () => new WorkerError(`the worker connection broke mid-stream (${fetchFailure(e)})`, 0, "stream_broken"));
+        } finally {
+          waiting = false;
+          disarm();
+        }
+        if (next.done) break;
+        const data = next.value.data;
+        if (data === "[DONE]") break;
+        let msg: unknown;
+        try {
+          msg = JSON.parse(data);
+        } catch {
+          throw new WorkerError(`the worker sent an event that is not JSON: ${data.slice(0, 100)}`, 502, "bad_event");
+        }
+        if (msg && typeof msg === "object" && "error" in msg && (msg as { error: unknown }).error) {
+          const e = parseEvent(streamErrorSchema, msg, data);
+          throw "error_type" in e || typeof e.error === "string"
+            ? new WorkerError(String(e.error), 424, ("error_type" in e && e.error_type) || "generation")
+            : new WorkerError(e.error.message ?? "generation failed", 424, e.error.type ?? "generation");
+        }
+        if (done) throw new WorkerError(`the worker sent an event after its final one: ${data.slice(0, 100)}`, 502, "bad_event");
+        if (lorax) {
+          const ev = parseEvent(loraxStreamEventSchema, msg, data);
+          const tok = ev.token;
+          if (tok) {
+            yield {
+              type: "token",
+              id: tok.id,
+              text: tok.text,
+              logprob: tok.logprob ?? null,
+              special: !!tok.special,
+              ...(tok.alternative_tokens ? { alternatives: tok.alternative_tokens } : {}),
+            };
+          }
+          if (ev.details || typeof ev.generated_text === "string") {
+            if (!ev.details) throw new WorkerError(`the worker's final event has no details.finish_reason: ${data.slice(0, 100)}`, 502, "bad_event");
+            done = {
+              type: "done",
+              finishReason: ev.details.finish_reason,
+              generatedText: ev.generated_text ?? null,
+              promptTokens: ev.details.prompt_tokens ?? ev.details.input_length ?? null,
+              generatedTokens: ev.details.generated_tokens ?? null,
+              seed: ev.details.seed ?? null,
+            };
+          }
+        } else {
+          const chunk = chat ? parseEvent(chatChunkSchema, msg, data) : parseEvent(completionChunkSchema, msg, data);
+          if (chunk.usage) usage = chunk.usage;
+          const choice = chunk.choices[0];
+          if (!choice) continue;
+          for (const t of chat ? chatTokens(choice as ChatChoice) : completionTokens(choice as CompletionChoice)) yield t;
+          if (choice.finish_reason) {
+            done = { type: "done", finishReason: openaiFinish(choice.finish_reason), generatedText: null, promptTokens: null, generatedTokens: null, seed: null };
+          }
+        }
+      }
+    } finally {
+      reader.releaseLock();
+      // stop reading the response (no-op when it already ended)
+      await res.body.cancel().catch(() => {});
+    }
+    if (!done) throw new WorkerError("the worker ended the stream without a final event", 502, "stream_truncated");
+    if (usage) {
+      done.promptTokens = usage.prompt_tokens ?? done.promptTokens;
+      done.generatedTokens = usage.completion_tokens ?? done.generatedTokens;
+    }
+    yield done;
   } finally {
-    reader.releaseLock();
-    // stop reading the response (no-op when it already ended)
-    await res.body.cancel().catch(() => {});
+    disarm();
+    signal?.removeEventListener("abort", forward);
   }
-  if (!done) throw new WorkerError("the worker ended the stream without a final event", 502, "stream_truncated");
-  if (usage) {
-    done.promptTokens = usage.prompt_tokens ?? done.promptTokens;
-    done.generatedTokens = usage.completion_tokens ?? done.generatedTokens;
-  }
-  yield done;
 }
 
-/** Tokens of one OpenAI stream chunk, with logprobs when the server sent them. */
-function openaiTokens(choice: Record<string, unknown>, chat: boolean): StreamToken[] {
-  if (chat) {
-    const delta = (choice.delta ?? {}) as { content?: string | null };
-    const lp = (choice.logprobs as { content?: { token: string; logprob: number; top_logprobs?: { token: string; logprob: number }[] }[] } | null)?.content;
-    if (lp?.length) {
-      return lp.map((c) => ({
-        type: "token" as const,
-        id: -1,
-        text: c.token,
-        logprob: c.logprob,
-        special: false,
-        ...(c.top_logprobs?.length ? { alternatives: c.top_logprobs.map((a) => ({ id: -1, text: a.token, logprob: a.logprob })) } : {}),
-      }));
-    }
-    return delta.content ? [{ type: "token", id: -1, text: delta.content, logprob: null, special: false }] : [];
+type ChatChoice = z.infer<typeof chatChunkSchema>["choices"][number];
+type CompletionChoice = z.infer<typeof completionChunkSchema>["choices"][number];
+
+/** Tokens of one OpenAI chat chunk, with logprobs when the server sent them. */
+function chatTokens(choice: ChatChoice): StreamToken[] {
+  const lp = choice.logprobs?.content;
+  if (lp?.length) {
+    return lp.map((c) => ({
+      type: "token" as const,
+      id: -1,
+      text: c.token,
+      logprob: c.logprob,
+      special: false,
+      ...(c.top_logprobs?.length ? { alternatives: c.top_logprobs.map((a) => ({ id: -1, text: a.token, logprob: a.logprob })) } : {}),
+    }));
   }
-  const text = (choice.text as string | undefined) ?? "";
-  const lp = choice.logprobs as { tokens?: string[]; token_logprobs?: (number | null)[]; top_logprobs?: Record<string, number>[] | null } | null;
+  const content = choice.delta?.content;
+  return content ? [{ type: "token", id: -1, text: content, logprob: null, special: false }] : [];
+}
+
+/** Tokens of one OpenAI completion chunk, with logprobs when the server sent them. */
+function completionTokens(choice: CompletionChoice): StreamToken[] {
+  const text = choice.text ?? "";
+  const lp = choice.logprobs;
   if (lp?.tokens?.length) {
     return lp.tokens.map((t, i) => {
       const top = lp.top_logprobs?.[i];
@@ -324,22 +332,5 @@ function openaiTokens(choice: Record<string, unknown>, chat: boolean): StreamTok
 
 /** Token count of a prompt, as the worker's tokenizer sees it (LoRAX/TGI `POST /tokenize`). */
 export async function countTokens(target: WorkerTarget, text: string, signal?: AbortSignal): Promise<number> {
-  const base = trimSlash(target.baseUrl);
-  let res: Response;
-  try {
-    res = await workerFetch(`${base}/tokenize`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ inputs: text }),
-      signal,
-    });
-  } catch (e) {
-    throw new WorkerError(`the inference worker at ${base} is unreachable (${(e as Error).message})`, 0, "unreachable");
-  }
-  if (!res.ok) throw await workerError(res);
-  const body = (await res.json()) as unknown;
-  if (Array.isArray(body)) return body.length;
-  const obj = body as { tokens?: unknown[]; ids?: unknown[]; count?: number };
-  if (typeof obj.count === "number") return obj.count;
-  return (obj.tokens ?? obj.ids ?? []).length;
+  return requestJson(`${trimSlash(target.baseUrl)}/tokenize`, tokenizeSchema, { method: "POST", body: JSON.stringify({ inputs: text }), signal });
 }

@@ -4,23 +4,24 @@ import { z } from "zod";
 import { getCatalogAdapter } from "../db-queries/catalog";
 import { getEvalResult, getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns, setHeadlineResult } from "../db-queries/evals";
 import { inferenceUrl } from "../env";
+import { LoraLandError } from "../errors";
 import { adapterCard, isFullRun } from "../eval/headline";
-import { checkIngestRun, IngestRefused, ingestRunSchema } from "../eval/ingest";
-import { EvalBusyError, runningWebRun, startWebRun, watchRun } from "../eval/run-manager";
+import { checkIngestRun, ingestRunSchema } from "../eval/ingest";
+import { runningWebRun, startWebRun, watchRun } from "../eval/run-manager";
 import { loadTaskCards, loadTestExamples } from "../eval/tasks";
-import { LimitExceededError } from "../limits";
+import { servedModelId, WorkerError } from "../inference/client";
 import { adminMutationProcedure, createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
 import { generateLimits } from "./generate";
 
 const slug = z.string().min(1, "slug is required").max(200, "slug is too long");
 
-async function workerModelId(url: string): Promise<string | null> {
+/** The worker's base model; an eval cannot start without one (a precondition, whatever the worker's failure). */
+async function workerModelId(url: string, protocol: "lorax" | "openai"): Promise<string> {
   try {
-    const res = await fetch(`${url}/info`, { signal: AbortSignal.timeout(3000) });
-    const info = (await res.json()) as { model_id?: unknown };
-    return typeof info.model_id === "string" ? info.model_id : null;
-  } catch {
-    return null;
+    return await servedModelId(url, protocol);
+  } catch (err) {
+    if (!(err instanceof WorkerError)) throw err;
+    throw new LoraLandError("PRECONDITION_FAILED", `${err.message}: start it, then run the eval`, { cause: err });
   }
 }
 
@@ -74,30 +75,23 @@ export const evalRouter = createTRPCRouter({
         throw new TRPCError({ code: "BAD_REQUEST", message: `task: "${adapter.slug}" is evaluated on its own task "${card.slug}", not "${input.task}"` });
       }
       const url = inferenceUrl(ctx.env);
-      const modelId = await workerModelId(url);
-      if (!modelId) throw new TRPCError({ code: "PRECONDITION_FAILED", message: `the worker at ${url} is not answering: start it, then run the eval` });
+      const modelId = await workerModelId(url, ctx.env.INFERENCE_PROTOCOL);
       if (modelId !== adapter.baseModelId) {
         throw new TRPCError({ code: "PRECONDITION_FAILED", message: `"${adapter.slug}" is an adapter of ${adapter.baseModelId}; the worker serves ${modelId}` });
       }
-      try {
-        // an eval start counts against the owner's and the address's request limits (no stream held)
-        generateLimits().admit(ctx.ownerId, 0, ctx.clientAddress);
-        const runId = await startWebRun({
-          db: ctx.db,
-          endpoint: { url, protocol: ctx.env.INFERENCE_PROTOCOL, baseModelId: modelId },
-          modelId,
-          tasks: [{ slug: adapter.slug, card, adapterId: adapter.adapterId, examples: loadTestExamples(card, { limit: input.limit ?? undefined }) }],
-          exampleLimit: input.limit,
-          concurrency: input.concurrency,
-          // the admin's full run becomes the headline; anyone else's waits for the admin to pick it
-          headline: ctx.admin === true && input.limit === null,
-        });
-        return { runId };
-      } catch (err) {
-        if (err instanceof LimitExceededError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: err.message, cause: err });
-        if (err instanceof EvalBusyError) throw new TRPCError({ code: "CONFLICT", message: err.message });
-        throw err;
-      }
+      // an eval start counts against the owner's and the address's request limits (no stream held)
+      generateLimits().admit(ctx.ownerId, 0, ctx.clientAddress);
+      const runId = await startWebRun({
+        db: ctx.db,
+        endpoint: { url, protocol: ctx.env.INFERENCE_PROTOCOL, baseModelId: modelId },
+        modelId,
+        tasks: [{ slug: adapter.slug, card, adapterId: adapter.adapterId, examples: loadTestExamples(card, { limit: input.limit ?? undefined }) }],
+        exampleLimit: input.limit,
+        concurrency: input.concurrency,
+        // the admin's full run becomes the headline; anyone else's waits for the admin to pick it
+        headline: ctx.admin === true && input.limit === null,
+      });
+      return { runId };
     }),
 
   /** live progress of a run until it is done or failed */
@@ -107,14 +101,9 @@ export const evalRouter = createTRPCRouter({
 
   /** a finished command-line run handed over to the app that owns the database (admin only) */
   ingest: adminMutationProcedure.input(ingestRunSchema).mutation(async ({ ctx, input }) => {
-    try {
-      const headline = await checkIngestRun(ctx.db, input);
-      const run = await ingestEvalRun(ctx.db, { origin: "cli", ...input, headline });
-      return { id: run.id, headline };
-    } catch (err) {
-      if (err instanceof IngestRefused) throw new TRPCError({ code: "UNPROCESSABLE_CONTENT", message: err.message });
-      throw err;
-    }
+    const headline = await checkIngestRun(ctx.db, input);
+    const run = await ingestEvalRun(ctx.db, { origin: "cli", ...input, headline });
+    return { id: run.id, headline };
   }),
 
   /** the admin picks which full-test-split result is the adapter's headline figure */

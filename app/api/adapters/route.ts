@@ -23,6 +23,7 @@ import { ownerFromHeaders } from "@/server/auth/owner-cookie";
 import { addUserAdapter, adapterOwnership, adapterSlugTaken, catalogListsRepo, removeUserAdapter } from "@/server/db-queries/evals";
 import { getEnv, inferenceUrl } from "@/server/env";
 import { loadTaskCards, type TaskCard } from "@/server/eval/tasks";
+import { registerAdapter, servedModelId, unregisterAdapter, WorkerError } from "@/server/inference/client";
 import { isSameOrigin } from "@/server/trpc";
 import {
   ADAPTER_ID,
@@ -46,28 +47,16 @@ function fail(err: UploadError) {
   return NextResponse.json({ error: err.message, code: err.code }, { status: err.status });
 }
 
-async function workerJson(url: string, init?: RequestInit): Promise<{ status: number; body: Record<string, unknown> | null }> {
-  try {
-    const res = await fetch(url, { ...init, signal: AbortSignal.timeout(120_000), cache: "no-store" });
-    return { status: res.status, body: (await res.json().catch(() => null)) as Record<string, unknown> | null };
-  } catch (err) {
-    throw new UploadError(503, "WORKER_OFFLINE", `the worker at ${new URL(url).origin} is not answering (${(err as Error).message}): start it, then register the adapter`);
-  }
-}
-
-function workerError(body: Record<string, unknown> | null, status: number): string {
-  const e = body?.error;
-  if (typeof e === "string") return e;
-  if (e && typeof e === "object" && typeof (e as { message?: unknown }).message === "string") return (e as { message: string }).message;
-  return `HTTP ${status}`;
-}
-
 /** The served base: its id from /info, and its shape from MODEL_DIR/config.json when it is our bundled worker's model. */
 async function servedBase(): Promise<{ modelId: string; shape: BaseShape | null }> {
   const env = getEnv();
-  const { status, body } = await workerJson(`${inferenceUrl(env)}/info`);
-  const modelId = typeof body?.model_id === "string" ? body.model_id : null;
-  if (status !== 200 || !modelId) throw new UploadError(503, "WORKER_OFFLINE", `the worker at ${inferenceUrl(env)} did not report its model (/info answered ${status})`);
+  let modelId: string;
+  try {
+    modelId = await servedModelId(inferenceUrl(env), env.INFERENCE_PROTOCOL);
+  } catch (err) {
+    if (!(err instanceof WorkerError)) throw err;
+    throw new UploadError(503, "WORKER_OFFLINE", `${err.message}: start it, then register the adapter`);
+  }
   let shape: BaseShape | null = null;
   if (!env.INFERENCE_URL) {
     shape = JSON.parse(await fs.readFile(path.join(env.MODEL_DIR, "config.json"), "utf8")) as BaseShape;
@@ -91,14 +80,17 @@ async function checkId(id: unknown): Promise<string> {
   return id;
 }
 
-/** Register with the worker; on refusal the caller rolls back. */
-async function registerWithWorker(payload: Record<string, unknown>): Promise<void> {
-  const env = getEnv();
-  const { status, body } = await workerJson(`${inferenceUrl(env)}/adapters`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
-  if (status < 200 || status >= 300) {
+/** Register with the worker (a Hub download may take minutes); on refusal the caller rolls back. */
+async function registerWithWorker(payload: { id: string; source: "local" | "hub"; path?: string; repo?: string }): Promise<void> {
+  const url = inferenceUrl(getEnv());
+  try {
+    await registerAdapter(url, payload, AbortSignal.timeout(120_000));
+  } catch (err) {
+    if (!(err instanceof WorkerError)) throw err;
+    if (err.status === 0) throw new UploadError(503, "WORKER_OFFLINE", `${err.message}: start it, then register the adapter`);
     // an error body is the worker judging the adapter; a bare 404/405 is a server without /adapters (e.g. vLLM)
-    if (!body?.error && (status === 404 || status === 405)) throw new UploadError(503, "WORKER_UNSUPPORTED", "the inference server does not accept adapter registrations (POST /adapters)");
-    throw new UploadError(422, "WORKER_REFUSED", `the worker refused the adapter: ${workerError(body, status)}`);
+    if ((err.status === 404 || err.status === 405) && err.errorType === "http_error") throw new UploadError(503, "WORKER_UNSUPPORTED", "the inference server does not accept adapter registrations (POST /adapters)");
+    throw new UploadError(422, "WORKER_REFUSED", `the worker refused the adapter: ${err.message}`);
   }
 }
 
@@ -156,7 +148,7 @@ async function upload(req: Request, who: Caller): Promise<NextResponse> {
     await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: null, description: `Uploaded LoRA adapter (r=${lora.r}, ${lora.targetModules.join(", ")}).`, task: taskOf(card), ownerId: who.ownerId });
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
-    await fetch(`${inferenceUrl(env)}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+    await unregisterAdapter(inferenceUrl(env), id);
     throw err;
   }
   return NextResponse.json({ id, slug: id, source: "local", rank: lora.r, targetModules: lora.targetModules, pairs, bytes: weights.byteLength }, { status: 201 });
@@ -180,7 +172,7 @@ async function registerHub(req: Request, who: Caller): Promise<NextResponse> {
   try {
     await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: body.repo, description: `LoRA adapter ${body.repo} from the Hugging Face Hub.`, task: taskOf(card), ownerId: who.ownerId });
   } catch (err) {
-    await fetch(`${inferenceUrl(getEnv())}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+    await unregisterAdapter(inferenceUrl(getEnv()), id);
     throw err;
   }
   return NextResponse.json({ id, slug: id, source: "hub", repo: body.repo }, { status: 201 });
@@ -215,7 +207,7 @@ export async function DELETE(req: Request) {
     if (!who.admin && (!who.ownerId || found.ownerId !== who.ownerId)) throw new UploadError(403, "FORBIDDEN", `id: "${id}" was added by someone else; only they or the admin can remove it`);
     const env = getEnv();
     await removeUserAdapter(db, { slug: id });
-    await fetch(`${inferenceUrl(env)}/adapters/${encodeURIComponent(id)}`, { method: "DELETE" }).catch(() => {});
+    await unregisterAdapter(inferenceUrl(env), id);
     await fs.rm(path.join(env.DATA_DIR, "adapters", id), { recursive: true, force: true });
     return NextResponse.json({ id, removed: true });
   } catch (err) {
