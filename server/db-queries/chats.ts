@@ -10,6 +10,7 @@ import {
   chatMessages,
   chats,
   generations,
+  webInstances,
   type ChatKind,
   type ChatSettings,
   type GenerationParams,
@@ -111,6 +112,83 @@ export async function startTurn({
   });
 }
 
+/**
+ * A run's rows in ONE statement (one round trip, atomic): for a new chat the chat, its first turn
+ * and one queued generation per pane; for an existing chat of this owner the next turn and its
+ * generations (nothing is written when the chat is not this owner's → ChatNotFoundError).
+ * What `generate.start` waits for before it answers, so a chat whose id was answered survives a
+ * kill -9 without a transaction's five extra round trips on the TTFT path.
+ */
+export async function startRun({
+  db,
+  ownerId,
+  chat,
+  content,
+  inputs,
+  mode,
+  panes,
+  params,
+  runId,
+  instanceId,
+}: {
+  db: Db;
+  ownerId: string;
+  /** a new chat (with its id), or the id of one to continue */
+  chat: { id: string; kind: ChatKind; title: string; settings: ChatSettings } | { continue: string };
+  content: string;
+  inputs: Record<string, string> | null;
+  mode: PromptMode;
+  panes: { id: string; adapterId: string | null; prompt: string }[];
+  params: GenerationParams;
+  runId: string;
+  instanceId: string | null;
+}): Promise<{ turn: number }> {
+  const chatId = "continue" in chat ? chat.continue : chat.id;
+  const json = (v: unknown) => sql`${v === null || v === undefined ? null : JSON.stringify(v)}::jsonb`;
+  const values = sql.join(
+    panes.map((p, pane) => sql`(${p.id}::text, ${pane}::int, ${p.adapterId}::text, ${p.prompt}::text)`),
+    sql`, `,
+  );
+  // the chat row: inserted, or this owner's touched (its row lock orders concurrent turns)
+  const head =
+    "continue" in chat
+      ? sql`c as (update ${chats} set updated_at = now() where id = ${chatId} and owner_id = ${ownerId} returning id),
+            t as (select coalesce(max(turn) + 1, 0)::int as turn from ${chatMessages} where chat_id = ${chatId})`
+      : sql`c as (insert into ${chats} (id, owner_id, kind, title, settings) values (${chatId}, ${ownerId}, ${chat.kind}, ${chat.title}, ${json(chat.settings)}) returning id),
+            t as (select 0 as turn)`;
+  const statement = sql`with ${head},
+    m as (insert into ${chatMessages} (id, chat_id, turn, role, content, inputs)
+          select ${randomUUID()}, c.id, t.turn, 'user', ${content}, ${json(inputs)} from c, t returning turn),
+    g as (insert into ${generations} (id, chat_id, owner_id, turn, pane, adapter_id, mode, prompt, params, status, run_id, instance_id)
+          select v.id, ${chatId}, ${ownerId}, m.turn, v.pane, v.adapter_id, ${mode}, v.prompt, ${json(params)}, 'queued', ${runId}, ${instanceId}::text
+          from m, (values ${values}) as v(id, pane, adapter_id, prompt) returning id)
+    select (select turn from m) as turn, (select count(*) from g)::int as n`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const [row] = rowsOf<{ turn: number | null; n: number }>(await db.execute(statement));
+      if (row?.turn === null || row?.turn === undefined) throw new ChatNotFoundError(chatId);
+      return { turn: row.turn };
+    } catch (e) {
+      // two turns of one chat at once: the later statement read the turn number before the
+      // earlier committed (the unique index refuses it); it is atomic, so retrying is safe
+      if (attempt < 3 && "continue" in chat && pgCode(e) === "23505") continue;
+      throw e;
+    }
+  }
+}
+
+/** Rows of `db.execute` on either driver (postgres.js: the array; PGlite: `.rows`). */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? [])) as T[];
+}
+
+/** A Postgres error's SQLSTATE, also when drizzle wraps it. */
+function pgCode(e: unknown): string | undefined {
+  for (let x = e as { code?: unknown; cause?: unknown } | undefined, i = 0; x && i < 4; x = x.cause as typeof x, i++)
+    if (typeof x.code === "string" && /^[0-9A-Z]{5}$/.test(x.code)) return x.code;
+  return undefined;
+}
+
 export interface GenerationPatch {
   status?: GenerationStatus;
   output?: string;
@@ -132,8 +210,8 @@ export async function updateGeneration({ db, id, patch }: { db: Db; id: string; 
 }
 
 /**
- * At server start: whatever was queued or streaming belonged to a process that is gone.
- * Its partial output (flushed while streaming) stays, marked interrupted.
+ * Single-process databases (PGlite) at server start: whatever was queued or streaming belonged to
+ * the process before this one. Its partial output (flushed while streaming) stays, marked interrupted.
  */
 export async function markUnfinishedInterrupted({ db }: { db: Db }): Promise<number> {
   const rows = await db
@@ -142,6 +220,58 @@ export async function markUnfinishedInterrupted({ db }: { db: Db }): Promise<num
     .where(inArray(generations.status, ["queued", "streaming"]))
     .returning({ id: generations.id });
   return rows.length;
+}
+
+/**
+ * Shared databases (several web servers): marks interrupted only the unfinished generations of
+ * instances whose lease ran out (a killed server, or this one's previous process), and rows from
+ * before instances existed; a live peer's streams are left alone. Expired instances are dropped.
+ */
+export async function recoverExpiredInstances({ db }: { db: Db }): Promise<number> {
+  const rows = await db
+    .update(generations)
+    .set({ status: "interrupted", error: "the server stopped while this was streaming", finishedAt: new Date() })
+    .where(
+      and(
+        inArray(generations.status, ["queued", "streaming"]),
+        or(
+          sql`${generations.instanceId} is null`,
+          sql`not exists (select 1 from ${webInstances} where ${webInstances.id} = ${generations.instanceId} and ${webInstances.leaseUntil} > now())`,
+        ),
+      ),
+    )
+    .returning({ id: generations.id });
+  await db.delete(webInstances).where(sql`${webInstances.leaseUntil} <= now()`);
+  return rows.length;
+}
+
+/** Takes or renews this process's lease for `ttlMs` from now (the database's clock, so servers' clocks may differ). */
+export async function renewInstanceLease({ db, id, ttlMs }: { db: Db; id: string; ttlMs: number }): Promise<void> {
+  const until = sql`now() + make_interval(secs => ${ttlMs / 1000})`;
+  await db.insert(webInstances).values({ id, leaseUntil: until }).onConflictDoUpdate({ target: webInstances.id, set: { leaseUntil: until } });
+}
+
+/** A clean shutdown gives the lease back (its streams were already saved as interrupted). */
+export async function dropInstance({ db, id }: { db: Db; id: string }): Promise<void> {
+  await db.delete(webInstances).where(eq(webInstances.id, id));
+}
+
+/** Is this instance's lease still running? */
+export async function instanceAlive({ db, id }: { db: Db; id: string }): Promise<boolean> {
+  const rows = await db
+    .select({ id: webInstances.id })
+    .from(webInstances)
+    .where(and(eq(webInstances.id, id), sql`${webInstances.leaseUntil} > now()`));
+  return rows.length > 0;
+}
+
+/** A run's generations (this owner's), pane order: how a server that did not start the run finds it. */
+export async function runGenerations({ db, ownerId, runId }: { db: Db; ownerId: string; runId: string }): Promise<Generation[]> {
+  return db
+    .select()
+    .from(generations)
+    .where(and(eq(generations.runId, runId), eq(generations.ownerId, ownerId)))
+    .orderBy(asc(generations.pane));
 }
 
 export interface ChatListItem {
