@@ -185,6 +185,11 @@ export class StreamHub {
     return this.runs.get(runId)?.ownerId === ownerId;
   }
 
+  /** The owner of a run this hub holds (live or kept for late resumes), null when it has none. */
+  ownerOf(runId: string): string | null {
+    return this.runs.get(runId)?.ownerId ?? null;
+  }
+
   /**
    * Waits (at most `timeoutMs`, or until the signal aborts) for a run that may not have started
    * yet; true when it exists and is this owner's.

@@ -8,12 +8,24 @@ import { tracked, TRPCError } from "@trpc/server";
 import { z } from "zod";
 import type { Db } from "../../db/client";
 import type { GenerationParams } from "../../db/schema/chats";
-import { createChat, getChat, markUnfinishedInterrupted, startTurn, titleFromPrompt, updateGeneration, ChatNotFoundError } from "../db-queries/chats";
+import {
+  getChat,
+  instanceAlive,
+  recoverExpiredInstances,
+  runGenerations,
+  startRun,
+  titleFromPrompt,
+  updateGeneration,
+  ChatNotFoundError,
+  type Generation,
+} from "../db-queries/chats";
 import { inferenceUrl, type Env } from "../env";
 import { workerStatus } from "../inference/client";
-import { StreamHub, RunIdTakenError, RunNotFoundError } from "../inference/stream-hub";
+import { RunRelay, type NotifyClient, type WatchOutcome } from "../inference/run-relay";
+import { StreamHub, RunIdTakenError, RunNotFoundError, type RunChunk } from "../inference/stream-hub";
 import { countTokens, WorkerError, type ChatTurn, type WorkerTarget } from "../inference/stream";
 import { LimitExceededError, OwnerLimits } from "../limits";
+import { thisInstance } from "../recover";
 import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
 
 /** Same bounds as the worker's validation, so bad input fails here with the field named. */
@@ -83,9 +95,38 @@ export const startInput = z.object({
 
 /** How long a subscription opened ahead of its `start` waits for the run to begin. */
 const AWAIT_START_MS = 30_000;
+/** Postgres: how often such a subscription looks for the run's rows (its start may have reached another server). */
+const AWAIT_POLL_MS = 250;
 
-// ── process-wide state: the hub (live runs) and the limits ──────────────────────────────────
-type Global = typeof globalThis & { __loralandHub?: Promise<StreamHub>; __loralandLimits?: OwnerLimits };
+/**
+ * A run that no server holds any more, from its rows: each pane's end as stored (a row still
+ * unfinished is reported interrupted: nobody streams it now).
+ */
+function storedEnds(rows: Generation[]): RunChunk[] {
+  return rows.map((r) => {
+    const finished = r.status !== "queued" && r.status !== "streaming";
+    return {
+      pane: r.pane,
+      kind: "end",
+      status: finished ? (r.status as Exclude<Generation["status"], "queued" | "streaming">) : "interrupted",
+      finishReason: r.finishReason,
+      error: finished ? r.error : "the server stopped while this was streaming",
+      errorStatus: null,
+      output: r.output,
+      stats: { queueMs: r.queueMs, ttftMs: r.ttftMs, totalMs: r.totalMs, tokensIn: r.tokensIn, tokensOut: r.tokensOut ?? 0, tokensPerSecond: r.tokensPerSecond },
+    };
+  });
+}
+
+// ── process-wide state: the hub (live runs), the relay to other servers, and the limits ──────
+interface Streaming {
+  hub: StreamHub;
+  /** this process's instance id (Postgres); null on PGlite */
+  instanceId: string | null;
+  /** other web servers on the same Postgres; null on PGlite (one process) */
+  relay: RunRelay | null;
+}
+type Global = typeof globalThis & { __loralandHub?: Promise<Streaming>; __loralandLimits?: OwnerLimits };
 const g = globalThis as Global;
 
 export function generateLimits(): OwnerLimits {
@@ -105,24 +146,36 @@ async function workerTarget(env: Env): Promise<WorkerTarget> {
 }
 
 /**
- * The hub of this process. Created once; first marks what an earlier process left streaming as
- * interrupted (its partial output was flushed while it streamed).
+ * The hub of this process. Created once; first registers this process (server/recover.ts: its
+ * lease on Postgres) and marks interrupted what a gone process left streaming (its partial
+ * output was flushed while it streamed). On Postgres it also listens for other servers asking
+ * for the runs it holds.
  */
-export function getHub(db: Db, env: Env): Promise<StreamHub> {
+function streaming(db: Db, env: Env): Promise<Streaming> {
   g.__loralandHub ??= (async () => {
-    await markUnfinishedInterrupted({ db });
+    const me = await thisInstance(db);
     let target: WorkerTarget = { baseUrl: inferenceUrl(env), protocol: env.INFERENCE_PROTOCOL };
     if (env.INFERENCE_PROTOCOL === "openai") target = await workerTarget(env);
-    return new StreamHub({
+    const hub = new StreamHub({
       target: () => target,
       persist: (id, patch) => updateGeneration({ db, id, patch }),
       onError: (e) => console.error("stream hub: saving a generation failed:", e),
     });
+    let relay: RunRelay | null = null;
+    if (me.id) {
+      relay = new RunRelay((db as unknown as { $client: NotifyClient }).$client, me.id, hub);
+      await relay.start();
+    }
+    return { hub, instanceId: me.id, relay };
   })().catch((e) => {
     g.__loralandHub = undefined;
     throw e;
   });
   return g.__loralandHub;
+}
+
+export async function getHub(db: Db, env: Env): Promise<StreamHub> {
+  return (await streaming(db, env)).hub;
 }
 
 /**
@@ -201,42 +254,42 @@ export const generateRouter = createTRPCRouter({
       const limits = generateLimits();
       const leases = limits.admit(ctx.ownerId, input.adapters.length, ctx.clientAddress);
       try {
-        const hub = await getHub(ctx.db, ctx.env);
+        const { hub, instanceId } = await streaming(ctx.db, ctx.env);
         const kind = input.mode === "chat" ? "chat" : input.adapters.length > 1 ? "compare" : "run";
-        // chat mode: earlier turns from history (a new chat starts with just this message)
+        // chat mode: earlier turns from history (a new chat starts with just this message); other
+        // modes need no read first: the write below finds no chat of this owner → NOT_FOUND
         const messages = input.mode === "chat" && input.chatId ? await chatHistory(ctx.db, ctx.ownerId, input.chatId, input.prompt) : undefined;
-        if (input.chatId && !messages && !(await getChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.chatId }))) throw new ChatNotFoundError(input.chatId);
         const turns = messages ?? (input.mode === "chat" ? [{ role: "user" as const, content: input.prompt }] : undefined);
+        const runId = input.runId ?? randomUUID();
         // checked before anything is stored (hub.start checks again)
-        if (input.runId !== undefined && hub.generationIds(input.runId).length > 0) throw new RunIdTakenError(input.runId);
+        if (hub.ownerOf(runId) !== null) throw new RunIdTakenError(runId);
         const generationIds = input.adapters.map(() => randomUUID());
         const chatId = input.chatId ?? randomUUID();
-        // the rows are written while the worker already works (hub.start below sends the request
-        // first): the database is not on the worker's path, and the hub holds its writes until the
-        // rows exist. The answer waits for them, so a chat whose id was answered survives a kill -9.
-        const stored = (async () => {
-          if (!input.chatId) {
-            await createChat({
-              db: ctx.db,
-              id: chatId,
-              ownerId: ctx.ownerId,
-              kind,
-              title: titleFromPrompt(input.prompt),
-              settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
-            });
-          }
-          await startTurn({
-            db: ctx.db,
-            ownerId: ctx.ownerId,
-            chatId,
-            content: input.prompt,
-            inputs: input.inputs ?? null,
-            mode: input.mode,
-            panes: input.adapters.map((a, i) => ({ id: generationIds[i], adapterId: a, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
-            params: input.params,
-          });
-        })();
-        const runId = hub.start(
+        // the rows are written (one statement, one round trip) while the worker already works:
+        // hub.start below sends the request first and holds its writes until the rows exist. The
+        // answer waits for them, so a chat whose id was answered survives a kill -9.
+        const stored = startRun({
+          db: ctx.db,
+          ownerId: ctx.ownerId,
+          chat: input.chatId
+            ? { continue: input.chatId }
+            : {
+                id: chatId,
+                kind,
+                title: titleFromPrompt(input.prompt),
+                settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
+              },
+          content: input.prompt,
+          inputs: input.inputs ?? null,
+          mode: input.mode,
+          panes: input.adapters.map((a, i) => ({ id: generationIds[i]!, adapterId: a, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
+          params: input.params,
+          runId,
+          instanceId,
+        });
+        // continuing a chat: it must be this owner's before the worker does anything for it
+        if (input.chatId) await stored;
+        hub.start(
           ctx.ownerId,
           input.adapters.map((adapterId, i) => ({
             generationId: generationIds[i]!,
@@ -244,7 +297,7 @@ export const generateRouter = createTRPCRouter({
             request: { prompt: turns ? input.prompt : (input.prompts?.[i] ?? input.prompt), messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
           })),
           stored,
-          input.runId,
+          runId,
         );
         await stored;
         return { runId, chatId, generationIds };
@@ -268,13 +321,50 @@ export const generateRouter = createTRPCRouter({
       }),
     )
     .subscription(async function* ({ ctx, input, signal }) {
-      const hub = await getHub(ctx.db, ctx.env);
-      const found = input.awaitStart ? await hub.awaitRun(input.runId, ctx.ownerId, AWAIT_START_MS, signal) : hub.has(input.runId, ctx.ownerId);
-      if (!found) toTRPC(new RunNotFoundError(input.runId));
+      const { hub, relay } = await streaming(ctx.db, ctx.env);
       const from = input.lastEventId != null && /^\d+$/.test(input.lastEventId) ? Number(input.lastEventId) + 1 : 0;
-      for await (const [index, chunk] of hub.subscribe(input.runId, ctx.ownerId, from, signal)) {
-        yield tracked(String(index), chunk);
+      const local = () => hub.has(input.runId, ctx.ownerId);
+      // not in this process: another server's run (Postgres), or one that ended long ago: its rows
+      let rows: Generation[] = [];
+      const stored = async () => (rows = await runGenerations({ db: ctx.db, ownerId: ctx.ownerId, runId: input.runId })).length > 0;
+      let found = local();
+      if (!found && !input.awaitStart) found = await stored();
+      else if (!found) {
+        // the start call may be in flight here or on another server (its rows appear before it answers)
+        const deadline = Date.now() + AWAIT_START_MS;
+        // (a run of this id held here for another owner ends the wait: NOT_FOUND)
+        while (!found && !signal?.aborted && Date.now() < deadline && hub.ownerOf(input.runId) === null) {
+          found = (await hub.awaitRun(input.runId, ctx.ownerId, relay ? AWAIT_POLL_MS : AWAIT_START_MS, signal)) || (relay !== null && (await stored()));
+        }
       }
+      if (!found) toTRPC(new RunNotFoundError(input.runId));
+      if (local()) {
+        for await (const [index, chunk] of hub.subscribe(input.runId, ctx.ownerId, from, signal)) yield tracked(String(index), chunk);
+        return;
+      }
+      let next = from;
+      const owner = rows[0]?.instanceId ?? null;
+      if (relay && owner && owner !== relay.instanceId) {
+        const outcome: { value: WatchOutcome } = { value: "aborted" };
+        for await (const [index, chunk] of relay.watch({
+          runId: input.runId,
+          ownerInstance: owner,
+          from,
+          signal,
+          outcome,
+          ownerAlive: () => instanceAlive({ db: ctx.db, id: owner }),
+          storedOutput: async (pane) => (await runGenerations({ db: ctx.db, ownerId: ctx.ownerId, runId: input.runId })).find((r) => r.pane === pane)?.output ?? "",
+        })) {
+          next = index + 1;
+          yield tracked(String(index), chunk);
+        }
+        if (outcome.value !== "none" && outcome.value !== "dead") return;
+        // the owner is gone: its rows are recovered as interrupted before they are served
+        if (outcome.value === "dead") await recoverExpiredInstances({ db: ctx.db });
+        await stored();
+      }
+      // what is stored: each pane's end as saved (its whole output), after the events already seen
+      for (const [i, chunk] of storedEnds(rows).entries()) yield tracked(String(next + i), chunk);
     }),
 
   stop: mutationProcedure
