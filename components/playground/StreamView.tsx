@@ -80,7 +80,7 @@ const HLJS_COLORS = [
   "[&_.hljs-comment]:italic [&_.hljs-comment]:text-slate-500",
 ].join(" ");
 
-const CODE_BOX = "overflow-x-auto whitespace-pre rounded bg-slate-50 p-2 font-mono text-sm leading-6 dark:bg-slate-900";
+const CODE_BOX = "whitespace-pre-wrap break-words rounded bg-slate-50 p-2 font-mono text-sm leading-6 dark:bg-slate-900";
 
 /** A JSON or SQL answer: raw while it streams, highlighted (loaded on demand) once final. */
 function CodeView({ kind, text, final }: { kind: "json" | "sql"; text: string; final: boolean }) {
