@@ -16,7 +16,8 @@ import { BlockAllocator } from "./block-allocator";
 import { Scheduler, type SchedSeq } from "./scheduler";
 import { buildForwardBatch } from "./batch-builder";
 import { EventQueue } from "./event-queue";
-import { RequestSampler, logSumExp, randomSeed, type SamplerConfig } from "./sampler";
+import { RequestSampler, logSumExp, randomSeed, type SampledToken, type SamplerConfig } from "./sampler";
+import { canSampleOnDevice, forwardAndSample } from "../webgpu/sampling";
 import { StopMatcher } from "./stop";
 import { ANY_OBJECT, cachedSchema, JsonConstraint, SchemaError, type CompiledSchema, type ConstraintVocab } from "./json-constraint";
 import { StreamingDetokenizer } from "./detokenizer";
@@ -505,10 +506,18 @@ export class Engine implements EngineApi {
         // a device backend reads the logits back asynchronously: the loop holds until they arrive
         const b = built;
         this.held = true;
+        const onFail = (e: unknown) => { this.held = false; if (!this.closed) failed(e); };
+        // sampled on the device when no row needs its full logits: only ids and candidates come back
+        const rows = b.promptRows.length === 0 && this.net.backend.sampleRows
+          ? b.sampled.map((seq) => ({ sampler: seq.sampler, topAlternatives: seq.topAlternatives, constrained: seq.constraint !== null }))
+          : null;
+        if (rows && canSampleOnDevice(rows, this.config.vocabSize)) {
+          void forwardAndSample(this.net, b.batch, this.kv, rows).then(
+            (picked) => { this.held = false; if (!this.closed) this.afterForward(out, b, null, tStep, picked); }, onFail);
+          return;
+        }
         void this.net.forwardAsync(b.batch, this.kv).then(
-          (l) => { this.held = false; if (!this.closed) this.afterForward(out, b, l, tStep); },
-          (e: unknown) => { this.held = false; if (!this.closed) failed(e); },
-        );
+          (l) => { this.held = false; if (!this.closed) this.afterForward(out, b, l, tStep); }, onFail);
         return;
       }
       logits = this.net.forward(built.batch, this.kv, { reuseLogits: true }); // (logitRows, vocab), sampled before the next step
@@ -520,7 +529,10 @@ export class Engine implements EngineApi {
   }
 
   /** applies one forward pass: sampled tokens, prompt logprobs, the next step */
-  private afterForward(out: ReturnType<Scheduler<Request>["schedule"]>, built: ReturnType<typeof buildForwardBatch<Request>>, logits: Float32Array, tStep: number): void {
+  private afterForward(
+    out: ReturnType<Scheduler<Request>["schedule"]>, built: ReturnType<typeof buildForwardBatch<Request>>,
+    logits: Float32Array | null, tStep: number, picked: SampledToken[] | null = null,
+  ): void {
 
     this.counters.steps++;
     this.counters.lastBatchTokens = out.numTokens;
@@ -533,11 +545,11 @@ export class Engine implements EngineApi {
     const V = this.config.vocabSize;
     built.sampled.forEach((seq, row) => {
       if (seq.cancelled) return; // cancelled during the forward pass: dropped next step
-      this.onToken(seq, logits.subarray(row * V, (row + 1) * V));
+      this.onToken(seq, picked ? picked[row]! : logits!.subarray(row * V, (row + 1) * V));
     });
     for (const { seq, row, position } of built.promptRows) {
       // log p(prompt[position + 1] | prompt[..position]) under the raw distribution
-      const r = logits.subarray(row * V, (row + 1) * V);
+      const r = logits!.subarray(row * V, (row + 1) * V); // (prompt rows always read the logits back)
       seq.promptLogprobs![position + 1] = r[seq.tokens[position + 1]!]! - logSumExp(r);
     }
     const hold = this.afterStep?.(this.counters.steps);
@@ -552,8 +564,9 @@ export class Engine implements EngineApi {
     if (this.scheduler.hasWork) this.kick();
   }
 
-  private onToken(seq: Request, row: Float32Array): void {
-    const picked = seq.sampler.sample(row, seq.topAlternatives, seq.constraint?.mask());
+  /** `row`: the logits row, or the token sampled on the device (webgpu/sampling.ts) */
+  private onToken(seq: Request, row: Float32Array | SampledToken): void {
+    const picked = row instanceof Float32Array ? seq.sampler.sample(row, seq.topAlternatives, seq.constraint?.mask()) : row;
     seq.sampler.accept(picked.id);
     seq.constraint?.accept(picked.id);
     seq.tokens.push(picked.id);

@@ -21,6 +21,27 @@
  */
 import type { HostWeight, WeightFormat } from "./tensor";
 
+/** one logits row's sampling on the device: temperature 1/invT, a pre-drawn uniform, candidates wanted (<= 64) */
+export interface RowSampleParams {
+  invT: number;
+  u: number | null;
+  candidates: number;
+}
+
+/** what comes back of a row sampled on the device */
+export interface RowSample {
+  argmax: number;
+  max: number;
+  logZ: number;
+  sumT: number;
+  /** the drawn id (-1 when no u was given) and its logit */
+  drawn: number;
+  drawnLogit: number;
+  /** the best `candidates` ids, best first, and their logits */
+  ids: Int32Array;
+  logits: Float32Array;
+}
+
 /** what a device backend reports about itself */
 export interface DeviceInfo {
   adapter: string;
@@ -68,6 +89,14 @@ export interface Backend<F = Float32Array, I = Int32Array, W = HostWeight> {
    */
   /** Device backends: the adapter's name and the device memory in use (the worker's /info, /metrics). */
   deviceInfo?(): DeviceInfo;
+
+  /**
+   * Device backends: sampling without reading the logits back (../webgpu/shaders/sample.ts has
+   * the loops). For each of the first `rows` rows of `logits` (rows, vocab): the argmax, the max,
+   * log Σ e^l, Σ e^((l-max)·invT), the `candidates` best ids with their logits (ties to the lower
+   * id), and when `u` is given the id drawn without truncation at temperature 1/invT.
+   */
+  sampleRows?(logits: F, rows: number, vocab: number, params: readonly RowSampleParams[]): Promise<RowSample[]>;
 
   planKvPool?(p: { wantedBlocks: number; bytesPerBlock: number; bufferBytesPerBlock: number; capBytes: number | null }): KvPoolPlan;
 

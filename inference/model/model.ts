@@ -256,6 +256,13 @@ export class Model<F = Float32Array, I = Int32Array, W = HostWeight> {
     return opts.reuseLogits ? out : out.slice(0, n);
   }
 
+  /** the last forward call's first `rows` logits rows: (rows, vocab) */
+  async readLogits(rows: number): Promise<Float32Array> {
+    const n = rows * this.config.vocabSize;
+    const out = await this.backend.readF32(this.logits, n);
+    return out.slice(0, n);
+  }
+
   /** `forward` for any backend: the logits rows read back to the host (a fresh array on device backends). */
   async forwardAsync(batch: ForwardBatch, kv: KvCache<F>, opts: { reuseLogits?: boolean } = {}): Promise<Float32Array> {
     if (batch.tokens.length === 0) return new Float32Array(0);

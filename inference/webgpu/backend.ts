@@ -8,7 +8,7 @@
  * than recording the dispatch (~60-120 µs vs ~15 µs on lavapipe), and a decode step repeats the
  * same tensors. Per-step i32 tables come from a pool of recycled buffers for the same reason.
  */
-import type { Backend, DeviceInfo, KvPoolPlan } from "../kernels/backend";
+import type { Backend, DeviceInfo, KvPoolPlan, RowSample, RowSampleParams } from "../kernels/backend";
 import { checkWeight, groupsPerRow, QGROUP, WEIGHT_FORMATS, type HostWeight, type WeightFormat } from "../kernels/tensor";
 import { Arena, bufferFrom, bytesOf, MAP_READ, roundUp, USAGE, type GpuF32, type GpuI32, type GpuTensor, type GpuWeight, type WeightPart } from "./buffers";
 import { openWebGpu, type GpuContext, type OpenOptions } from "./device";
@@ -17,6 +17,7 @@ import { ATTENTION_WGSL, ATTN_MAX_HEAD_DIM } from "./shaders/attention";
 import { addWgsl, embedWgsl, EW_WG, GATHER_ROWS_WGSL, KV_WRITE_WGSL, ROPE_WGSL, rmsNormWgsl, siluMulWgsl } from "./shaders/elementwise";
 import { GEMM_TILE, gemmWgsl, GEMV_MAX_M, gemvWgsl } from "./shaders/matmul";
 import { LORA_EXPAND_WGSL, LORA_SHRINK_WGSL } from "./shaders/lora";
+import { SAMPLE_HEAD, SAMPLE_MAX_CANDIDATES, SAMPLE_ROW_FLOATS, SAMPLE_WGSL } from "./shaders/sample";
 
 export type { GpuF32, GpuI32, GpuWeight } from "./buffers";
 
@@ -57,6 +58,7 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
   private readonly arenas: Arena[] = [];
   private readonly afterSubmit: (() => void)[] = [];
   private loraScratch: GpuF32 | null = null;
+  private sampleOut: GpuF32 | null = null;
   private error: string | null = null;
   private closed = false;
 
@@ -451,6 +453,41 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     }
   }
 
+  async sampleRows(logits: GpuF32, rows: number, vocab: number, params: readonly RowSampleParams[]): Promise<RowSample[]> {
+    this.live("sampleRows", logits);
+    need("sampleRows", "logits", logits, rows * vocab);
+    if (params.length !== rows) throw new RangeError(`sampleRows: ${params.length} row parameters for ${rows} rows`);
+    if (rows === 0) return [];
+    // (rows, 4) words: invT f32, u f32 (-1 = no draw), candidates u32, pad
+    const table = new ArrayBuffer(rows * 16);
+    const f = new Float32Array(table);
+    const u = new Uint32Array(table);
+    params.forEach((p, r) => {
+      if (!(p.candidates >= 0 && p.candidates <= SAMPLE_MAX_CANDIDATES)) throw new RangeError(`sampleRows: candidates must be in [0, ${SAMPLE_MAX_CANDIDATES}], got ${p.candidates}`);
+      f[4 * r] = p.invT;
+      f[4 * r + 1] = p.u ?? -1;
+      u[4 * r + 2] = p.candidates;
+    });
+    const t = this.uploadI32(new Int32Array(table));
+    if (!this.sampleOut || this.sampleOut.length < rows * SAMPLE_ROW_FLOATS) {
+      if (this.sampleOut) this.release(this.sampleOut);
+      this.sampleOut = this.allocF32(Math.max(rows, 2 * (this.sampleOut?.length ?? 0) / SAMPLE_ROW_FLOATS, 8) * SAMPLE_ROW_FLOATS);
+    }
+    this.dispatch(KERNELS.sample, [this.sampleOut, logits, t], [rows, vocab, 0], [], rows);
+    this.release(t);
+    const out = await this.readF32(this.sampleOut, rows * SAMPLE_ROW_FLOATS);
+    const bits = new Int32Array(out.buffer, out.byteOffset, out.length);
+    return params.map((p, r) => {
+      const o = r * SAMPLE_ROW_FLOATS;
+      const c = Math.min(p.candidates, vocab);
+      return {
+        argmax: bits[o]!, max: out[o + 1]!, logZ: out[o + 2]!, sumT: out[o + 3]!, drawn: bits[o + 4]!, drawnLogit: out[o + 5]!,
+        ids: bits.slice(o + SAMPLE_HEAD, o + SAMPLE_HEAD + c),
+        logits: out.slice(o + SAMPLE_HEAD + SAMPLE_MAX_CANDIDATES, o + SAMPLE_HEAD + SAMPLE_MAX_CANDIDATES + c),
+      };
+    });
+  }
+
   // --- internals ------------------------------------------------------------------------
 
   private dedicated<K extends "f32" | "i32">(kind: K, n: number, src: Float32Array | Int32Array | null): GpuTensor<K> {
@@ -662,6 +699,7 @@ const KERNELS = {
   attention: kernel("attention", () => ATTENTION_WGSL, 7),
   loraShrink: kernel("lora_shrink", () => LORA_SHRINK_WGSL, 4),
   loraExpand: kernel("lora_expand", () => LORA_EXPAND_WGSL, 4),
+  sample: kernel("sample", () => SAMPLE_WGSL, 3),
 } satisfies Record<string, Kernel>;
 
 const quantized = (f: WeightFormat) => f === "q8" || f === "q4";
