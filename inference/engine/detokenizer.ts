@@ -23,11 +23,34 @@ export interface DecodingTokenizer {
 /** how many prompt tokens of context the first window includes (vLLM uses the same 5) */
 const INITIAL_CONTEXT = 5;
 
+/**
+ * Each token's text when it follows other text: decode([id, id]) minus decode([id]); null when
+ * that is not a clean continuation (special tokens, partial UTF-8 characters, nothing). Per
+ * tokenizer, filled on first use: the two decode calls per generated token are most of the
+ * engine's own per-token cost, and most tokens are such plain pieces.
+ */
+const PIECES = new WeakMap<DecodingTokenizer, Map<number, string | null>>();
+
+function pieceText(tokenizer: DecodingTokenizer, id: number): string | null {
+  let memo = PIECES.get(tokenizer);
+  if (!memo) PIECES.set(tokenizer, (memo = new Map()));
+  let t = memo.get(id);
+  if (t === undefined) {
+    const one = tokenizer.decode([id], { skipSpecialTokens: true });
+    const two = tokenizer.decode([id, id], { skipSpecialTokens: true });
+    t = one !== "" && two.startsWith(one) && !two.includes("\uFFFD") && two.length > one.length ? two.slice(one.length) : null;
+    memo.set(id, t);
+  }
+  return t;
+}
+
 export class StreamingDetokenizer {
   private readonly tokenizer: DecodingTokenizer;
   private readonly ids: number[];
   private prefixOffset: number;
   private readOffset: number;
+  /** text was decoded before the next token: a plain piece then adds its own text (decoders strip only at the start) */
+  private hasText: boolean | null = null;
 
   constructor(tokenizer: DecodingTokenizer, promptIds: readonly number[]) {
     this.tokenizer = tokenizer;
@@ -38,11 +61,22 @@ export class StreamingDetokenizer {
 
   /** add one generated token; returns the text it completes ("" while a character is incomplete) */
   push(id: number): string {
+    if (this.readOffset === this.ids.length) {
+      // nothing pending: a plain piece after text is that piece (no decode)
+      this.hasText ??= this.decode(this.prefixOffset, this.readOffset) !== "";
+      const piece = this.hasText ? pieceText(this.tokenizer, id) : null;
+      if (piece !== null) {
+        this.ids.push(id);
+        this.advance();
+        return piece;
+      }
+    }
     this.ids.push(id);
     const prefixText = this.decode(this.prefixOffset, this.readOffset);
     const fullText = this.decode(this.prefixOffset, this.ids.length);
     if (fullText.length > prefixText.length && !fullText.endsWith("\uFFFD") && fullText.startsWith(prefixText)) {
       this.advance();
+      this.hasText = true;
       return fullText.slice(prefixText.length);
     }
     return "";
