@@ -1,7 +1,9 @@
 /**
  * Generation: `start` stores the turn and starts every pane's worker stream; `stream` is the
  * tRPC subscription (SSE) relaying them, each event `tracked` by its index in the run so a
- * reconnect resumes from `lastEventId`; `stop` cancels; `tokenCount` asks the worker's tokenizer.
+ * reconnect resumes from `lastEventId` — on this server, or on another one sharing the Postgres
+ * (the run's server relays it, server/inference/run-relay.ts); `stop` cancels; `tokenCount` asks
+ * the worker's tokenizer. Errors are thrown as they are: server/trpc.ts maps them once.
  */
 import { randomUUID } from "node:crypto";
 import { tracked, TRPCError } from "@trpc/server";
@@ -21,10 +23,11 @@ import {
 } from "../db-queries/chats";
 import { inferenceUrl, type Env } from "../env";
 import { workerStatus } from "../inference/client";
+import { ensureCatalogHubAdapters } from "../inference/hub-adapters";
 import { RunRelay, type NotifyClient, type WatchOutcome } from "../inference/run-relay";
 import { StreamHub, RunIdTakenError, RunNotFoundError, type RunChunk } from "../inference/stream-hub";
 import { countTokens, WorkerError, type ChatTurn, type WorkerTarget } from "../inference/stream";
-import { LimitExceededError, OwnerLimits } from "../limits";
+import { OwnerLimits } from "../limits";
 import { thisInstance } from "../recover";
 import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
 
@@ -226,13 +229,6 @@ async function chatHistory(db: Db, ownerId: string, chatId: string, message: str
   return turns;
 }
 
-function toTRPC(e: unknown): never {
-  if (e instanceof TRPCError) throw e;
-  if (e instanceof LimitExceededError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: e.message, cause: e });
-  if (e instanceof ChatNotFoundError || e instanceof RunNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: e.message, cause: e });
-  if (e instanceof RunIdTakenError) throw new TRPCError({ code: "CONFLICT", message: e.message, cause: e });
-  throw e;
-}
 
 export const generateRouter = createTRPCRouter({
   /** token count of a prompt by the worker's tokenizer; null (with why) when the worker can't say */
@@ -249,64 +245,61 @@ export const generateRouter = createTRPCRouter({
   start: mutationProcedure.input(startInput).mutation(async ({ ctx, input }) => {
     if (input.prompts && input.prompts.length !== input.adapters.length)
       throw new TRPCError({ code: "BAD_REQUEST", message: `prompts: one per pane (${input.adapters.length} adapters, ${input.prompts.length} prompts)` });
+    await checkWorkerLimits(ctx.env, input);
+    // a catalog Hub repo (owner/name) our worker does not serve yet is registered first; plain ids pass at once
+    await ensureCatalogHubAdapters(ctx.db, ctx.env, input.adapters);
+    const leases = generateLimits().admit(ctx.ownerId, input.adapters.length, ctx.clientAddress);
     try {
-      await checkWorkerLimits(ctx.env, input);
-      const limits = generateLimits();
-      const leases = limits.admit(ctx.ownerId, input.adapters.length, ctx.clientAddress);
-      try {
-        const { hub, instanceId } = await streaming(ctx.db, ctx.env);
-        const kind = input.mode === "chat" ? "chat" : input.adapters.length > 1 ? "compare" : "run";
-        // chat mode: earlier turns from history (a new chat starts with just this message); other
-        // modes need no read first: the write below finds no chat of this owner → NOT_FOUND
-        const messages = input.mode === "chat" && input.chatId ? await chatHistory(ctx.db, ctx.ownerId, input.chatId, input.prompt) : undefined;
-        const turns = messages ?? (input.mode === "chat" ? [{ role: "user" as const, content: input.prompt }] : undefined);
-        const runId = input.runId ?? randomUUID();
-        // checked before anything is stored (hub.start checks again)
-        if (hub.ownerOf(runId) !== null) throw new RunIdTakenError(runId);
-        const generationIds = input.adapters.map(() => randomUUID());
-        const chatId = input.chatId ?? randomUUID();
-        // the rows are written (one statement, one round trip) while the worker already works:
-        // hub.start below sends the request first and holds its writes until the rows exist. The
-        // answer waits for them, so a chat whose id was answered survives a kill -9.
-        const stored = startRun({
-          db: ctx.db,
-          ownerId: ctx.ownerId,
-          chat: input.chatId
-            ? { continue: input.chatId }
-            : {
-                id: chatId,
-                kind,
-                title: titleFromPrompt(input.prompt),
-                settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
-              },
-          content: input.prompt,
-          inputs: input.inputs ?? null,
-          mode: input.mode,
-          panes: input.adapters.map((a, i) => ({ id: generationIds[i]!, adapterId: a, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
-          params: input.params,
-          runId,
-          instanceId,
-        });
-        // continuing a chat: it must be this owner's before the worker does anything for it
-        if (input.chatId) await stored;
-        hub.start(
-          ctx.ownerId,
-          input.adapters.map((adapterId, i) => ({
-            generationId: generationIds[i]!,
-            lease: leases[i],
-            request: { prompt: turns ? input.prompt : (input.prompts?.[i] ?? input.prompt), messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
-          })),
-          stored,
-          runId,
-        );
-        await stored;
-        return { runId, chatId, generationIds };
-      } catch (e) {
-        for (const l of leases) l.release();
-        throw e;
-      }
+      const { hub, instanceId } = await streaming(ctx.db, ctx.env);
+      const kind = input.mode === "chat" ? "chat" : input.adapters.length > 1 ? "compare" : "run";
+      // chat mode: earlier turns from history (a new chat starts with just this message); other
+      // modes need no read first: the write below finds no chat of this owner → NOT_FOUND
+      const messages = input.mode === "chat" && input.chatId ? await chatHistory(ctx.db, ctx.ownerId, input.chatId, input.prompt) : undefined;
+      const turns = messages ?? (input.mode === "chat" ? [{ role: "user" as const, content: input.prompt }] : undefined);
+      const runId = input.runId ?? randomUUID();
+      // checked before anything is stored (hub.start checks again)
+      if (hub.ownerOf(runId) !== null) throw new RunIdTakenError(runId);
+      const generationIds = input.adapters.map(() => randomUUID());
+      const chatId = input.chatId ?? randomUUID();
+      // the rows are written (one statement, one round trip) while the worker already works:
+      // hub.start below sends the request first and holds its writes until the rows exist. The
+      // answer waits for them, so a chat whose id was answered survives a kill -9.
+      const stored = startRun({
+        db: ctx.db,
+        ownerId: ctx.ownerId,
+        chat: input.chatId
+          ? { continue: input.chatId }
+          : {
+              id: chatId,
+              kind,
+              title: titleFromPrompt(input.prompt),
+              settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
+            },
+        content: input.prompt,
+        inputs: input.inputs ?? null,
+        mode: input.mode,
+        panes: input.adapters.map((a, i) => ({ id: generationIds[i]!, adapterId: a, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
+        params: input.params,
+        runId,
+        instanceId,
+      });
+      // continuing a chat: it must be this owner's before the worker does anything for it
+      if (input.chatId) await stored;
+      hub.start(
+        ctx.ownerId,
+        input.adapters.map((adapterId, i) => ({
+          generationId: generationIds[i]!,
+          lease: leases[i],
+          request: { prompt: turns ? input.prompt : (input.prompts?.[i] ?? input.prompt), messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
+        })),
+        stored,
+        runId,
+      );
+      await stored;
+      return { runId, chatId, generationIds };
     } catch (e) {
-      toTRPC(e);
+      for (const l of leases) l.release();
+      throw e;
     }
   }),
 
@@ -337,7 +330,7 @@ export const generateRouter = createTRPCRouter({
           found = (await hub.awaitRun(input.runId, ctx.ownerId, relay ? AWAIT_POLL_MS : AWAIT_START_MS, signal)) || (relay !== null && (await stored()));
         }
       }
-      if (!found) toTRPC(new RunNotFoundError(input.runId));
+      if (!found) throw new RunNotFoundError(input.runId);
       if (local()) {
         for await (const [index, chunk] of hub.subscribe(input.runId, ctx.ownerId, from, signal)) yield tracked(String(index), chunk);
         return;
