@@ -88,9 +88,11 @@ function CodeView({ kind, text, final }: { kind: "json" | "sql"; text: string; f
   useEffect(() => {
     if (!final) return;
     let live = true;
-    void import("./highlight").then((m) => {
-      if (live) setDone({ ...m.highlight(kind, text), of: text });
-    });
+    void import("./highlight")
+      .then((m) => m.highlight(kind, text))
+      .then((h) => {
+        if (live) setDone({ ...h, of: text });
+      });
     return () => {
       live = false;
     };

@@ -31,22 +31,22 @@ describe("checkJson", () => {
 });
 
 describe("highlight", () => {
-  it("pretty-prints JSON and escapes what the model wrote", () => {
-    const h = highlight("json", '{"person":["<img src=x onerror=alert(1)>"],"n":3}');
+  it("pretty-prints JSON and escapes what the model wrote", async () => {
+    const h = await highlight("json", '{"person":["<img src=x onerror=alert(1)>"],"n":3}');
     expect(h.pretty).toBe('{\n  "person": [\n    "<img src=x onerror=alert(1)>"\n  ],\n  "n": 3\n}');
     expect(h.html).not.toMatch(/<img/);
     expect(h.html).toContain("&lt;img src=x onerror=alert(1)&gt;");
     expect(h.html).toMatch(/<span class="hljs-attr">&quot;person&quot;<\/span>/);
     expect(h.html).toMatch(/<span class="hljs-number">3<\/span>/);
   });
-  it("pretty-prints SQL one clause a line, highlighting keywords", () => {
-    const h = highlight("sql", "SELECT COUNT(*) FROM players WHERE goals > 9");
+  it("pretty-prints SQL one clause a line, highlighting keywords", async () => {
+    const h = await highlight("sql", "SELECT COUNT(*) FROM players WHERE goals > 9");
     expect(h.pretty).toBe("SELECT\n  COUNT(*)\nFROM\n  players\nWHERE\n  goals > 9");
     expect(h.html).toMatch(/<span class="hljs-keyword">SELECT<\/span>/);
   });
-  it("shows an answer it cannot parse as it came", () => {
-    expect(prettyPrint("json", '{"a": ')).toBe('{"a": ');
-    expect(prettyPrint("sql", "SELECT (( FROM")).toBe("SELECT (( FROM");
+  it("shows an answer it cannot parse as it came", async () => {
+    expect(await prettyPrint("json", '{"a": ')).toBe('{"a": ');
+    expect(await prettyPrint("sql", "SELECT (( FROM")).toBe("SELECT (( FROM");
   });
 });
 
