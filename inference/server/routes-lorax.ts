@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from "node:http";
 import type { DoneEvent } from "../engine/types";
+import { REQUEST_LIMITS } from "../request-limits";
 import { HttpError, loraxErrorBody } from "./errors";
 import { abortOnClose, checkInputBytes, offLoop, startGeneration, type Generation, type OutToken } from "./generation";
 import { tokenSpans, type TokenSpan } from "../tokenizer/token-spans.mjs";
@@ -295,7 +296,7 @@ export function infoBody(state: WorkerState): Record<string, unknown> {
     max_queue: o.maxQueue,
     max_queued_tokens: e ? state.maxQueuedTokens : null,
     max_best_of: o.maxBestOf ?? 1,
-    max_stop_sequences: 16,
+    max_stop_sequences: REQUEST_LIMITS.stopSequences,
     max_client_batch_size: 1,
     max_body_bytes: o.maxBodyBytes,
     max_input_bytes: e ? state.maxInputBytes : null,

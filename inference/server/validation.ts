@@ -7,12 +7,13 @@
 import { z } from "zod";
 import { HttpError } from "./errors";
 import { jsonPreview } from "./json-preview";
+import { REQUEST_LIMITS as L } from "../request-limits";
 import type { MergedAdapters, SamplingParams } from "../engine/types";
 import { MERGE_STRATEGIES } from "../adapters/merge";
 import { cachedSchema, SchemaError } from "../engine/json-constraint";
 
 const int = () => z.number().int();
-const seed = int().min(0).max(0xffffffff);
+const seed = int().min(0).max(L.seed);
 const optional = <T extends z.ZodType>(t: T) => t.nullish();
 /** a field LoRAX, TGI or OpenAI define that this worker does not implement: null/absent only */
 const unsupported = (why: string) => z.unknown().refine((v) => v === null || v === undefined, why).optional();
@@ -44,26 +45,26 @@ const jsonSchema = z
   });
 
 export const loraxParametersSchema = z.object({
-  adapter_id: optional(z.string().max(256)),
+  adapter_id: optional(z.string().max(L.adapterIdChars)),
   adapter_source: optional(z.enum(["local", "hub"])),
-  api_token: optional(z.string().max(4096)),
+  api_token: optional(z.string().max(L.apiTokenChars)),
   max_new_tokens: optional(int().min(1)),
-  temperature: optional(z.number().min(0).max(100)),
-  top_k: optional(int().min(0).max(100_000)),
+  temperature: optional(z.number().min(0).max(L.loraxTemperature)),
+  top_k: optional(int().min(0).max(L.topK)),
   top_p: optional(z.number().gt(0).max(1)),
-  repetition_penalty: optional(z.number().gt(0).max(100)),
+  repetition_penalty: optional(z.number().gt(0).max(L.repetitionPenalty)),
   frequency_penalty: optional(z.number().min(-2).max(2)),
   presence_penalty: optional(z.number().min(-2).max(2)),
   typical_p: optional(z.number().gt(0).max(1)),
   do_sample: optional(z.boolean()),
   seed: optional(seed),
-  stop: optional(z.array(z.string().min(1).max(512)).max(16)),
+  stop: optional(z.array(z.string().min(1).max(L.stopChars)).max(L.stopSequences)),
   ignore_eos_token: optional(z.boolean()),
   return_full_text: optional(z.boolean()),
   details: optional(z.boolean()),
   decoder_input_details: optional(z.boolean()),
-  return_k_alternatives: optional(int().min(0).max(20)),
-  top_n_tokens: optional(int().min(0).max(20)),
+  return_k_alternatives: optional(int().min(0).max(L.alternatives)),
+  top_n_tokens: optional(int().min(0).max(L.alternatives)),
   truncate: optional(int().min(1)),
   best_of: optional(int().min(1)),
   watermark: optional(z.literal(false, "watermarking is not supported by this worker")),
@@ -98,11 +99,11 @@ export type LoraxBody = z.infer<typeof loraxBodySchema>;
 
 export const tokenizeBodySchema = z.object({ inputs: z.string() });
 
-const stopField = optional(z.union([z.string().min(1).max(512), z.array(z.string().min(1).max(512)).max(16)]));
+const stopField = optional(z.union([z.string().min(1).max(L.stopChars), z.array(z.string().min(1).max(L.stopChars)).max(L.stopSequences)]));
 
 const openaiCommon = {
-  model: optional(z.string().max(256)),
-  temperature: optional(z.number().min(0).max(2)),
+  model: optional(z.string().max(L.adapterIdChars)),
+  temperature: optional(z.number().min(0).max(L.temperature)),
   top_p: optional(z.number().gt(0).max(1)),
   n: optional(int().min(1).max(1)),
   stream: optional(z.boolean()),
@@ -130,10 +131,10 @@ const openaiCommon = {
   tool_prompt: unsupported("tools are not supported by this worker"),
   typical_p: optional(z.number().gt(0).max(1)),
   // extensions that vLLM and LoRAX accept too
-  top_k: optional(int().min(0).max(100_000)),
-  repetition_penalty: optional(z.number().gt(0).max(100)),
+  top_k: optional(int().min(0).max(L.topK)),
+  repetition_penalty: optional(z.number().gt(0).max(L.repetitionPenalty)),
   ignore_eos: optional(z.boolean()),
-  api_token: optional(z.string().max(4096)),
+  api_token: optional(z.string().max(L.apiTokenChars)),
   adapter_source: optional(z.enum(["local", "hub"])),
 };
 
@@ -148,7 +149,7 @@ export const completionBodySchema = z.object({
     z.array(tokenIds).length(1, "only one prompt per request is supported"),
   ]),
   max_tokens: optional(int().min(1)),
-  logprobs: optional(int().min(0).max(20)),
+  logprobs: optional(int().min(0).max(L.alternatives)),
   echo: optional(z.boolean()),
   best_of: optional(int().min(1).max(1)),
   suffix: optional(z.string().max(0, "suffix is not supported")),
@@ -170,7 +171,7 @@ export const chatBodySchema = z.object({
   max_tokens: optional(int().min(1)),
   max_completion_tokens: optional(int().min(1)),
   logprobs: optional(z.boolean()),
-  top_logprobs: optional(int().min(0).max(20)),
+  top_logprobs: optional(int().min(0).max(L.alternatives)),
 });
 
 export type CompletionBody = z.infer<typeof completionBodySchema>;
