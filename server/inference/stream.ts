@@ -236,8 +236,9 @@ export async function* streamGeneration(
             ? new WorkerError(String(e.error), 424, ("error_type" in e && e.error_type) || "generation")
             : new WorkerError(e.error.message ?? "generation failed", 424, e.error.type ?? "generation");
         }
-        if (done) throw new WorkerError(`the worker sent an event after its final one: ${data.slice(0, 100)}`, 502, "bad_event");
         if (lorax) {
+          // LoRAX/TGI: the event with details is the last (OpenAI sends a usage chunk after its finish)
+          if (done) throw new WorkerError(`the worker sent an event after its final one: ${data.slice(0, 100)}`, 502, "bad_event");
           const ev = parseEvent(loraxStreamEventSchema, msg, data);
           const tok = ev.token;
           if (tok) {
