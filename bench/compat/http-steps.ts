@@ -6,13 +6,17 @@
  * matching, the rest of the step, HTTP writes and the time between steps. Per-step overhead =
  * wall time per step - forward per step. Medians over --runs, with the load average.
  *
- *   npx tsx bench/compat/http-steps.ts [--runs 7] [--stream] [--ab OTHER_CHECKOUT]
+ *   npx tsx bench/compat/http-steps.ts [--runs 7] [--stream] [--ab OTHER_CHECKOUT] [--llama]
+ *
+ * --llama also runs llama.cpp (p3-llama.ts, its own process, 2 threads) on the same weights,
+ * adapters and prompt ids, interleaved run by run: P3 = our tok/s through HTTP ÷ llama.cpp's.
  *
  * --ab runs a second worker from another checkout (e.g. `git archive` of the commit before a
  * change, with node_modules and build/ linked, and this folder copied in) and alternates the two
  * run by run; --a replaces this checkout as the first side.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import readline from "node:readline";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -28,6 +32,8 @@ const { values: args } = parseArgs({
     /** the first side's checkout (default: this one) */
     a: { type: "string" },
     streams: { type: "string", default: "8" },
+    /** also run llama.cpp on the same model, adapters and prompt ids (p3-llama.ts), interleaved */
+    llama: { type: "boolean", default: false },
     tokens: { type: "string", default: "64" },
   },
 });
@@ -68,13 +74,36 @@ async function startWorker(label: string, root: string, model: string, adapters:
   return { label, url, child, ask };
 }
 
-/** 10-token prompts (BOS + 9 one-letter words), different per stream */
+/** p3-llama.ts in its own process: P3 tok/s for the given prompt ids */
+async function startLlama(): Promise<{ ask(prompts: number[][], run: number): Promise<number>; close(): void }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "bench/compat/p3-llama.ts"), "2"], { cwd: ROOT, stdio: ["pipe", "pipe", "inherit"] });
+  const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done) throw new Error("the llama.cpp side exited");
+    return r.value as string;
+  };
+  if ((await next()) !== "READY") throw new Error("the llama.cpp side did not start");
+  return {
+    async ask(prompts, run) {
+      child.stdin!.write(JSON.stringify({ figure: "P3", run, prompts }) + "\n");
+      const line = await next();
+      if (!line.startsWith("RESULT ")) throw new Error(`llama.cpp side: ${line}`);
+      return JSON.parse(line.slice(7)) as number;
+    },
+    close: () => child.stdin!.end(),
+  };
+}
+
+/** 10-token prompts (BOS + 9 one-letter words), different per stream; `ids` keeps their token ids */
+const ids: number[][] = [];
 async function prompts(url: string): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < STREAMS; i++) {
     const text = Array.from({ length: 9 }, (_, j) => String.fromCharCode(97 + ((i * 3 + j * 7) % 26))).join(" ");
-    const toks = (await (await fetch(`${url}/tokenize`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ inputs: text }) })).json()) as unknown[];
+    const toks = (await (await fetch(`${url}/tokenize`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ inputs: text }) })).json()) as { id: number }[];
     if (toks.length !== 10) throw new Error(`prompt "${text}" has ${toks.length} tokens, not 10`);
+    ids.push(toks.map((t) => t.id));
     out.push(text);
   }
   return out;
@@ -126,15 +155,22 @@ async function main(): Promise<void> {
   const adapters = [...synth.adapters.keys()].slice(0, STREAMS);
   const sides = [await startWorker(args.a ? `A ${args.a}` : "this checkout", args.a ? path.resolve(args.a) : ROOT, synth.base, adaptersDir)];
   if (args.ab) sides.push(await startWorker(`B ${args.ab}`, path.resolve(args.ab), synth.base, adaptersDir));
+  const llama = args.llama ? await startLlama() : null;
   try {
     const texts = await prompts(sides[0]!.url);
     for (const s of sides) await run(s, texts, adapters); // warm-up: adapters resident, JIT
     const rows = new Map<string, Row[]>(sides.map((s) => [s.label, []]));
     const loads: number[] = [];
+    const llamaRates: number[] = [];
+    if (llama) await llama.ask(ids, -1); // warm-up
     for (let r = 0; r < RUNS; r++) {
       const order = r % 2 ? [...sides].reverse() : sides;
       for (const s of order) {
         rows.get(s.label)!.push(await run(s, texts, adapters));
+        loads.push(os.loadavg()[0]!);
+      }
+      if (llama) {
+        llamaRates.push(await llama.ask(ids, r));
         loads.push(os.loadavg()[0]!);
       }
       process.stderr.write(`run ${r + 1}/${RUNS}: ${sides.map((s) => `${s.label} ${rows.get(s.label)!.at(-1)!["overhead per step (wall - forward)"]!.toFixed(0)} µs overhead/step`).join(" | ")}\n`);
@@ -149,10 +185,15 @@ async function main(): Promise<void> {
       `|---|${sides.map(() => "---:").join("|")}|`,
       ...keys.map((k) => `| ${k} | ${sides.map((s) => median(rows.get(s.label)!.map((x) => x[k]!)).toFixed(k === "steps" ? 0 : 1)).join(" | ")} |`),
     ];
+    if (llama) {
+      const l = median(llamaRates);
+      lines.push(`| llama.cpp 8 contexts x 8 adapters, tok/s | ${l.toFixed(1)} |`, `| P3 = ours through HTTP ÷ llama.cpp | ${sides.map((sd) => (median(rows.get(sd.label)!.map((x) => x["tok/s (8 streams)"]!)) / l).toFixed(2)).join(" | ")} |`);
+    }
     console.log(lines.join("\n"));
     fs.mkdirSync(path.join(ROOT, "bench", "out"), { recursive: true });
     fs.writeFileSync(path.join(ROOT, "bench", "out", `compat-steps${args.stream ? "-stream" : ""}.json`), JSON.stringify(Object.fromEntries(rows), null, 1));
   } finally {
+    llama?.close();
     for (const s of sides) s.child.kill("SIGTERM");
   }
 }
