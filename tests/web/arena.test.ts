@@ -215,6 +215,22 @@ for (const target of databases) {
       expect((await caller(null).arena.leaderboard({ task: "no-such-task" })).standings).toEqual([]);
     });
 
+    it.runIf(realWorkerAvailable())("refuses a battle with a missing input (naming it), an unknown task, or over the owner's limits", async () => {
+      const owner = randomUUID();
+      const c = caller(owner);
+      const missing = await c.arena.start({ task: "sql", inputs: { table: "t", columns: "a" } }).catch((e: TRPCError) => e);
+      expect((missing as TRPCError).code).toBe("BAD_REQUEST");
+      expect((missing as TRPCError).message).toBe('inputs: missing input "question"');
+      expect(await code(c.arena.start({ task: "conllpp", inputs: {} }))).toBe("NOT_FOUND");
+      // a battle holds two streams of the owner's budget
+      setGenerateLimits(new OwnerLimits({ maxConcurrentStreams: 1, requestsPerMinute: 1000 }));
+      try {
+        expect(await code(c.arena.start({ task: "sql", inputs: { table: "t", columns: "a", question: "q" } }))).toBe("TOO_MANY_REQUESTS");
+      } finally {
+        setGenerateLimits(new OwnerLimits({ maxConcurrentStreams: 8, requestsPerMinute: 1000 }));
+      }
+    });
+
     it.runIf(realWorkerAvailable())("runs a blind battle on the real worker: nothing names a model until the vote", async () => {
       const owner = randomUUID();
       const c = caller(owner);
