@@ -184,7 +184,7 @@ export function Arena({ initialTask }: { initialTask: string | null }) {
         )}
         <div className="grid grid-cols-1 gap-3 md:grid-cols-2" data-testid="arena-panes">
           {panes.map((pane, i) => (
-            <OutputPane key={i} testId="arena-pane" label={label(i === 0 ? "a" : "b")} pane={pane} startedAt={null} showTokens={false} outputKind={kind} />
+            <OutputPane key={i} testId="arena-pane" label={label(i === 0 ? "a" : "b")} pane={pane} startedAt={null} showTokens={false} outputKind={kind} showStats={false} />
           ))}
         </div>
         {battle && (

@@ -53,9 +53,11 @@ interface Props {
   hideLabel?: boolean;
   /** what the task expects (output-format.ts outputKindOf): JSON and SQL answers are highlighted */
   outputKind?: OutputKind;
+  /** false: no stats footer (the arena's blind panes get no timings) */
+  showStats?: boolean;
 }
 
-export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry, header, bodyRef, onScroll, testId = "output-pane", hideLabel = false, outputKind = "text" }: Props) {
+export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry, header, bodyRef, onScroll, testId = "output-pane", hideLabel = false, outputKind = "text", showStats = true }: Props) {
   const [copied, setCopied] = useState(false);
   const running = isRunning(pane.status);
   return (
@@ -112,9 +114,11 @@ export function OutputPane({ label, pane, startedAt, showTokens, onStop, onRetry
           <StreamView text={pane.text} tokens={pane.tokens} showTokens={showTokens} streaming={pane.status === "streaming"} final={!running} kind={outputKind} />
         )}
       </div>
-      <footer className="border-t border-zinc-200 px-3 py-1.5 dark:border-zinc-800">
-        <PaneStatsLine pane={pane} startedAt={startedAt} />
-      </footer>
+      {showStats && (
+        <footer className="border-t border-zinc-200 px-3 py-1.5 dark:border-zinc-800">
+          <PaneStatsLine pane={pane} startedAt={startedAt} />
+        </footer>
+      )}
     </section>
   );
 }
