@@ -144,6 +144,7 @@ async function run(side: Side, texts: string[], adapters: string[]): Promise<Row
     "stop matching": per("stop matching"),
     "onToken rest (events, texts)": per("onToken (all)") - onTokenParts,
     "step rest (batch building, logprob rows)": per("step (all)") - forward - per("schedule") - per("onToken (all)"),
+    "engine loop outside forward (the rows above)": per("step (all)") - forward,
     "between steps (event delivery, HTTP layer, I/O)": per("between steps"),
     "http writes": per("http writes"),
   };

@@ -25,7 +25,7 @@ const INITIAL_CONTEXT = 5;
 
 /**
  * Each token's text when it follows other text: decode([id, id]) minus decode([id]); null when
- * that is not a clean continuation (special tokens, partial UTF-8 characters, nothing). Per
+ * that is not a clean continuation (special tokens, partial UTF-8 characters, no text). Per
  * tokenizer, filled on first use: the two decode calls per generated token are most of the
  * engine's own per-token cost, and most tokens are such plain pieces.
  */
@@ -38,7 +38,8 @@ function pieceText(tokenizer: DecodingTokenizer, id: number): string | null {
   if (t === undefined) {
     const one = tokenizer.decode([id], { skipSpecialTokens: true });
     const two = tokenizer.decode([id, id], { skipSpecialTokens: true });
-    t = one !== "" && two.startsWith(one) && !two.includes("\uFFFD") && two.length > one.length ? two.slice(one.length) : null;
+    // (a lone "▁" decodes to "" first and " " after text: its piece is the space)
+    t = two.startsWith(one) && !two.includes("\uFFFD") && two.length > one.length ? two.slice(one.length) : null;
     memo.set(id, t);
   }
   return t;
