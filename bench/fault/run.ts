@@ -473,6 +473,10 @@ async function runOn(kind: DbKind): Promise<Outcome> {
     await stopGently(web);
     await stopGently(worker);
     ownPg?.stop();
+    if (kind === "postgres") {
+      const admin = postgres(SHARED_PG, { max: 1, onnotice: () => {} });
+      await admin.unsafe("drop database if exists loraland_fault with (force)").finally(() => admin.end({ timeout: 5 }));
+    }
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -369,7 +369,17 @@ function innerServerErrors(body: unknown): number[] {
   return out;
 }
 
+/**
+ * One request; a connection reset before any answer is tried once more on a new connection (an
+ * idle keep-alive socket the server closed just as the request went out is the client's race, not
+ * the server's fault): only a second failure counts as dropped.
+ */
 async function send(r: Req, url: string, callers: Callers): Promise<{ status: number | "hang"; answer: string; request: string }> {
+  const first = await sendOnce(r, url, callers);
+  return first.status === DROPPED ? sendOnce(r, url, callers) : first;
+}
+
+async function sendOnce(r: Req, url: string, callers: Callers): Promise<{ status: number | "hang"; answer: string; request: string }> {
   const b = build(r, url);
   const ac = new AbortController();
   let timer = setTimeout(() => ac.abort(), HANG_MS);
