@@ -24,6 +24,8 @@ import { ingestFingerprint, INGEST_SECRET_HEADER, readIngestSecret } from "../se
 import { compareThroughput, runEval, type EvalTask, type ThroughputComparison, type WorkerEndpoint } from "../server/eval/runner";
 import { DEFAULT_TASKS_DIR, loadTaskCards, loadTestExamples } from "../server/eval/tasks";
 import { startWorker, type WorkerProcess } from "../server/eval/worker-process";
+import { requestJson } from "../server/inference/client";
+import { infoSchema } from "../server/inference/wire";
 
 const ROOT = process.cwd();
 const BUNDLED_MODEL_DIR = path.join(ROOT, "data/demo/base");
@@ -104,10 +106,9 @@ function progressReporter(total: number) {
 /** The served model id and, from our worker, the base weights' format (MODEL_DTYPE / --dtype) and why. */
 async function workerModel(url: string): Promise<{ id: string | null; weights: string | null }> {
   try {
-    const res = await fetch(`${url}/info`, { signal: AbortSignal.timeout(5000) });
-    const info = (await res.json()) as { model_id?: unknown; weight_dtype?: unknown; weight_dtype_reason?: unknown };
+    const info = await requestJson(`${url}/info`, infoSchema, { signal: AbortSignal.timeout(5000) });
     const weights = typeof info.weight_dtype === "string" ? `${info.weight_dtype}${typeof info.weight_dtype_reason === "string" ? ` (${info.weight_dtype_reason})` : ""}` : null;
-    return { id: typeof info.model_id === "string" ? info.model_id : null, weights };
+    return { id: info.model_id?.trim() || null, weights };
   } catch {
     return { id: null, weights: null };
   }
