@@ -11,6 +11,9 @@ export interface SideConfig {
   threads: number;
   quick: boolean;
   vocab: number;
+  /** ours: the base weights' format and where q8/q4 conversions are cached (`--size` runs) */
+  dtype?: string;
+  weightCacheDir?: string;
 }
 
 /** One measurement asked of a side: a figure and the run index (which seeds its prompts). */
@@ -28,6 +31,8 @@ export const SETTINGS = {
   p6: { prompt: 512 },
   p7: { registered: 100, hot: 16, newTokens: 8 },
   check: { newTokens: 24, prompts: 3, models: ["base", "qv-r8-000", "all-r16"] },
+  /** `--size` (7B-shaped) figures: S1 single stream, S8 8 streams on 8 distinct adapters, PF prefill */
+  sized: { prompt: 16, newTokens: 32, streams: 8, prefill: 512 },
 };
 
 export function streamNewTokens(quick: boolean): number {

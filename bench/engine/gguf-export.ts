@@ -132,11 +132,11 @@ function ggufData(w: HostWeight): Float32Array | Uint16Array | Uint8Array {
   const q = w.format === "q8" ? 32 : 16;
   const out = new Uint8Array(blocks * (2 + q));
   const quants = new Uint8Array(w.qs.buffer, w.qs.byteOffset, w.qs.byteLength);
-  for (let b = 0; b < blocks; b++) {
-    const o = b * (2 + q);
-    out[o] = w.scales[b] & 0xff;
-    out[o + 1] = w.scales[b] >> 8;
-    out.set(quants.subarray(b * q, b * q + q), o + 2);
+  // a plain loop: a subarray per block would allocate 226M views for a 7B model
+  for (let b = 0, o = 0, src = 0; b < blocks; b++) {
+    out[o++] = w.scales[b] & 0xff;
+    out[o++] = w.scales[b] >> 8;
+    for (let k = 0; k < q; k++) out[o++] = quants[src++];
   }
   return out;
 }

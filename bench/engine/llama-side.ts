@@ -107,6 +107,35 @@ async function main(): Promise<void> {
         const [seq] = await seqsOf("P6", async () => [await model.createContext({ contextSize: 1024, sequences: 1, threads: cfg.threads, batchSize: n })]);
         return prefillRate(await runStream(seq, promptIds(n, 300 + run, cfg.vocab), 1), n);
       }
+      case "S1": {
+        const Z = SETTINGS.sized;
+        const [seq] = await seqsOf("S1", async () => [await model.createContext({ contextSize: 256, sequences: 1, threads: cfg.threads })]);
+        return decodeRate(await runStream(seq, promptIds(Z.prompt, 100 + run, cfg.vocab), Z.newTokens));
+      }
+      case "S1-1thread": {
+        const Z = SETTINGS.sized;
+        const [seq] = await seqsOf("S1-1thread", async () => [await model.createContext({ contextSize: 256, sequences: 1, threads: 1 })]);
+        return decodeRate(await runStream(seq, promptIds(Z.prompt, 100 + run, cfg.vocab), Z.newTokens));
+      }
+      case "S8": {
+        // 8 distinct adapters: one context per adapter, evaluating concurrently (as P3)
+        const Z = SETTINGS.sized;
+        const names = Object.keys(cfg.adapters).filter((n) => n.startsWith("qv-r8-")).sort().slice(0, Z.streams);
+        const seqs = await seqsOf("S8", () => Promise.all(names.map((n) => model.createContext({ contextSize: 64, sequences: 1, threads: cfg.threads, lora: lora(n) }))));
+        return aggregateRate(await Promise.all(seqs.map((s, i) => runStream(s, promptIds(Z.prompt, 200 + 8 * run + i, cfg.vocab), Z.newTokens))));
+      }
+      case "PF": {
+        const n = SETTINGS.sized.prefill;
+        const [seq] = await seqsOf("PF", async () => [await model.createContext({ contextSize: 1024, sequences: 1, threads: cfg.threads, batchSize: n })]);
+        return prefillRate(await runStream(seq, promptIds(n, 300 + run, cfg.vocab), 1), n);
+      }
+      case "warmup": {
+        // page the weights in before the first timed run (ours does the same when it starts)
+        const [seq] = await seqsOf("S1", async () => [await model.createContext({ contextSize: 256, sequences: 1, threads: cfg.threads })]);
+        return (await runStream(seq, promptIds(4, 1, cfg.vocab), 2)).ids.length;
+      }
+      case "RSS":
+        return { rssMB: process.memoryUsage().rss / 2 ** 20 };
       case "check": {
         const C = SETTINGS.check;
         const out: Record<string, number[][]> = {};

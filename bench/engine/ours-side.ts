@@ -32,7 +32,8 @@ export async function runStream(engine: Engine, req: GenerateRequest): Promise<S
 function engineOptions(cfg: SideConfig, extra: Partial<EngineCreateOptions> = {}): EngineCreateOptions {
   return {
     modelDir: cfg.modelDir, backend: "native", log: null, blockSize: 16, maxRunning: 32, maxBatchTokens: 512,
-    adapterSlots: 40, kvCacheBytes: 512 * 2 ** 20, maxContext: 1024, ...extra,
+    adapterSlots: 40, kvCacheBytes: 512 * 2 ** 20, maxContext: 1024,
+    ...(cfg.dtype ? { dtype: cfg.dtype as EngineCreateOptions["dtype"], weightCacheDir: cfg.weightCacheDir } : {}), ...extra,
   };
 }
 
@@ -114,6 +115,24 @@ async function handle(o: Ours, { figure, run }: Command): Promise<unknown> {
         }
       }
       return out;
+    }
+    case "S1": {
+      const Z = SETTINGS.sized;
+      return decodeRate(await runStream(engine, { promptIds: promptIds(Z.prompt, 100 + run, cfg.vocab), maxNewTokens: Z.newTokens }));
+    }
+    case "S8": {
+      const Z = SETTINGS.sized;
+      const eight = o.qv.slice(0, Z.streams);
+      await o.use(eight);
+      return aggregateRate(await o.streams(Z.streams, eight, 200 + 8 * run, Z.newTokens));
+    }
+    case "PF": {
+      const n = SETTINGS.sized.prefill;
+      return prefillRate(await runStream(engine, { promptIds: promptIds(n, 300 + run, cfg.vocab), maxNewTokens: 1 }), n);
+    }
+    case "RSS": {
+      const w = engine.model.weights;
+      return { rssMB: process.memoryUsage().rss / 2 ** 20, dtype: w?.dtype, weightsMB: (w?.weightBytes ?? NaN) / 2 ** 20, kvMB: engine.limits.kvCacheBytes / 2 ** 20 };
     }
     case "P7":
       return memory(cfg);

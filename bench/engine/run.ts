@@ -1,5 +1,6 @@
 /**
  * `npm run bench:engine [-- --quick] [-- --only P1,P3] [-- --runs N]`
+ * `npm run bench:engine -- --size 7b` — the 7B-shaped CPU table per weight format (./sized.ts)
  *
  * The P1–P7 figures of docs/PERFORMANCE.md on the synthetic Mistral-shaped model (generated here,
  * bench/out/synthetic), ours side by side with llama.cpp (node-llama-cpp 3.21.1, installed on
@@ -9,64 +10,64 @@
  * --budget-s seconds (default 540; the machine is shared and can be slow). Writes bench/out/engine.md
  * (+ engine.json, p4.svg/png).
  */
-import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { BENCH_SHAPE, ensureSynthetic, qvName } from "./synthetic";
 import { exportAdapterGguf, exportModelGguf } from "./gguf-export";
-import { SETTINGS, log, median, percentile, type SideConfig } from "./common";
+import { SETTINGS, log, median, percentile } from "./common";
+import { Side, cpuPressure, ensureLlamaInstalled, machineLine } from "./side";
+import { defaultCacheDir, runSized, SIZED_FORMATS, type Size } from "./sized";
 import type { ColdLoadRun } from "./ours-side";
 import { renderMarkdown, renderP4Svg, type Results } from "./report";
 
 const ROOT = path.resolve(import.meta.dirname, "..", "..");
 const OUT = path.join(ROOT, "bench", "out");
-const LLAMA_DIR = path.join(ROOT, "bench", "llama");
 const ALL = ["P1", "P2", "P3", "P4", "P5", "P6", "P7"];
 /** bump when the GGUF export changes */
 const EXPORT_VERSION = 1;
 
-function parseArgs(argv: string[]): { quick: boolean; only: string[]; runs: number | null; budgetS: number; profile: boolean } {
-  const out = { quick: false, only: ALL, runs: null as number | null, budgetS: 540, profile: true };
+const USAGE = "usage: npm run bench:engine -- [--quick] [--only P1,P3] [--runs N] [--budget-s S] [--no-profile]\n" +
+  "       npm run bench:engine -- --size 7b|small [--formats q8,q4,bf16] [--cache-dir DIR] [--prepare] [--runs N] [--max-rss-gib G]   (bench/engine/sized.ts)\n";
+
+function parseArgs(argv: string[]) {
+  const out = {
+    quick: false, only: ALL, runs: null as number | null, budgetS: 540, profile: true,
+    size: null as Size | null, formats: null as (typeof SIZED_FORMATS)[number][] | null, cacheDir: defaultCacheDir(), prepare: false, maxRssGiB: 12,
+  };
+  const bad = (msg: string): never => {
+    process.stderr.write(`bench:engine: ${msg}\n${USAGE}`);
+    process.exit(2);
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--quick") out.quick = true;
+    if (a === "--size") {
+      const v = argv[++i];
+      if (v !== "7b" && v !== "small") bad(`--size must be 7b or small, got "${v}"`);
+      out.size = v as Size;
+    } else if (a === "--formats") {
+      const v = (argv[++i] ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+      const wrong = v.filter((x) => !(SIZED_FORMATS as readonly string[]).includes(x));
+      if (!v.length || wrong.length) bad(`--formats takes some of ${SIZED_FORMATS.join(",")}, got "${argv[i] ?? ""}"`);
+      out.formats = v as (typeof SIZED_FORMATS)[number][];
+    } else if (a === "--cache-dir") out.cacheDir = path.resolve(argv[++i] ?? bad("--cache-dir needs a folder"));
+    else if (a === "--prepare") out.prepare = true;
+    else if (a === "--max-rss-gib") out.maxRssGiB = Number(argv[++i]);
+    else if (a === "--quick") out.quick = true;
     else if (a === "--only") out.only = (argv[++i] ?? "").split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
     else if (a.startsWith("--only=")) out.only = a.slice(7).split(",").map((s) => s.trim().toUpperCase()).filter(Boolean);
     else if (a === "--runs") out.runs = Number(argv[++i]);
     else if (a === "--budget-s") out.budgetS = Number(argv[++i]);
     else if (a === "--no-profile") out.profile = false;
-    else {
-      process.stderr.write(`bench:engine: unknown argument ${a}\nusage: npm run bench:engine -- [--quick] [--only P1,P3] [--runs N] [--budget-s S] [--no-profile]\n`);
-      process.exit(2);
-    }
+    else bad(`unknown argument ${a}`);
   }
-  const bad = out.only.filter((f) => !ALL.includes(f) && f !== "CHECK");
-  if (bad.length || out.only.length === 0 || (out.runs !== null && !(out.runs >= 1)) || !(out.budgetS > 0)) {
-    process.stderr.write(`bench:engine: --only takes figures among ${ALL.join(",")}; --runs a positive integer\n`);
-    process.exit(2);
+  if (!(out.maxRssGiB > 0)) bad("--max-rss-gib must be a positive number");
+  if (out.cacheDir.startsWith(ROOT + path.sep)) bad(`--cache-dir ${out.cacheDir} is inside the repository; the 7B files (~40 GB) belong outside it`);
+  const unknown = out.only.filter((f) => !ALL.includes(f) && f !== "CHECK");
+  if (unknown.length || out.only.length === 0 || (out.runs !== null && !(out.runs >= 1)) || !(out.budgetS > 0)) {
+    bad(`--only takes figures among ${ALL.join(",")}; --runs a positive integer`);
   }
   return out;
-}
-
-/** Installs node-llama-cpp 3.21.1 + its linux-x64 CPU binary into bench/llama (no scripts, no downloads). */
-function ensureLlamaInstalled(): boolean {
-  const ok = () => fs.existsSync(path.join(LLAMA_DIR, "node_modules", "node-llama-cpp", "dist", "index.js"))
-    && fs.existsSync(path.join(LLAMA_DIR, "node_modules", "@node-llama-cpp", "linux-x64", "bins"));
-  if (ok()) return true;
-  if (process.platform !== "linux" || process.arch !== "x64") {
-    log(`llama.cpp peer: only the linux-x64 CPU binary is pinned; skipping on ${process.platform}-${process.arch}`);
-    return false;
-  }
-  log("installing the llama.cpp peer (node-llama-cpp 3.21.1, CPU binary) into bench/llama/node_modules ...");
-  try {
-    execFileSync("npm", ["ci", "--prefix", LLAMA_DIR, "--no-audit", "--no-fund", "--omit=optional", "--ignore-scripts"], {
-      stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" },
-    });
-  } catch (e) {
-    log(`llama.cpp peer install failed (${(e as Error).message}); llama.cpp columns will be empty`);
-  }
-  return ok();
 }
 
 function ensureGguf(synthRoot: string, base: string, adapters: Map<string, string>, names: string[]): { model: string; adapters: Record<string, string> } {
@@ -86,91 +87,14 @@ function ensureGguf(synthRoot: string, base: string, adapters: Map<string, strin
   return { model, adapters: files };
 }
 
-/** A side (ours or llama.cpp) in its own process, answering one Command at a time. */
-class Side {
-  private readonly child: ChildProcessWithoutNullStreams;
-  private buf = "";
-  private waiters: ((line: string | null) => void)[] = [];
-  private lines: string[] = [];
-  private exited = false;
-
-  constructor(readonly label: string, script: string, cfg: SideConfig, extraArgs: string[] = []) {
-    this.child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, script), JSON.stringify(cfg), ...extraArgs], {
-      cwd: ROOT, env: { ...process.env, NODE_LLAMA_CPP_SKIP_DOWNLOAD: "true" },
-    });
-    this.child.stderr.on("data", (d) => process.stderr.write(d));
-    this.child.stdout.on("data", (d) => {
-      this.buf += d;
-      let i;
-      while ((i = this.buf.indexOf("\n")) >= 0) {
-        const line = this.buf.slice(0, i);
-        this.buf = this.buf.slice(i + 1);
-        const w = this.waiters.shift();
-        if (w) w(line); else this.lines.push(line);
-      }
-    });
-    this.child.on("close", () => {
-      this.exited = true;
-      for (const w of this.waiters.splice(0)) w(null);
-    });
-  }
-
-  private next(): Promise<string | null> {
-    const l = this.lines.shift();
-    if (l !== undefined) return Promise.resolve(l);
-    if (this.exited) return Promise.resolve(null);
-    return new Promise((r) => this.waiters.push(r));
-  }
-
-  async ready(): Promise<boolean> {
-    for (;;) {
-      const l = await this.next();
-      if (l === null) { log(`${this.label}: exited before it was ready`); return false; }
-      if (l === "READY") return true;
-    }
-  }
-
-  /** one measurement; null when the side failed it */
-  async ask<T>(figure: string, run: number): Promise<T | null> {
-    if (this.exited) return null;
-    this.child.stdin.write(`${JSON.stringify({ figure, run })}\n`);
-    for (;;) {
-      const l = await this.next();
-      if (l === null) { log(`${this.label}: exited during ${figure}`); return null; }
-      if (l.startsWith("RESULT ")) return JSON.parse(l.slice(7)) as T;
-      if (l.startsWith("ERROR ")) { log(`${this.label}: ${figure} failed: ${l.slice(6)}`); return null; }
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.exited) return;
-    const done = new Promise((r) => this.child.on("close", r));
-    this.child.stdin.end();
-    await done;
-  }
-}
-
 const fmt = (xs: number[], d = 1) => xs.map((x) => x.toFixed(d)).join(" ");
 const rate = (runs: number[]) => ({ tokPerS: median(runs), runs });
-/** CPU pressure (PSI "some avg60"): the share of time runnable tasks waited for a CPU; null where unavailable */
-function cpuPressure(): number | null {
-  try {
-    return Number(/avg60=([\d.]+)/.exec(fs.readFileSync("/proc/pressure/cpu", "utf8"))?.[1] ?? NaN);
-  } catch {
-    return null;
-  }
-}
-
-function machineLine(): string {
-  const cpu = /model name\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? os.cpus()[0]?.model ?? "unknown CPU";
-  const flags = /flags\s*:\s*(.*)/.exec(fs.readFileSync("/proc/cpuinfo", "utf8"))?.[1].split(" ") ?? [];
-  const isa = ["avx2", "avx512f", "avx512_bf16"].filter((f) => flags.includes(f)).join("/");
-  return `${cpu} (${isa}), ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ` +
-    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC, load average at start ${os.loadavg()[0].toFixed(2)}`;
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.size) {
+    await runSized({ size: args.size, formats: args.formats, cacheDir: args.cacheDir, prepareOnly: args.prepare, runs: args.runs, maxRssGiB: args.maxRssGiB });
+    return;
+  }
   const t0 = Date.now();
   const elapsed = () => (Date.now() - t0) / 1000;
   const figures = args.only;
