@@ -6,21 +6,20 @@ import { and, asc, eq, isNotNull, isNull } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { arenaBattles, type ArenaVote } from "../../db/schema/arena";
 import type { GenerationParams } from "../../db/schema/chats";
+import { LoraLandError } from "../errors";
 
 export type BattleRow = typeof arenaBattles.$inferSelect;
 
-export class BattleNotFoundError extends Error {
-  readonly code = "arena:battle_not_found";
+export class BattleNotFoundError extends LoraLandError {
   constructor(id: string) {
-    super(`battle ${id} not found (or not yours)`);
+    super("NOT_FOUND", `battle ${id} not found (or not yours)`);
     this.name = "BattleNotFoundError";
   }
 }
 
-export class AlreadyVotedError extends Error {
-  readonly code = "arena:already_voted";
+export class AlreadyVotedError extends LoraLandError {
   constructor(readonly battle: BattleRow) {
-    super(`battle ${battle.id} already has its vote (one vote per battle)`);
+    super("CONFLICT", `battle ${battle.id} already has its vote (one vote per battle)`);
     this.name = "AlreadyVotedError";
   }
 }

@@ -2,24 +2,25 @@
  * The arena: `start` mints a blind battle (the server picks two models of a task and their panes),
  * `stream` relays it with nothing that could name a model, `vote` records the owner's one vote and
  * only then reveals the names, `leaderboard` is the task's Bradley–Terry standings. Generation
- * goes through generate's hub and limits (2 streams per battle).
+ * goes through generate's hub and limits (2 streams per battle). Errors are thrown as they are
+ * (LoraLandError and the hub's), mapped to tRPC once by server/trpc.ts.
  */
 import { randomInt, randomUUID } from "node:crypto";
-import { tracked, TRPCError } from "@trpc/server";
+import { tracked } from "@trpc/server";
 import { z } from "zod";
 import { ARENA_VOTES } from "../../db/schema/arena";
 import type { GenerationParams } from "../../db/schema/chats";
 import { renderTemplate, TemplateError } from "../../components/playground/template";
 import { arenaTasks, BASE_KEY, baseLabel, pickPair, type ArenaTask } from "../arena/tasks";
 import { bradleyTerry, type Game } from "../arena/ratings";
-import { AlreadyVotedError, BattleNotFoundError, castVote, createBattle, getBattle, votedBattles } from "../db-queries/arena";
+import { BattleNotFoundError, castVote, createBattle, getBattle, votedBattles } from "../db-queries/arena";
 import { listCatalogAdapters } from "../db-queries/catalog";
 import { inferenceUrl, type Env } from "../env";
 import type { Db } from "../../db/client";
 import { workerStatus } from "../inference/client";
 import type { PaneStats, RunChunk } from "../inference/stream-hub";
 import { RunNotFoundError } from "../inference/stream-hub";
-import { LimitExceededError } from "../limits";
+import { LoraLandError } from "../errors";
 import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
 import { generateLimits, getHub, startInput } from "./generate";
 
@@ -65,14 +66,6 @@ export function blind(chunk: RunChunk): RunChunk | null {
   }
 }
 
-function toTRPC(e: unknown): never {
-  if (e instanceof TRPCError) throw e;
-  if (e instanceof LimitExceededError) throw new TRPCError({ code: "TOO_MANY_REQUESTS", message: e.message, cause: e });
-  if (e instanceof BattleNotFoundError || e instanceof RunNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: e.message, cause: e });
-  if (e instanceof AlreadyVotedError) throw new TRPCError({ code: "CONFLICT", message: e.message, cause: e });
-  throw e;
-}
-
 /** Contestant names for a battle's panes (also for adapters since removed from the catalog). */
 function names(task: ArenaTask | undefined, labels: Map<string, string>, base: string, a: string | null, b: string | null) {
   const name = (m: string | null) => (m === null ? base : (task?.contestants.find((c) => c.key === m)?.label ?? labels.get(m) ?? m));
@@ -89,46 +82,42 @@ export const arenaRouter = createTRPCRouter({
   start: mutationProcedure
     .input(z.object({ task: taskKey, inputs: startInput.shape.inputs }))
     .mutation(async ({ ctx, input }) => {
+      const { tasks, worker } = await loadTasks(ctx.db, ctx.env);
+      const task = tasks.find((t) => t.key === input.task);
+      if (!task) throw new LoraLandError("NOT_FOUND", `task "${input.task}" has no adapter this worker can run`);
+      const [a, b] = pickPair(task.contestants, () => randomInt(2 ** 32) / 2 ** 32);
+      const inputs = input.inputs ?? {};
+      let prompts: string[];
       try {
-        const { tasks, worker } = await loadTasks(ctx.db, ctx.env);
-        const task = tasks.find((t) => t.key === input.task);
-        if (!task) throw new TRPCError({ code: "NOT_FOUND", message: `task "${input.task}" has no adapter this worker can run` });
-        const [a, b] = pickPair(task.contestants, () => randomInt(2 ** 32) / 2 ** 32);
-        const inputs = input.inputs ?? {};
-        let prompts: string[];
-        try {
-          prompts = [a, b].map((c) => renderTemplate(c.template, inputs));
-        } catch (e) {
-          if (e instanceof TemplateError) throw new TRPCError({ code: "BAD_REQUEST", message: `inputs: ${e.message}`, cause: e });
-          throw e;
-        }
-        const params = arenaParams(task.metricName);
-        const leases = generateLimits().admit(ctx.ownerId, 2, ctx.clientAddress);
-        try {
-          const hub = await getHub(ctx.db, ctx.env);
-          const id = randomUUID();
-          const runId = randomUUID();
-          const modelOf = (c: typeof a) => (c.key === BASE_KEY ? null : c.key);
-          const stored = createBattle({
-            db: ctx.db,
-            battle: { id, ownerId: ctx.ownerId, task: task.key, modelA: modelOf(a), modelB: modelOf(b), baseModelId: worker.modelId ?? "", runId, inputs, params },
-          });
-          // generation ids that no history row has: the hub's saves touch nothing, so the battle
-          // never shows in the history (which would name the models)
-          hub.start(
-            ctx.ownerId,
-            [a, b].map((c, i) => ({ generationId: randomUUID(), lease: leases[i], request: { prompt: prompts[i]!, adapterId: c.adapterId, params } })),
-            stored,
-            runId,
-          );
-          await stored;
-          return { battleId: id, task: task.key };
-        } catch (e) {
-          for (const l of leases) l.release();
-          throw e;
-        }
+        prompts = [a, b].map((c) => renderTemplate(c.template, inputs));
       } catch (e) {
-        toTRPC(e);
+        if (e instanceof TemplateError) throw new LoraLandError("BAD_REQUEST", `inputs: ${e.message}`, { cause: e });
+        throw e;
+      }
+      const params = arenaParams(task.metricName);
+      const leases = generateLimits().admit(ctx.ownerId, 2, ctx.clientAddress);
+      try {
+        const hub = await getHub(ctx.db, ctx.env);
+        const id = randomUUID();
+        const runId = randomUUID();
+        const modelOf = (c: typeof a) => (c.key === BASE_KEY ? null : c.key);
+        const stored = createBattle({
+          db: ctx.db,
+          battle: { id, ownerId: ctx.ownerId, task: task.key, modelA: modelOf(a), modelB: modelOf(b), baseModelId: worker.modelId ?? "", runId, inputs, params },
+        });
+        // generation ids that no history row has: the hub's saves touch nothing, so the battle
+        // never shows in the history (which would name the models)
+        hub.start(
+          ctx.ownerId,
+          [a, b].map((c, i) => ({ generationId: randomUUID(), lease: leases[i], request: { prompt: prompts[i]!, adapterId: c.adapterId, params } })),
+          stored,
+          runId,
+        );
+        await stored;
+        return { battleId: id, task: task.key };
+      } catch (e) {
+        for (const l of leases) l.release();
+        throw e;
       }
     }),
 
@@ -137,9 +126,9 @@ export const arenaRouter = createTRPCRouter({
     .input(z.object({ battleId, lastEventId: z.string().nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
       const battle = await getBattle({ db: ctx.db, ownerId: ctx.ownerId, id: input.battleId });
-      if (!battle) toTRPC(new BattleNotFoundError(input.battleId));
+      if (!battle) throw new BattleNotFoundError(input.battleId);
       const hub = await getHub(ctx.db, ctx.env);
-      if (!hub.has(battle.runId, ctx.ownerId)) toTRPC(new RunNotFoundError(battle.runId));
+      if (!hub.has(battle.runId, ctx.ownerId)) throw new RunNotFoundError(battle.runId);
       const from = input.lastEventId != null && /^\d+$/.test(input.lastEventId) ? Number(input.lastEventId) + 1 : 0;
       for await (const [index, chunk] of hub.subscribe(battle.runId, ctx.ownerId, from, signal)) {
         const seen = blind(chunk);
@@ -151,17 +140,13 @@ export const arenaRouter = createTRPCRouter({
   vote: mutationProcedure
     .input(z.object({ battleId, vote: z.enum(ARENA_VOTES, { error: `vote must be one of ${ARENA_VOTES.join(", ")}` }) }))
     .mutation(async ({ ctx, input }) => {
-      try {
-        const battle = await castVote({ db: ctx.db, ownerId: ctx.ownerId, id: input.battleId, vote: input.vote });
-        // a vote cast before the answers ended stops them: the battle is decided
-        const hub = await getHub(ctx.db, ctx.env);
-        hub.stop(battle.runId, ctx.ownerId);
-        const { tasks, rows, worker } = await loadTasks(ctx.db, ctx.env);
-        const labels = new Map(rows.map((r) => [r.slug, r.displayName]));
-        return { vote: battle.vote!, task: battle.task, ...names(tasks.find((t) => t.key === battle.task), labels, baseLabel(worker), battle.modelA, battle.modelB) };
-      } catch (e) {
-        toTRPC(e);
-      }
+      const battle = await castVote({ db: ctx.db, ownerId: ctx.ownerId, id: input.battleId, vote: input.vote });
+      // a vote cast before the answers ended stops them: the battle is decided
+      const hub = await getHub(ctx.db, ctx.env);
+      hub.stop(battle.runId, ctx.ownerId);
+      const { tasks, rows, worker } = await loadTasks(ctx.db, ctx.env);
+      const labels = new Map(rows.map((r) => [r.slug, r.displayName]));
+      return { vote: battle.vote!, task: battle.task, ...names(tasks.find((t) => t.key === battle.task), labels, baseLabel(worker), battle.modelA, battle.modelB) };
     }),
 
   /** Bradley–Terry standings of a task's adapters and the base model (every one that plays, or played). */
