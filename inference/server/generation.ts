@@ -10,7 +10,7 @@
  *   non-special texts plus the released ones concatenate to generated_text.
  */
 import type { ServerResponse } from "node:http";
-import type { DoneEvent, EngineApi, EngineEvent, TokenAlternative } from "../engine/types";
+import type { DoneEvent, EngineApi, EngineEvent, ErrorEvent, TokenAlternative, TokenEvent } from "../engine/types";
 import { HttpError, fromEngineEvent } from "./errors";
 import { ensureAdapter } from "./adapter-sources";
 import { TokenizerBusy, TokenizerThreadUnavailable } from "../tokenizer/encode-thread";
@@ -60,31 +60,51 @@ function wireField(engineField: string | undefined, mergedField: string): string
   return engineField?.startsWith("merged_adapters") ? mergedField + engineField.slice("merged_adapters".length) : undefined;
 }
 
-async function* reshape(engine: EngineApi, source: AsyncIterable<EngineEvent>, mergedField: string): AsyncGenerator<OutEvent> {
-  // the engine's last token, held only until its done event, which the same step pushed
-  let held: OutToken | null = null;
-  for await (const ev of source) {
-    if (ev.type === "token") {
-      const out: OutToken = { id: ev.id, text: ev.text, logprob: ev.logprob, special: ev.special };
-      if (ev.alternatives) out.alternatives = ev.alternatives;
-      if (ev.timings) out.timings = ev.timings;
-      if (ev.special) {
-        out.text = engine.decode([ev.id], false);
-        if (ev.text) out.released = ev.text;
-      }
-      if (ev.last) held = out;
-      else yield { type: "token", token: out };
-    } else if (ev.type === "done") {
-      yield { type: "final", token: held, done: ev };
-      return;
-    } else {
-      const field = wireField(ev.field, mergedField);
-      const message = field ? `${field}: ${ev.message.replace(/^merged_adapters[.\w]*: /, "")}` : ev.message;
-      yield { type: "error", token: held, error: fromEngineEvent(ev.code, message, field) };
-      return;
-    }
+/** an engine token as the wire needs it */
+function outToken(engine: EngineApi, ev: TokenEvent): OutToken {
+  const out: OutToken = { id: ev.id, text: ev.text, logprob: ev.logprob, special: ev.special };
+  if (ev.alternatives) out.alternatives = ev.alternatives;
+  if (ev.timings) out.timings = ev.timings;
+  if (ev.special) {
+    out.text = engine.decode([ev.id], false);
+    if (ev.text) out.released = ev.text;
   }
-  yield { type: "error", token: held, error: new HttpError(424, "internal", "the engine ended the request without a final event") };
+  return out;
+}
+
+/**
+ * The engine's events reshaped (one generator over the engine's queue, so a token costs one
+ * async hop here): the last token is held only until its done event, which the same step pushed.
+ */
+async function* reshape(engine: EngineApi, it: AsyncIterator<EngineEvent>, first: IteratorResult<EngineEvent>, mergedField: string,
+  onFinal: (done: DoneEvent) => void, cleanup: () => Promise<void>): AsyncGenerator<OutEvent> {
+  let held: OutToken | null = null;
+  try {
+    for (let r = first; !r.done; r = await it.next()) {
+      const ev = r.value;
+      if (ev.type === "token") {
+        const out = outToken(engine, ev);
+        if (ev.last) held = out;
+        else yield { type: "token", token: out };
+      } else if (ev.type === "done") {
+        onFinal(ev);
+        yield { type: "final", token: held, done: ev };
+        return;
+      } else {
+        yield { type: "error", token: held, error: engineError(ev, mergedField) };
+        return;
+      }
+    }
+    yield { type: "error", token: held, error: new HttpError(424, "internal", "the engine ended the request without a final event") };
+  } finally {
+    await cleanup();
+  }
+}
+
+function engineError(ev: ErrorEvent, mergedField: string): HttpError {
+  const field = wireField(ev.field, mergedField);
+  const message = field ? `${field}: ${ev.message.replace(/^merged_adapters[.\w]*: /, "")}` : ev.message;
+  return fromEngineEvent(ev.code, message, field);
 }
 
 /** Abort when the client goes away before we finished answering. */
@@ -176,44 +196,30 @@ export async function startGeneration(state: WorkerState, plan: GenerationPlan, 
     throw e;
   }
   const metrics = state.metrics;
-  const inner = reshape(engine, source, mergedField);
-  async function* events(first: IteratorResult<OutEvent>): AsyncGenerator<OutEvent> {
-    try {
-      let r = first;
-      while (!r.done) {
-        const ev = r.value;
-        if (ev.type === "final") {
-          metrics.recordGeneration(ev.done);
-          metrics.batchTokens.observe(engine.stats().lastBatchTokens);
-          if (ev.done.finishReason === "cancelled" && signal.aborted) metrics.cancelled.inc();
-          const d = ev.done;
-          state.log("generation", { adapter: adapterId, prompt_tokens: d.promptTokens, generated_tokens: d.generatedTokens, finish_reason: d.finishReason, queue_ms: d.timings.queueMs, ttft_ms: d.timings.ttftMs, total_ms: d.timings.totalMs });
-        }
-        yield ev;
-        if (ev.type !== "token") return;
-        r = await inner.next();
-      }
-    } finally {
-      release();
-      await inner.return(undefined);
-    }
-  }
-  let first: IteratorResult<OutEvent>;
-  try {
-    first = await inner.next();
-  } catch (e) {
+  const it = source[Symbol.asyncIterator]();
+  const close = async () => {
     release();
+    await it.return?.(undefined);
+  };
+  const onFinal = (d: DoneEvent) => {
+    metrics.recordGeneration(d);
+    metrics.batchTokens.observe(engine.stats().lastBatchTokens);
+    if (d.finishReason === "cancelled" && signal.aborted) metrics.cancelled.inc();
+    state.log("generation", { adapter: adapterId, prompt_tokens: d.promptTokens, generated_tokens: d.generatedTokens, finish_reason: d.finishReason, queue_ms: d.timings.queueMs, ttft_ms: d.timings.ttftMs, total_ms: d.timings.totalMs });
+  };
+  // the first event decides: an error before any token is thrown (the route answers it with a status)
+  let first: IteratorResult<EngineEvent>;
+  try {
+    first = await it.next();
+  } catch (e) {
+    await close();
     throw e;
   }
   if (!first.done && first.value.type === "error") {
-    release();
-    throw first.value.error;
+    await close();
+    throw engineError(first.value, mergedField);
   }
-  const close = async () => {
-    release();
-    await inner.return(undefined);
-  };
   const ev0 = first.done ? null : first.value;
-  const timings = ev0?.type === "final" ? ev0.done.timings : ev0?.token?.timings ?? null;
-  return { engine, promptIds, adapterId, events: events(first), close, timings };
+  const timings = ev0?.type === "done" ? ev0.timings : ev0?.type === "token" ? ev0.timings ?? null : null;
+  return { engine, promptIds, adapterId, events: reshape(engine, it, first, mergedField, onFinal, close), close, timings };
 }
