@@ -4,9 +4,10 @@
  * mistralai/Mistral-7B-v0.1, and r=8 q/v adapters shaped for it served as predibase/<task> by the
  * local Hub look-alike (HF_ENDPOINT). The seeded catalog shows every LoRA Land adapter with a
  * Hub repo as runnable (both protocols) with its prompt template; the first run registers
- * predibase/<task> from the Hub through the worker; the adapter then answers, and differs from
- * the base. A repo the catalog does not list is not fetched.
+ * predibase/<task> from the Hub through the worker (generate.start, what "Try it" leads to); the
+ * adapter then answers, and differs from the base. A repo the catalog does not list is not fetched.
  */
+import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -17,7 +18,10 @@ import { parseEnv } from "../../server/env";
 import { ensureCatalogHubAdapters } from "../../server/inference/hub-adapters";
 import { streamGeneration, type StreamEvent } from "../../server/inference/stream";
 import { createCaller } from "../../server/root";
-import { createTRPCContext } from "../../server/trpc";
+import { generateRouter, setGenerateLimits } from "../../server/routers/generate";
+import { OwnerLimits } from "../../server/limits";
+import type { RunChunk } from "../../server/inference/stream-hub";
+import { createCallerFactory, createTRPCContext, createTRPCRouter } from "../../server/trpc";
 import { startHubServer, type HubServer } from "../worker/hub-server";
 import { ROOT, startWorker, type Worker } from "../worker/worker-helpers";
 import { openMigratedPglite, type TestDatabase } from "./db-harness";
@@ -112,5 +116,26 @@ describe("LoRA Land adapters on a Mistral-7B-shaped base", () => {
     const hits = hub.hits.length;
     expect(await ensureCatalogHubAdapters(h.db, envFor("lorax"), ["someone/not-in-catalog"])).toEqual([]);
     expect(hub.hits.length).toBe(hits);
+  });
+});
+
+describe("Try it", () => {
+  it("a playground run on predibase/jigsaw (not on the worker yet) registers it from the Hub through the worker and streams its answer", { timeout: 120_000 }, async () => {
+    setGenerateLimits(new OwnerLimits({ maxConcurrentStreams: 8, requestsPerMinute: 1000 }));
+    const caller = createCallerFactory(createTRPCRouter({ generate: generateRouter }))({
+      db: h.db, env: envFor("lorax"), ownerId: randomUUID(), headers: new Headers({ host: "localhost:3000", origin: "http://localhost:3000" }),
+    });
+    const repo = "predibase/jigsaw";
+    const before = (await (await fetch(`${worker.url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(before.data.map((m) => m.id)).not.toContain(repo);
+    const started = await caller.generate.start({ mode: "raw", adapters: [repo], prompt: "Is this comment toxic? You are great.", params: { max_new_tokens: 6, temperature: 0, ignore_eos: true } });
+    const events: RunChunk[] = [];
+    for await (const e of await caller.generate.stream({ runId: started.runId })) events.push((e as unknown as [string, RunChunk])[1]);
+    const tokens = events.filter((e) => e.kind === "token");
+    expect(tokens.length, JSON.stringify(events.slice(-3))).toBe(6);
+    expect(events.some((e) => e.kind === "error")).toBe(false);
+    expect(hub.hits.some((x) => x.startsWith(`GET /${repo}/resolve/`))).toBe(true);
+    const after = (await (await fetch(`${worker.url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(after.data.map((m) => m.id)).toContain(repo);
   });
 });
