@@ -133,7 +133,8 @@ describe("Try it", () => {
     for await (const e of await caller.generate.stream({ runId: started.runId })) events.push((e as unknown as [string, RunChunk])[1]);
     const tokens = events.filter((e) => e.kind === "token");
     expect(tokens.length, JSON.stringify(events.slice(-3))).toBe(6);
-    expect(events.some((e) => e.kind === "error")).toBe(false);
+    const end = events.find((e) => e.kind === "end");
+    expect(end && end.kind === "end" ? [end.status, end.error] : null).toEqual(["done", null]);
     expect(hub.hits.some((x) => x.startsWith(`GET /${repo}/resolve/`))).toBe(true);
     const after = (await (await fetch(`${worker.url}/v1/models`)).json()) as { data: { id: string }[] };
     expect(after.data.map((m) => m.id)).toContain(repo);
