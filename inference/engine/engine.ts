@@ -19,7 +19,7 @@ import { EventQueue } from "./event-queue";
 import { RequestSampler, logSumExp, randomSeed, type SampledToken, type SamplerConfig } from "./sampler";
 import { canSampleOnDevice, forwardAndSample } from "../webgpu/sampling";
 import { StopMatcher } from "./stop";
-import { ANY_OBJECT, cachedSchema, JsonConstraint, SchemaError, type CompiledSchema, type ConstraintVocab } from "./json-constraint";
+import { ANY_OBJECT, cachedSchema, JsonConstraint, pieceOutputText, SchemaError, type CompiledSchema, type ConstraintVocab } from "./json-constraint";
 import { StreamingDetokenizer } from "./detokenizer";
 import { AdapterRegistry, toInfo } from "../adapters/registry";
 import { AdapterCache } from "../adapters/cache";
@@ -610,21 +610,14 @@ export class Engine implements EngineApi {
 
   /**
    * Each vocabulary entry's text as it lands in the output, from the vocabulary itself (one
-   * decode per entry would cost ~25 µs x vocab): SentencePiece's "▁" and byte-level BPE's "Ġ"/"Ċ"
-   * as space / newline, byte-fallback pieces "<0xXX>" as that byte; special tokens never.
+   * decode per entry would cost ~25 µs x vocab; json-constraint.ts pieceOutputText); special
+   * tokens never. Byte-level BPE vocabularies are told by their "Ġ" (GPT-2's space).
    */
   private jsonVocab(): ConstraintVocab {
     if (!this.constraintVocab) {
-      const texts: (string | null)[] = [];
-      for (let id = 0; id < this.config.vocabSize; id++) {
-        const piece = this.tokenizer.idToToken(id);
-        if (piece === undefined || piece === "" || this.tokenizer.isSpecial(id)) {
-          texts.push(null);
-          continue;
-        }
-        const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
-        texts.push(byte ? String.fromCharCode(parseInt(byte[1]!, 16)) : piece.replace(/[▁Ġ]/g, " ").replace(/Ċ/g, "\n"));
-      }
+      const pieces = Array.from({ length: this.config.vocabSize }, (_, id) => this.tokenizer.idToToken(id));
+      const byteLevel = pieces.some((p) => p?.includes("Ġ"));
+      const texts = pieces.map((p, id) => (p === undefined || p === "" || this.tokenizer.isSpecial(id) ? null : pieceOutputText(p, byteLevel)));
       this.constraintVocab = { texts, eosIds: this.eosIds };
     }
     return this.constraintVocab;

@@ -464,6 +464,43 @@ export interface ConstraintVocab {
   eosIds: ReadonlySet<number>;
 }
 
+/** GPT-2's byte-level alphabet, inverted: the character a byte-level BPE piece uses -> that byte */
+const BYTE_OF = (() => {
+  const m = new Map<string, number>();
+  const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  let n = 0;
+  for (let b = 0; b < 256; b++) m.set(String.fromCharCode(printable(b) ? b : 256 + n++), b);
+  return m;
+})();
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+/** stands for text that is only part of a character: allowed inside strings only */
+const PARTIAL = "\u0080";
+
+/**
+ * A vocabulary piece's text in the output (after other text): byte-level BPE pieces through
+ * GPT-2's byte alphabet, SentencePiece's "▁" as a space, byte-fallback "<0xXX>" as that byte;
+ * a piece that is only part of a UTF-8 character becomes PARTIAL.
+ */
+export function pieceOutputText(piece: string, byteLevel: boolean): string {
+  const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(piece);
+  if (byte) {
+    const b = parseInt(byte[1]!, 16);
+    return b < 0x80 ? String.fromCharCode(b) : PARTIAL;
+  }
+  if (!byteLevel) return piece.replace(/▁/g, " ");
+  const bytes: number[] = [];
+  for (const ch of piece) {
+    const b = BYTE_OF.get(ch);
+    if (b === undefined) return piece; // not of the alphabet (an added token): as written
+    bytes.push(b);
+  }
+  try {
+    return UTF8.decode(Uint8Array.from(bytes));
+  } catch {
+    return PARTIAL;
+  }
+}
+
 interface Trie {
   next: Map<string, Trie>;
   /** ids whose text ends here */

@@ -9,9 +9,9 @@ import path from "node:path";
 import { Ajv } from "ajv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Engine } from "../../inference/engine/engine";
-import { ANY_OBJECT, compileSchema, isCompleteJsonObject, JsonConstraint, matchSchema, SchemaError, type CompiledSchema } from "../../inference/engine/json-constraint";
+import { ANY_OBJECT, compileSchema, isCompleteJsonObject, JsonConstraint, matchSchema, pieceOutputText, SchemaError, type CompiledSchema } from "../../inference/engine/json-constraint";
 import { Rng } from "../../inference/engine/sampler";
-import { DEMO, collect, readJson } from "./engine-helpers";
+import { DEMO, FIXTURES, collect, readJson } from "./engine-helpers";
 
 const ajv = new Ajv({ strict: false });
 
@@ -149,6 +149,26 @@ describe("JSON automaton, with a schema", () => {
       }
       expect(ended).toBeGreaterThan(20);
     }
+  });
+});
+
+describe("vocabulary pieces as output text", () => {
+  it("byte-level BPE through GPT-2's byte alphabet (tab, newline, é, a lone lead byte); SentencePiece and byte fallback", () => {
+    expect(["Ġ{", "ĉ", "Ċ", "Ã©", "Ã", "Ġ\"a"].map((p) => pieceOutputText(p, true))).toEqual([" {", "\t", "\n", "é", "\u0080", ' "a']);
+    expect(["▁x", "<0x0A>", "<0x7B>", "<0xC3>", "{"].map((p) => pieceOutputText(p, false))).toEqual([" x", "\n", "{", "\u0080", "{"]);
+  });
+
+  it.each(["tiny-llama3", "tiny-mistral"])("%s: sampled structured answers stay inside the schema, as decoded (byte-level and byte-fallback vocabularies)", async (name) => {
+    const engine = await Engine.create({ modelDir: path.join(FIXTURES, name, "base"), backend: "native", log: null });
+    const prompts: { ids: number[] }[] = readJson(path.join(FIXTURES, name, "expected.json")).prompts;
+    for (const [i, p] of prompts.entries()) {
+      for (const [f, s] of [["json_object" as const, ANY_OBJECT], [{ schema: PERSON }, compileSchema(PERSON)]] as const) {
+        const r = await collect(engine.generate({ promptIds: p.ids, maxNewTokens: 40, responseFormat: f, sampling: { temperature: 1.5, seed: 11 + i } }));
+        const text = r.done!.text.trimStart();
+        expect(matchSchema(s, text), JSON.stringify(text)).not.toBeNull();
+      }
+    }
+    await engine.shutdown();
   });
 });
 
