@@ -14,10 +14,8 @@ import { ZodError, z } from "zod";
 import type { Db } from "../db/client";
 import { clientAddress, isAdmin } from "./auth/access";
 import { ownerFromHeaders } from "./auth/owner-cookie";
-import { ChatNotFoundError } from "./db-queries/chats";
 import type { Env } from "./env";
 import { LoraLandError } from "./errors";
-import { RunIdTakenError, RunNotFoundError } from "./inference/stream-hub";
 
 // ── 1. context ────────────────────────────────────────────────────────────────────────────────
 export { OWNER_COOKIE, isOwnerId } from "./auth/owner-cookie";
@@ -87,9 +85,6 @@ export function assertSameOrigin(headers: Headers): void {
 export function toTRPCError(cause: unknown): TRPCError | null {
   if (cause instanceof TRPCError) return cause;
   if (cause instanceof LoraLandError) return new TRPCError({ code: cause.code, message: cause.message, cause });
-  // not LoraLandErrors yet (server/db-queries/chats.ts, server/inference/stream-hub.ts)
-  if (cause instanceof ChatNotFoundError || cause instanceof RunNotFoundError) return new TRPCError({ code: "NOT_FOUND", message: cause.message, cause });
-  if (cause instanceof RunIdTakenError) return new TRPCError({ code: "CONFLICT", message: cause.message, cause });
   return null;
 }
 

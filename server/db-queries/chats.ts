@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, desc, eq, ilike, inArray, or, sql } from "drizzle-orm";
 import type { PgDatabase } from "drizzle-orm/pg-core";
+import { LoraLandError } from "../errors";
 import {
   chatMessages,
   chats,
@@ -369,10 +370,9 @@ export async function deleteChat({ db, ownerId, id }: { db: Db; ownerId: string;
   if (rows.length === 0) throw new ChatNotFoundError(id);
 }
 
-export class ChatNotFoundError extends Error {
-  readonly code = "chat:not_found";
+export class ChatNotFoundError extends LoraLandError {
   constructor(id: string) {
-    super(`chat ${id} not found`);
+    super("NOT_FOUND", `chat ${id} not found`);
     this.name = "ChatNotFoundError";
   }
 }

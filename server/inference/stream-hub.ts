@@ -13,6 +13,7 @@
 import { randomUUID } from "node:crypto";
 import type { GenerationStatus, StoredToken } from "../../db/schema/chats";
 import type { GenerationPatch } from "../db-queries/chats";
+import { LoraLandError } from "../errors";
 import type { StreamLease } from "../limits";
 import { streamGeneration, WorkerError, type StreamRequest, type WorkerTarget } from "./stream";
 
@@ -425,18 +426,16 @@ export class StreamHub {
   }
 }
 
-export class RunIdTakenError extends Error {
-  readonly code = "run:id_taken";
+export class RunIdTakenError extends LoraLandError {
   constructor(id: string) {
-    super(`runId ${id} is already in use: pick a new one`);
+    super("CONFLICT", `runId ${id} is already in use: pick a new one`);
     this.name = "RunIdTakenError";
   }
 }
 
-export class RunNotFoundError extends Error {
-  readonly code = "run:not_found";
+export class RunNotFoundError extends LoraLandError {
   constructor(id: string) {
-    super(`stream ${id} not found (finished long ago, or another owner's)`);
+    super("NOT_FOUND", `stream ${id} not found (finished long ago, or another owner's)`);
     this.name = "RunNotFoundError";
   }
 }
