@@ -5,7 +5,11 @@
  * caches in one batch), against the same streams unconstrained; the runs alternate. Timers wrap
  * JsonConstraint.mask/accept (the constraint's own work) and Model.forward.
  *
- *   npx tsx bench/compat/structured.ts [--runs 7]
+ *   npx tsx bench/compat/structured.ts [--runs 7] [--misses]
+ *
+ * --misses instead times a mask computed for a state met for the first time (a cache miss: one
+ * walk of the vocabulary's trie), at each character of a document of the schema, on the demo
+ * model's vocabulary (4,096 BPE pieces) and on synthetic ones of 700 and 32,000 pieces.
  *
  * The first constrained run starts with empty schema and mask caches (compile + mask misses);
  * it is reported apart from the medians of the later (warm) runs.
@@ -13,12 +17,15 @@
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { Engine } from "../../inference/engine/engine";
-import { JsonConstraint } from "../../inference/engine/json-constraint";
+import { compileSchema, JsonConstraint, pieceOutputText, type ConstraintVocab } from "../../inference/engine/json-constraint";
+import { Tokenizer } from "../../inference/tokenizer/tokenizer";
+import { buildVocab } from "../engine/synthetic";
+import path from "node:path";
 import { Model } from "../../inference/model/model";
 import { promptIds } from "../engine/common";
 import { ensure25m, median, SHAPE_25M } from "./synthetic-25m";
 
-const { values: args } = parseArgs({ options: { runs: { type: "string", default: "7" }, tokens: { type: "string", default: "64" } } });
+const { values: args } = parseArgs({ options: { runs: { type: "string", default: "7" }, tokens: { type: "string", default: "64" }, misses: { type: "boolean", default: false } } });
 const RUNS = Number(args.runs);
 const NEW = Number(args.tokens);
 const STREAMS = 8;
@@ -123,4 +130,45 @@ async function main(): Promise<void> {
   await engine.shutdown();
 }
 
-await main();
+/** one ConstraintVocab from a tokenizer folder, as the engine builds it */
+async function vocabOf(dir: string): Promise<ConstraintVocab> {
+  const tok = await Tokenizer.load(dir);
+  const pieces: (string | undefined)[] = [];
+  for (let id = 0; ; id++) {
+    const p = tok.idToToken(id);
+    if (p === undefined) break;
+    pieces.push(p);
+  }
+  const byteLevel = pieces.some((p) => p?.includes("Ġ"));
+  return { texts: pieces.map((p, id) => (!p || tok.isSpecial(id) ? null : pieceOutputText(p, byteLevel))), eosIds: new Set(tok.eosIds) };
+}
+
+async function misses(): Promise<void> {
+  const synthetic = (n: number): ConstraintVocab => ({ texts: buildVocab(n).tokens.map((t, id) => (id < 3 ? null : pieceOutputText(t, false))), eosIds: new Set([2]) });
+  const vocabs: [string, ConstraintVocab][] = [
+    ["synthetic 700", synthetic(700)],
+    ["demo model 4,096 (BPE)", await vocabOf(path.join(import.meta.dirname, "../../data/demo/base"))],
+    ["synthetic 32,000", synthetic(32000)],
+  ];
+  const doc = JSON.stringify({ name_0: "Anna Reed", count: 12, tags: ["a", "bc"], ok: true });
+  const lines = ["| vocabulary | mask misses timed | median µs | p90 µs |", "|---|---:|---:|---:|"];
+  for (const [label, vocab] of vocabs) {
+    const single = new Map<string, number>();
+    vocab.texts.forEach((t, id) => { if (t && t.length === 1 && !single.has(t)) single.set(t, id); });
+    const times: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const c = new JsonConstraint(vocab, compileSchema(schemaFor(0))); // a fresh compile: every state is a miss
+      for (const ch of doc) {
+        const t0 = performance.now();
+        c.mask();
+        times.push((performance.now() - t0) * 1000);
+        c.accept(single.get(ch)!);
+      }
+    }
+    times.sort((a, b) => a - b);
+    lines.push(`| ${label} | ${times.length} | ${median(times).toFixed(0)} | ${times[Math.floor(times.length * 0.9)]!.toFixed(0)} |`);
+  }
+  console.log(`# Mask cache misses (a state met for the first time), ${os.cpus()[0]?.model ?? "?"} x${os.cpus().length}, load average ${os.loadavg()[0]!.toFixed(1)}\n\n${lines.join("\n")}`);
+}
+
+await (args.misses ? misses() : main());
