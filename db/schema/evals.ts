@@ -5,8 +5,8 @@
  */
 import { boolean, index, integer, jsonb, pgTable, real, serial, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
-/** running → done | failed */
-export type EvalRunStatus = "running" | "done" | "failed";
+/** running → done | failed | cancelled (by its owner or the admin; the examples done are kept, never a headline) */
+export type EvalRunStatus = "running" | "done" | "failed" | "cancelled";
 /** where a run was started: the command line (`npm run eval`) or the web page */
 export type EvalRunOrigin = "cli" | "web";
 
@@ -25,6 +25,8 @@ export const evalRuns = pgTable(
     id: serial("id").primaryKey(),
     status: text("status").$type<EvalRunStatus>().notNull(),
     origin: text("origin").$type<EvalRunOrigin>().notNull(),
+    /** the owner who started a web run (may cancel it); null for command-line runs */
+    ownerId: text("owner_id"),
     /** the base model the worker served (its /info model_id), e.g. loraland-mini */
     modelId: text("model_id").notNull(),
     workerUrl: text("worker_url").notNull(),

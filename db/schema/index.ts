@@ -4,3 +4,4 @@ export * from "./catalog";
 export * from "./chats";
 export * from "./evals";
 export * from "./arena";
+export * from "./presets";
