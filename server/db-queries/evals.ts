@@ -33,6 +33,8 @@ export interface NewEvalRun {
   exampleLimit: number | null;
   concurrency: number;
   total: number;
+  /** the owner who started a web run; absent/null for command-line runs */
+  ownerId?: string | null;
 }
 
 /** Right or wrong for the example list: an exact score of 1, or ROUGE-L of at least 0.5. */
@@ -82,11 +84,24 @@ export async function createEvalRun(db: Db, run: NewEvalRun): Promise<EvalRunRow
   return row!;
 }
 
-export async function setEvalRunProgress(db: Db, { id, done, total }: { id: number; done: number; total?: number }): Promise<void> {
-  await db
+/** Records progress of a running run; false when the row is no longer running (it was cancelled). */
+export async function setEvalRunProgress(db: Db, { id, done, total }: { id: number; done: number; total?: number }): Promise<boolean> {
+  const rows = await db
     .update(evalRuns)
     .set({ done, ...(total !== undefined ? { total } : {}) })
-    .where(and(eq(evalRuns.id, id), eq(evalRuns.status, "running")));
+    .where(and(eq(evalRuns.id, id), eq(evalRuns.status, "running")))
+    .returning({ id: evalRuns.id });
+  return rows.length > 0;
+}
+
+/** Marks a running run cancelled (no results of its own); false when it was not running. */
+export async function cancelEvalRunRow(db: Db, { id }: { id: number }): Promise<boolean> {
+  const rows = await db
+    .update(evalRuns)
+    .set({ status: "cancelled", finishedAt: new Date() })
+    .where(and(eq(evalRuns.id, id), eq(evalRuns.status, "running")))
+    .returning({ id: evalRuns.id });
+  return rows.length > 0;
 }
 
 export async function failEvalRun(db: Db, { id, error }: { id: number; error: string }): Promise<void> {
@@ -101,7 +116,19 @@ export async function failEvalRun(db: Db, { id, error }: { id: number; error: st
  */
 export async function completeEvalRun(
   db: Db,
-  args: { id: number; results: EvalResultInput[]; wallMs: number; requestsPerSecond: number; throughput: EvalThroughput | null; finishedAt?: Date; headline?: string[] },
+  args: {
+    id: number;
+    results: EvalResultInput[];
+    wallMs: number;
+    requestsPerSecond: number;
+    throughput: EvalThroughput | null;
+    finishedAt?: Date;
+    headline?: string[];
+    /** "cancelled": the results are the examples answered before the cancel, and none is a headline */
+    status?: "done" | "cancelled";
+    /** requests done (a cancelled run's count); default: all of them */
+    done?: number;
+  },
 ): Promise<EvalRunRow> {
   const finishedAt = args.finishedAt ?? new Date();
   return db.transaction(async (tx) => {
@@ -132,7 +159,8 @@ export async function completeEvalRun(
         );
       }
     }
-    const published = args.results.filter((r) => args.headline?.includes(r.slug));
+    const status = args.status ?? "done";
+    const published = status === "done" ? args.results.filter((r) => args.headline?.includes(r.slug)) : [];
     const inCatalog = new Set(
       published.length
         ? (await tx.select({ slug: adapters.slug }).from(adapters).where(inArray(adapters.slug, published.map((r) => r.slug)))).map((a) => a.slug)
@@ -145,7 +173,7 @@ export async function completeEvalRun(
     if (figures.length) await upsertMeasured(tx, figures, sql`coalesce(${metrics.examples}, 0) <= excluded.examples`);
     const [done] = await tx
       .update(evalRuns)
-      .set({ status: "done", done: run.total, wallMs: args.wallMs, requestsPerSecond: args.requestsPerSecond, throughput: args.throughput, finishedAt })
+      .set({ status, done: args.done ?? run.total, wallMs: args.wallMs, requestsPerSecond: args.requestsPerSecond, throughput: args.throughput, finishedAt })
       .where(eq(evalRuns.id, run.id))
       .returning();
     return done!;
@@ -192,22 +220,51 @@ export async function listEvalRuns(db: Db, { limit = 50 }: { limit?: number } = 
 }
 
 export interface AdapterEvalResult extends EvalResultRow {
-  run: Pick<EvalRunRow, "id" | "origin" | "modelId" | "exampleLimit" | "startedAt" | "finishedAt">;
+  run: Pick<EvalRunRow, "id" | "status" | "origin" | "ownerId" | "modelId" | "exampleLimit" | "startedAt" | "finishedAt">;
 }
 
-/** An adapter's results, newest run first (finished runs only). */
+/** An adapter's results, newest run first (finished runs, and the partial results of cancelled ones). */
 export async function listAdapterResults(db: Db, { slug, limit = 20 }: { slug: string; limit?: number }): Promise<AdapterEvalResult[]> {
   const rows = await db
     .select({ result: evalResults, run: evalRuns })
     .from(evalResults)
     .innerJoin(evalRuns, eq(evalResults.runId, evalRuns.id))
-    .where(and(eq(evalResults.adapterSlug, slug), eq(evalRuns.status, "done")))
+    .where(and(eq(evalResults.adapterSlug, slug), inArray(evalRuns.status, ["done", "cancelled"])))
     .orderBy(desc(evalRuns.finishedAt), desc(evalRuns.id))
     .limit(limit);
   return rows.map(({ result, run }) => ({
     ...result,
-    run: { id: run.id, origin: run.origin, modelId: run.modelId, exampleLimit: run.exampleLimit, startedAt: run.startedAt, finishedAt: run.finishedAt },
+    run: { id: run.id, status: run.status, origin: run.origin, ownerId: run.ownerId, modelId: run.modelId, exampleLimit: run.exampleLimit, startedAt: run.startedAt, finishedAt: run.finishedAt },
   }));
+}
+
+/** Every example's fine-tuned and base score of some results, in row order (for their confidence intervals). */
+export async function resultScores(db: Db, { resultIds }: { resultIds: number[] }): Promise<Map<number, { score: number[]; baseScore: (number | null)[] }>> {
+  const out = new Map<number, { score: number[]; baseScore: (number | null)[] }>(resultIds.map((id) => [id, { score: [], baseScore: [] }]));
+  if (!resultIds.length) return out;
+  const rows = await db
+    .select({ resultId: evalExamples.resultId, score: evalExamples.score, baseScore: evalExamples.baseScore })
+    .from(evalExamples)
+    .where(inArray(evalExamples.resultId, resultIds))
+    .orderBy(asc(evalExamples.resultId), asc(evalExamples.rowIndex));
+  for (const r of rows) {
+    const s = out.get(r.resultId)!;
+    s.score.push(r.score);
+    s.baseScore.push(r.baseScore);
+  }
+  return out;
+}
+
+/** Two results' examples on the rows both scored, in row order: for comparing two runs example by example. */
+export async function pairedExamples(db: Db, { a, b }: { a: number; b: number }): Promise<{ a: EvalExampleRow; b: EvalExampleRow }[]> {
+  const [rowsA, rowsB] = await Promise.all(
+    [a, b].map((resultId) => db.select().from(evalExamples).where(eq(evalExamples.resultId, resultId)).orderBy(asc(evalExamples.rowIndex))),
+  );
+  const byRow = new Map(rowsB!.map((r) => [r.rowIndex, r]));
+  return rowsA!.flatMap((x) => {
+    const y = byRow.get(x.rowIndex);
+    return y ? [{ a: x, b: y }] : [];
+  });
 }
 
 export type ExampleFilter = "all" | "right" | "wrong";

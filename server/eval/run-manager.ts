@@ -4,14 +4,15 @@
  * written to the run row about once a second (so a reload, or another tab, sees it too).
  */
 import type { Db } from "../../db/client";
-import { completeEvalRun, createEvalRun, failEvalRun, getEvalRun, setEvalRunProgress } from "../db-queries/evals";
+import type { EvalRunStatus } from "../../db/schema/evals";
+import { cancelEvalRunRow, completeEvalRun, createEvalRun, failEvalRun, getEvalRun, setEvalRunProgress } from "../db-queries/evals";
 import { LoraLandError } from "../errors";
 import { isFullRun } from "./headline";
 import { compareThroughput, runEval, type EvalTask, type WorkerEndpoint } from "./runner";
 
 export interface RunProgress {
   runId: number;
-  status: "running" | "done" | "failed";
+  status: EvalRunStatus;
   done: number;
   total: number;
   error: string | null;
@@ -21,6 +22,8 @@ interface ActiveRun {
   progress: RunProgress;
   listeners: Set<() => void>;
   controller: AbortController;
+  /** settles when the run's row has its final state (done, failed or cancelled) */
+  finished: Promise<void>;
 }
 
 type Registry = Map<number, ActiveRun>;
@@ -54,6 +57,8 @@ export interface StartRunOptions {
   compare?: number;
   /** may a full-test-split result become the catalog's headline (the admin started it)? */
   headline?: boolean;
+  /** who started it (may cancel it); null = the admin without an owner cookie */
+  ownerId?: string | null;
 }
 
 /** Create the run row and start it in the background; resolves with its id at once. */
@@ -63,6 +68,7 @@ export async function startWebRun(opts: StartRunOptions): Promise<number> {
   const total = opts.tasks.reduce((a, t) => a + t.examples.length, 0) * 2;
   const row = await createEvalRun(opts.db, {
     origin: "web",
+    ownerId: opts.ownerId ?? null,
     modelId: opts.modelId,
     workerUrl: opts.endpoint.url,
     protocol: opts.endpoint.protocol,
@@ -71,10 +77,10 @@ export async function startWebRun(opts: StartRunOptions): Promise<number> {
     concurrency: opts.concurrency,
     total,
   });
-  const run: ActiveRun = { progress: { runId: row.id, status: "running", done: 0, total, error: null }, listeners: new Set(), controller: new AbortController() };
+  const run: ActiveRun = { progress: { runId: row.id, status: "running", done: 0, total, error: null }, listeners: new Set(), controller: new AbortController(), finished: Promise.resolve() };
   active.set(row.id, run);
 
-  void (async () => {
+  run.finished = (async () => {
     let lastWrite = 0;
     try {
       const out = await runEval({
@@ -87,10 +93,20 @@ export async function startWebRun(opts: StartRunOptions): Promise<number> {
           notify(run);
           if (Date.now() - lastWrite > 1000) {
             lastWrite = Date.now();
-            void setEvalRunProgress(opts.db, { id: row.id, done: p.done }).catch(() => {});
+            // no row updated: the run was cancelled through another web server (its row says so)
+            void setEvalRunProgress(opts.db, { id: row.id, done: p.done })
+              .then((still) => still || run.controller.abort(new EvalCancelledError(row.id)))
+              .catch(() => {});
           }
         },
+        keepPartial: true,
       });
+      if (out.cancelled) {
+        // the examples answered so far are kept; a cancelled run is never a headline
+        await completeEvalRun(opts.db, { id: row.id, results: out.results, wallMs: out.wallMs, requestsPerSecond: out.requestsPerSecond, throughput: null, headline: [], status: "cancelled", done: run.progress.done });
+        run.progress = { ...run.progress, status: "cancelled" };
+        return;
+      }
       const throughput = opts.compare ? await compareThroughput({ endpoint: opts.endpoint, tasks: opts.tasks, perAdapter: opts.compare, concurrency: opts.concurrency, signal: run.controller.signal }) : null;
       const headline = opts.headline ? opts.tasks.filter((t) => opts.exampleLimit === null && out.results.some((r) => r.slug === t.slug && isFullRun({ exampleLimit: opts.exampleLimit }, r, t.card))).map((t) => t.slug) : [];
       await completeEvalRun(opts.db, { id: row.id, results: out.results, wallMs: out.wallMs, requestsPerSecond: out.requestsPerSecond, throughput, headline });
@@ -106,6 +122,31 @@ export async function startWebRun(opts: StartRunOptions): Promise<number> {
     }
   })();
   return row.id;
+}
+
+export class EvalCancelledError extends LoraLandError {
+  constructor(readonly runId: number) {
+    super("CONFLICT", `eval run #${runId} was cancelled`);
+    this.name = "EvalCancelledError";
+  }
+}
+
+/**
+ * Cancel a running run: the runner sends no new request and aborts those in flight; the examples
+ * answered so far are stored and the run is marked cancelled. Resolves once its row says so. A
+ * run of another web server process (not in this one's memory) is marked cancelled in its row;
+ * that process notices at its next progress write and stops (and a run left `running` by a
+ * crashed server is closed the same way). False when the run is not running.
+ */
+export async function cancelWebRun(db: Db, runId: number): Promise<boolean> {
+  const mem = active.get(runId);
+  if (mem && mem.progress.status === "running") {
+    mem.controller.abort(new EvalCancelledError(runId));
+    await mem.finished;
+    const final: RunProgress = mem.progress;
+    return final.status === "cancelled";
+  }
+  return cancelEvalRunRow(db, { id: runId });
 }
 
 /**

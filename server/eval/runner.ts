@@ -130,8 +130,12 @@ export function interleave(tasks: EvalTask[], withBase: boolean): Job[] {
   return jobs;
 }
 
-/** Run jobs with at most `concurrency` in flight; the first failure aborts the rest. */
-async function runPool<T>(jobs: Job[], concurrency: number, work: (job: Job, signal: AbortSignal) => Promise<T>, outer?: AbortSignal): Promise<T[]> {
+/**
+ * Run jobs with at most `concurrency` in flight; the first failure aborts the rest. With
+ * `keepPartial`, an abort of `outer` (a cancel) ends the pool with the results it has (holes where
+ * a job had not finished) instead of throwing.
+ */
+async function runPool<T>(jobs: Job[], concurrency: number, work: (job: Job, signal: AbortSignal) => Promise<T>, outer?: AbortSignal, keepPartial = false): Promise<(T | undefined)[]> {
   const controller = new AbortController();
   // each request in flight links its own signal to this one (and unlinks when done)
   setMaxListeners(concurrency + 8, controller.signal);
@@ -156,6 +160,8 @@ async function runPool<T>(jobs: Job[], concurrency: number, work: (job: Job, sig
   } finally {
     outer?.removeEventListener("abort", onAbort);
   }
+  // checked first: the requests cut off by a cancel fail with its reason, which is no failure here
+  if (keepPartial && outer?.aborted) return results;
   if (failure !== null) throw failure;
   if (outer?.aborted) throw outer.reason ?? new Error("eval aborted");
   return results;
@@ -170,9 +176,13 @@ export interface RunEvalOptions {
   concurrency?: number;
   onProgress?: (p: EvalProgress) => void;
   signal?: AbortSignal;
+  /** an abort of `signal` is a cancel: score the examples already answered (both models) instead of throwing */
+  keepPartial?: boolean;
 }
 
 export interface EvalRunOutput {
+  /** the run was cancelled: `results` cover only the examples answered before (tasks with none are left out) */
+  cancelled: boolean;
   results: TaskResult[];
   /** wall time of all requests, ms */
   wallMs: number;
@@ -198,14 +208,22 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalRunOutput> {
       return out;
     },
     opts.signal,
+    opts.keepPartial,
   );
   const wallMs = performance.now() - started;
+  const cancelled = opts.signal?.aborted === true;
 
   const byKey = new Map<string, { text: string; latencyMs: number }>();
-  jobs.forEach((job, i) => byKey.set(`${job.task.slug}\u0000${job.example.index}\u0000${job.adapterId === null ? "base" : "ft"}`, outputs[i]!));
-  const results = opts.tasks.map((task): TaskResult => {
+  jobs.forEach((job, i) => {
+    const out = outputs[i];
+    if (out) byKey.set(`${job.task.slug}\u0000${job.example.index}\u0000${job.adapterId === null ? "base" : "ft"}`, out);
+  });
+  const answered = (task: EvalTask, ex: { index: number }) =>
+    byKey.has(`${task.slug}\u0000${ex.index}\u0000ft`) && (!withBase || byKey.has(`${task.slug}\u0000${ex.index}\u0000base`));
+  const scored = opts.tasks.map((task) => ({ task, done: task.examples.filter((ex) => answered(task, ex)) })).filter((t) => t.done.length > 0 || !cancelled);
+  const results = scored.map(({ task, done }): TaskResult => {
     const metric = task.card.metric;
-    const examples = task.examples.map((ex): ExampleResult => {
+    const examples = done.map((ex): ExampleResult => {
       const ft = byKey.get(`${task.slug}\u0000${ex.index}\u0000ft`)!;
       const base = withBase ? byKey.get(`${task.slug}\u0000${ex.index}\u0000base`)! : null;
       const prediction = ft.text.trim();
@@ -232,7 +250,8 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalRunOutput> {
       examples,
     };
   });
-  return { results, wallMs, requests: jobs.length, requestsPerSecond: jobs.length / (wallMs / 1000) };
+  const requests = cancelled ? byKey.size : jobs.length;
+  return { cancelled, results, wallMs, requests, requestsPerSecond: requests / (wallMs / 1000) };
 }
 
 export interface ThroughputComparison {
