@@ -8,13 +8,22 @@
  * read and written), batch-1 decode tok/s and its fraction of the bandwidth bound (weight bytes
  * per step / copy bandwidth), 32 decode streams on the base model vs 32 streams on 32 distinct
  * adapters, prefill tok/s of one prompt, and the cold load of one adapter (upload of its A/B).
- * Weight values are random; each shape's host array is generated once and uploaded per layer
- * (device memory and bandwidth are those of the full model).
+ * Weight values are random; each shape's host array is generated once, cached outside the repo
+ * (BENCH_GPU_CACHE, default ~/.cache/loraland/bench-gpu: a 7B run's distinct shapes are ~0.5 GB,
+ * its adapters ~0.4 GB) and uploaded per layer (device memory and bandwidth are those of the full
+ * model). Then the fusions (Model.fusions: residual add into o_proj/down_proj, SiLU·mul into
+ * down_proj's input) are measured one at a time against none, interleaved in rounds, as medians.
+ * Where python3 has torch, transformers and peft, bench/gpu/peft_bench.py runs the same shape
+ * side by side (transformers + PEFT, mixed batch via adapter_names); elsewhere one line says why not.
  */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { f32ToF16Bits } from "../../inference/kernels/f16";
 import { weightBytesOf, type HostWeight } from "../../inference/kernels/tensor";
-import { PROJECTIONS, type LoraWeights } from "../../inference/adapters/lora-weights";
+import type { LoraWeights } from "../../inference/adapters/lora-weights";
 import type { ForwardBatch } from "../../inference/model/batch";
 import type { ModelConfig } from "../../inference/model/config";
 import { KvCache } from "../../inference/model/kv-cache";
@@ -46,15 +55,42 @@ const config: ModelConfig = {
 
 let seed = 12345;
 const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+const CACHE = process.env.BENCH_GPU_CACHE || path.join(os.homedir(), ".cache", "loraland", "bench-gpu");
+const cacheUse = { hits: 0, written: 0, generateS: 0 };
+
+/** bytes of `name` in the cache, generated (and written, renamed into place) on first use */
+function cached(name: string, bytes: number, generate: () => Uint8Array): Uint8Array {
+  const file = path.join(CACHE, name);
+  if (existsSync(file)) {
+    const b = readFileSync(file);
+    if (b.byteLength === bytes) { cacheUse.hits++; return new Uint8Array(b.buffer, b.byteOffset, b.byteLength); }
+  }
+  const t = performance.now();
+  const out = generate();
+  cacheUse.generateS += (performance.now() - t) / 1000;
+  mkdirSync(CACHE, { recursive: true });
+  writeFileSync(`${file}.${process.pid}.tmp`, out);
+  renameSync(`${file}.${process.pid}.tmp`, file);
+  cacheUse.written++;
+  return out;
+}
+
 /** a (rows, cols) f16 weight of small random values; one per shape, shared by the layers */
 const f16Cache = new Map<string, HostWeight>();
 function f16(rows: number, cols: number): HostWeight {
   const key = `${rows}x${cols}`;
   let w = f16Cache.get(key);
   if (!w) {
-    const data = new Uint16Array(rows * cols);
-    const table = Array.from({ length: 4096 }, () => f32ToF16Bits(rand() * 0.02));
-    for (let i = 0; i < data.length; i++) data[i] = table[(i * 2654435761) >>> 20];
+    // the seed depends on the shape only, so a cached file is the same whatever was generated before
+    const bytes = cached(`w-${key}-f16-v1.bin`, rows * cols * 2, () => {
+      let s = (rows * 73856093) ^ (cols * 19349663);
+      const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+      const data = new Uint16Array(rows * cols);
+      const table = Array.from({ length: 4096 }, () => f32ToF16Bits(r() * 0.02));
+      for (let i = 0; i < data.length; i++) data[i] = table[(i * 2654435761) >>> 20];
+      return new Uint8Array(data.buffer);
+    });
+    const data = new Uint16Array(bytes.buffer, bytes.byteOffset, rows * cols);
     f16Cache.set(key, (w = { format: "f16", rows, cols, data }));
   }
   return w;
@@ -76,13 +112,22 @@ function hostWeights(c: ModelConfig): ModelWeights {
   };
 }
 
-function adapter(id: number, c: ModelConfig, r = 8): LoraWeights {
-  const kvDim = c.numKvHeads * c.headDim;
-  const pair = (out: number) => ({ a: randF32(r * c.hiddenSize, 0.01), b: randF32(out * r, 0.01), r, scale: 2 });
-  return {
+/** n synthetic r=8 q/v adapters; all their floats in one cached file (layer by layer: q A, q B, v A, v B) */
+function adapters(n: number, c: ModelConfig, r = 8): LoraWeights[] {
+  const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+  const perLayer = r * c.hiddenSize + qDim * r + r * c.hiddenSize + kvDim * r;
+  const floats = n * c.numLayers * perLayer;
+  const bytes = cached(`adapters-${size}-${n}-r${r}-v1.bin`, floats * 4, () => new Uint8Array(randF32(floats, 0.01).buffer));
+  const all = new Float32Array(bytes.buffer, bytes.byteOffset, floats);
+  let o = 0;
+  const take = (len: number) => all.subarray(o, (o += len));
+  return Array.from({ length: n }, (_, id) => ({
     id: `synthetic-${id}`, rank: r, targetModules: ["q_proj", "v_proj"], bytes: 0,
-    layers: Array.from({ length: c.numLayers }, () => ({ q_proj: pair(c.numHeads * c.headDim), v_proj: pair(kvDim) })),
-  };
+    layers: Array.from({ length: c.numLayers }, () => ({
+      q_proj: { a: take(r * c.hiddenSize), b: take(qDim * r), r, scale: 2 },
+      v_proj: { a: take(r * c.hiddenSize), b: take(kvDim * r), r, scale: 2 },
+    })),
+  }));
 }
 
 /** one decode token per sequence s at position pos, sequence s owning blocks [s*perSeq, (s+1)*perSeq) */
@@ -127,11 +172,37 @@ async function copyBandwidth(be: WebGpuBackend, mib: number): Promise<number> {
   return (2 * bytes * reps) / s;
 }
 
+/** median seconds of one step over n steps, after a warm-up step (pipelines compiled, bind groups cached) */
 async function timeSteps(n: number, step: (i: number) => Promise<unknown>): Promise<number> {
-  await step(-1); // warm: pipelines compiled, bind groups cached
-  const t = performance.now();
-  for (let i = 0; i < n; i++) await step(i);
-  return (performance.now() - t) / 1000 / n;
+  await step(-1);
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await step(i);
+    times.push((performance.now() - t) / 1000);
+  }
+  return median(times);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** transformers + PEFT on the same shape, when python3 has them; else why not (one line) */
+function peftSideBySide(): Record<string, unknown> | string {
+  try {
+    execFileSync("python3", ["-c", "import torch, transformers, peft"], { stdio: ["ignore", "ignore", "pipe"], timeout: 120_000 });
+  } catch (err) {
+    const why = String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim().split("\n").pop() || "python3 not found";
+    return `skipped: python3 with torch, transformers and peft is not available here (${why})`;
+  }
+  try {
+    const out = execFileSync("python3", [path.join(import.meta.dirname, "peft_bench.py"), "--size", size, "--adapters", String(numAdapters)], { encoding: "utf8", timeout: 3_600_000 });
+    return JSON.parse(out.trim().split("\n").pop()!) as Record<string, unknown>;
+  } catch (err) {
+    return `failed: ${String((err as { stdout?: string }).stdout ?? (err as Error).message).trim().split("\n").pop()}`;
+  }
 }
 
 const be = await createWebGpuBackend({ allowSoftware: true });
@@ -156,15 +227,39 @@ try {
   const decode1 = await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(1, S.context + Math.max(i, 0), perSeq, blockSize, [null]), kv));
   const base32 = await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(streams, S.context + Math.max(i, 0), perSeq, blockSize, [null]), kv));
   const tAdapters = performance.now();
-  const adapters = Array.from({ length: numAdapters }, (_, i) => adapter(i, config));
+  const synthetic = adapters(numAdapters, config);
   const hostAdapterS = (performance.now() - tAdapters) / 1000;
-  // cold load of one adapter: its A/B uploaded to the device (the first step that uses it does this)
+  // cold load of one adapter: its A/B uploaded to the device (what the engine does when it becomes resident)
   const tCold = performance.now();
-  for (const l of adapters[0].layers) for (const p of PROJECTIONS) if (l[p]) { be.uploadF32(l[p]!.a); be.uploadF32(l[p]!.b); }
+  model.uploadAdapter(synthetic[0]!);
   await be.sync();
   const coldS = (performance.now() - tCold) / 1000;
-  const mixed = Array.from({ length: streams }, (_, s) => adapters[s % adapters.length]);
+  const mixed = Array.from({ length: streams }, (_, s) => synthetic[s % synthetic.length]!);
   const lora32 = await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(streams, S.context + Math.max(i, 0), perSeq, blockSize, mixed), kv));
+
+  // fusions, one at a time against none and both, interleaved in rounds (the machine may be shared)
+  const variants = { none: { residual: false, swiglu: false }, residual: { residual: true, swiglu: false }, swiglu: { residual: false, swiglu: true }, both: { residual: true, swiglu: true } };
+  const fusionTimes: Record<string, { b1: number[]; s32: number[]; prefill: number[] }> = {};
+  for (const name of Object.keys(variants)) fusionTimes[name] = { b1: [], s32: [], prefill: [] };
+  const rounds = 5;
+  for (let round = 0; round < rounds; round++) {
+    const names = Object.keys(variants);
+    for (let v = 0; v < names.length; v++) {
+      const name = names[(v + round) % names.length]!;
+      Object.assign(model.fusions, variants[name as keyof typeof variants]);
+      const t = fusionTimes[name]!;
+      t.b1.push(await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(1, S.context + Math.max(i, 0), perSeq, blockSize, [null]), kv)));
+      t.s32.push(await timeSteps(S.steps, (i) => model.forwardAsync(decodeBatch(streams, S.context + Math.max(i, 0), perSeq, blockSize, mixed), kv)));
+      if (round < 3) t.prefill.push(await timeSteps(1, () => model.forwardAsync(prefillBatch(S.prompt, perSeq), kv)));
+    }
+  }
+  Object.assign(model.fusions, variants.both);
+  const ms = (s: number) => +(s * 1000).toFixed(2);
+  const fusions = Object.fromEntries(Object.entries(fusionTimes).map(([name, t]) => [name, {
+    decode_b1_ms: ms(median(t.b1)), decode_32_adapters_ms: ms(median(t.s32)), prefill_ms: ms(median(t.prefill)),
+  }]));
+  const peft = peftSideBySide();
+  if (typeof peft === "string") process.stderr.write(`transformers+PEFT: ${peft}\n`);
 
   const result = {
     device: be.name, software: be.ctx.software, size, weight_gb: +(weightBytes / 1e9).toFixed(3), upload_s: +loadS.toFixed(2),
@@ -174,7 +269,9 @@ try {
     adapters_over_base: +(base32 / lora32).toFixed(3),
     prefill_tok_s: +(S.prompt / prefillS).toFixed(1), prefill_tokens: S.prompt,
     cold_adapter_load_ms: +(coldS * 1000).toFixed(1), adapter_host_build_s: +hostAdapterS.toFixed(2),
-    transformers_peft: "not run (no PyTorch on this machine)",
+    synthetic_cache: `${CACHE} (${cacheUse.hits} files reused, ${cacheUse.written} generated in ${cacheUse.generateS.toFixed(1)} s)`,
+    fusions_median_step: fusions, fusion_rounds: rounds,
+    transformers_peft: peft,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {

@@ -110,6 +110,15 @@ export interface Backend<F = Float32Array, I = Int32Array, W = HostWeight> {
   matmul(out: F, x: F, w: W, m: number, k: number, n: number): void;
 
   /**
+   * Fused forms of `matmul` (device backends, where a dispatch and a pass over the activations
+   * cost more than the arithmetic; the model falls back to the separate ops without it):
+   *   a = up ? silu(x) * up : x                       (SwiGLU folded into down_proj's input)
+   *   accumulate ? out += a · Wᵀ : out = a · Wᵀ        (the residual add folded into the output)
+   *   x, up: (m, k), w: (n, k), out: (m, n)
+   */
+  matmulFused?(out: F, x: F, w: W, m: number, k: number, n: number, opts: { accumulate: boolean; up: F | null }): void;
+
+  /**
    * RMSNorm over rows, computed in fp32 like HF's LlamaRMSNorm:
    *   for i<rows: r = 1/sqrt(mean_j(x[i,j]^2) + eps); out[i,j] = weight[j] * (x[i,j] * r)
    *   x, out: (rows, dim), weight: (dim). out may alias x.

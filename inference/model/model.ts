@@ -49,6 +49,12 @@ export function uploadModelWeights<F, I, W>(be: Backend<F, I, W>, w: ModelWeight
 
 export class Model<F = Float32Array, I = Int32Array, W = HostWeight> {
   readonly parameters: number;
+  /**
+   * Where the backend has `matmulFused` (device backends): fold the residual adds into the
+   * o_proj/down_proj outputs, and SiLU·mul into down_proj's input; off = the separate ops
+   * (bench:gpu measures each).
+   */
+  readonly fusions = { residual: true, swiglu: true };
   private readonly invFreq: F; // (headDim/2)
   private capacity = 0;
   // scratch at capacity rows; each op is told how many rows it uses this step
@@ -174,6 +180,12 @@ export class Model<F = Float32Array, I = Int32Array, W = HostWeight> {
     return calls;
   }
 
+  /** y (T, n) += the LoRA deltas of (layer, projection index) over x (T, k) */
+  private loraDelta(y: F, x: F, k: number, n: number, lora: (LoraCall<F> | null)[], layer: number, proj: number, segStarts: Int32Array): void {
+    const call = lora[layer * PROJECTIONS.length + proj];
+    if (call) this.backend.lora(y, x, k, n, segStarts, call.a, call.b, call.ranks, call.scales);
+  }
+
   /** y (T, n) = x (T, k) · Wᵀ, plus the LoRA deltas of (layer, projection index) */
   private linear(y: F, x: F, w: W, T: number, k: number, n: number,
     lora: (LoraCall<F> | null)[], layer: number, proj: number, segStarts: Int32Array): void {
@@ -213,6 +225,7 @@ export class Model<F = Float32Array, I = Int32Array, W = HostWeight> {
     const seqIndex = be.uploadI32(batch.seqIndex);
     const logitRows = be.uploadI32(batch.logitRows);
 
+    const fused = be.matmulFused ? be.matmulFused.bind(be) : null;
     be.embed(x, this.weights.embed, tokens, T, H);
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.weights.layers[l];
@@ -225,14 +238,29 @@ export class Model<F = Float32Array, I = Int32Array, W = HostWeight> {
       be.kvWrite(kv.k[l], kv.v[l], k, v, slots, T, kvDim);
       be.attention(att, q, kv.k[l], kv.v[l], blockTables, seqIndex, positions,
         T, c.numHeads, c.numKvHeads, c.headDim, kv.blockSize, batch.maxBlocksPerSeq, c.slidingWindow, scale);
-      this.linear(proj, att, w.o, T, qDim, H, lora, l, 3 /* o_proj */, seg);
-      be.addInPlace(x, proj, T * H);
+      if (fused && this.fusions.residual) {
+        // x += att · Woᵀ (+ LoRA delta): the residual add in the matmul's output
+        fused(x, att, w.o, T, qDim, H, { accumulate: true, up: null });
+        this.loraDelta(x, att, qDim, H, lora, l, 3 /* o_proj */, seg);
+      } else {
+        this.linear(proj, att, w.o, T, qDim, H, lora, l, 3 /* o_proj */, seg);
+        be.addInPlace(x, proj, T * H);
+      }
       be.rmsNorm(xn, x, w.postNorm, T, H, c.rmsNormEps);
       this.linear(gate, xn, w.gate, T, H, I, lora, l, 4 /* gate_proj */, seg);
       this.linear(up, xn, w.up, T, H, I, lora, l, 5 /* up_proj */, seg);
-      be.siluMul(gate, gate, up, T * I);
-      this.linear(proj, gate, w.down, T, I, H, lora, l, 6 /* down_proj */, seg);
-      be.addInPlace(x, proj, T * H);
+      // SwiGLU in down_proj's input, unless an adapted down_proj needs silu(gate) * up itself (its LoRA input)
+      const swiglu = fused && this.fusions.swiglu && !lora[l * PROJECTIONS.length + 6];
+      if (!swiglu) be.siluMul(gate, gate, up, T * I);
+      if (fused && this.fusions.residual) {
+        // x += a · Wdownᵀ: the residual add in the matmul's output
+        fused(x, gate, w.down, T, I, H, { accumulate: true, up: swiglu ? up : null });
+        this.loraDelta(x, gate, I, H, lora, l, 6 /* down_proj */, seg);
+      } else {
+        if (swiglu) fused!(proj, gate, w.down, T, I, H, { accumulate: false, up });
+        else this.linear(proj, gate, w.down, T, I, H, lora, l, 6 /* down_proj */, seg);
+        be.addInPlace(x, proj, T * H);
+      }
     }
     // only the wanted rows go through the final norm and the LM head
     be.gatherRows(this.rows, x, logitRows, R, H);

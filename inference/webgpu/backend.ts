@@ -15,7 +15,7 @@ import { openWebGpu, type GpuContext, type OpenOptions } from "./device";
 import { DEFAULT_GPU_MEMORY_FRACTION, deviceMemory, parseGpuMemoryFraction, planKvPool, type DeviceMemory } from "./memory";
 import { ATTENTION_WGSL, ATTN_MAX_HEAD_DIM } from "./shaders/attention";
 import { addWgsl, embedWgsl, EW_WG, GATHER_ROWS_WGSL, KV_WRITE_WGSL, ROPE_WGSL, rmsNormWgsl, siluMulWgsl } from "./shaders/elementwise";
-import { GEMM_TILE, gemmWgsl, GEMV_MAX_M, gemvWgsl } from "./shaders/matmul";
+import { GEMM_TILE, gemmWgsl, GEMV_MAX_M, gemvWgsl, NO_FUSION, type MatmulFusion } from "./shaders/matmul";
 import { LORA_EXPAND_WGSL, LORA_SHRINK_WGSL } from "./shaders/lora";
 import { SAMPLE_HEAD, SAMPLE_MAX_CANDIDATES, SAMPLE_ROW_FLOATS, SAMPLE_WGSL } from "./shaders/sample";
 
@@ -264,21 +264,30 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
   // --- ops ------------------------------------------------------------------------------
 
   matmul(out: GpuF32, x: GpuF32, w: GpuWeight, m: number, k: number, n: number): void {
-    this.live("matmul", out, x, w);
-    need("matmul", "x", x, m * k);
-    need("matmul", "out", out, m * n);
-    if (w.cols !== k || w.rows < n) throw new RangeError(`matmul: weight is (${w.rows}, ${w.cols}), needs (>=${n}, ${k})`);
-    this.distinct("matmul", out, x);
+    this.matmulWith("matmul", out, x, w, m, k, n, NO_FUSION, null);
+  }
+
+  matmulFused(out: GpuF32, x: GpuF32, w: GpuWeight, m: number, k: number, n: number, opts: { accumulate: boolean; up: GpuF32 | null }): void {
+    this.matmulWith("matmulFused", out, x, w, m, k, n, { accumulate: opts.accumulate, silu: opts.up !== null }, opts.up);
+  }
+
+  private matmulWith(op: string, out: GpuF32, x: GpuF32, w: GpuWeight, m: number, k: number, n: number, fusion: MatmulFusion, up: GpuF32 | null): void {
+    this.live(op, out, x, w, ...(up ? [up] : []));
+    need(op, "x", x, m * k);
+    if (up) need(op, "up", up, m * k);
+    need(op, "out", out, m * n);
+    if (w.cols !== k || w.rows < n) throw new RangeError(`${op}: weight is (${w.rows}, ${w.cols}), needs (>=${n}, ${k})`);
+    this.distinct(op, out, x, ...(up ? [up] : []));
     if (m === 0 || n === 0) return;
     const gemv = m <= GEMV_MAX_M;
     for (const part of w.parts) {
       if (part.row0 >= n) break;
       const rows = Math.min(part.rows, n - part.row0);
-      const wb = weightBindings(part);
+      const wb: Binding[] = [...weightBindings(part), ...(up ? [up] : [])];
       if (gemv) {
-        this.dispatch(gemvKernel(w.format, this.subgroupSize, m === 1 ? 1 : GEMV_MAX_M), [out, x, ...wb], [m, k, rows, n, part.row0], [], rows);
+        this.dispatch(gemvKernel(w.format, this.subgroupSize, m === 1 ? 1 : GEMV_MAX_M, fusion), [out, x, ...wb], [m, k, rows, n, part.row0], [], rows);
       } else {
-        this.dispatch(gemmKernel(w.format), [out, x, ...wb], [m, k, rows, n, part.row0], [],
+        this.dispatch(gemmKernel(w.format, fusion), [out, x, ...wb], [m, k, rows, n, part.row0], [],
           [Math.ceil(rows / GEMM_TILE), Math.ceil(m / GEMM_TILE)]);
       }
     }
@@ -704,17 +713,17 @@ const KERNELS = {
 
 const quantized = (f: WeightFormat) => f === "q8" || f === "q4";
 const formatKernels = new Map<string, Kernel>();
-function perFormat(kind: "gemv" | "gemm" | "embed", f: WeightFormat, subgroupSize = 0, m = 0): Kernel {
-  const key = `${kind}_${f}${subgroupSize ? `_sg${subgroupSize}` : ""}${m ? `_m${m}` : ""}`;
+function perFormat(kind: "gemv" | "gemm" | "embed", f: WeightFormat, subgroupSize = 0, m = 0, fusion: MatmulFusion = NO_FUSION): Kernel {
+  const key = `${kind}_${f}${subgroupSize ? `_sg${subgroupSize}` : ""}${m ? `_m${m}` : ""}${fusion.accumulate ? "_acc" : ""}${fusion.silu ? "_silu" : ""}`;
   let k = formatKernels.get(key);
   if (!k) {
-    const code = kind === "gemv" ? () => gemvWgsl(f, subgroupSize, m) : kind === "gemm" ? () => gemmWgsl(f) : () => embedWgsl(f);
-    formatKernels.set(key, (k = kernel(key, code, quantized(f) ? 4 : 3)));
+    const code = kind === "gemv" ? () => gemvWgsl(f, subgroupSize, m, fusion) : kind === "gemm" ? () => gemmWgsl(f, fusion) : () => embedWgsl(f);
+    formatKernels.set(key, (k = kernel(key, code, (quantized(f) ? 4 : 3) + (fusion.silu ? 1 : 0))));
   }
   return k;
 }
-const gemvKernel = (f: WeightFormat, subgroupSize: number, m: number) => perFormat("gemv", f, subgroupSize, m);
-const gemmKernel = (f: WeightFormat) => perFormat("gemm", f);
+const gemvKernel = (f: WeightFormat, subgroupSize: number, m: number, fusion: MatmulFusion = NO_FUSION) => perFormat("gemv", f, subgroupSize, m, fusion);
+const gemmKernel = (f: WeightFormat, fusion: MatmulFusion = NO_FUSION) => perFormat("gemm", f, 0, 0, fusion);
 const embedKernel = (f: WeightFormat) => perFormat("embed", f);
 
 /** Opens a device (see ./device.ts) and a backend on it; `close()` releases both. */

@@ -94,6 +94,41 @@ describe.runIf(gpu.be)("webgpu ops vs reference", () => {
     });
   }
 
+  it("matmulFused (residual add into the output, SiLU·mul into the input) equals the separate ops: GEMV, GEMM, f16 and q4, both reductions", async () => {
+    const r = rng(77);
+    const plain = new WebGpuBackend(be.ctx, { subgroups: false });
+    // f16 (the default) and q4 (the up binding after two weight bindings); the workgroup reduction on f32 GEMV
+    const runs: [WebGpuBackend, WeightFormat, [number, number, number][]][] = [
+      [be, "f16", [[1, 67, 31], [5, 40, 65], [70, 33, 66]]], [be, "q4", [[1, 67, 31], [5, 40, 65], [70, 33, 66]]], [plain, "f32", [[1, 67, 31], [5, 40, 65]]],
+    ];
+    for (const [b, format, shapes] of runs) {
+      {
+        for (const [m, k, n] of shapes) {
+          for (const [accumulate, silu] of [[true, false], [false, true], [true, true]]) {
+            const x = randArray(r, m * k), u = randArray(r, m * k), y0 = randArray(r, m * n);
+            const w = randWeight(r, format, n, k);
+            // the plain loops: a = silu(x) * up (or x); want = y0 + a · Wᵀ (or a · Wᵀ)
+            const a = new Float32Array(m * k);
+            if (silu) ref.siluMul(a, x, u, m * k);
+            else a.set(x);
+            const want = new Float32Array(m * n);
+            ref.matmul(want, a, w, m, k, n);
+            if (accumulate) ref.addInPlace(want, y0, m * n);
+            const gw = b.uploadWeight(w);
+            const o = b.allocF32(m * n);
+            if (accumulate) {
+              const src = b.uploadF32(y0);
+              b.addInPlace(o, src, m * n); // o = y0 (o is zeroed)
+            }
+            b.matmulFused(o, b.uploadF32(x), gw, m, k, n, { accumulate, up: silu ? b.uploadF32(u) : null });
+            expectClose(await b.readF32(o, m * n), want);
+            b.release(gw);
+          }
+        }
+      }
+    }
+  }, 400_000);
+
   it("GEMV with the workgroup-memory reduction (adapters without fixed-size subgroups)", async () => {
     const plain = new WebGpuBackend(be.ctx, { subgroups: false });
     expect(plain.subgroupSize).toBe(0);

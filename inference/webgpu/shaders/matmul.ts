@@ -9,7 +9,28 @@
  * (64×64 output tile, 16-deep k tiles in workgroup memory, 4×4 outputs per thread) for prefill.
  */
 import type { WeightFormat } from "../../kernels/tensor";
-import { weightWgsl } from "./weights";
+import { weightBindingCount, weightWgsl } from "./weights";
+
+/**
+ * Fusions (the model's residual add and SwiGLU folded into the matmul that follows them):
+ *   accumulate: out[i, j] += Σ_p a[i, p] * W[j, p]   (instead of =: the residual add)
+ *   silu:       a[i, p] = silu(x[i, p]) * up[i, p]   (x is the gate: SiLU·mul into down_proj's input)
+ * otherwise a = x. `up` is the binding after the weight's.
+ */
+export interface MatmulFusion {
+  accumulate: boolean;
+  silu: boolean;
+}
+export const NO_FUSION: MatmulFusion = { accumulate: false, silu: false };
+
+function fusionWgsl(format: WeightFormat, f: MatmulFusion): string {
+  const upBinding = 3 + weightBindingCount(format);
+  return f.silu
+    ? `@group(0) @binding(${upBinding}) var<storage, read> up: array<f32>;
+fn xin(e: u32) -> f32 { let g = x[e]; return g / (1.0 + exp(-g)) * up[e]; }`
+    : `fn xin(e: u32) -> f32 { return x[e]; }`;
+}
+const store = (f: MatmulFusion) => (f.accumulate ? "+=" : "=");
 
 export const GEMV_MAX_M = 8;
 const GEMV_WG = 128;
@@ -25,7 +46,7 @@ const PARAMS = `struct Params { gx: u32, m: u32, k: u32, rows: u32, nOut: u32, j
  * `dot(p, w)` accumulates element p of the row with value w.
  */
 function gemvLoop(format: WeightFormat, lid = "lid", WG = "WG"): string {
-  const add = (p: string, w: string) => `for (var i = 0u; i < M; i++) { if (i < P.m) { acc[i] += x[i * P.k + ${p}] * ${w}; } }`;
+  const add = (p: string, w: string) => `for (var i = 0u; i < M; i++) { if (i < P.m) { acc[i] += xin(i * P.k + ${p}) * ${w}; } }`;
   switch (format) {
     case "f32":
       return `for (var p = ${lid}; p < P.k; p += ${WG}) { let w = wdata[j * P.k + p]; ${add("p", "w")} }`;
@@ -80,12 +101,13 @@ function gemvLoop(format: WeightFormat, lid = "lid", WG = "WG"): string {
  * one subgroup and the sums reduce with subgroupAdd: no workgroup barriers (which lavapipe runs
  * as coroutine switches); otherwise a tree reduction in workgroup memory.
  */
-export function gemvWgsl(format: WeightFormat, subgroupSize: number, m: number): string {
+export function gemvWgsl(format: WeightFormat, subgroupSize: number, m: number, fusion: MatmulFusion = NO_FUSION): string {
   if (subgroupSize > 0) {
     return `enable subgroups;
 ${PARAMS}
 const M = ${m}u;
 ${weightWgsl(format, 3)}
+${fusionWgsl(format, fusion)}
 @compute @workgroup_size(${subgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let j = wid.y * P.gx + wid.x;
@@ -94,12 +116,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   ${gemvLoop(format, "lid", `${subgroupSize}u`)}
   for (var i = 0u; i < M; i++) {
     let total = subgroupAdd(acc[i]);
-    if (lid == 0u && i < P.m) { out[i * P.nOut + P.j0 + j] = total; }
+    if (lid == 0u && i < P.m) { out[i * P.nOut + P.j0 + j] ${store(fusion)} total; }
   }
 }`;
   }
   return `${PARAMS}
 ${weightWgsl(format, 3)}
+${fusionWgsl(format, fusion)}
 const WG = ${GEMV_WG}u;
 const M = ${m}u;
 var<workgroup> red: array<f32, ${GEMV_WG * m}>;
@@ -117,16 +140,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     }
     workgroupBarrier();
   }
-  if (lid < P.m) { out[lid * P.nOut + P.j0 + j] = red[lid * WG]; }
+  if (lid < P.m) { out[lid * P.nOut + P.j0 + j] ${store(fusion)} red[lid * WG]; }
 }`;
 }
 
 export const GEMM_TILE = 64;
 
 /** 64×64 tile of out per workgroup (16×16 threads, 4×4 outputs each), k in steps of 16 */
-export function gemmWgsl(format: WeightFormat): string {
+export function gemmWgsl(format: WeightFormat, fusion: MatmulFusion = NO_FUSION): string {
   return `${PARAMS}
 ${weightWgsl(format, 3)}
+${fusionWgsl(format, fusion)}
 const TM = 64u;
 const TN = 64u;
 const TK = 16u;
@@ -143,7 +167,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       let r = e / TK;
       let c = e % TK;
       var a = 0.0;
-      if (i0 + r < P.m && k0 + c < P.k) { a = x[(i0 + r) * P.k + k0 + c]; }
+      if (i0 + r < P.m && k0 + c < P.k) { a = xin((i0 + r) * P.k + k0 + c); }
       As[c * TM + r] = a;
       var b = 0.0;
       if (jt + r < P.rows && k0 + c < P.k) { b = wload(jt + r, k0 + c, P.k); }
@@ -165,7 +189,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
     let i = i0 + lid.y + 16u * r;
     for (var c = 0u; c < 4u; c++) {
       let j = jt + lid.x + 16u * c;
-      if (i < P.m && j < P.rows) { out[i * P.nOut + P.j0 + j] = acc[r * 4u + c]; }
+      if (i < P.m && j < P.rows) { out[i * P.nOut + P.j0 + j] ${store(fusion)} acc[r * 4u + c]; }
     }
   }
 }`;
