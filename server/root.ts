@@ -9,6 +9,8 @@ import { chatsRouter } from "./routers/chats";
 import { generateRouter } from "./routers/generate";
 import { sharesRouter } from "./routers/shares";
 import { evalRouter } from "./routers/eval";
+import { feedbackRouter } from "./routers/feedback";
+import { presetsRouter } from "./routers/presets";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
 export const appRouter = createTRPCRouter({
@@ -20,6 +22,8 @@ export const appRouter = createTRPCRouter({
   shares: sharesRouter,
   eval: evalRouter,
   arena: arenaRouter,
+  presets: presetsRouter,
+  feedback: feedbackRouter,
 });
 
 export type AppRouter = typeof appRouter;

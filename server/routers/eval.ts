@@ -2,16 +2,24 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { getCatalogAdapter } from "../db-queries/catalog";
-import { getEvalResult, getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns, setHeadlineResult } from "../db-queries/evals";
+import { getEvalResult, getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns, pairedExamples, resultScores, setHeadlineResult } from "../db-queries/evals";
 import { inferenceUrl } from "../env";
 import { LoraLandError } from "../errors";
+import { bootstrapMean, pairedBootstrap } from "../eval/bootstrap";
 import { adapterCard, isFullRun } from "../eval/headline";
 import { checkIngestRun, ingestRunSchema } from "../eval/ingest";
-import { runningWebRun, startWebRun, watchRun } from "../eval/run-manager";
+import { cancelWebRun, runningWebRun, startWebRun, watchRun } from "../eval/run-manager";
 import { loadTaskCards, loadTestExamples } from "../eval/tasks";
 import { servedModelId, WorkerError } from "../inference/client";
-import { adminMutationProcedure, createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
+import { adminMutationProcedure, assertSameOrigin, createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
 import { generateLimits } from "./generate";
+
+/** A run as anyone may see it: who started it stays on the server (it decides who may cancel). */
+function withoutOwner<T extends { ownerId: string | null }>(run: T): Omit<T, "ownerId"> {
+  const copy: Partial<T> = { ...run };
+  delete copy.ownerId;
+  return copy as Omit<T, "ownerId">;
+}
 
 const slug = z.string().min(1, "slug is required").max(200, "slug is too long");
 
@@ -29,19 +37,88 @@ export const evalRouter = createTRPCRouter({
   /** the task cards an adapter can be evaluated on */
   tasks: publicProcedure.query(() => loadTaskCards().map(({ slug, name, metric, test_examples }) => ({ slug, name, metric, testExamples: test_examples ?? null }))),
 
-  runs: publicProcedure.input(z.object({ limit: z.number().int().min(1).max(200).default(50) }).optional()).query(({ ctx, input }) => listEvalRuns(ctx.db, { limit: input?.limit })),
+  // owner ids stay on the server (they are who may cancel, not for anyone to see)
+  runs: publicProcedure
+    .input(z.object({ limit: z.number().int().min(1).max(200).default(50) }).optional())
+    .query(async ({ ctx, input }) => (await listEvalRuns(ctx.db, { limit: input?.limit })).map(withoutOwner)),
 
   run: publicProcedure.input(z.object({ id: z.number().int().min(1) })).query(async ({ ctx, input }) => {
     const run = await getEvalRun(ctx.db, input);
     if (!run) throw new TRPCError({ code: "NOT_FOUND", message: `no eval run #${input.id}` });
-    return run;
+    return withoutOwner(run);
   }),
 
-  /** an adapter's finished results, newest first, plus the web run in progress if any */
-  results: publicProcedure.input(z.object({ slug })).query(async ({ ctx, input }) => ({
-    results: await listAdapterResults(ctx.db, { slug: input.slug }),
-    runningRunId: runningWebRun(),
-  })),
+  /**
+   * An adapter's finished (and cancelled) results, newest first, each score with its 95% bootstrap
+   * interval (1000 resamples of the per-example scores, seeded by the result id), plus the web run
+   * in progress if any and whether the caller may cancel it.
+   */
+  results: publicProcedure.input(z.object({ slug })).query(async ({ ctx, input }) => {
+    const results = await listAdapterResults(ctx.db, { slug: input.slug });
+    const scores = await resultScores(ctx.db, { resultIds: results.map((r) => r.id) });
+    const runningRunId = runningWebRun();
+    const running = runningRunId === null ? null : await getEvalRun(ctx.db, { id: runningRunId });
+    return {
+      results: results.map(({ run: { ownerId, ...run }, ...r }) => {
+        const s = scores.get(r.id)!;
+        const base = s.baseScore.every((x) => x !== null) ? (s.baseScore as number[]) : [];
+        return { ...r, run, ci: bootstrapMean(s.score, { seed: r.id }), baseCi: bootstrapMean(base, { seed: r.id }), mine: ownerId !== null && ownerId === ctx.ownerId };
+      }),
+      runningRunId,
+      /** may the caller cancel the running run (its owner, or the admin)? */
+      canCancel: running !== null && (ctx.admin === true || (running.ownerId !== null && running.ownerId === ctx.ownerId)),
+    };
+  }),
+
+  /**
+   * Two results of one adapter side by side, example by example (on the rows both scored): which
+   * went from wrong to right (`fixed`) or right to wrong (`broke`), and the score difference b - a
+   * with its paired 95% bootstrap interval.
+   */
+  compare: publicProcedure
+    .input(z.object({ a: z.number().int().min(1), b: z.number().int().min(1), changedOnly: z.boolean().default(true), limit: z.number().int().min(1).max(500).default(100) }))
+    .query(async ({ ctx, input }) => {
+      const [ra, rb] = await Promise.all([getEvalResult(ctx.db, { id: input.a }), getEvalResult(ctx.db, { id: input.b })]);
+      if (!ra) throw new LoraLandError("NOT_FOUND", `a: no eval result #${input.a}`);
+      if (!rb) throw new LoraLandError("NOT_FOUND", `b: no eval result #${input.b}`);
+      if (ra.result.adapterSlug !== rb.result.adapterSlug || ra.result.metric !== rb.result.metric) {
+        throw new LoraLandError("BAD_REQUEST", `b: #${input.b} is a result of "${rb.result.adapterSlug}" (${rb.result.metric}), #${input.a} of "${ra.result.adapterSlug}" (${ra.result.metric}): compare results of one adapter`);
+      }
+      const pairs = await pairedExamples(ctx.db, { a: input.a, b: input.b });
+      const change = (p: (typeof pairs)[number]) => (p.a.correct === p.b.correct ? "same" : p.b.correct ? "fixed" : "broke");
+      const rows = pairs.map((p) => ({ rowIndex: p.a.rowIndex, inputs: p.a.inputs, reference: p.a.reference, a: { prediction: p.a.prediction, score: p.a.score, correct: p.a.correct }, b: { prediction: p.b.prediction, score: p.b.score, correct: p.b.correct }, change: change(p) }));
+      const delta = pairedBootstrap(pairs.map((p) => p.b.score), pairs.map((p) => p.a.score), { seed: input.a * 100_003 + input.b });
+      return {
+        a: { resultId: input.a, runId: ra.run.id, score: ra.result.score, n: ra.result.n },
+        b: { resultId: input.b, runId: rb.run.id, score: rb.result.score, n: rb.result.n },
+        metric: ra.result.metric,
+        /** rows both scored */
+        common: pairs.length,
+        fixed: rows.filter((r) => r.change === "fixed").length,
+        broke: rows.filter((r) => r.change === "broke").length,
+        /** mean(b) - mean(a) on the common rows, with its interval; null when none are common */
+        delta,
+        rows: rows.filter((r) => !input.changedOnly || r.change !== "same").slice(0, input.limit),
+      };
+    }),
+
+  /**
+   * Cancel a running run (its owner, or the admin): no more requests are sent, the examples answered
+   * so far are kept, and the run is marked cancelled (never a headline). Resolves once it is.
+   */
+  cancel: publicProcedure.input(z.object({ runId: z.number().int().min(1) })).mutation(async ({ ctx, input }) => {
+    assertSameOrigin(ctx.headers);
+    const run = await getEvalRun(ctx.db, { id: input.runId });
+    if (!run) throw new LoraLandError("NOT_FOUND", `runId: no eval run #${input.runId}`);
+    if (!ctx.admin && (run.ownerId === null || run.ownerId !== ctx.ownerId)) {
+      throw new LoraLandError("FORBIDDEN", `runId: eval run #${input.runId} was started by someone else; only they or the admin may cancel it`);
+    }
+    if (run.status !== "running" || !(await cancelWebRun(ctx.db, run.id))) {
+      const now = await getEvalRun(ctx.db, { id: input.runId });
+      throw new LoraLandError("CONFLICT", `runId: eval run #${input.runId} is ${now?.status ?? run.status}, not running`);
+    }
+    return (await getEvalRun(ctx.db, { id: input.runId }))!;
+  }),
 
   examples: publicProcedure
     .input(
@@ -90,6 +167,7 @@ export const evalRouter = createTRPCRouter({
         concurrency: input.concurrency,
         // the admin's full run becomes the headline; anyone else's waits for the admin to pick it
         headline: ctx.admin === true && input.limit === null,
+        ownerId: ctx.ownerId,
       });
       return { runId };
     }),
