@@ -1,9 +1,14 @@
-/** A chat as Markdown or JSON, for download from history. */
+/** A chat as Markdown or JSON, for download from history, with the owner's thumbs up/down on each answer. */
 import type { ChatDetail } from "../../server/db-queries/chats";
 
 const label = (a: string | null) => a ?? "base model";
 
-export function chatToMarkdown(d: ChatDetail): string {
+/** The owner's ratings by generation id (feedback.get); unrated answers are absent. */
+export type FeedbackMap = Record<string, "up" | "down">;
+
+const THUMB = { up: "👍 thumbs up", down: "👎 thumbs down" } as const;
+
+export function chatToMarkdown(d: ChatDetail, feedback: FeedbackMap = {}): string {
   const out = [`# ${d.chat.title}`, "", `- kind: ${d.chat.kind}`, `- models: ${d.chat.settings.adapters.map(label).join(", ")}`, `- parameters: \`${JSON.stringify(d.chat.settings.params)}\``, `- created: ${new Date(d.chat.createdAt).toISOString()}`, ""];
   for (const m of d.messages) {
     out.push(`## Turn ${m.turn + 1}`, "", "### Prompt", "", "```text", m.content, "```", "");
@@ -14,14 +19,16 @@ export function chatToMarkdown(d: ChatDetail): string {
         g.tokensOut != null ? `${g.tokensOut} tokens` : null,
         g.finishReason ? `finish: ${g.finishReason}` : null,
       ].filter(Boolean);
+      const rating = feedback[g.id];
       out.push(`### ${label(g.adapterId)} (${g.status})`, "", stats.length ? `_${stats.join(" · ")}_` : "", "", "```text", g.output, "```", "");
+      if (rating) out.push(`Feedback: ${THUMB[rating]}`, "");
       if (g.error) out.push(`> error: ${g.error}`, "");
     }
   }
   return out.join("\n");
 }
 
-export function chatToJson(d: ChatDetail): string {
+export function chatToJson(d: ChatDetail, feedback: FeedbackMap = {}): string {
   return JSON.stringify(
     {
       id: d.chat.id,
@@ -36,6 +43,8 @@ export function chatToJson(d: ChatDetail): string {
           .filter((g) => g.turn === m.turn)
           .map(({ id, adapterId, status, output, finishReason, error, queueMs, ttftMs, totalMs, tokensIn, tokensOut, tokensPerSecond, seed, params }) => ({
             id, adapterId, status, output, finishReason, error, queueMs, ttftMs, totalMs, tokensIn, tokensOut, tokensPerSecond, seed, params,
+            /** the owner's thumbs up/down; null = not rated */
+            feedback: feedback[id] ?? null,
           })),
       })),
     },
