@@ -23,13 +23,14 @@
  * default postgres://postgres@127.0.0.1:5432/test, in a database `loraland_fault` created for the
  * run; that server is shared, so it is not restarted). Default: every one available here.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import postgres from "postgres";
-import { ensureWebBuild, freePort, ROOT } from "../../tests/e2e/browser";
+import { ownerCookie, ROOT } from "../../tests/e2e/browser";
+import { freePort, kill9, snapshotWebBuild, startDemoWorker, startWeb, stopGently, type BuildSnapshot } from "./processes";
 
 // ---- options --------------------------------------------------------------------------------
 
@@ -65,78 +66,7 @@ for (const d of dbs) {
 const log = (l: string) => process.stderr.write(`[fault ${new Date().toISOString().slice(11, 19)}] ${l}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// ---- processes --------------------------------------------------------------------------------
-
-interface Proc {
-  child: ChildProcess;
-  output(): string;
-}
-
-function spawnProc(args: string[], env: NodeJS.ProcessEnv): Proc {
-  // own process group, so a kill takes everything it started
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let out = "";
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-200_000);
-  };
-  child.stdout!.on("data", keep);
-  child.stderr!.on("data", keep);
-  return { child, output: () => out };
-}
-
-async function waitFor(url: string, what: string, proc: Proc, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`${what} exited:\n${proc.output().slice(-4000)}`);
-    try {
-      if ((await fetch(url, { signal: AbortSignal.timeout(3000) })).ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`${what} not up in time:\n${proc.output().slice(-4000)}`);
-    await sleep(250);
-  }
-}
-
-async function kill9(p: Proc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const gone = new Promise((r) => p.child.once("exit", r));
-  try {
-    process.kill(-p.child.pid!, "SIGKILL");
-  } catch {
-    p.child.kill("SIGKILL");
-  }
-  await gone;
-}
-
-async function stopGently(p: Proc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const gone = new Promise((r) => p.child.once("exit", r));
-  try {
-    process.kill(-p.child.pid!, "SIGTERM");
-  } catch {}
-  const t = setTimeout(() => void kill9(p), 10_000);
-  await gone;
-  clearTimeout(t);
-}
-
-async function startWorker(port: number): Promise<Proc> {
-  const demo = path.join(ROOT, "data/demo");
-  const p = spawnProc(
-    ["--import", "tsx", path.join(ROOT, "inference/cli/main.ts"), "serve", "--host", "127.0.0.1", "--port", String(port), "--model", path.join(demo, "base"), "--adapters", path.join(demo, "adapters"), "--max-new-tokens", "256"],
-    { ...process.env, HF_ENDPOINT: "http://127.0.0.1:9", HF_TOKEN: "" },
-  );
-  await waitFor(`http://127.0.0.1:${port}/health`, "worker", p);
-  return p;
-}
-
-async function startWeb(port: number, env: Record<string, string>): Promise<Proc> {
-  const base: NodeJS.ProcessEnv = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production", PORT: String(port), INFERENCE_PROTOCOL: "lorax", TRUST_PROXY: "1", ...env };
-  if (!env.DATABASE_URL) delete base.DATABASE_URL;
-  const p = spawnProc([path.join(ROOT, "scripts/lib/web-server.mjs")], base);
-  await waitFor(`http://127.0.0.1:${port}/api/eval/ingest`, "web server", p);
-  return p;
-}
+// ---- Postgres this script may restart ---------------------------------------------------------
 
 /** A throwaway Postgres cluster in a temp folder (as the postgres user when run as root). */
 class OwnPostgres {
@@ -392,15 +322,7 @@ interface Outcome {
   skipped: string[];
 }
 
-async function mintOwner(url: string): Promise<string> {
-  const res = await fetch(`${url}/chats`, { redirect: "manual" });
-  await res.arrayBuffer();
-  const set = res.headers.getSetCookie().find((c) => c.startsWith("owner="));
-  if (!set) throw new Error(`no owner cookie from a page load (HTTP ${res.status})`);
-  return set.split(";")[0]!;
-}
-
-async function runOn(kind: DbKind): Promise<Outcome> {
+async function runOn(kind: DbKind, snapshot: BuildSnapshot): Promise<Outcome> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "fault-data-"));
   const skipped: string[] = [];
   let ownPg: OwnPostgres | null = null;
@@ -426,12 +348,12 @@ async function runOn(kind: DbKind): Promise<Outcome> {
   const workerPort = await freePort();
   const webPort = await freePort();
   const url = `http://127.0.0.1:${webPort}`;
-  const webEnv = { DATA_DIR: dataDir, INFERENCE_URL: `http://127.0.0.1:${workerPort}`, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
-  let worker = await startWorker(workerPort);
-  let web = await startWeb(webPort, webEnv);
+  const webEnv = { TRUST_PROXY: "1", DATA_DIR: dataDir, INFERENCE_URL: `http://127.0.0.1:${workerPort}`, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
+  let worker = await startDemoWorker(workerPort);
+  let web = await startWeb(snapshot, webPort, webEnv);
   const webLogs: string[] = [];
   try {
-    const owners = await Promise.all(Array.from({ length: CLIENTS }, () => mintOwner(url)));
+    const owners = await Promise.all(Array.from({ length: CLIENTS }, () => ownerCookie({ url })));
     const load = new Load(url, owners);
     log(`${kind}: load from ${CLIENTS} clients`);
     load.begin();
@@ -441,7 +363,7 @@ async function runOn(kind: DbKind): Promise<Outcome> {
     log(`${kind}: kill -9 the worker`);
     await kill9(worker);
     await sleep(1500);
-    worker = await startWorker(workerPort);
+    worker = await startDemoWorker(workerPort);
     await sleep(PHASE_MS);
 
     load.phase = "web kill -9";
@@ -449,7 +371,7 @@ async function runOn(kind: DbKind): Promise<Outcome> {
     await kill9(web);
     webLogs.push(web.output());
     await sleep(1000);
-    web = await startWeb(webPort, webEnv);
+    web = await startWeb(snapshot, webPort, webEnv);
     await sleep(PHASE_MS);
 
     if (ownPg) {
@@ -512,11 +434,15 @@ process.stdout.write(
     `Commit: ${commit}${dirty ? " (with uncommitted changes in server/db/app/inference)" : ""}\n` +
     `Load: ${CLIENTS} clients, each starting greedy runs of ${TOKENS} tokens (1 or 2 panes) back to back through tRPC; ${PHASE_MS / 1000} s per phase\n\n`,
 );
-await ensureWebBuild();
+const snapshot = await snapshotWebBuild();
 let bad = 0;
-for (const kind of dbs) {
-  const o = await runOn(kind);
-  process.stdout.write(`${format(o)}\n\n`);
-  for (const x of o.phases.values()) bad += x.lost + x.duplicated + x.stuck + x.wrong;
+try {
+  for (const kind of dbs) {
+    const o = await runOn(kind, snapshot);
+    process.stdout.write(`${format(o)}\n\n`);
+    for (const x of o.phases.values()) bad += x.lost + x.duplicated + x.stuck + x.wrong;
+  }
+} finally {
+  snapshot.remove();
 }
 process.exit(bad > 0 ? 1 : 0);

@@ -4,17 +4,18 @@
  * run one):
  * - worker: the real worker on the tiny-llama fixture (its adapters, a Hub endpoint that refuses
  *   connections, a temp data folder), every route (worker-fuzz.ts) beside a long stream;
- * - trpc: the production web server (scripts/lib/web-server.mjs, PGlite in a temp DATA_DIR,
- *   TRUST_PROXY=1 so the watched stream has its own address budget) on the real worker with the
- *   demo model, every tRPC procedure (trpc-fuzz.ts) from page-minted owners and hostile callers,
+ * - trpc: the production web server (scripts/lib/web-server.mjs from a private snapshot of the
+ *   build, PGlite in a temp DATA_DIR, TRUST_PROXY=1 so the watched stream has its own address
+ *   budget) on the real worker with the demo model, every tRPC procedure (trpc-fuzz.ts) from page-minted owners and hostile callers,
  *   beside a generation watched through the web (web-stream-watch.ts).
  * Prints one table per half. Exit code 1 when a 5xx, a hang or a stall over 500 ms was seen.
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ownerCookie, startWebServer } from "../../tests/e2e/browser";
-import { FIXTURES, ROOT, startWorker } from "../../tests/worker/worker-helpers";
+import { ownerCookie } from "../../tests/e2e/browser";
+import { FIXTURES, startWorker } from "../../tests/worker/worker-helpers";
+import { freePort, snapshotWebBuild, startDemoWorker, startWeb, stopGently, type Proc } from "../fault/processes";
 import { formatTrpcReport, fuzzTrpc } from "./trpc-fuzz";
 import { watchWebStream } from "./web-stream-watch";
 import { formatReport, fuzzWorker } from "./worker-fuzz";
@@ -62,40 +63,45 @@ async function workerHalf(): Promise<number> {
 }
 
 async function trpcHalf(): Promise<number> {
-  const demo = path.join(ROOT, "data/demo");
-  const w = await startWorker(["--model", path.join(demo, "base"), "--adapters", path.join(demo, "adapters"), "--max-new-tokens", "256"], { env: { HF_ENDPOINT: "http://127.0.0.1:9", HF_TOKEN: "" } });
+  const snapshot = await snapshotWebBuild();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "trpc-fuzz-"));
+  const workerPort = await freePort();
+  const worker = await startDemoWorker(workerPort);
+  const webPort = await freePort();
+  const url = `http://127.0.0.1:${webPort}`;
   let bad = 0;
+  let web: Proc | null = null;
   try {
-    const web = await startWebServer({ worker: { url: w.url }, env: { TRUST_PROXY: "1" } });
+    web = await startWeb(snapshot, webPort, { DATA_DIR: dataDir, INFERENCE_URL: `http://127.0.0.1:${workerPort}`, TRUST_PROXY: "1" });
+    const owners = await Promise.all(Array.from({ length: 6 }, () => ownerCookie({ url })));
+    const watch = watchWebStream({ url, cookie: await ownerCookie({ url }), address: "198.51.100.7" });
+    let report;
     try {
-      const owners = await Promise.all(Array.from({ length: 6 }, () => ownerCookie(web)));
-      const watch = watchWebStream({ url: web.url, cookie: await ownerCookie(web), address: "198.51.100.7" });
-      let report;
-      try {
-        report = await fuzzTrpc({ url: web.url, seconds, callers: { owners }, seed: num("seed"), runners: num("runners"), log });
-      } finally {
-        await watch.stop();
-      }
-      const stream = { events: watch.events(), runs: watch.runs(), maxGapMs: watch.maxGapMs(), stalls: watch.stalls(), errors: watch.errors() };
-      process.stdout.write(`${formatTrpcReport(report, stream)}\n\n`);
-      bad = Object.values(report.procedures).reduce((n, s) => n + s.server + s.hangs + s.dropped, 0) + stream.stalls;
-      // still serving afterwards
-      const alive = await fetch(`${web.url}/api/eval/ingest`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.ok, () => false);
-      if (!alive) {
-        log("the web server stopped answering after the fuzz");
-        bad++;
-      }
-      if (report.failures.some((f) => f.answer.startsWith("connection failed"))) log(`web server log (tail):\n${web.output().slice(-6000)}`);
-      const failed = web.output().split("\n").filter((l) => l.includes("tRPC failed on"));
-      if (failed.length) log(`the web server logged ${failed.length} internal errors, e.g.:\n${failed.slice(0, 5).join("\n")}`);
+      report = await fuzzTrpc({ url, seconds, callers: { owners }, seed: num("seed"), runners: num("runners"), log });
     } finally {
+      await watch.stop();
+    }
+    const stream = { events: watch.events(), runs: watch.runs(), maxGapMs: watch.maxGapMs(), stalls: watch.stalls(), errors: watch.errors() };
+    process.stdout.write(`${formatTrpcReport(report, stream)}\n\n`);
+    bad = Object.values(report.procedures).reduce((n, s) => n + s.server + s.hangs + s.dropped, 0) + stream.stalls;
+    // still serving afterwards
+    const up = await fetch(`${url}/api/eval/ingest`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.ok, () => false);
+    if (!up) {
+      log("the web server stopped answering after the fuzz");
+      bad++;
+    }
+    const failed = web.output().split("\n").filter((l) => l.includes("tRPC failed on"));
+    if (failed.length) log(`the web server logged ${failed.length} internal errors, e.g.:\n${[...new Set(failed)].slice(0, 8).join("\n")}`);
+  } finally {
+    if (web) {
       const logFile = path.join(os.tmpdir(), "trpc-fuzz-web.log");
       fs.writeFileSync(logFile, web.output());
       log(`the web server's log: ${logFile}`);
-      await web.stop();
+      await stopGently(web);
     }
-  } finally {
-    await w.stop();
+    await stopGently(worker);
+    snapshot.remove();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
   return bad;
 }

@@ -48,8 +48,10 @@ interface Req {
   caller: Caller;
   owner: number;
   encoding: Encoding;
-  /** raw text (encoding raw), nesting depth (deep), hostile meta (meta) */
+  /** raw text (encoding raw), hostile meta (meta) */
   extra: unknown;
+  /** nesting depth (encoding deep) */
+  depth: number;
 }
 
 const HANG_MS = 10_000;
@@ -164,6 +166,21 @@ const startInput = obj(
   },
   ["mode", "adapters", "prompt", "params"],
 );
+/** a start the server accepts (so runs, chats and shares exist for the other procedures to find) */
+const validStart = fc.record(
+  {
+    mode: fc.constantFrom("raw", "template", "chat"),
+    adapters: fc.array(fc.constantFrom(null, "sql", "ner", "spam", "sentiment"), { minLength: 1, maxLength: 3 }),
+    prompt: fc.string({ unit: "grapheme", minLength: 1, maxLength: 200 }).filter((x) => x.trim().length > 0),
+    params: fc.record(
+      { max_new_tokens: fc.integer({ min: 1, max: 24 }), temperature: fc.double({ min: 0, max: 2, noNaN: true }), top_k: fc.integer({ min: 0, max: 1000 }), seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }), stop: fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 4 }) },
+      { requiredKeys: ["max_new_tokens"] },
+    ),
+    alternatives: fc.integer({ min: 0, max: 5 }),
+    runId: fc.uuid({ version: 4 }),
+  },
+  { requiredKeys: ["mode", "adapters", "prompt", "params"] },
+);
 const example = obj({
   index: field(fc.nat()),
   inputs: field(fc.dictionary(edgeString, edgeString, { maxKeys: 3 })),
@@ -214,7 +231,7 @@ const PROCEDURES: { path: string; kind: Kind; input: fc.Arbitrary<unknown> }[] =
   { path: "status.health", kind: "query", input: opt(anyValue) },
   { path: "status.worker", kind: "query", input: opt(obj({ fresh: field(fc.boolean()) })) },
   { path: "generate.tokenCount", kind: "query", input: obj({ text: field(text(32_000)) }) },
-  { path: "generate.start", kind: "mutation", input: startInput },
+  { path: "generate.start", kind: "mutation", input: fc.oneof(validStart, startInput) },
   { path: "generate.stream", kind: "subscription", input: obj({ runId: field(uuid), lastEventId: opt(field(fc.oneof(fc.nat().map(String), edgeString))), awaitStart: opt(field(fc.boolean())) }) },
   { path: "generate.stop", kind: "mutation", input: obj({ runId: field(uuid), pane: opt(field(fc.integer({ min: -1, max: 6 }))) }) },
   { path: "chats.list", kind: "query", input: opt(obj({ search: opt(field(text(200))) })) },
@@ -269,8 +286,8 @@ const request: fc.Arbitrary<Req> = fc.record({
     ...(["bare", "meta", "raw", "deep"] as const).map((e) => ({ weight: 1, arbitrary: fc.constant<Encoding>(e) })),
     { weight: 1, arbitrary: fc.constant<Encoding>("huge") },
   ),
+  depth: fc.integer({ min: 1000, max: 60_000 }),
   extra: fc.oneof(
-    fc.integer({ min: 1000, max: 60_000 }),
     fc.oneof(fc.string({ maxLength: 60 }), fc.constantFrom("", "{", "[]", "null", "1e999", "{\"json\":", "{\"0\":{\"json\":1}}")),
     fc.jsonValue({ maxDepth: 3 }),
     fc.constantFrom<unknown>({ values: ["custom", "nope"] }, { values: { x: ["class", "Foo"] } }, { values: { "__proto__.polluted": ["Date"] } }, { referentialEqualities: { x: ["y"] } }, { values: { "": [["custom"]] } }),
@@ -328,9 +345,8 @@ function encodeInput(r: Req, input: unknown): string | undefined {
     case "raw":
       return typeof r.extra === "string" ? r.extra : JSON.stringify(r.extra);
     case "deep": {
-      const depth = typeof r.extra === "number" ? r.extra : 5000;
       const s = toJson(value !== null && typeof value === "object" && !Array.isArray(value) ? { ...value, deep: "\u0001" } : { deep: "\u0001" });
-      return `{"json":${s.replace('"\\u0001"', `${"[".repeat(depth)}${"]".repeat(depth)}`)}}`;
+      return `{"json":${s.replace('"\\u0001"', `${"[".repeat(r.depth)}${"]".repeat(r.depth)}`)}}`;
     }
   }
 }
@@ -450,6 +466,7 @@ export async function fuzzTrpc(opts: { url: string; seconds: number; callers: Ca
     else if (status >= 500) s.server++;
     else if (status >= 400) s.client++;
     else s.ok++;
+    if (process.env.FUZZ_DEBUG && status !== "hang" && status < 500) opts.log?.(`${status} ${req.slice(0, 300)} -> ${answer.slice(0, 300)}`);
     if (status === "hang" || status >= 500) {
       if (report.failures.length < 20) report.failures.push({ procedure: key, status, request: req, answer });
       opts.log?.(`${new Date().toISOString().slice(11, 19)} ${status} ${req.slice(0, 300)} -> ${answer.slice(0, 200)}`);
