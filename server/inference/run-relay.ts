@@ -8,7 +8,7 @@
  * answers `ok` (or `none`: it no longer holds the run), then relays the run's events from `from`
  * as `ev` {i, chunk} in index order and `fin` {n} when the run is over. While relayed, the run
  * counts as watched, so the owner does not cut it off as abandoned; `bye` ends a relay when the
- * browser leaves. The watcher re-orders by index and checks the owner's lease when it hears
+ * browser leaves; `stop` carries a stop asked on another server. The watcher re-orders by index and checks the owner's lease when it hears
  * nothing for a while: a dead owner ends the relay and the caller falls back to the stored rows.
  * PGlite has one process: the in-process hub is all there is.
  */
@@ -23,6 +23,8 @@ export interface NotifyClient {
 
 type Message =
   | { t: "want"; run: string; from: number; sub: string; reply: string }
+  /** a stop asked on another server (pane absent = all) */
+  | { t: "stop"; run: string; owner: string; pane?: number }
   | { t: "bye"; sub: string }
   | { t: "ok"; sub: string }
   | { t: "none"; sub: string }
@@ -68,8 +70,14 @@ export class RunRelay {
       return;
     }
     if (m.t === "want") void this.serve(m);
+    else if (m.t === "stop") this.hub.stop(m.run, m.owner, m.pane);
     else if (m.t === "bye") this.serving.get(m.sub)?.abort();
     else this.watching.get(m.sub)?.(m);
+  }
+
+  /** Asks the server running a run to stop it (one pane, or all); it ignores another owner's. */
+  async stop(ownerInstance: string, runId: string, ownerId: string, pane?: number): Promise<void> {
+    await this.send(ownerInstance, { t: "stop", run: runId, owner: ownerId, pane });
   }
 
   /** The owner's side: relays the run's log from `from` to the watcher until the run ends or the watcher leaves. */

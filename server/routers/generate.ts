@@ -363,7 +363,13 @@ export const generateRouter = createTRPCRouter({
   stop: mutationProcedure
     .input(z.object({ runId: z.string().uuid("runId must be a UUID"), pane: z.number().int().min(0).max(LIMITS.maxPanes - 1).optional() }))
     .mutation(async ({ ctx, input }) => {
-      const hub = await getHub(ctx.db, ctx.env);
-      return { stopped: hub.stop(input.runId, ctx.ownerId, input.pane) };
+      const { hub, relay } = await streaming(ctx.db, ctx.env);
+      if (hub.stop(input.runId, ctx.ownerId, input.pane)) return { stopped: true };
+      // another server's run (this owner's, still unfinished): that server stops it
+      const rows = relay ? await runGenerations({ db: ctx.db, ownerId: ctx.ownerId, runId: input.runId }) : [];
+      const owner = rows.find((r) => r.status === "queued" || r.status === "streaming")?.instanceId;
+      if (!relay || !owner || owner === relay.instanceId) return { stopped: false };
+      await relay.stop(owner, input.runId, ctx.ownerId, input.pane);
+      return { stopped: true };
     }),
 });

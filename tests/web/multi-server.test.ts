@@ -194,8 +194,9 @@ describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Po
     }
     const seen = tokensOf(watch.events).length;
     await watch.when((ev) => tokensOf(ev).length > seen);
-    // B is up (its recovery at start ran before it served); A streams on: stop it, and it ends as stopped
-    await stop(a, cookie, run.runId);
+    // B is up (its recovery at start ran before it served); A streams on. Stopped through B (the
+    // stop is relayed to A), it ends as stopped
+    await stop(b, cookie, run.runId);
     const events = await watch.done;
     expect(events.at(-1)!.chunk).toMatchObject({ kind: "end", status: "stopped" });
     const history = await statuses(run.generationIds[0]!);
