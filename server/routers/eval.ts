@@ -117,7 +117,7 @@ export const evalRouter = createTRPCRouter({
       const now = await getEvalRun(ctx.db, { id: input.runId });
       throw new LoraLandError("CONFLICT", `runId: eval run #${input.runId} is ${now?.status ?? run.status}, not running`);
     }
-    return (await getEvalRun(ctx.db, { id: input.runId }))!;
+    return withoutOwner((await getEvalRun(ctx.db, { id: input.runId }))!);
   }),
 
   examples: publicProcedure
