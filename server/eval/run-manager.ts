@@ -160,7 +160,7 @@ export async function* watchRun(db: Db, runId: number, signal?: AbortSignal): As
     let p: RunProgress | null = mem?.progress ?? null;
     if (!p) {
       const row = await getEvalRun(db, { id: runId });
-      if (!row) throw new Error(`eval run #${runId} does not exist`);
+      if (!row) throw new LoraLandError("NOT_FOUND", `runId: eval run #${runId} does not exist`);
       p = { runId, status: row.status, done: row.done, total: row.total, error: row.error };
     }
     const key = JSON.stringify(p);
