@@ -466,7 +466,7 @@ export class WebGpuBackend implements Backend<GpuF32, GpuI32, GpuWeight> {
     this.live("sampleRows", logits);
     need("sampleRows", "logits", logits, rows * vocab);
     if (params.length !== rows) throw new RangeError(`sampleRows: ${params.length} row parameters for ${rows} rows`);
-    if (rows === 0) return [];
+    if (rows === 0) { this.flush(); return []; } // a step without sampled rows (a prefill chunk) still runs now
     // (rows, 4) words: invT f32, u f32 (-1 = no draw), candidates u32, pad
     const table = new ArrayBuffer(rows * 16);
     const f = new Float32Array(table);
