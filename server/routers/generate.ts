@@ -21,23 +21,26 @@ import {
   ChatNotFoundError,
   type Generation,
 } from "../db-queries/chats";
+import { REQUEST_LIMITS as R } from "../../inference/request-limits";
 import { inferenceUrl, type Env } from "../env";
-import { workerStatus } from "../inference/client";
+import { envTarget, workerLimits } from "../inference/client";
 import { ensureCatalogHubAdapters } from "../inference/hub-adapters";
 import { RunRelay, type NotifyClient, type WatchOutcome } from "../inference/run-relay";
 import { StreamHub, RunIdTakenError, RunNotFoundError, type RunChunk } from "../inference/stream-hub";
-import { countTokens, WorkerError, type ChatTurn, type WorkerTarget } from "../inference/stream";
+import { countTokens, WorkerError, type ChatTurn } from "../inference/stream";
 import { OwnerLimits } from "../limits";
 import { thisInstance } from "../recover";
 import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
 
-/** Same bounds as the worker's validation, so bad input fails here with the field named. */
+/**
+ * The web's own bounds (panes, prompt and inputs as stored with the chat). The request's bounds
+ * that the worker validates too come from inference/request-limits.ts (R), so the two agree; a
+ * worker's configured limits (max_new_tokens, ...) are checked from its /info (checkWorkerLimits).
+ */
 export const LIMITS = {
   maxPanes: 6,
   maxPromptChars: 32_000,
   maxNewTokens: 2048,
-  maxStopSequences: 4,
-  maxStopChars: 64,
   /** template inputs: columns, and characters of all names and values together (they are stored with the chat) */
   maxInputColumns: 32,
   maxInputChars: 32_000,
@@ -46,26 +49,26 @@ export const LIMITS = {
 const adapterId = z
   .string()
   .min(1, "adapter id is empty")
-  .max(256, "adapter id is too long")
+  .max(R.adapterIdChars, `adapter id is longer than ${R.adapterIdChars} characters`)
   .regex(/^[A-Za-z0-9._\-/]+$/, "adapter id may only hold letters, digits, . _ - /")
   .nullable();
 
 export const paramsSchema = z.object({
-  temperature: z.number().min(0, "temperature must be ≥ 0").max(2, "temperature must be ≤ 2").optional(),
+  temperature: z.number().min(0, "temperature must be ≥ 0").max(R.temperature, `temperature must be ≤ ${R.temperature}`).optional(),
   top_p: z.number().gt(0, "top_p must be > 0").max(1, "top_p must be ≤ 1").optional(),
-  top_k: z.number().int("top_k must be an integer").min(0, "top_k must be ≥ 0").max(1000, "top_k must be ≤ 1000").optional(),
+  top_k: z.number().int("top_k must be an integer").min(0, "top_k must be ≥ 0").max(R.topK, `top_k must be ≤ ${R.topK}`).optional(),
   max_new_tokens: z
     .number()
     .int("max_new_tokens must be an integer")
     .min(1, "max_new_tokens must be ≥ 1")
     .max(LIMITS.maxNewTokens, `max_new_tokens must be ≤ ${LIMITS.maxNewTokens}`),
-  repetition_penalty: z.number().gt(0, "repetition_penalty must be > 0").max(10, "repetition_penalty must be ≤ 10").optional(),
+  repetition_penalty: z.number().gt(0, "repetition_penalty must be > 0").max(R.repetitionPenalty, `repetition_penalty must be ≤ ${R.repetitionPenalty}`).optional(),
   stop: z
-    .array(z.string().min(1, "a stop sequence is empty").max(LIMITS.maxStopChars, `a stop sequence is longer than ${LIMITS.maxStopChars}`))
-    .max(LIMITS.maxStopSequences, `at most ${LIMITS.maxStopSequences} stop sequences`)
+    .array(z.string().min(1, "a stop sequence is empty").max(R.stopChars, `a stop sequence is longer than ${R.stopChars} characters`))
+    .max(R.stopSequences, `at most ${R.stopSequences} stop sequences`)
     .optional(),
   ignore_eos: z.boolean().optional(),
-  seed: z.number().int("seed must be an integer").min(0, "seed must be ≥ 0").max(2 ** 32 - 1, "seed is too large").optional(),
+  seed: z.number().int("seed must be an integer").min(0, "seed must be ≥ 0").max(R.seed, `seed must be ≤ ${R.seed}`).optional(),
 }) satisfies z.ZodType<GenerationParams>;
 
 export const startInput = z.object({
@@ -91,7 +94,7 @@ export const startInput = z.object({
     .optional(),
   params: paramsSchema,
   /** top alternatives per token for the logprob view */
-  alternatives: z.number().int().min(0).max(5).optional(),
+  alternatives: z.number().int().min(0).max(R.alternatives, `alternatives must be ≤ ${R.alternatives}`).optional(),
   /** the run's id, chosen by the browser so it can open the subscription while this call is in flight */
   runId: z.string().uuid("runId must be a UUID").optional(),
 });
@@ -141,13 +144,6 @@ export function setGenerateLimits(limits: OwnerLimits) {
   g.__loralandLimits = limits;
 }
 
-async function workerTarget(env: Env): Promise<WorkerTarget> {
-  const url = inferenceUrl(env);
-  if (env.INFERENCE_PROTOCOL !== "openai") return { baseUrl: url, protocol: "lorax" };
-  const status = await workerStatus(url, "openai");
-  return { baseUrl: url, protocol: "openai", baseModelId: status.modelId ?? undefined };
-}
-
 /**
  * The hub of this process. Created once; first registers this process (server/recover.ts: its
  * lease on Postgres) and marks interrupted what a gone process left streaming (its partial
@@ -157,8 +153,8 @@ async function workerTarget(env: Env): Promise<WorkerTarget> {
 function streaming(db: Db, env: Env): Promise<Streaming> {
   g.__loralandHub ??= (async () => {
     const me = await thisInstance(db);
-    let target: WorkerTarget = { baseUrl: inferenceUrl(env), protocol: env.INFERENCE_PROTOCOL };
-    if (env.INFERENCE_PROTOCOL === "openai") target = await workerTarget(env);
+    // the worker, with the idle timeout of WORKER_IDLE_TIMEOUT_S (server/inference/client.ts)
+    const target = await envTarget(env);
     const hub = new StreamHub({
       target: () => target,
       persist: (id, patch) => updateGeneration({ db, id, patch }),
@@ -182,35 +178,13 @@ export async function getHub(db: Db, env: Env): Promise<StreamHub> {
 }
 
 /**
- * The worker's own limits (its /info, cached a few seconds), so a request it would refuse fails
- * here with the field named. Unknown limits (worker down, a server that does not say) pass.
+ * The worker's own limits (its /info as the client last saw it: no probe on the TTFT path), so a
+ * request it would refuse fails here with the field named. Unknown limits pass.
  */
-type Limits = Record<string, unknown> | null;
-const workerLimits = new Map<string, { info: Limits; at: number }>();
-
-/** The worker's /info: the last one seen (refreshed in the background), so no probe sits on the TTFT path. */
-async function limitsOf(env: Env): Promise<Limits> {
-  const url = inferenceUrl(env);
-  const known = workerLimits.get(url);
-  const refresh = () =>
-    workerStatus(url, env.INFERENCE_PROTOCOL).then((s) => {
-      if (s.info) workerLimits.set(url, { info: s.info, at: Date.now() });
-      return s.info;
-    });
-  if (known?.info) {
-    if (Date.now() - known.at > 10_000) void refresh().catch(() => {});
-    return known.info;
-  }
-  return refresh();
-}
-
 async function checkWorkerLimits(env: Env, input: z.infer<typeof startInput>) {
-  const info = await limitsOf(env);
-  const limit = (k: string) => (typeof info?.[k] === "number" ? (info[k] as number) : null);
-  const maxNew = limit("max_new_tokens");
+  const { maxNewTokens: maxNew, maxStopSequences: maxStop } = await workerLimits(inferenceUrl(env), env.INFERENCE_PROTOCOL);
   if (maxNew !== null && input.params.max_new_tokens > maxNew)
     throw new TRPCError({ code: "BAD_REQUEST", message: `params.max_new_tokens must be ≤ ${maxNew} (this worker's limit)` });
-  const maxStop = limit("max_stop_sequences");
   if (maxStop !== null && (input.params.stop?.length ?? 0) > maxStop)
     throw new TRPCError({ code: "BAD_REQUEST", message: `params.stop: at most ${maxStop} stop sequences (this worker's limit)` });
 }
@@ -236,7 +210,7 @@ export const generateRouter = createTRPCRouter({
     .input(z.object({ text: z.string().max(LIMITS.maxPromptChars, `text is longer than ${LIMITS.maxPromptChars} characters`) }))
     .query(async ({ ctx, input, signal }) => {
       try {
-        return { tokens: await countTokens(await workerTarget(ctx.env), input.text, signal), error: null };
+        return { tokens: await countTokens(await envTarget(ctx.env), input.text, signal), error: null };
       } catch (e) {
         return { tokens: null, error: e instanceof WorkerError ? e.message : String(e) };
       }
