@@ -22,6 +22,8 @@ function withoutOwner<T extends { ownerId: string | null }>(run: T): Omit<T, "ow
 }
 
 const slug = z.string().min(1, "slug is required").max(200, "slug is too long");
+/** a row id (int4 columns: a larger number is a 400 naming the field, not a database error) */
+const dbId = z.number().int("must be an integer").min(1, "must be ≥ 1").max(2_147_483_647, "must be ≤ 2147483647");
 
 /** The worker's base model; an eval cannot start without one (a precondition, whatever the worker's failure). */
 async function workerModelId(url: string, protocol: "lorax" | "openai"): Promise<string> {
@@ -42,7 +44,7 @@ export const evalRouter = createTRPCRouter({
     .input(z.object({ limit: z.number().int().min(1).max(200).default(50) }).optional())
     .query(async ({ ctx, input }) => (await listEvalRuns(ctx.db, { limit: input?.limit })).map(withoutOwner)),
 
-  run: publicProcedure.input(z.object({ id: z.number().int().min(1) })).query(async ({ ctx, input }) => {
+  run: publicProcedure.input(z.object({ id: dbId })).query(async ({ ctx, input }) => {
     const run = await getEvalRun(ctx.db, input);
     if (!run) throw new TRPCError({ code: "NOT_FOUND", message: `no eval run #${input.id}` });
     return withoutOwner(run);
@@ -76,7 +78,7 @@ export const evalRouter = createTRPCRouter({
    * with its paired 95% bootstrap interval.
    */
   compare: publicProcedure
-    .input(z.object({ a: z.number().int().min(1), b: z.number().int().min(1), changedOnly: z.boolean().default(true), limit: z.number().int().min(1).max(500).default(100) }))
+    .input(z.object({ a: dbId, b: dbId, changedOnly: z.boolean().default(true), limit: z.number().int().min(1).max(500).default(100) }))
     .query(async ({ ctx, input }) => {
       const [ra, rb] = await Promise.all([getEvalResult(ctx.db, { id: input.a }), getEvalResult(ctx.db, { id: input.b })]);
       if (!ra) throw new LoraLandError("NOT_FOUND", `a: no eval result #${input.a}`);
@@ -106,7 +108,7 @@ export const evalRouter = createTRPCRouter({
    * Cancel a running run (its owner, or the admin): no more requests are sent, the examples answered
    * so far are kept, and the run is marked cancelled (never a headline). Resolves once it is.
    */
-  cancel: publicProcedure.input(z.object({ runId: z.number().int().min(1) })).mutation(async ({ ctx, input }) => {
+  cancel: publicProcedure.input(z.object({ runId: dbId })).mutation(async ({ ctx, input }) => {
     assertSameOrigin(ctx.headers);
     const run = await getEvalRun(ctx.db, { id: input.runId });
     if (!run) throw new LoraLandError("NOT_FOUND", `runId: no eval run #${input.runId}`);
@@ -123,7 +125,7 @@ export const evalRouter = createTRPCRouter({
   examples: publicProcedure
     .input(
       z.object({
-        resultId: z.number().int().min(1),
+        resultId: dbId,
         filter: z.enum(["all", "right", "wrong"]).default("all"),
         offset: z.number().int().min(0).default(0),
         limit: z.number().int().min(1).max(100).default(20),
@@ -173,7 +175,7 @@ export const evalRouter = createTRPCRouter({
     }),
 
   /** live progress of a run until it is done or failed */
-  progress: publicProcedure.input(z.object({ runId: z.number().int().min(1) })).subscription(async function* ({ ctx, input, signal }) {
+  progress: publicProcedure.input(z.object({ runId: dbId })).subscription(async function* ({ ctx, input, signal }) {
     yield* watchRun(ctx.db, input.runId, signal);
   }),
 
@@ -185,7 +187,7 @@ export const evalRouter = createTRPCRouter({
   }),
 
   /** the admin picks which full-test-split result is the adapter's headline figure */
-  setHeadline: adminMutationProcedure.input(z.object({ resultId: z.number().int().min(1) })).mutation(async ({ ctx, input }) => {
+  setHeadline: adminMutationProcedure.input(z.object({ resultId: dbId })).mutation(async ({ ctx, input }) => {
     const found = await getEvalResult(ctx.db, { id: input.resultId });
     if (!found || found.run.status !== "done") throw new TRPCError({ code: "NOT_FOUND", message: `resultId: no finished eval result #${input.resultId}` });
     const adapter = await getCatalogAdapter(ctx.db, { slug: found.result.adapterSlug });

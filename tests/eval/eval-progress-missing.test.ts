@@ -1,7 +1,8 @@
 /**
- * eval.progress for a run that does not exist: NOT_FOUND naming the field, as eval.run answers,
- * not a 500 (found by `npm run fuzz:trpc`). The subscription's error goes through the same
- * mapping as every other procedure's (server/trpc.ts).
+ * Eval ids the database cannot have (found by `npm run fuzz:trpc`; both answered 500): a run that
+ * does not exist is NOT_FOUND in eval.progress as in eval.run (the subscription's error goes
+ * through the same mapping as every other procedure's, server/trpc.ts), and an id past int4 is
+ * a 400 naming the bound.
  */
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseEnv } from "../../server/env";
@@ -23,4 +24,12 @@ it("eval.progress of a missing run is NOT_FOUND, like eval.run", async () => {
     for await (const _ of await caller.eval.progress({ runId: 424242 })) void _;
   })().catch((e: unknown) => e);
   expect(err).toMatchObject({ code: "NOT_FOUND", message: "runId: eval run #424242 does not exist" });
+});
+
+it("ids past int4 are a 400 naming the field, not a database error (the columns are int4)", async () => {
+  const caller = createCaller({ db: t.db, env: parseEnv({}), ownerId: null, headers: new Headers() });
+  const big = 2 ** 31;
+  await expect(caller.eval.run({ id: big })).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(/2147483647/) });
+  await expect(caller.eval.examples({ resultId: big })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+  await expect(caller.eval.progress({ runId: big })).rejects.toMatchObject({ code: "BAD_REQUEST" });
 });
