@@ -7,7 +7,10 @@ import { useMutation, useQuery, useQueryClient, useSuspenseQuery } from "@tansta
 import Link from "next/link";
 import { useState } from "react";
 import { useTRPC } from "@/trpc/react";
+import { CompareRuns } from "./compare-runs";
 import { ExamplesTable } from "./examples-table";
+import { Interval } from "./interval";
+import { PublishedVsMeasured } from "./published-vs-measured";
 import { RunButton } from "./run-button";
 import { ScoreBars } from "./score-bars";
 
@@ -31,6 +34,8 @@ export function EvalView({ slug }: { slug: string }) {
     }),
   );
   const headlineBy = adapter.metrics.find((m) => m.source === "measured" && m.modelLabel === "fine_tuned")?.measuredBy ?? "";
+  const isHeadline = (runId: number) => headlineBy.startsWith(`eval run #${runId},`);
+  const headline = results.find((r) => isHeadline(r.run.id)) ?? null;
 
   return (
     <article className="space-y-8" data-testid="eval-page">
@@ -57,7 +62,7 @@ export function EvalView({ slug }: { slug: string }) {
           This adapter cannot run on the connected worker ({adapter.run.reason}), so it cannot be evaluated here.
         </p>
       ) : ownTask ? (
-        <RunButton slug={slug} task={ownTask.slug} runningRunId={data.runningRunId} />
+        <RunButton slug={slug} task={ownTask.slug} runningRunId={data.runningRunId} canCancel={data.canCancel} />
       ) : (
         <p className="text-sm text-slate-500" data-testid="eval-no-task">
           This adapter has no task card here, so it cannot be evaluated from this page.
@@ -69,10 +74,12 @@ export function EvalView({ slug }: { slug: string }) {
           <h2 id="score-heading" className="flex flex-wrap items-baseline justify-between gap-2">
             <span className="text-lg font-medium">Measured here</span>
             <span className="text-xs text-slate-500">
-              run #{current.run.id} · {current.run.origin === "cli" ? "command line" : "web"} · {current.metric} · {current.n} examples · {when(current.run.finishedAt)}
+              run #{current.run.id} · {current.run.origin === "cli" ? "command line" : "web"}
+              {current.run.status === "cancelled" ? " · cancelled (partial)" : ""} · {current.metric} · {current.n} examples · {when(current.run.finishedAt)}
             </span>
           </h2>
-          <ScoreBars score={current.score} baseScore={current.baseScore} metric={current.metric} baseModel={adapter.baseModel.displayName} />
+          <ScoreBars score={current.score} baseScore={current.baseScore} metric={current.metric} baseModel={adapter.baseModel.displayName} ci={current.ci} baseCi={current.baseCi} />
+          <p className="text-xs text-slate-500">Brackets: 95% bootstrap interval (1000 resamples of the per-example scores).</p>
         </section>
       ) : (
         <p className="rounded-xl border border-dashed border-slate-300 p-4 text-sm text-slate-500 dark:border-slate-700" data-testid="eval-empty">
@@ -109,14 +116,23 @@ export function EvalView({ slug }: { slug: string }) {
                     <td className="py-2 pr-3">{when(r.run.finishedAt)}</td>
                     <td className="py-2 pr-3" data-testid="eval-run-origin">
                       {r.run.origin === "cli" ? "command line" : "web"}
+                      {r.run.status === "cancelled" && (
+                        <span className="ml-1 rounded bg-amber-100 px-1 text-xs text-amber-900 dark:bg-amber-950 dark:text-amber-200" data-testid="eval-run-cancelled">
+                          cancelled
+                        </span>
+                      )}
                     </td>
                     <td className="py-2 pr-3 text-right tabular-nums">{r.n}</td>
-                    <td className="py-2 pr-3 text-right tabular-nums">{(r.score * 100).toFixed(1)}%</td>
-                    <td className="py-2 pr-3 text-right tabular-nums">{r.baseScore === null ? "–" : `${(r.baseScore * 100).toFixed(1)}%`}</td>
+                    <td className="py-2 pr-3 text-right tabular-nums">
+                      {(r.score * 100).toFixed(1)}% <Interval ci={r.ci} testId="eval-run-ci" />
+                    </td>
+                    <td className="py-2 pr-3 text-right tabular-nums">
+                      {r.baseScore === null ? "–" : `${(r.baseScore * 100).toFixed(1)}%`} {r.baseScore !== null && <Interval ci={r.baseCi} />}
+                    </td>
                     <td className="py-2 pr-3" data-testid="eval-run-headline">
-                      {headlineBy.startsWith(`eval run #${r.run.id},`) ? (
+                      {isHeadline(r.run.id) ? (
                         "catalog figure"
-                      ) : me?.admin && r.run.exampleLimit === null ? (
+                      ) : me?.admin && r.run.exampleLimit === null && r.run.status === "done" ? (
                         <button type="button" className="text-brand-700 hover:underline dark:text-brand-100" disabled={setHeadline.isPending} onClick={() => setHeadline.mutate({ resultId: r.id })}>
                           Use in catalog
                         </button>
@@ -138,6 +154,10 @@ export function EvalView({ slug }: { slug: string }) {
           )}
         </section>
       )}
+
+      <PublishedVsMeasured metrics={adapter.metrics} baseModel={adapter.baseModel.displayName} intervals={headline ? { fine_tuned: headline.ci, base: headline.baseCi } : {}} />
+
+      <CompareRuns results={results} />
 
       {current && <ExamplesTable key={current.id} resultId={current.id} metric={current.metric} />}
     </article>

@@ -16,8 +16,11 @@ const LIMITS: { label: string; value: number | null }[] = [
   { label: "Full test split", value: null },
 ];
 
-/** `task`: the adapter's own task card (the only one it may be evaluated on). */
-export function RunButton({ slug, task, runningRunId }: { slug: string; task: string; runningRunId: number | null }) {
+/**
+ * `task`: the adapter's own task card (the only one it may be evaluated on); `canCancel`: the
+ * caller started the running run or is the admin (a run started from this tab is its own).
+ */
+export function RunButton({ slug, task, runningRunId, canCancel }: { slug: string; task: string; runningRunId: number | null; canCancel: boolean }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const [limit, setLimit] = useState<number | null>(20);
@@ -47,6 +50,12 @@ export function RunButton({ slug, task, runningRunId }: { slug: string; task: st
   );
   const p = last && last.runId === watching ? last : null;
   const running = (watching !== null && (!p || p.status === "running")) || start.isPending;
+  const cancel = useMutation(
+    trpc.eval.cancel.mutationOptions({
+      onSuccess: () => void queryClient.invalidateQueries({ queryKey: trpc.eval.results.queryKey({ slug }) }),
+    }),
+  );
+  const mayCancel = running && watching !== null && (canCancel || runId === watching);
 
   return (
     <div className="space-y-3 rounded-xl border border-slate-200 p-4 dark:border-slate-800" data-testid="eval-run-panel">
@@ -75,7 +84,23 @@ export function RunButton({ slug, task, runningRunId }: { slug: string; task: st
         >
           {running ? "Running…" : "Run eval"}
         </button>
+        {mayCancel && (
+          <button
+            type="button"
+            className="rounded-md border border-red-300 px-4 py-2 text-sm font-medium text-red-700 hover:bg-red-50 disabled:opacity-60 dark:border-red-800 dark:text-red-300 dark:hover:bg-red-950"
+            disabled={cancel.isPending}
+            onClick={() => cancel.mutate({ runId: watching })}
+            data-testid="eval-cancel"
+          >
+            {cancel.isPending ? "Cancelling…" : "Cancel run"}
+          </button>
+        )}
       </div>
+      {cancel.error && (
+        <p role="alert" className="text-sm text-red-600" data-testid="eval-cancel-error">
+          {cancel.error.message}
+        </p>
+      )}
       {start.error && (
         <p role="alert" className="text-sm text-red-600" data-testid="eval-start-error">
           {start.error.message}
@@ -85,7 +110,7 @@ export function RunButton({ slug, task, runningRunId }: { slug: string; task: st
         <div aria-live="polite" data-testid="eval-progress" data-status={p.status}>
           <div className="mb-1 flex justify-between text-xs text-slate-500">
             <span>
-              Run #{p.runId} · {p.status === "running" ? "running" : p.status}
+              Run #{p.runId} · {p.status === "cancelled" ? "cancelled: the examples answered so far are kept (never the catalog's figure)" : p.status}
             </span>
             <span data-testid="eval-progress-count">
               {p.done}/{p.total} requests

@@ -9,7 +9,9 @@ import { OutputPane } from "../playground/OutputPane";
 import { emptyPane, type PaneView } from "../playground/run-state";
 import { BASE, setupQuery } from "../playground/url-state";
 import { ShareButton } from "../share/ShareDialog";
+import { FeedbackButtons } from "../presets/FeedbackButtons";
 import { chatToJson, chatToMarkdown } from "./export";
+import { useOutputKinds } from "./output-kinds";
 import { friendlyError, paramsText } from "./errors";
 import { HistorySidebar } from "./HistorySidebar";
 
@@ -32,6 +34,9 @@ export function ChatView({ id }: { id: string }) {
     refetchInterval: (q) => (q.state.data?.generations.some((g) => g.status === "queued" || g.status === "streaming") ? 1000 : false),
   });
   const [editing, setEditing] = useState<string | null>(null);
+  // the owner's thumbs up/down on this chat's answers (shown on each, and exported with it)
+  const { data: feedback = {} } = useQuery(trpc.feedback.get.queryOptions({ chatId: id }));
+  const kindOf = useOutputKinds();
   const invalidate = () => queryClient.invalidateQueries(trpc.chats.pathFilter());
   const rename = useMutation(trpc.chats.rename.mutationOptions({ onSuccess: () => (setEditing(null), invalidate()) }));
   const del = useMutation(trpc.chats.delete.mutationOptions({ onSuccess: () => (invalidate(), router.push("/chats")) }));
@@ -70,8 +75,8 @@ export function ChatView({ id }: { id: string }) {
           <span className="rounded bg-slate-100 px-2 py-0.5 text-xs dark:bg-slate-800">{chat.kind}</span>
           <div className="ml-auto flex flex-wrap gap-2 text-sm">
             {editing === null && <button type="button" data-testid="rename" onClick={() => setEditing(chat.title)} className="rounded border border-slate-300 px-2 py-1 dark:border-slate-700">Rename</button>}
-            <button type="button" data-testid="export-md" onClick={() => download(`${slugName}.md`, "text/markdown", chatToMarkdown(data))} className="rounded border border-slate-300 px-2 py-1 dark:border-slate-700">Export Markdown</button>
-            <button type="button" data-testid="export-json" onClick={() => download(`${slugName}.json`, "application/json", chatToJson(data))} className="rounded border border-slate-300 px-2 py-1 dark:border-slate-700">Export JSON</button>
+            <button type="button" data-testid="export-md" onClick={() => download(`${slugName}.md`, "text/markdown", chatToMarkdown(data, feedback))} className="rounded border border-slate-300 px-2 py-1 dark:border-slate-700">Export Markdown</button>
+            <button type="button" data-testid="export-json" onClick={() => download(`${slugName}.json`, "application/json", chatToJson(data, feedback))} className="rounded border border-slate-300 px-2 py-1 dark:border-slate-700">Export JSON</button>
             <ShareButton chatId={id} />
             <Link href={continueHref} data-testid="continue" className="rounded border border-slate-300 px-2 py-1 dark:border-slate-700">Continue</Link>
             <button
@@ -104,7 +109,19 @@ export function ChatView({ id }: { id: string }) {
                     finishReason: g.finishReason,
                     stats: { queueMs: g.queueMs, ttftMs: g.ttftMs, totalMs: g.totalMs, tokensIn: g.tokensIn, tokensOut: g.tokensOut ?? 0, tokensPerSecond: g.tokensPerSecond },
                   };
-                  return <OutputPane key={g.id} testId="chat-generation" label={g.adapterId ?? "Base model"} pane={pane} startedAt={null} showTokens={false} />;
+                  const ended = g.status !== "queued" && g.status !== "streaming";
+                  return (
+                    <OutputPane
+                      key={g.id}
+                      testId="chat-generation"
+                      label={g.adapterId ?? "Base model"}
+                      pane={pane}
+                      startedAt={null}
+                      showTokens={false}
+                      outputKind={kindOf(g.adapterId)}
+                      header={ended ? <FeedbackButtons generationId={g.id} rating={feedback[g.id] ?? null} /> : undefined}
+                    />
+                  );
                 })}
               </div>
             </section>

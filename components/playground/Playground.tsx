@@ -19,6 +19,8 @@ import { isRunning } from "./run-state";
 import { BASE, setupQuery, type PageSetup } from "./url-state";
 import { ShareButton } from "../share/ShareDialog";
 import { HistorySidebar } from "../history/HistorySidebar";
+import { FeedbackButtons } from "../presets/FeedbackButtons";
+import { PresetPicker, type Preset } from "../presets/PresetPicker";
 
 export type CatalogAdapter = RouterOutputs["catalog"]["list"]["adapters"][number];
 
@@ -149,6 +151,15 @@ export function Playground({ setup }: { setup: PageSetup }) {
     setEdited(null);
     setEditedParams(null);
   };
+  // a saved preset replaces the whole form: model, mode, inputs, raw prompt, parameters
+  const loadPreset = (p: Preset) => {
+    setPicked(p.adapter ?? BASE);
+    setMode(p.mode);
+    setEdited(p.mode === "template" ? p.inputs : null);
+    setEditedParams(p.params);
+    setRaw(p.prompt);
+    setTranscript([]);
+  };
 
   const rendered = effectiveMode === "template" && template ? renderOrError(template, inputs) : { prompt: raw, error: null };
   const prompt = rendered.prompt;
@@ -203,6 +214,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
             onDismiss={() => setAutorunAsked(false)}
           />
         )}
+        <PresetPicker current={{ adapter: slug === BASE ? null : slug, mode: effectiveMode, inputs: effectiveMode === "template" ? inputs : {}, prompt: raw, params }} onLoad={loadPreset} />
         <ModelSelect value={slug} adapters={adapters} onChange={pick} label="Model" />
         {adapter && <p className="text-xs text-slate-500">{adapter.description} <Link className="underline" href={`/adapters/${adapter.slug}`}>About</Link></p>}
         <div role="tablist" className="flex gap-1 text-sm" aria-label="Prompt mode">
@@ -288,6 +300,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
           startedAt={r.startedAt[0] ?? null}
           showTokens={showTokens}
           outputKind={outputKindOf(adapter)}
+          header={pane.generationId && !running && pane.status !== "idle" ? <FeedbackButtons key={pane.generationId} generationId={pane.generationId} rating={null} /> : undefined}
           onStop={() => r.stop(0)}
           onRetry={() =>
             void r.start(

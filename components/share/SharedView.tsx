@@ -9,6 +9,7 @@ import { OutputPane } from "../playground/OutputPane";
 import { emptyPane, type PaneView } from "../playground/run-state";
 import { BASE, setupQuery } from "../playground/url-state";
 import { paramsText } from "../history/errors";
+import { useOutputKinds } from "../history/output-kinds";
 
 /** The snapshot's setup as a page link; adapter ids of the demo worker are also its catalog slugs. */
 export function snapshotHref(s: ShareSnapshot, autorun: boolean): string {
@@ -42,6 +43,7 @@ export function storedPane(p: ShareSnapshot["turns"][number]["panes"][number]): 
 
 export function SharedView({ slug, title, snapshot, createdAt, mine }: { slug: string; title: string; snapshot: ShareSnapshot; createdAt: Date; mine: boolean }) {
   const trpc = useTRPC();
+  const kindOf = useOutputKinds();
   const [revoked, setRevoked] = useState(false);
   const revoke = useMutation(trpc.shares.revoke.mutationOptions({ onSuccess: () => setRevoked(true) }));
   const cols = Math.min(3, snapshot.settings.adapters.length);
@@ -72,7 +74,7 @@ export function SharedView({ slug, title, snapshot, createdAt, mine }: { slug: s
           </details>
           <div className={`grid grid-cols-1 gap-3 ${cols === 3 ? "md:grid-cols-3" : cols === 2 ? "md:grid-cols-2" : ""}`}>
             {t.panes.map((p, j) => (
-              <OutputPane key={j} testId="shared-pane" label={p.adapterId ?? "Base model"} pane={storedPane(p)} startedAt={null} showTokens={false} />
+              <OutputPane key={j} testId="shared-pane" label={p.adapterId ?? "Base model"} pane={storedPane(p)} startedAt={null} showTokens={false} outputKind={kindOf(p.adapterId)} />
             ))}
           </div>
         </section>
