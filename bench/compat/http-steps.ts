@@ -11,9 +11,10 @@
  * --llama also runs llama.cpp (p3-llama.ts, its own process, 2 threads) on the same weights,
  * adapters and prompt ids, interleaved run by run: P3 = our tok/s through HTTP ÷ llama.cpp's.
  *
- * --ab runs a second worker from another checkout (e.g. `git archive` of the commit before a
- * change, with node_modules and build/ linked, and this folder copied in) and alternates the two
- * run by run; --a replaces this checkout as the first side.
+ * Each run starts a fresh worker (a warm-up round, then the measured one) and stops it, so only one
+ * worker lives at a time. --ab runs a second checkout (e.g. `git archive` of the commit before a
+ * change, with node_modules and build/ linked, and this folder copied in), alternating the two run
+ * by run; --a replaces this checkout as the first side.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import readline from "node:readline";
@@ -150,37 +151,51 @@ async function run(side: Side, texts: string[], adapters: string[]): Promise<Row
   };
 }
 
+/** one measured run in a fresh worker process (only one worker lives at a time: an idle one's threads would take CPU from the other) */
+async function freshRun(label: string, root: string, synth: ReturnType<typeof ensure25m>, adapters: string[], texts: string[] | null): Promise<{ row: Row; texts: string[] }> {
+  const side = await startWorker(label, root, synth.base, path.join(synth.root, "adapters"));
+  try {
+    const t = texts ?? (await prompts(side.url));
+    await run(side, t, adapters); // warm-up: adapters resident, JIT
+    return { row: await run(side, t, adapters), texts: t };
+  } finally {
+    const exited = new Promise((r) => side.child.once("exit", r));
+    side.child.kill("SIGTERM");
+    await exited;
+  }
+}
+
 async function main(): Promise<void> {
   const synth = ensure25m((l) => process.stderr.write(l + "\n"));
-  const adaptersDir = path.join(synth.root, "adapters");
   const adapters = [...synth.adapters.keys()].slice(0, STREAMS);
-  const sides = [await startWorker(args.a ? `A ${args.a}` : "this checkout", args.a ? path.resolve(args.a) : ROOT, synth.base, adaptersDir)];
-  if (args.ab) sides.push(await startWorker(`B ${args.ab}`, path.resolve(args.ab), synth.base, adaptersDir));
+  const sides = [{ label: args.a ? `A ${args.a}` : "this checkout", root: args.a ? path.resolve(args.a) : ROOT }];
+  if (args.ab) sides.push({ label: `B ${args.ab}`, root: path.resolve(args.ab) });
   const llama = args.llama ? await startLlama() : null;
   try {
-    const texts = await prompts(sides[0]!.url);
-    for (const s of sides) await run(s, texts, adapters); // warm-up: adapters resident, JIT
+    let texts: string[] | null = null;
     const rows = new Map<string, Row[]>(sides.map((s) => [s.label, []]));
     const loads: number[] = [];
     const llamaRates: number[] = [];
-    if (llama) await llama.ask(ids, -1); // warm-up
     for (let r = 0; r < RUNS; r++) {
       const order = r % 2 ? [...sides].reverse() : sides;
       for (const s of order) {
-        rows.get(s.label)!.push(await run(s, texts, adapters));
+        const out = await freshRun(s.label, s.root, synth, adapters, texts);
+        texts = out.texts;
+        rows.get(s.label)!.push(out.row);
         loads.push(os.loadavg()[0]!);
       }
       if (llama) {
+        if (r === 0) await llama.ask(ids, -1); // warm-up
         llamaRates.push(await llama.ask(ids, r));
         loads.push(os.loadavg()[0]!);
       }
-      process.stderr.write(`run ${r + 1}/${RUNS}: ${sides.map((s) => `${s.label} ${rows.get(s.label)!.at(-1)!["overhead per step (wall - forward)"]!.toFixed(0)} µs overhead/step`).join(" | ")}\n`);
+      process.stderr.write(`run ${r + 1}/${RUNS}: ${sides.map((s) => `${s.label} ${rows.get(s.label)!.at(-1)!["overhead per step (wall - forward)"]!.toFixed(0)} µs overhead/step`).join(" | ")}${llama ? ` | llama.cpp ${llamaRates.at(-1)!.toFixed(1)} tok/s` : ""}\n`);
     }
     const keys = Object.keys(rows.get(sides[0]!.label)![0]!);
     const lines = [
       `# Per-step cost through ${args.stream ? "POST /generate_stream" : "POST /generate"}: ${STREAMS} streams on ${STREAMS} distinct adapters, 10-token prompts, ${NEW} new tokens`,
       "",
-      `machine: ${os.cpus()[0]?.model ?? "?"} x${os.cpus().length}, node ${process.version}; load average (1 min) during the runs: median ${median(loads).toFixed(1)}, max ${Math.max(...loads).toFixed(1)}; ${RUNS} runs, medians; µs per step unless marked`,
+      `machine: ${os.cpus()[0]?.model ?? "?"} x${os.cpus().length}, node ${process.version}; load average (1 min) during the runs: median ${median(loads).toFixed(1)}, max ${Math.max(...loads).toFixed(1)}; ${RUNS} runs, each in a fresh worker, medians; µs per step unless marked`,
       "",
       `| | ${sides.map((s) => s.label).join(" | ")} |`,
       `|---|${sides.map(() => "---:").join("|")}|`,
@@ -195,7 +210,6 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(ROOT, "bench", "out", `compat-steps${args.stream ? "-stream" : ""}.json`), JSON.stringify(Object.fromEntries(rows), null, 1));
   } finally {
     llama?.close();
-    for (const s of sides) s.child.kill("SIGTERM");
   }
 }
 
