@@ -23,6 +23,8 @@ export interface GenerationParams {
   seed?: number;
   /** keep generating past EOS (LoRAX `ignore_eos_token`) */
   ignore_eos?: boolean;
+  /** structured output (LoRAX's shape): the answer is one JSON object, of `schema` when given */
+  response_format?: { type: "json_object"; schema?: Record<string, unknown> };
 }
 
 /** One streamed token, kept so the logprob view can be shown again from history. */

@@ -11,6 +11,7 @@
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import type { z } from "zod";
 import type { GenerationParams } from "../../db/schema/chats";
+import type { MergedAdapters } from "../../components/compare/merged-recipe";
 import { DEFAULT_IDLE_TIMEOUT_MS, fetchFailure, requestJson, trimSlash, workerFetch, type WorkerTarget } from "./client";
 import { chatChunkSchema, completionChunkSchema, describeIssue, errorFromResponse, loraxStreamEventSchema, streamErrorSchema, tokenizeSchema, WorkerError } from "./wire";
 
@@ -28,8 +29,10 @@ export interface StreamRequest {
   prompt: string;
   /** chat mode: the conversation, templated by the worker (`/v1/chat/completions`) */
   messages?: ChatTurn[];
-  /** null = base model */
+  /** null = base model (or the merge below) */
   adapterId: string | null;
+  /** LoRAX's merged_adapters: this merge instead of one adapter (LoRAX protocol only) */
+  mergedAdapters?: MergedAdapters;
   params: GenerationParams;
   /** top alternatives to report per token (0 = none) */
   alternatives?: number;
@@ -72,6 +75,8 @@ function loraxBody(req: StreamRequest) {
     inputs: req.prompt,
     parameters: {
       adapter_id: req.adapterId ?? undefined,
+      merged_adapters: req.mergedAdapters,
+      response_format: p.response_format,
       max_new_tokens: p.max_new_tokens,
       temperature: greedy ? undefined : p.temperature,
       top_k: p.top_k || undefined,
@@ -89,6 +94,9 @@ function loraxBody(req: StreamRequest) {
 
 function openaiBody(req: StreamRequest, target: WorkerTarget) {
   const p = req.params;
+  // OpenAI's API has no merge; a server would ignore the field and answer from the base model
+  if (req.mergedAdapters) throw new WorkerError("merged adapters need the LoRAX protocol (INFERENCE_PROTOCOL=lorax, and not chat mode)", 400, "merged_adapters_unsupported");
+  const rf = p.response_format;
   const common = {
     model: req.adapterId ?? target.baseModelId ?? "",
     max_tokens: p.max_new_tokens,
@@ -102,6 +110,7 @@ function openaiBody(req: StreamRequest, target: WorkerTarget) {
     top_k: p.top_k || undefined,
     ignore_eos: p.ignore_eos || undefined,
     repetition_penalty: p.repetition_penalty !== undefined && p.repetition_penalty !== 1 ? p.repetition_penalty : undefined,
+    response_format: !rf ? undefined : rf.schema ? { type: "json_schema", json_schema: { name: "output", schema: rf.schema } } : { type: "json_object" },
   };
   if (req.messages) {
     return {
