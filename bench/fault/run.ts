@@ -10,12 +10,12 @@
  * - stuck: a generation still queued/streaming once everything is back (after waiting out the
  *   recovery lease);
  * - wrongly marked: `done` with fewer tokens than asked (every request is greedy with ignore_eos,
- *   so a complete answer has exactly --tokens), or not `done` / another text than the client saw
+ *   so a complete answer has exactly --tokens: 96, long enough that a kill finds runs mid-stream), or not `done` / another text than the client saw
  *   complete.
  * Goal: zero of each. Starts that were refused or not answered (the web server was down) are
  * counted but are not losses: the client was never told the chat existed.
  *
- *   npm run fault -- [--db pglite,postgres-own,postgres] [--clients 6] [--phase-seconds 6] [--tokens 40]
+ *   npm run fault -- [--db pglite,postgres-own,postgres] [--clients 6] [--phase-seconds 6] [--tokens 96]
  *
  * Databases: `pglite` (the web server's own, in a temp DATA_DIR); `postgres-own` (a throwaway
  * cluster this script creates with initdb in a temp folder, on a free port, so it may restart it:
@@ -51,7 +51,7 @@ const intArg = (name: string, fallback: number): number => {
 };
 const CLIENTS = intArg("clients", 6);
 const PHASE_MS = intArg("phase-seconds", 6) * 1000;
-const TOKENS = intArg("tokens", 40);
+const TOKENS = intArg("tokens", 96);
 const PG_BIN = "/usr/lib/postgresql/15/bin";
 const SHARED_PG = process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432/test";
 type DbKind = "pglite" | "postgres-own" | "postgres";
@@ -127,6 +127,7 @@ class Load {
   phase = "baseline";
   private running = true;
   private loops: Promise<void>[] = [];
+  private readonly follows: Promise<void>[] = [];
   constructor(
     private readonly url: string,
     private readonly owners: string[],
@@ -138,7 +139,7 @@ class Load {
 
   async end(timeoutMs = 60_000) {
     this.running = false;
-    await Promise.race([Promise.all(this.loops), sleep(timeoutMs)]);
+    await Promise.race([Promise.all(this.loops).then(() => Promise.all(this.follows)), sleep(timeoutMs)]);
   }
 
   private headers(i: number, cookie: string) {
@@ -175,7 +176,11 @@ class Load {
         continue;
       }
       this.starts.push(s);
-      await this.follow(i, cookie, s);
+      // followed beside the next starts (a reconnect to a restarted server may wait for the run's
+      // recovery), so the load goes on: the next start waits at most 3 s for this run's end
+      const f = this.follow(i, cookie, s);
+      this.follows.push(f);
+      await Promise.race([f, sleep(3000)]);
     }
   }
 
