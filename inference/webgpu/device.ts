@@ -42,6 +42,15 @@ export interface OpenOptions {
 
 type DawnModule = { create(options: string[]): GPU };
 
+/**
+ * Instances whose device was closed, kept for the process's life: dawn.node (webgpu 0.6.2)
+ * crashes the process (SIGSEGV, or "futex facility returned an unexpected error code") when a
+ * GPU instance that created a device is garbage-collected — reproduced on lavapipe with open,
+ * device.destroy(), drop, gc(). With the device destroyed a kept instance does not hold the
+ * process open (it exits at once), so keeping it costs only its memory.
+ */
+const closedInstances: GPU[] = [];
+
 async function loadDawn(): Promise<DawnModule> {
   // Mesa's Vulkan drivers want a runtime dir; a service account often has none.
   if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(path.join(os.tmpdir(), "webgpu-xdg-"));
@@ -105,7 +114,8 @@ export async function openWebGpu(opts: OpenOptions = {}): Promise<GpuContext> {
         if (closed) return;
         closed = true;
         device.destroy();
-        gpu = null; // Dawn's instance lives while this reference does (dawn.node keeps the loop alive)
+        if (gpu) closedInstances.push(gpu); // never collected: see closedInstances
+        gpu = null;
       },
     };
   } catch (err) {

@@ -1,3 +1,6 @@
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { referenceBackend } from "../../inference/kernels/reference";
 import { chooseDevice } from "../../inference/webgpu/select";
@@ -48,6 +51,18 @@ if (chosen instanceof Error) {
 
 describe.runIf(!(chosen instanceof Error))("--device gpu", () => {
   afterAll(() => { if (!(chosen instanceof Error)) chosen.close(); });
+
+  it("a closed device's Dawn instance survives garbage collection, and the process exits by itself", async () => {
+    // dawn.node crashes the process when such an instance is collected (device.ts: closedInstances)
+    const script = `import { createWebGpuBackend } from "./inference/webgpu/backend.ts";
+      const be = await createWebGpuBackend({ allowSoftware: true });
+      be.close();
+      globalThis.gc(); await new Promise((r) => setTimeout(r, 200)); globalThis.gc();
+      console.log("survived gc");`;
+    const { stdout } = await promisify(execFile)(process.execPath, ["--expose-gc", "--import", "tsx", "--input-type=module", "-e", script],
+      { cwd: path.resolve(import.meta.dirname, "../.."), timeout: 60_000 });
+    expect(stdout.trim()).toBe("survived gc");
+  });
 
   it("opens any adapter, software included, and logs its name", () => {
     if (chosen instanceof Error) return;
