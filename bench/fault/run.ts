@@ -10,8 +10,8 @@
  * - stuck: a generation still queued/streaming once everything is back (after waiting out the
  *   recovery lease);
  * - wrongly marked: `done` with fewer tokens than asked (every request is greedy with ignore_eos,
- *   so a complete answer has exactly --tokens: 96, long enough that a kill finds runs mid-stream), or not `done` / another text than the client saw
- *   complete.
+ *   so a complete answer has exactly --tokens, 96 by default: long enough that a kill finds runs
+ *   mid-stream), or not `done` / another text than the client saw complete.
  * Goal: zero of each. Starts that were refused or not answered (the web server was down) are
  * counted but are not losses: the client was never told the chat existed.
  *

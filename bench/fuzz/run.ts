@@ -10,10 +10,11 @@
  *   beside a generation watched through the web (web-stream-watch.ts).
  * Prints one table per half. Exit code 1 when a 5xx, a hang or a stall over 500 ms was seen.
  */
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ownerCookie } from "../../tests/e2e/browser";
+import { ownerCookie, ROOT } from "../../tests/e2e/browser";
 import { FIXTURES, startWorker } from "../../tests/worker/worker-helpers";
 import { freePort, snapshotWebBuild, startDemoWorker, startWeb, stopGently, type Proc } from "../fault/processes";
 import { formatTrpcReport, fuzzTrpc } from "./trpc-fuzz";
@@ -106,7 +107,8 @@ async function trpcHalf(): Promise<number> {
   return bad;
 }
 
-process.stdout.write(`Machine: ${machine}\n\n`);
+const commit = spawnSync("git", ["log", "-1", "--format=%h %s"], { cwd: ROOT, encoding: "utf8" }).stdout.trim().slice(0, 100);
+process.stdout.write(`Machine: ${machine}\nCommit: ${commit}\n\n`);
 let bad = 0;
 if (only !== "trpc") bad += await workerHalf();
 if (only !== "worker") bad += await trpcHalf();
