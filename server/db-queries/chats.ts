@@ -246,6 +246,17 @@ export async function recoverExpiredInstances({ db }: { db: Db }): Promise<numbe
   return rows.length;
 }
 
+/** A server's previous process, known dead (its pid is gone): its unfinished rows are marked at once, without waiting for its lease. */
+export async function recoverInstance({ db, id }: { db: Db; id: string }): Promise<number> {
+  const rows = await db
+    .update(generations)
+    .set({ status: "interrupted", error: "the server stopped while this was streaming", finishedAt: new Date() })
+    .where(and(inArray(generations.status, ["queued", "streaming"]), eq(generations.instanceId, id)))
+    .returning({ id: generations.id });
+  await db.delete(webInstances).where(eq(webInstances.id, id));
+  return rows.length;
+}
+
 /** Takes or renews this process's lease for `ttlMs` from now (the database's clock, so servers' clocks may differ). */
 export async function renewInstanceLease({ db, id, ttlMs }: { db: Db; id: string; ttlMs: number }): Promise<void> {
   const until = sql`now() + make_interval(secs => ${ttlMs / 1000})`;

@@ -152,7 +152,7 @@ export function setGenerateLimits(limits: OwnerLimits) {
  */
 function streaming(db: Db, env: Env): Promise<Streaming> {
   g.__loralandHub ??= (async () => {
-    const me = await thisInstance(db);
+    const me = await thisInstance(db, env.DATA_DIR);
     // the worker, with the idle timeout of WORKER_IDLE_TIMEOUT_S (server/inference/client.ts)
     const target = await envTarget(env);
     const hub = new StreamHub({

@@ -5,12 +5,16 @@
  * - restarting server B leaves server A's live stream alone (B recovers only runs of instances
  *   whose lease ran out): an audit trigger records every status the row ever had, and the worker
  *   is paused (SIGSTOP) meanwhile so the stream is live whatever the machine's speed;
+ * - a server killed with SIGKILL and restarted on its DATA_DIR marks its own unfinished run
+ *   interrupted at start (its previous process's pid is gone), not only once its lease lapses;
  * - a stream started on A, dropped, and resumed on B with lastEventId completes there with every
  *   token once (relayed from A over LISTEN/NOTIFY), equal to the worker's own greedy answer.
  * Skipped without DATABASE_URL (the servers need a shared database; PGlite is one process).
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -125,6 +129,18 @@ function workerPids(url: string): number[] {
     .map(Number);
 }
 
+/** The web server process listening on `port` (the leader of its process group; PORT in its environment). */
+function webServerPid(port: number): number {
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+      if (cmd.includes("web-server.mjs") && environ.includes(`PORT=${port}`)) return Number(pid);
+    } catch {}
+  }
+  throw new Error(`no web server process for port ${port}`);
+}
+
 const tokensOf = (events: Event[]) => events.filter((e) => e.chunk.kind === "token");
 
 describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Postgres", () => {
@@ -202,6 +218,33 @@ describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Po
     const history = await statuses(run.generationIds[0]!);
     expect(history).not.toContain("interrupted");
     expect(history.at(-1)).toBe("stopped");
+  });
+
+  it("a server killed (SIGKILL) and restarted on its DATA_DIR marks its own unfinished run interrupted at start", { timeout: 600_000 }, async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "loraland-multi-c-"));
+    let c = await startWebServer({ worker: { url: worker.url }, env, dataDir });
+    const paused = workerPids(worker.url);
+    try {
+      const cookie = await ownerCookie(c);
+      const { max_new_tokens } = (await (await fetch(`${worker.url}/info`)).json()) as { max_new_tokens: number };
+      const run = await start(c, cookie, { mode: "raw", adapters: [null], prompt: "Once upon a time", params: { max_new_tokens, temperature: 0, ignore_eos: true } });
+      const watch = subscribe(c, cookie, { runId: run.runId }, 1);
+      await watch.when((ev) => tokensOf(ev).length >= 1);
+      // the run is live (worker paused) when its server dies
+      for (const pid of paused) process.kill(pid, "SIGSTOP");
+      process.kill(-webServerPid(c.port), "SIGKILL");
+      await watch.done.catch(() => {}); // the connection dies with it
+      c = await startWebServer({ worker: { url: worker.url }, env, dataDir });
+      // up means its recovery at start ran: no lease had to lapse first
+      const history = await statuses(run.generationIds[0]!);
+      expect(history.at(-1), `${fs.readdirSync(dataDir).join(" ")}\n${c.output()}`).toBe("interrupted");
+      // A, a live peer, kept its lease
+      expect((await sql`select id from web_instances where lease_until > now()`).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      for (const pid of paused) process.kill(pid, "SIGCONT");
+      await c.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it("a stream started on A resumes on B from lastEventId and completes there: every token once", { timeout: 300_000 }, async () => {
