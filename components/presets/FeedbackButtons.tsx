@@ -14,9 +14,10 @@ export function FeedbackButtons({ generationId, rating }: { generationId: string
   const current = local?.id === generationId ? local.rating : rating;
   const toggle = useMutation(
     trpc.feedback.toggle.mutationOptions({
-      onSuccess: (res) => {
+      // the ratings others read (the export) are fresh before the button shows the new state
+      onSuccess: async (res) => {
+        await queryClient.invalidateQueries(trpc.feedback.get.pathFilter());
         setLocal({ id: res.generationId, rating: res.rating });
-        void queryClient.invalidateQueries(trpc.feedback.get.pathFilter());
       },
     }),
   );

@@ -5,7 +5,7 @@ import { getCatalogAdapter } from "../db-queries/catalog";
 import { getEvalResult, getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns, pairedExamples, resultScores, setHeadlineResult } from "../db-queries/evals";
 import { inferenceUrl } from "../env";
 import { LoraLandError } from "../errors";
-import { bootstrapMean, pairedBootstrap } from "../eval/bootstrap";
+import { bootstrapMean, pairedBootstrap, type Interval } from "../eval/bootstrap";
 import { adapterCard, isFullRun } from "../eval/headline";
 import { checkIngestRun, ingestRunSchema } from "../eval/ingest";
 import { cancelWebRun, runningWebRun, startWebRun, watchRun } from "../eval/run-manager";
@@ -20,6 +20,9 @@ function withoutOwner<T extends { ownerId: string | null }>(run: T): Omit<T, "ow
   delete copy.ownerId;
   return copy as Omit<T, "ownerId">;
 }
+
+/** 95% bootstrap intervals of stored results by database and result id (oldest dropped past 2000). */
+const intervalCache = new WeakMap<object, Map<number, { ci: Interval | null; baseCi: Interval | null }>>();
 
 const slug = z.string().min(1, "slug is required").max(200, "slug is too long");
 /** a row id (int4 columns: a larger number is a 400 naming the field, not a database error) */
@@ -57,15 +60,19 @@ export const evalRouter = createTRPCRouter({
    */
   results: publicProcedure.input(z.object({ slug })).query(async ({ ctx, input }) => {
     const results = await listAdapterResults(ctx.db, { slug: input.slug });
-    const scores = await resultScores(ctx.db, { resultIds: results.map((r) => r.id) });
+    // a result's examples never change once stored: its intervals are computed once per process
+    let intervals = intervalCache.get(ctx.db);
+    if (!intervals) intervalCache.set(ctx.db, (intervals = new Map()));
+    const missing = results.filter((r) => !intervals.has(r.id)).map((r) => r.id);
+    for (const [id, s] of await resultScores(ctx.db, { resultIds: missing })) {
+      const base = s.baseScore.every((x) => x !== null) ? (s.baseScore as number[]) : [];
+      if (intervals.size >= 2000) intervals.delete(intervals.keys().next().value!);
+      intervals.set(id, { ci: bootstrapMean(s.score, { seed: id }), baseCi: bootstrapMean(base, { seed: id }) });
+    }
     const runningRunId = runningWebRun();
     const running = runningRunId === null ? null : await getEvalRun(ctx.db, { id: runningRunId });
     return {
-      results: results.map(({ run: { ownerId, ...run }, ...r }) => {
-        const s = scores.get(r.id)!;
-        const base = s.baseScore.every((x) => x !== null) ? (s.baseScore as number[]) : [];
-        return { ...r, run, ci: bootstrapMean(s.score, { seed: r.id }), baseCi: bootstrapMean(base, { seed: r.id }), mine: ownerId !== null && ownerId === ctx.ownerId };
-      }),
+      results: results.map(({ run: { ownerId, ...run }, ...r }) => ({ ...r, run, ...intervals!.get(r.id)!, mine: ownerId !== null && ownerId === ctx.ownerId })),
       runningRunId,
       /** may the caller cancel the running run (its owner, or the admin)? */
       canCancel: running !== null && (ctx.admin === true || (running.ownerId !== null && running.ownerId === ctx.ownerId)),
