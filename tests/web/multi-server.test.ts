@@ -7,6 +7,8 @@
  *   is paused (SIGSTOP) meanwhile so the stream is live whatever the machine's speed;
  * - a server killed with SIGKILL and restarted on its DATA_DIR marks its own unfinished run
  *   interrupted at start (its previous process's pid is gone), not only once its lease lapses;
+ * - a reconnect landing on B after the run's server was killed ends as interrupted, with the
+ *   stored output (once that server's lease lapsed);
  * - a stream started on A, dropped, and resumed on B with lastEventId completes there with every
  *   token once (relayed from A over LISTEN/NOTIFY), equal to the worker's own greedy answer.
  * Skipped without DATABASE_URL (the servers need a shared database; PGlite is one process).
@@ -244,6 +246,31 @@ describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Po
       for (const pid of paused) process.kill(pid, "SIGCONT");
       await c.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a reconnect to B after the run's server was killed ends the pane as interrupted, with its stored output", { timeout: 600_000 }, async () => {
+    const d = await startWebServer({ worker: { url: worker.url }, env });
+    const paused = workerPids(worker.url);
+    try {
+      const cookie = await ownerCookie(d);
+      const { max_new_tokens } = (await (await fetch(`${worker.url}/info`)).json()) as { max_new_tokens: number };
+      const run = await start(d, cookie, { mode: "raw", adapters: [null], prompt: "Once upon a time", params: { max_new_tokens, temperature: 0, ignore_eos: true } });
+      const onD = subscribe(d, cookie, { runId: run.runId }, 1);
+      await onD.when((ev) => tokensOf(ev).length >= 3);
+      for (const pid of paused) process.kill(pid, "SIGSTOP");
+      process.kill(-webServerPid(d.port), "SIGKILL");
+      await onD.done.catch(() => {}); // the connection dies with it
+      const lastSeen = onD.events.at(-1)!.id;
+      // B waits for D's lease to lapse (nobody answers for D), then serves what is stored
+      const resumed = await subscribe(b, cookie, { runId: run.runId, lastEventId: String(lastSeen) }, 1).done;
+      expect(resumed.map((e) => e.id)).toEqual([lastSeen + 1]);
+      const [row] = await sql<{ status: string; output: string }[]>`select status, output from generations where id = ${run.generationIds[0]!}`;
+      expect(row!.status).toBe("interrupted");
+      expect(resumed[0]!.chunk).toMatchObject({ kind: "end", status: "interrupted", output: row!.output });
+    } finally {
+      for (const pid of paused) process.kill(pid, "SIGCONT");
+      await d.stop();
     }
   });
 
