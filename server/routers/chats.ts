@@ -1,15 +1,12 @@
 /** History of the anonymous owner: list (with search), open, rename, delete. */
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { deleteChat, getChat, listChats, renameChat, ChatNotFoundError } from "../db-queries/chats";
+import { deleteChat, getChat, listChats, renameChat } from "../db-queries/chats";
 import { createTRPCRouter, mutationProcedure, ownerProcedure } from "../trpc";
 
 const id = z.string().uuid("id must be a UUID");
 
-function notFound(e: unknown): never {
-  if (e instanceof ChatNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: e.message });
-  throw e;
-}
+// a missing chat is a ChatNotFoundError (NOT_FOUND), mapped by server/trpc.ts
 
 export const chatsRouter = createTRPCRouter({
   list: ownerProcedure
@@ -24,9 +21,9 @@ export const chatsRouter = createTRPCRouter({
 
   rename: mutationProcedure
     .input(z.object({ id, title: z.string().trim().min(1, "title is empty").max(200, "title is longer than 200 characters") }))
-    .mutation(({ ctx, input }) => renameChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.id, title: input.title }).catch(notFound)),
+    .mutation(({ ctx, input }) => renameChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.id, title: input.title })),
 
   delete: mutationProcedure
     .input(z.object({ id }))
-    .mutation(({ ctx, input }) => deleteChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.id }).catch(notFound)),
+    .mutation(({ ctx, input }) => deleteChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.id })),
 });

@@ -1,7 +1,6 @@
 /** Share links: freeze a chat under an unguessable slug, read it without an account, revoke it. */
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { ChatNotFoundError } from "../db-queries/chats";
 import { createShare, getShare, listShares, revokeShare } from "../db-queries/shares";
 import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
 
@@ -9,13 +8,9 @@ const slug = z.string().regex(/^[0-9A-Za-z]{10,32}$/, "slug must be 10–32 lett
 
 export const sharesRouter = createTRPCRouter({
   create: mutationProcedure.input(z.object({ chatId: z.string().uuid("chatId must be a UUID") })).mutation(async ({ ctx, input }) => {
-    try {
-      const share = await createShare({ db: ctx.db, ownerId: ctx.ownerId, chatId: input.chatId });
-      return { slug: share.slug };
-    } catch (e) {
-      if (e instanceof ChatNotFoundError) throw new TRPCError({ code: "NOT_FOUND", message: e.message });
-      throw e;
-    }
+    // not this owner's chat: ChatNotFoundError (NOT_FOUND), mapped by server/trpc.ts
+    const share = await createShare({ db: ctx.db, ownerId: ctx.ownerId, chatId: input.chatId });
+    return { slug: share.slug };
   }),
 
   /** Public. A revoked share is NOT_FOUND too (the page says it was revoked). */
