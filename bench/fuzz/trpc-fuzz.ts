@@ -137,7 +137,35 @@ const uuid = fc.oneof({ weight: 4, arbitrary: fromPool("uuid") }, { weight: 2, a
 const shareSlug = fc.oneof({ weight: 3, arbitrary: fromPool("slug") }, { weight: 1, arbitrary: fc.stringMatching(/^[0-9A-Za-z]{10,32}$/) }, { weight: 1, arbitrary: edgeString });
 const positiveInt = fc.oneof({ weight: 3, arbitrary: fromPool("int") }, { weight: 2, arbitrary: edgeNumber });
 const adapterSlug = fc.constantFrom("sql", "ner", "spam", "sentiment", "wordnet", "cmudict", "e2e", "arithmetic", "fortune_topic", "nope", "");
-const adapterId = fc.oneof(fc.constant(null), adapterSlug, fc.constantFrom("a/b", "../x", "x".repeat(257)));
+/** a merge of adapters as one pane's model (`{merged_adapters}`) */
+const merged = fc.record({
+  merged_adapters: obj(
+    {
+      ids: field(fc.array(fc.constantFrom("sql", "ner", "spam", "sentiment", "nope", "sql"), { minLength: 1, maxLength: 5 })),
+      weights: field(fc.array(fc.oneof(fc.double({ min: -101, max: 101, noNaN: true }), edgeNumber), { minLength: 1, maxLength: 5 })),
+      merge_strategy: field(fc.constantFrom("linear", "ties", "dare_linear", "dare_ties", "svd")),
+      density: opt(field(fc.double({ min: 0, max: 1.1, noNaN: true }))),
+      majority_sign_method: opt(field(fc.constantFrom("total", "frequency", "x"))),
+    },
+    ["ids", "weights", "merge_strategy"],
+  ),
+});
+const adapterId = fc.oneof(fc.constant(null), adapterSlug, fc.constantFrom("a/b", "../x", "x".repeat(257)), merged);
+
+/** JSON schemas for `response_format`: the subset the worker compiles, nested, and what it refuses */
+const jsonSchema: fc.Arbitrary<unknown> = fc.letrec<{ s: unknown }>((tie) => ({
+  s: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    fc.constantFrom({ type: "string" }, { type: "number" }, { type: "integer" }, { type: "boolean" }, { type: "null" }, { type: "nope" }, {}, { $ref: "#/x" }, { pattern: "(a+)+$" }),
+    fc.record({ enum: fc.array(fc.oneof(edgeString, edgeNumber, fc.constant(null)), { maxLength: 6 }) }),
+    fc.record({ const: fc.jsonValue({ maxDepth: 2 }) }),
+    fc.record({ type: fc.constant("array"), items: tie("s"), minItems: opt(fc.integer({ min: -1, max: 5 })), maxItems: opt(fc.integer({ min: -1, max: 1000 })) }),
+    fc.record({ type: fc.constant("object"), properties: fc.dictionary(edgeString, tie("s"), { maxKeys: 4 }), required: opt(fc.array(edgeString, { maxLength: 4 })), additionalProperties: opt(fc.boolean()) }),
+    fc.record({ anyOf: fc.array(tie("s"), { maxLength: 3 }) }),
+    fc.record({ oneOf: fc.array(tie("s"), { maxLength: 3 }) }),
+  ),
+})).s;
+const responseFormat = obj({ type: field(fc.constantFrom("json_object", "json_schema", "text")), schema: opt(field(jsonSchema)) }, ["type"]);
 
 const params = obj(
   {
@@ -149,6 +177,7 @@ const params = obj(
     stop: field(fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 5 })),
     ignore_eos: field(fc.boolean()),
     seed: field(fc.integer({ min: 0, max: 2 ** 32 - 1 })),
+    response_format: opt(field(responseFormat)),
   },
   ["max_new_tokens"],
 );
@@ -170,10 +199,17 @@ const startInput = obj(
 const validStart = fc.record(
   {
     mode: fc.constantFrom("raw", "template", "chat"),
-    adapters: fc.array(fc.constantFrom(null, "sql", "ner", "spam", "sentiment"), { minLength: 1, maxLength: 3 }),
+    adapters: fc.array(fc.oneof({ weight: 8, arbitrary: fc.constantFrom(null, "sql", "ner", "spam", "sentiment") }, { weight: 1, arbitrary: fc.constant({ merged_adapters: { ids: ["sql", "ner"], weights: [0.5, 0.5], merge_strategy: "linear" } }) }), { minLength: 1, maxLength: 3 }),
     prompt: fc.string({ unit: "grapheme", minLength: 1, maxLength: 200 }).filter((x) => x.trim().length > 0),
     params: fc.record(
-      { max_new_tokens: fc.integer({ min: 1, max: 24 }), temperature: fc.double({ min: 0, max: 2, noNaN: true }), top_k: fc.integer({ min: 0, max: 1000 }), seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }), stop: fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 4 }) },
+      {
+        max_new_tokens: fc.integer({ min: 1, max: 24 }),
+        temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+        top_k: fc.integer({ min: 0, max: 1000 }),
+        seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+        stop: fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 4 }),
+        response_format: fc.constantFrom({ type: "json_object" }, { type: "json_object", schema: { type: "object", properties: { a: { type: "string" }, n: { type: "integer" } }, required: ["a"] } }),
+      },
       { requiredKeys: ["max_new_tokens"] },
     ),
     alternatives: fc.integer({ min: 0, max: 5 }),
@@ -257,6 +293,24 @@ const PROCEDURES: { path: string; kind: Kind; input: fc.Arbitrary<unknown> }[] =
     input: obj({ slug: field(adapterSlug), task: opt(field(adapterSlug)), limit: opt(field(fc.option(fc.integer({ min: 0, max: 8 })))), concurrency: opt(field(fc.integer({ min: 0, max: 65 }))) }),
   },
   { path: "eval.progress", kind: "subscription", input: obj({ runId: field(positiveInt) }) },
+  { path: "eval.compare", kind: "query", input: obj({ a: field(positiveInt), b: field(positiveInt), changedOnly: opt(field(fc.boolean())), limit: opt(field(fc.integer({ min: 0, max: 501 }))) }) },
+  { path: "eval.cancel", kind: "mutation", input: obj({ runId: field(positiveInt) }) },
+  { path: "arena.tasks", kind: "query", input: opt(anyValue) },
+  { path: "arena.start", kind: "mutation", input: obj({ task: field(adapterSlug), inputs: opt(field(fc.dictionary(edgeString, fc.oneof(edgeString, text(32_000)), { maxKeys: 6 }))) }, ["task"]) },
+  { path: "arena.stream", kind: "subscription", input: obj({ battleId: field(uuid), lastEventId: opt(field(fc.oneof(fc.nat().map(String), edgeString))) }) },
+  { path: "arena.vote", kind: "mutation", input: obj({ battleId: field(uuid), vote: field(fc.constantFrom("a", "b", "tie", "both_bad", "nope")) }) },
+  { path: "arena.leaderboard", kind: "query", input: obj({ task: field(adapterSlug) }) },
+  { path: "presets.list", kind: "query", input: opt(anyValue) },
+  { path: "presets.get", kind: "query", input: obj({ id: field(uuid) }) },
+  {
+    path: "presets.create",
+    kind: "mutation",
+    input: obj({ name: field(text(100)), adapter: field(fc.option(adapterSlug)), mode: field(fc.constantFrom("template", "raw", "chat")), inputs: opt(field(fc.dictionary(edgeString, edgeString, { maxKeys: 4 }))), prompt: opt(field(text(32_000))), params: field(params) }),
+  },
+  { path: "presets.update", kind: "mutation", input: obj({ id: field(uuid), name: opt(field(text(100))), setup: opt(field(obj({ adapter: field(fc.option(adapterSlug)), mode: field(fc.constantFrom("raw", "chat")), params: field(params) }))) }) },
+  { path: "presets.delete", kind: "mutation", input: obj({ id: field(uuid) }) },
+  { path: "feedback.toggle", kind: "mutation", input: obj({ generationId: field(uuid), rating: field(fc.constantFrom("up", "down", "meh")) }) },
+  { path: "feedback.get", kind: "query", input: fc.oneof(obj({ chatId: field(uuid) }), obj({ generationIds: field(fc.array(uuid, { maxLength: 201 })) })) },
   { path: "eval.ingest", kind: "mutation", input: ingestInput },
   { path: "eval.setHeadline", kind: "mutation", input: obj({ resultId: field(positiveInt) }) },
 ];
