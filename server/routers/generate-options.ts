@@ -44,9 +44,20 @@ export const mergedAdaptersSchema = z
       ctx.addIssue({ code: "custom", path: ["density"], message: `merged_adapters.density: give it in (0, 1] for ${m.merge_strategy}` });
   }) satisfies z.ZodType<MergedAdapters>;
 
-/** one pane's model: an adapter id, null for the base model, or a merge of adapters */
-export const paneModelSchema = z.union([adapterIdText.nullable(), z.object({ merged_adapters: mergedAdaptersSchema }).strict()]);
-export type PaneModel = z.infer<typeof paneModelSchema>;
+const mergedPane = z.object({ merged_adapters: mergedAdaptersSchema }).strict();
+export type PaneModel = string | null | z.infer<typeof mergedPane>;
+
+/**
+ * One pane's model: an adapter id, null for the base model, or a merge of adapters. Dispatched on
+ * the value's kind rather than a z.union, so a bad merge's issue names its field
+ * (`adapters.1.merged_adapters.density`), not just the pane.
+ */
+export const paneModelSchema = z.custom<PaneModel>(() => true).transform((v, ctx): PaneModel => {
+  const r = v !== null && typeof v === "object" ? mergedPane.safeParse(v) : adapterIdText.nullable().safeParse(v);
+  if (r.success) return r.data;
+  for (const i of r.error.issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path as PropertyKey[] });
+  return z.NEVER;
+});
 
 /** What a pane stores as its model and sends to the worker: a merge is stored under its recipe's name. */
 export function paneTarget(m: PaneModel): { stored: string | null; adapterId: string | null; mergedAdapters?: MergedAdapters } {

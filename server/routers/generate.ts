@@ -22,6 +22,7 @@ import {
   type Generation,
 } from "../db-queries/chats";
 import { REQUEST_LIMITS as R } from "../../inference/request-limits";
+import { paneModelSchema, paneTarget, responseFormatSchema } from "./generate-options";
 import { inferenceUrl, type Env } from "../env";
 import { envTarget, workerLimits } from "../inference/client";
 import { ensureCatalogHubAdapters } from "../inference/hub-adapters";
@@ -46,13 +47,6 @@ export const LIMITS = {
   maxInputChars: 32_000,
 };
 
-const adapterId = z
-  .string()
-  .min(1, "adapter id is empty")
-  .max(R.adapterIdChars, `adapter id is longer than ${R.adapterIdChars} characters`)
-  .regex(/^[A-Za-z0-9._\-/]+$/, "adapter id may only hold letters, digits, . _ - /")
-  .nullable();
-
 export const paramsSchema = z.object({
   temperature: z.number().min(0, "temperature must be ≥ 0").max(R.temperature, `temperature must be ≤ ${R.temperature}`).optional(),
   top_p: z.number().gt(0, "top_p must be > 0").max(1, "top_p must be ≤ 1").optional(),
@@ -69,14 +63,15 @@ export const paramsSchema = z.object({
     .optional(),
   ignore_eos: z.boolean().optional(),
   seed: z.number().int("seed must be an integer").min(0, "seed must be ≥ 0").max(R.seed, `seed must be ≤ ${R.seed}`).optional(),
+  response_format: responseFormatSchema.optional(),
 }) satisfies z.ZodType<GenerationParams>;
 
 export const startInput = z.object({
   /** continue this chat (chat mode: the next turn); absent = a new history entry */
   chatId: z.string().uuid("chatId must be a UUID").optional(),
   mode: z.enum(["template", "raw", "chat"]),
-  /** one per pane, null = base model */
-  adapters: z.array(adapterId).min(1, "at least one model").max(LIMITS.maxPanes, `at most ${LIMITS.maxPanes} panes`),
+  /** one per pane, null = base model, or {merged_adapters} (a merge of adapters, generate-options.ts) */
+  adapters: z.array(paneModelSchema).min(1, "at least one model").max(LIMITS.maxPanes, `at most ${LIMITS.maxPanes} panes`),
   /** the rendered template, the raw prompt, or the new chat message */
   prompt: z.string().min(1, "prompt is empty").max(LIMITS.maxPromptChars, `prompt is longer than ${LIMITS.maxPromptChars} characters`),
   /** compare in template mode: one prompt per pane (each adapter's own template), same length as adapters */
@@ -220,8 +215,12 @@ export const generateRouter = createTRPCRouter({
     if (input.prompts && input.prompts.length !== input.adapters.length)
       throw new TRPCError({ code: "BAD_REQUEST", message: `prompts: one per pane (${input.adapters.length} adapters, ${input.prompts.length} prompts)` });
     await checkWorkerLimits(ctx.env, input);
+    const targets = input.adapters.map(paneTarget);
+    const merged = targets.findIndex((t) => t.mergedAdapters);
+    if (merged >= 0 && (input.mode === "chat" || ctx.env.INFERENCE_PROTOCOL !== "lorax"))
+      throw new TRPCError({ code: "BAD_REQUEST", message: `adapters.${merged}.merged_adapters: merging needs the LoRAX protocol (INFERENCE_PROTOCOL=lorax) and a template or raw prompt, not chat` });
     // a catalog Hub repo (owner/name) our worker does not serve yet is registered first; plain ids pass at once
-    await ensureCatalogHubAdapters(ctx.db, ctx.env, input.adapters);
+    await ensureCatalogHubAdapters(ctx.db, ctx.env, targets.flatMap((t) => t.mergedAdapters?.ids ?? [t.adapterId]));
     const leases = generateLimits().admit(ctx.ownerId, input.adapters.length, ctx.clientAddress);
     try {
       const { hub, instanceId } = await streaming(ctx.db, ctx.env);
@@ -247,12 +246,12 @@ export const generateRouter = createTRPCRouter({
               id: chatId,
               kind,
               title: titleFromPrompt(input.prompt),
-              settings: { adapters: input.adapters, mode: input.mode, inputs: input.inputs, params: input.params },
+              settings: { adapters: targets.map((t) => t.stored), mode: input.mode, inputs: input.inputs, params: input.params },
             },
         content: input.prompt,
         inputs: input.inputs ?? null,
         mode: input.mode,
-        panes: input.adapters.map((a, i) => ({ id: generationIds[i]!, adapterId: a, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
+        panes: targets.map((t, i) => ({ id: generationIds[i]!, adapterId: t.stored, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
         params: input.params,
         runId,
         instanceId,
@@ -261,10 +260,10 @@ export const generateRouter = createTRPCRouter({
       if (input.chatId) await stored;
       hub.start(
         ctx.ownerId,
-        input.adapters.map((adapterId, i) => ({
+        targets.map(({ adapterId, mergedAdapters }, i) => ({
           generationId: generationIds[i]!,
           lease: leases[i],
-          request: { prompt: turns ? input.prompt : (input.prompts?.[i] ?? input.prompt), messages: turns, adapterId, params: input.params, alternatives: input.alternatives },
+          request: { prompt: turns ? input.prompt : (input.prompts?.[i] ?? input.prompt), messages: turns, adapterId, mergedAdapters, params: input.params, alternatives: input.alternatives },
         })),
         stored,
         runId,
