@@ -6,6 +6,15 @@ import { useTRPC } from "@/trpc/react";
 
 export type Rating = "up" | "down" | null;
 
+/** A thumb outline (drawn, not an emoji: not every system has an emoji font); `down` turns it over. */
+function Thumb({ down }: { down: boolean }) {
+  return (
+    <svg viewBox="0 0 24 24" width="16" height="16" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" strokeLinejoin="round" aria-hidden="true" style={down ? { transform: "rotate(180deg)" } : undefined}>
+      <path d="M7 11v9H4.5A1.5 1.5 0 0 1 3 18.5v-6A1.5 1.5 0 0 1 4.5 11H7Zm0 0 3.6-7.2A1.9 1.9 0 0 1 14.2 5l-.7 4h5.3a2 2 0 0 1 2 2.3l-1.2 7A2 2 0 0 1 17.6 20H7" />
+    </svg>
+  );
+}
+
 export function FeedbackButtons({ generationId, rating }: { generationId: string; rating: Rating }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -30,11 +39,15 @@ export function FeedbackButtons({ generationId, rating }: { generationId: string
       disabled={toggle.isPending}
       onClick={() => toggle.mutate({ generationId, rating: r })}
       data-testid={`thumbs-${r}`}
-      className={`rounded px-1.5 py-0.5 text-sm leading-none disabled:opacity-50 ${
-        current === r ? (r === "up" ? "bg-emerald-100 dark:bg-emerald-900" : "bg-red-100 dark:bg-red-900") : "opacity-60 hover:bg-zinc-100 hover:opacity-100 dark:hover:bg-zinc-800"
+      className={`rounded p-1 leading-none disabled:opacity-50 ${
+        current === r
+          ? r === "up"
+            ? "bg-emerald-100 text-emerald-800 dark:bg-emerald-900 dark:text-emerald-100"
+            : "bg-red-100 text-red-800 dark:bg-red-900 dark:text-red-100"
+          : "text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900 dark:text-zinc-400 dark:hover:bg-zinc-800 dark:hover:text-zinc-100"
       }`}
     >
-      <span aria-hidden="true">{r === "up" ? "👍" : "👎"}</span>
+      <Thumb down={r === "down"} />
     </button>
   );
   return (

@@ -27,23 +27,23 @@ export function PresetPicker({ current, onLoad }: { current: PresetSetup; onLoad
 
   return (
     <div className="flex flex-col gap-2 rounded-lg border border-slate-200 p-2 dark:border-slate-800" data-testid="presets">
-      <div className="flex flex-wrap items-end gap-2">
-        <label className="flex min-w-0 flex-1 flex-col gap-1 text-xs">
-          <span className="font-medium text-slate-600 dark:text-slate-400">Saved presets</span>
-          <select
-            data-testid="preset-select"
-            value={selected}
-            onChange={(e) => setSelected(e.target.value)}
-            className="min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
-          >
-            <option value="">{presets.length ? "Choose a preset…" : "No presets yet"}</option>
-            {presets.map((p) => (
-              <option key={p.id} value={p.id}>
-                {p.name}
-              </option>
-            ))}
-          </select>
-        </label>
+      <label className="flex min-w-0 flex-col gap-1 text-xs">
+        <span className="font-medium text-slate-600 dark:text-slate-400">Saved presets</span>
+        <select
+          data-testid="preset-select"
+          value={selected}
+          onChange={(e) => setSelected(e.target.value)}
+          className="w-full min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
+        >
+          <option value="">{presets.length ? "Choose a preset…" : "No presets yet: save the form below as one"}</option>
+          {presets.map((p) => (
+            <option key={p.id} value={p.id}>
+              {p.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <div className="flex flex-wrap items-center gap-2">
         <button type="button" data-testid="preset-load" className={btn} disabled={!chosen} onClick={() => chosen && onLoad(chosen)}>
           Load
         </button>

@@ -73,7 +73,8 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     await page.getByTestId("preset-save").click();
     await page.getByTestId("preset-name").fill(name);
     await page.getByTestId("preset-name-save").click();
-    await expect.poll(() => page.getByTestId("preset-select").inputValue()).not.toBe("");
+    const presetState = async () => ((await page.getByTestId("preset-error").count()) ? `error: ${await page.getByTestId("preset-error").textContent()}` : page.getByTestId("preset-select").inputValue());
+    await expect.poll(presetState, { timeout: 20_000 }).toMatch(/^[0-9a-f-]{36}$/);
 
     // a fresh page: the form is the default one until the preset is loaded
     await page.goto(`${web.url}/playground?adapter=ner`);
@@ -127,9 +128,18 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     await page.getByTestId("eval-start").click();
     await expect.poll(() => page.getByTestId("eval-progress").getAttribute("data-status").catch(() => null), { timeout: 240_000 }).toBe("done");
 
+    const shortRun = await page.getByTestId("eval-progress").textContent();
     await page.getByTestId("eval-limit").selectOption("all");
     await page.getByTestId("eval-start").click();
-    await expect.poll(async () => Number(((await page.getByTestId("eval-progress-count").textContent().catch(() => "0")) ?? "0").split("/")[0]), { timeout: 240_000 }).toBeGreaterThanOrEqual(2);
+    // the full run's own progress (not the short run's last state): running, 2 requests answered
+    const progress = page.getByTestId("eval-progress");
+    await expect
+      .poll(async () => {
+        const text = (await progress.textContent()) ?? "";
+        if (text === shortRun) return "short run still shown";
+        return `${await progress.getAttribute("data-status")} ${Number(text.match(/(\d+)\/\d+ requests/)?.[1] ?? 0) >= 2}`;
+      }, { timeout: 240_000 })
+      .toBe("running true");
     // hold the worker: no answer can arrive between here and the cancel, however slow the machine
     signalTree(worker.child.pid!, "SIGSTOP");
     try {
