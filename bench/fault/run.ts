@@ -23,10 +23,11 @@
  * default postgres://postgres@127.0.0.1:5432/test, in a database `loraland_fault` created for the
  * run; that server is shared, so it is not restarted). Default: every one available here.
  */
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import postgres from "postgres";
 import { ownerCookie, ROOT } from "../../tests/e2e/browser";
@@ -90,9 +91,11 @@ class OwnPostgres {
     this.run("initdb", ["-D", path.join(this.dir, "data"), "-U", "postgres", "--auth=trust", "-E", "UTF8"]);
     this.run("pg_ctl", ["-D", path.join(this.dir, "data"), "-l", path.join(this.dir, "log"), ...this.opts, "-w", "start"]);
   }
-  /** immediate mode: no checkpoint, clients cut off, crash recovery on start */
-  restart() {
-    this.run("pg_ctl", ["-D", path.join(this.dir, "data"), "-l", path.join(this.dir, "log"), ...this.opts, "-m", "immediate", "-w", "restart"]);
+  /** immediate mode: no checkpoint, clients cut off, crash recovery on start; asynchronous, so the load goes on meanwhile */
+  async restart() {
+    const asRoot = process.getuid?.() === 0;
+    const args = ["-D", path.join(this.dir, "data"), "-l", path.join(this.dir, "log"), ...this.opts, "-m", "immediate", "-w", "restart"];
+    await promisify(execFile)(asRoot ? "runuser" : path.join(PG_BIN, "pg_ctl"), asRoot ? ["-u", "postgres", "--", path.join(PG_BIN, "pg_ctl"), ...args] : args);
   }
   stop() {
     try {
@@ -382,7 +385,7 @@ async function runOn(kind: DbKind, snapshot: BuildSnapshot): Promise<Outcome> {
     if (ownPg) {
       load.phase = "Postgres restart";
       log(`${kind}: restart Postgres (immediate)`);
-      ownPg.restart();
+      await ownPg.restart();
       await sleep(PHASE_MS);
     }
 
