@@ -18,6 +18,9 @@ import { isRunning, liveTokensPerSecond, type PaneView } from "../playground/run
 import { RunSubscription, useRuns } from "../playground/use-run";
 import { BASE, setupQuery, type PageSetup } from "../playground/url-state";
 import { ShareButton } from "../share/ShareDialog";
+import { schemaFromCard } from "../playground/structured-output";
+import { MergeEditor } from "./MergeEditor";
+import { defaultRecipe, isRecipeLabel, parseRecipe, recipeLabel } from "./merged-recipe";
 
 const GRID: Record<number, string> = {
   1: "md:grid-cols-1",
@@ -65,6 +68,11 @@ export function Compare({ setup }: { setup: PageSetup }) {
   const [raw, setRaw] = useState(setup.prompt ?? "");
   const [editedParams, setEditedParams] = useState<GenerationParams | null>(null);
   const params = editedParams ?? { ...defaultParams(primary), ...setup.params };
+  const cardSchema = schemaFromCard(primary);
+  const [schemaProblem, setSchemaProblem] = useState<string | null>(null);
+  const schemaBlocks = schemaProblem !== null && !!params.response_format;
+  // a merged pane merges adapters this worker serves
+  const mergeChoices = adapters.filter((a) => a.run.runnable).map((a) => ({ id: a.adapterId, name: a.displayName }));
   const [showTokens, setShowTokens] = useState(false);
   const [syncScroll, setSyncScroll] = useState(true);
   const r = useRuns();
@@ -94,7 +102,7 @@ export function Compare({ setup }: { setup: PageSetup }) {
     return { mode: effectiveMode, prompt: ps[0] ?? prompt, prompts: ps.length > 1 && ps.some((x) => x !== ps[0]) ? ps : undefined, inputs: effectiveMode === "template" ? inputs : undefined, params };
   };
   const runAll = () => {
-    if (prompts.every((x) => x.trim()) && !anyRunning) void r.start(request(), models.map((_, i) => i), ids);
+    if (prompts.every((x) => x.trim()) && !anyRunning && !schemaBlocks) void r.start(request(), models.map((_, i) => i), ids);
   };
 
   // autorun=1 links ask first (components/playground/AutorunConfirm.tsx)
@@ -177,7 +185,7 @@ export function Compare({ setup }: { setup: PageSetup }) {
           )}
           {rendered.error && <p role="alert" className="text-sm text-red-600">{rendered.error}</p>}
           <div className="flex flex-wrap items-center gap-2">
-            <button type="button" data-testid="run" onClick={runAll} disabled={anyRunning || !prompts.every((x) => x.trim()) || r.busy} className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">
+            <button type="button" data-testid="run" onClick={runAll} disabled={anyRunning || !prompts.every((x) => x.trim()) || r.busy || schemaBlocks} className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50">
               Run {models.length} at once
             </button>
             {anyRunning && (
@@ -194,6 +202,16 @@ export function Compare({ setup }: { setup: PageSetup }) {
             >
               + Pane
             </button>
+            <button
+              type="button"
+              data-testid="add-merged-pane"
+              disabled={models.length >= 6 || anyRunning || mergeChoices.length < 2}
+              title={mergeChoices.length < 2 ? "Merging needs two adapters this worker serves" : "A pane that runs a merge of adapters (LoRAX merged_adapters)"}
+              onClick={() => setModels((m) => [...m, recipeLabel(defaultRecipe(mergeChoices.map((c) => c.id)))])}
+              className="rounded border border-slate-300 px-3 py-2 text-sm disabled:opacity-40 dark:border-slate-700"
+            >
+              + Merged pane
+            </button>
             <CopyLinkButton path="/compare" query={setupQuery({ models, mode: effectiveMode, inputs, prompt: raw, params }, true)} />
             {r.chatId && !anyRunning && <ShareButton chatId={r.chatId} />}
           </div>
@@ -205,7 +223,7 @@ export function Compare({ setup }: { setup: PageSetup }) {
         </div>
         {/* its own height, not the form's (a tall form stretched the panel's rows apart) */}
         <div className="min-w-0 self-start">
-          <ParamsPanel value={params} defaults={defaultParams(primary)} onChange={setEditedParams} />
+          <ParamsPanel value={params} defaults={defaultParams(primary)} onChange={setEditedParams} cardSchema={cardSchema} onSchemaProblem={setSchemaProblem} />
         </div>
       </div>
       <div className={`grid grid-cols-1 gap-3 ${GRID[models.length] ?? "md:grid-cols-3"}`} data-testid="compare-grid">
@@ -228,7 +246,16 @@ export function Compare({ setup }: { setup: PageSetup }) {
               onScroll={onScroll(i)}
               header={
                 <>
-                  <ModelSelect wide testId={`pane-model-${i}`} value={models[i] ?? BASE} adapters={adapters} onChange={(s) => setModels((m) => m.map((x, j) => (j === i ? s : x)))} />
+                  {isRecipeLabel(models[i]) && parseRecipe(models[i]!) ? (
+                    <MergeEditor
+                      recipe={parseRecipe(models[i]!)!}
+                      choices={mergeChoices}
+                      disabled={anyRunning}
+                      onChange={(recipe) => setModels((m) => m.map((x, j) => (j === i ? recipeLabel(recipe) : x)))}
+                    />
+                  ) : (
+                    <ModelSelect wide testId={`pane-model-${i}`} value={models[i] ?? BASE} adapters={adapters} onChange={(s) => setModels((m) => m.map((x, j) => (j === i ? s : x)))} />
+                  )}
                   {models.length > 2 && !anyRunning && (
                     <button type="button" aria-label="Remove pane" onClick={() => {
                         setModels((m) => m.filter((_, j) => j !== i));

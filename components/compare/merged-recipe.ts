@@ -90,3 +90,9 @@ export function withStrategy(m: MergedAdapters, s: MergeStrategy): MergedAdapter
     ...(usesSign(s) ? { majority_sign_method: m.majority_sign_method ?? "total" } : {}),
   };
 }
+
+/** A pane's model as generate.start takes it: a recipe's name becomes `{merged_adapters}`, anything else passes. */
+export function paneModelOf(model: string | null): string | null | { merged_adapters: MergedAdapters } {
+  const recipe = isRecipeLabel(model) ? parseRecipe(model) : null;
+  return recipe ? { merged_adapters: recipe } : model;
+}

@@ -1,6 +1,8 @@
 "use client";
 /** Sampling parameters with the adapter's defaults and a reset. */
 import type { GenerationParams } from "../../db/schema/chats";
+import { StructuredOutputField } from "./StructuredOutputField";
+import type { JsonSchema } from "./structured-output";
 
 export const DEFAULT_PARAMS: GenerationParams = { max_new_tokens: 64, temperature: 0, top_p: 1, top_k: 0, repetition_penalty: 1 };
 
@@ -10,6 +12,10 @@ interface Props {
   onChange: (p: GenerationParams) => void;
   /** the worker's max_new_tokens limit */
   maxNewTokens?: number;
+  /** the task card's JSON schema: offers structured output (also offered while a link's schema is on) */
+  cardSchema?: JsonSchema | null;
+  /** what is wrong with the typed schema (the run waits for a usable one), null when nothing */
+  onSchemaProblem?: (problem: string | null) => void;
 }
 
 function NumberField(props: {
@@ -43,7 +49,7 @@ function NumberField(props: {
   );
 }
 
-export function ParamsPanel({ value, defaults, onChange, maxNewTokens = 1024 }: Props) {
+export function ParamsPanel({ value, defaults, onChange, maxNewTokens = 1024, cardSchema = null, onSchemaProblem }: Props) {
   const set = (k: keyof GenerationParams) => (v: number | undefined) => onChange({ ...value, [k]: v } as GenerationParams);
   const changed = JSON.stringify(value) !== JSON.stringify(defaults);
   return (
@@ -69,6 +75,7 @@ export function ParamsPanel({ value, defaults, onChange, maxNewTokens = 1024 }: 
         <input type="checkbox" data-testid="param-ignore_eos" checked={!!value.ignore_eos} onChange={(e) => onChange({ ...value, ignore_eos: e.target.checked || undefined })} />
         keep going past the end-of-sequence token (ignore EOS)
       </label>
+      {(cardSchema || value.response_format) && <StructuredOutputField value={value} cardSchema={cardSchema} onChange={onChange} onProblem={onSchemaProblem} />}
       <button
         type="button"
         data-testid="params-reset"

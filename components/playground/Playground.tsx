@@ -12,6 +12,7 @@ import { ApiSnippets } from "./ApiSnippets";
 import { AutorunConfirm } from "./AutorunConfirm";
 import { OutputPane } from "./OutputPane";
 import { outputKindOf } from "./output-format";
+import { schemaFromCard } from "./structured-output";
 import { DEFAULT_PARAMS, ParamsPanel } from "./ParamsPanel";
 import { renderOrError, TemplateForm } from "./TemplateForm";
 import { RunSubscription, useRuns } from "./use-run";
@@ -136,6 +137,10 @@ export function Playground({ setup }: { setup: PageSetup }) {
   const [editedParams, setEditedParams] = useState<GenerationParams | null>(null);
   const params = editedParams ?? { ...defaultParams(adapter), ...(picked === null ? setup.params : {}) };
   const [raw, setRaw] = useState(setup.prompt ?? "");
+  // structured output: the card's schema is offered; a typed schema the worker would refuse holds the run
+  const cardSchema = schemaFromCard(adapter);
+  const [schemaProblem, setSchemaProblem] = useState<string | null>(null);
+  const schemaBlocks = schemaProblem !== null && !!params.response_format;
   const [showTokens, setShowTokens] = useState(false);
   const [transcript, setTranscript] = useState<{ role: "user" | "assistant"; content: string }[]>([]);
   const r = useRuns({
@@ -169,7 +174,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
   // on a phone the output is below the form: bring it into view when a run starts
   const outputRef = useRef<HTMLDivElement>(null);
   const run = async () => {
-    if (!prompt.trim() || running || r.busy) return;
+    if (!prompt.trim() || running || r.busy || schemaBlocks) return;
     const below = outputRef.current && outputRef.current.getBoundingClientRect().top > window.innerHeight * 0.6;
     if (below) outputRef.current!.scrollIntoView({ behavior: "smooth", block: "start" });
     const res = await r.start(
@@ -269,7 +274,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
             type="button"
             data-testid="run"
             onClick={() => void run()}
-            disabled={running || !prompt.trim() || r.busy}
+            disabled={running || !prompt.trim() || r.busy || schemaBlocks}
+            title={schemaBlocks ? "Fix the JSON schema first" : undefined}
             className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
           >
             {effectiveMode === "chat" ? "Send" : "Run"} <kbd className="ml-1 text-xs opacity-70">Ctrl+Enter</kbd>
@@ -284,7 +290,7 @@ export function Playground({ setup }: { setup: PageSetup }) {
             {r.error.message}
           </p>
         )}
-        <ParamsPanel value={params} defaults={defaultParams(adapter)} onChange={setEditedParams} />
+        <ParamsPanel value={params} defaults={defaultParams(adapter)} onChange={setEditedParams} cardSchema={cardSchema} onSchemaProblem={setSchemaProblem} />
       </div>
       <div ref={outputRef} className="flex min-w-0 scroll-mt-20 flex-col gap-3">
         <div className="flex flex-wrap items-center gap-3 text-sm">

@@ -21,6 +21,7 @@ export function loraxParameters(adapterId: string | null, p: GenerationParams) {
     ...(p.stop?.length ? { stop: p.stop } : {}),
     ...(p.seed !== undefined ? { seed: p.seed } : {}),
     ...(p.ignore_eos ? { ignore_eos_token: true } : {}),
+    ...(p.response_format ? { response_format: p.response_format } : {}),
   };
 }
 

@@ -1,8 +1,9 @@
 /**
  * "Copy link": the page's setup in its query string, so a link opens pre-filled.
  * `?adapter=spam` (playground) or `?adapters=spam,base` (compare), `mode`, `in.<column>=…` for
- * template inputs, `prompt=…` (raw/chat), `p.<param>=…` (`p.stop` a JSON array), and `autorun=1`
- * to run on open.
+ * template inputs, `prompt=…` (raw/chat), `p.<param>=…` (`p.stop` a JSON array; `p.schema` the structured-output JSON schema,
+ * its presence turns structured output on), and `autorun=1` to run on open. A merged compare pane
+ * is listed by its recipe's name (components/compare/merged-recipe.ts).
  */
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 
@@ -33,6 +34,16 @@ function parseStop(value: string): string[] {
   return value ? [value] : [];
 }
 
+/** `p.schema`: a JSON object (the page checks it as it checks a typed one); anything else is dropped */
+function parseSchemaParam(value: string): Record<string, unknown> | null {
+  try {
+    const v = JSON.parse(value) as unknown;
+    return v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
 export function parseSetup(q: Query): PageSetup {
   const one = (k: string) => {
     const v = q[k];
@@ -50,6 +61,10 @@ export function parseSetup(q: Query): PageSetup {
       if (NUMERIC.includes(name) && value !== "" && Number.isFinite(Number(value))) (params as Record<string, number>)[name] = Number(value);
       if (name === "stop") params.stop = parseStop(value);
       if (name === "ignore_eos") params.ignore_eos = value === "1";
+      if ((name as string) === "schema") {
+        const schema = parseSchemaParam(value);
+        if (schema) params.response_format = { type: "json_object", schema };
+      }
     }
   }
   const mode = one("mode");
@@ -76,6 +91,8 @@ export function setupQuery(s: { models: string[]; mode: PromptMode; inputs?: Rec
   // JSON: a stop sequence may itself hold newlines
   if (s.params.stop?.length) q.set("p.stop", JSON.stringify(s.params.stop));
   if (s.params.ignore_eos) q.set("p.ignore_eos", "1");
+  // json_object without a schema is the same as the schema of any object
+  if (s.params.response_format) q.set("p.schema", JSON.stringify(s.params.response_format.schema ?? { type: "object" }));
   if (s.autorun) q.set("autorun", "1");
   return q.toString();
 }

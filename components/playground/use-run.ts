@@ -13,6 +13,7 @@ import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import type { RunChunk } from "../../server/inference/stream-hub";
 import { useTRPC } from "@/trpc/react";
 import { applyChunk, emptyPane, isRunning, type PaneView } from "./run-state";
+import { paneModelOf } from "../compare/merged-recipe";
 
 export interface ActiveRun {
   runId: string;
@@ -105,7 +106,8 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
       pendingStops.current.set(run.runId, null);
       setActive([...runsRef.current, run]);
       try {
-        const res = await startMutation.mutateAsync({ ...req, adapters, runId: run.runId, chatId: opts.continueChat && chatId ? chatId : undefined });
+        // a merged pane's model is its recipe's name: sent as the recipe
+        const res = await startMutation.mutateAsync({ ...req, adapters: adapters.map(paneModelOf), runId: run.runId, chatId: opts.continueChat && chatId ? chatId : undefined });
         const t0 = Date.now();
         setStartedAt((s) => {
           const next = s.slice();
