@@ -62,6 +62,8 @@ export interface PaneSpec {
   generationId: string;
   request: StreamRequest;
   lease?: StreamLease;
+  /** false: the pane has no row (an arena battle's), so nothing is written */
+  persist?: boolean;
 }
 
 interface PaneState extends PaneSpec {
@@ -104,6 +106,8 @@ export interface HubOptions {
   flushMs?: number;
   /** how long a finished run's log stays for late resumes */
   keepMs?: number;
+  /** first wait before a failed final write is tried again (doubling, at most 10 s) */
+  retryMs?: number;
   onError?: (e: unknown) => void;
 }
 
@@ -116,11 +120,13 @@ export class StreamHub {
   private readonly graceMs: number;
   private readonly flushMs: number;
   private readonly keepMs: number;
+  private readonly retryMs: number;
 
   constructor(private readonly opts: HubOptions) {
     this.graceMs = opts.graceMs ?? 5_000;
     this.flushMs = opts.flushMs ?? 1_000;
     this.keepMs = opts.keepMs ?? 120_000;
+    this.retryMs = opts.retryMs ?? 500;
   }
 
   /**
@@ -327,13 +333,30 @@ export class StreamHub {
     };
   }
 
-  private async save(run: Run, p: PaneState, patch: GenerationPatch) {
+  private async save(run: Run, p: PaneState, patch: GenerationPatch, final = false) {
+    if (p.persist === false) return;
     try {
       await run.ready;
+    } catch {
+      return; // the rows were never written (start reports why): nothing to update
+    }
+    try {
       await this.opts.persist(p.generationId, patch);
     } catch (e) {
       this.opts.onError?.(e);
+      // the final row must land, or it stays queued/streaming while this live process holds its
+      // lease (no recovery touches it): tried again in the background until the database is back
+      if (final) this.retryFinal(p, patch, this.retryMs);
     }
+  }
+
+  private retryFinal(p: PaneState, patch: GenerationPatch, delayMs: number) {
+    setTimeout(() => {
+      this.opts.persist(p.generationId, patch).catch((e: unknown) => {
+        this.opts.onError?.(e);
+        this.retryFinal(p, patch, Math.min(delayMs * 2, 10_000));
+      });
+    }, delayMs).unref();
   }
 
   /** Relays one pane's worker stream into the run log; never throws. */
@@ -399,7 +422,7 @@ export class StreamHub {
             : (error?.message ?? null);
     p.status = status;
     p.lease?.release();
-    await this.save(run, p, {
+    const final: GenerationPatch = {
       status,
       output,
       tokens: p.tokens,
@@ -412,7 +435,8 @@ export class StreamHub {
       tokensOut: stats.tokensOut,
       tokensPerSecond: stats.tokensPerSecond,
       finishedAt: new Date(),
-    });
+    };
+    await this.save(run, p, final, true);
     this.push(run, {
       pane,
       kind: "end",
