@@ -20,8 +20,11 @@ const signed = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(v * 100).toFixe
 
 export function CompareRuns({ results }: { results: RunChoice[] }) {
   const trpc = useTRPC();
-  const [a, setA] = useState<number | null>(results[1]?.id ?? null);
-  const [b, setB] = useState<number | null>(results[0]?.id ?? null);
+  // default: the newest run (B) against the one before (A), until the user picks (results arrive after mount too)
+  const [pickedA, setA] = useState<number | null>(null);
+  const [pickedB, setB] = useState<number | null>(null);
+  const a = pickedA ?? results[1]?.id ?? null;
+  const b = pickedB ?? results[0]?.id ?? null;
   const ready = a !== null && b !== null && a !== b;
   const { data, error, isFetching } = useQuery({ ...trpc.eval.compare.queryOptions({ a: a ?? 1, b: b ?? 1 }), enabled: ready });
   if (results.length < 2) return null;

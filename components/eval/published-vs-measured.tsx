@@ -52,7 +52,7 @@ export function PublishedVsMeasured({ metrics, baseModel, intervals }: { metrics
                     {f && <span className={`block h-2.5 rounded ${source === "published" ? "bg-slate-400 dark:bg-slate-500" : ""}`} style={{ width: `${clamp(f.value)}%`, ...(source === "measured" ? { background: m === "base" ? "var(--color-series-base)" : "var(--color-series-ft)" } : {}) }} />}
                     {ci && <span className="absolute top-1/2 h-0.5 -translate-y-1/2 bg-slate-900/70 dark:bg-white/80" style={{ left: `${clamp(ci.low)}%`, width: `${clamp(ci.high) - clamp(ci.low)}%` }} />}
                   </span>
-                  <span className="flex items-baseline justify-end gap-1.5 text-right">
+                  <span className="flex items-baseline justify-end gap-1.5 text-right sm:min-w-[15rem]">
                     <span className="font-mono tabular-nums" data-testid={`pvm-${m}-${source}-value`}>
                       {f ? pct(f.value) : "–"}
                     </span>

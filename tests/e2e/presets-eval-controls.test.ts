@@ -67,7 +67,7 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     const page = await ctx.newPage();
     const errors = watchErrors(page);
     const name = `sql raw ${Date.now()}`;
-    const prompt = `-- preset ${Date.now()}\nSELECT`;
+    const prompt = `-- preset ${Date.now()}\nTranslate the question into an SQL query for the table.\n\nTable: players (name, team, position, age, goals)\nQuestion: How many players have goals greater than 9?\nSQL:`;
     await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=7`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await page.getByTestId("preset-save").click();
@@ -100,6 +100,8 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     await page.locator('[data-testid="history-item"]', { hasText: "-- preset" }).first().click();
     const gen = page.getByTestId("chat-generation");
     await expect.poll(() => gen.getByTestId("feedback").getAttribute("data-rating"), { timeout: 20_000 }).toBe("up");
+    // the stored SQL answer is highlighted as SQL here too (the catalog row behind the adapter id)
+    await expect.poll(() => gen.getByTestId("stream-output").getAttribute("data-kind")).toBe("sql");
     const [json] = await Promise.all([page.waitForEvent("download"), page.getByTestId("export-json").click()]);
     const doc = JSON.parse(fs.readFileSync((await json.path())!, "utf8")) as { turns: { prompt: string; outputs: { feedback: string | null; adapterId: string }[] }[] };
     expect(doc.turns[0]!.prompt).toBe(prompt);
