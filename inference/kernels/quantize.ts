@@ -23,7 +23,8 @@ import { loadAddon } from "./native";
 /** The addon's loader helpers (inference/native/quantize.cc, addon.cc), when it is built. */
 export interface LoaderAddon {
   quantize(src: Float32Array | Uint16Array, srcFormat: "f32" | "bf16" | "f16", rows: number, cols: number, qs: Int8Array | Uint8Array, scales: Uint16Array): void;
-  mmapFile(file: string): ArrayBuffer;
+  /** bytes [offset, offset + length) of `file`, mapped copy-on-write; a window is at most 4 GiB (Node 20's buffer limit) */
+  mmapFile(file: string, offset: number, length: number): ArrayBuffer;
 }
 
 /** The native loader helpers, or null without the addon (everything then runs in TypeScript). */

@@ -4,7 +4,7 @@
  * Tensors are read one at a time straight from the file into their fp32 destination (F32 is
  * read in place, F16/BF16 through a scratch buffer), so a file is never held twice in memory.
  */
-import { closeSync, fstatSync, openSync, read, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, read, readSync, statSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { promisify } from "node:util";
 import path from "node:path";
@@ -287,45 +287,72 @@ function rawOf(info: TensorInfo, file: string, bytes: (ctor: (typeof RAW_CTORS)[
 }
 
 /**
- * A safetensors file mapped whole into memory (`mmapFile`: the addon's private copy-on-write
- * mapping): tensors are typed-array views of the mapping, no copy, paged in from the page cache
- * on first use. The mapping lives as long as any view of it.
+ * A safetensors file memory-mapped a tensor at a time (`mmapFile`: the addon's private
+ * copy-on-write mapping of a window of the file): tensors are typed-array views of their window,
+ * no copy, paged in from the page cache on first use. Windows, not the whole file, because Node 20
+ * caps an external buffer at 4 GiB and a 7B model's shards (and its q8 cache) are bigger. A
+ * window lives as long as any view of it.
  */
-export class MappedSafetensors {
-  private constructor(readonly header: SafetensorsHeader, readonly buffer: ArrayBuffer) {}
+/** buffers handed out by a mapping (so a test can tell a view of the file from a copy) */
+const mappedBuffers = new WeakSet<ArrayBufferLike>();
 
-  static open(file: string, mmapFile: (file: string) => ArrayBuffer): MappedSafetensors {
+/** `buffer` is a window of a memory-mapped file (MappedSafetensors), not a heap copy. */
+export function isMappedBuffer(buffer: ArrayBufferLike): boolean {
+  return mappedBuffers.has(buffer);
+}
+
+export class MappedSafetensors {
+  private readonly windows = new Map<string, ArrayBuffer>();
+
+  private constructor(
+    readonly header: SafetensorsHeader,
+    private readonly size: number,
+    private readonly mmapFile: (file: string, offset: number, length: number) => ArrayBuffer,
+  ) {}
+
+  static open(file: string, mmapFile: (file: string, offset: number, length: number) => ArrayBuffer): MappedSafetensors {
     const header = readSafetensorsHeaderSync(file);
-    let buffer: ArrayBuffer;
-    try {
-      buffer = mmapFile(file);
-    } catch (err) {
-      throw new SafetensorsError(path.basename(file), (err as Error).message);
-    }
-    return new MappedSafetensors(header, buffer);
+    return new MappedSafetensors(header, statSync(file).size, mmapFile);
   }
 
   has(name: string): boolean {
     return this.header.tensors.has(name);
   }
 
-  /** Tensor `name` as a view of the mapping, or null when its offset is not aligned for its type. */
-  view(name: string): RawTensor | null {
+  /** tensor `name`'s bytes, mapped (once) */
+  private window(name: string): { info: TensorInfo; bytes: ArrayBuffer } {
     const file = path.basename(this.header.file);
     const info = this.header.tensors.get(name);
     if (!info) throw new SafetensorsError(file, `tensor "${name}" is missing`);
-    if (info.end > this.buffer.byteLength) throw new SafetensorsError(file, `tensor "${name}": the file changed while mapped`);
-    return rawOf(info, file, (ctor, n) => (info.begin % ctor.BYTES_PER_ELEMENT ? null : new ctor(this.buffer, info.begin, n)));
+    if (info.end > this.size) throw new SafetensorsError(file, `tensor "${name}": the file changed while mapped`);
+    let bytes = this.windows.get(name);
+    if (!bytes) {
+      try {
+        bytes = this.mmapFile(this.header.file, info.begin, info.end - info.begin);
+      } catch (err) {
+        throw new SafetensorsError(file, `tensor "${name}": ${(err as Error).message}`);
+      }
+      this.windows.set(name, bytes);
+      mappedBuffers.add(bytes);
+    }
+    return { info, bytes };
+  }
+
+  /** Tensor `name` as a view of the mapping, or null when its offset is not aligned for its type. */
+  view(name: string): RawTensor | null {
+    const file = path.basename(this.header.file);
+    const { info, bytes } = this.window(name);
+    // the window starts at info.begin: its address is as aligned as that file offset
+    return rawOf(info, file, (ctor, n) => (info.begin % ctor.BYTES_PER_ELEMENT ? null : new ctor(bytes, 0, n)));
   }
 
   /** Tensor `name` copied out of the mapping (for a misaligned one). */
   copy(name: string): RawTensor {
     const file = path.basename(this.header.file);
-    const info = this.header.tensors.get(name);
-    if (!info) throw new SafetensorsError(file, `tensor "${name}" is missing`);
+    const { info, bytes } = this.window(name);
     return rawOf(info, file, (ctor, n) => {
       const out = new ctor(n);
-      new Uint8Array(out.buffer).set(new Uint8Array(this.buffer, info.begin, info.end - info.begin));
+      new Uint8Array(out.buffer).set(new Uint8Array(bytes));
       return out;
     })!;
   }

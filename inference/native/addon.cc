@@ -214,16 +214,35 @@ Napi::Value Quantize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// mmapFile(path): the whole file as an ArrayBuffer over a private (copy-on-write) mapping, so
-// weights are used as stored, paged in on demand and shared with the page cache; a stray write
-// lands in a private page, never in the file. Unmapped when the buffer is collected.
+// mmapFile(path, offset, length): bytes [offset, offset + length) of the file as an ArrayBuffer over
+// a private (copy-on-write) mapping, so weights are used as stored, paged in on demand and shared
+// with the page cache; a stray write lands in a private page, never in the file. Unmapped when the
+// buffer is collected. A window, not the whole file: Node 20 refuses an external buffer over 4 GiB
+// (buffer.constants.MAX_LENGTH), and a 7B checkpoint's shards are bigger. The mapping starts at the
+// page below `offset`; the buffer starts at `offset` itself.
+struct Mapping {
+  void* base;
+  size_t size;
+};
+
 Napi::Value MmapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    fail(env, "mmapFile: path must be a string");
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsNumber()) {
+    fail(env, "mmapFile: (path, offset, length) expected");
     return env.Undefined();
   }
   const std::string file = info[0].As<Napi::String>().Utf8Value();
+  const double offD = info[1].As<Napi::Number>().DoubleValue();
+  const double lenD = info[2].As<Napi::Number>().DoubleValue();
+  if (!(offD >= 0) || !(lenD >= 0) || offD != (double)(uint64_t)offD || lenD != (double)(uint64_t)lenD) {
+    fail(env, "mmapFile: offset and length must be non-negative integers");
+    return env.Undefined();
+  }
+  const size_t offset = (size_t)offD, length = (size_t)lenD;
+  if (length > ((size_t)1 << 32)) {
+    fail(env, "mmapFile: a window is at most 4 GiB (Node's buffer limit); map a tensor at a time");
+    return env.Undefined();
+  }
   const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
@@ -232,12 +251,20 @@ Napi::Value MmapFile(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, msg).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  const size_t size = (size_t)st.st_size;
-  if (size == 0) {
+  if (offset + length > (size_t)st.st_size) {
+    close(fd);
+    Napi::Error::New(env, "mmapFile: " + file + " has " + std::to_string((size_t)st.st_size) + " bytes, fewer than offset + length = " +
+                              std::to_string(offset + length)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (length == 0) {
     close(fd);
     return Napi::ArrayBuffer::New(env, 0);
   }
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  const size_t start = offset / page * page;
+  const size_t size = offset + length - start;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, (off_t)start);
   const int err = errno;
   close(fd);  // the mapping keeps the file
   if (p == MAP_FAILED) {
@@ -245,7 +272,8 @@ Napi::Value MmapFile(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
   return Napi::ArrayBuffer::New(
-      env, p, size, [](Napi::Env, void* data, size_t* len) { munmap(data, *len); delete len; }, new size_t(size));
+      env, static_cast<char*>(p) + (offset - start), length,
+      [](Napi::Env, void*, Mapping* m) { munmap(m->base, m->size); delete m; }, new Mapping{p, size});
 }
 
 Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
