@@ -4,7 +4,7 @@
  * the demo model:
  * - restarting server B leaves server A's live stream alone (B recovers only runs of instances
  *   whose lease ran out): an audit trigger records every status the row ever had, and the worker
- *   is paused (SIGSTOP) meanwhile so the stream is live whatever the machine's speed;
+ *   is paused (SIGSTOP) from before the run starts, so it is unfinished whatever the machine's speed;
  * - a server killed with SIGKILL and restarted on its DATA_DIR marks its own unfinished run
  *   interrupted at start (its previous process's pid is gone), not only once its lease lapses;
  * - a reconnect landing on B after the run's server was killed ends as interrupted, with the
@@ -143,6 +143,33 @@ function webServerPid(port: number): number {
   throw new Error(`no web server process for port ${port}`);
 }
 
+/**
+ * A run on `server` that cannot end by itself while the worker is paused: one short run first (so
+ * the server knows the worker's /info without asking), then the worker is stopped (SIGSTOP) and
+ * the long run started — it stays queued until `resume()`, however fast or busy the machine.
+ */
+async function pausedRun(server: WebServer, cookie: string, workerUrl: string) {
+  const { max_new_tokens } = (await (await fetch(`${workerUrl}/info`)).json()) as { max_new_tokens: number };
+  const warm = await start(server, cookie, { mode: "raw", adapters: [null], prompt: "Hi", params: { max_new_tokens: 2, temperature: 0 } });
+  await subscribe(server, cookie, { runId: warm.runId }, 1).done;
+  const pids = workerPids(workerUrl);
+  expect(pids.length).toBeGreaterThan(0);
+  for (const pid of pids) process.kill(pid, "SIGSTOP");
+  let resumed = false;
+  const resume = () => {
+    if (resumed) return;
+    resumed = true;
+    for (const pid of pids) process.kill(pid, "SIGCONT");
+  };
+  try {
+    const run = await start(server, cookie, { mode: "raw", adapters: [null], prompt: "Once upon a time", params: { max_new_tokens, temperature: 0, ignore_eos: true } });
+    return { run, resume };
+  } catch (e) {
+    resume();
+    throw e;
+  }
+}
+
 const tokensOf = (events: Event[]) => events.filter((e) => e.chunk.kind === "token");
 
 describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Postgres", () => {
@@ -194,56 +221,47 @@ describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Po
 
   it("restarting server B does not interrupt server A's live stream", { timeout: 600_000 }, async () => {
     const cookie = await ownerCookie(a);
-    const { max_new_tokens } = (await (await fetch(`${worker.url}/info`)).json()) as { max_new_tokens: number };
-    const run = await start(a, cookie, { mode: "raw", adapters: [null], prompt: "Once upon a time", params: { max_new_tokens, temperature: 0, ignore_eos: true } });
-    // the browser stays connected to A throughout (a run nobody watches is cut off after a grace time)
-    const watch = subscribe(a, cookie, { runId: run.runId }, 1);
-    await watch.when((ev) => tokensOf(ev).length >= 3);
-
-    // the worker paused (SIGSTOP): A's stream is certainly still live while B restarts, however fast the machine
-    const paused = workerPids(worker.url);
-    expect(paused.length).toBeGreaterThan(0);
-    for (const pid of paused) process.kill(pid, "SIGSTOP");
+    // the worker paused: A's run is certainly unfinished while B restarts
+    const { run, resume } = await pausedRun(a, cookie, worker.url);
     try {
+      // the browser stays connected to A throughout (a run nobody watches is cut off after a grace time)
+      const watch = subscribe(a, cookie, { runId: run.runId }, 1);
+      await watch.when((ev) => ev.length >= 1);
       await b.stop();
       b = await startWebServer({ worker: { url: worker.url }, env });
+      resume();
+      // B is up (its recovery at start ran before it served); A's run streams on. Stopped through
+      // B (the stop is relayed to A), it ends as stopped
+      await watch.when((ev) => tokensOf(ev).length >= 1);
+      await stop(b, cookie, run.runId);
+      const events = await watch.done;
+      expect(events.at(-1)!.chunk).toMatchObject({ kind: "end", status: "stopped" });
+      const history = await statuses(run.generationIds[0]!);
+      expect(history).not.toContain("interrupted");
+      expect(history.at(-1)).toBe("stopped");
     } finally {
-      for (const pid of paused) process.kill(pid, "SIGCONT");
+      resume();
     }
-    const seen = tokensOf(watch.events).length;
-    await watch.when((ev) => tokensOf(ev).length > seen);
-    // B is up (its recovery at start ran before it served); A streams on. Stopped through B (the
-    // stop is relayed to A), it ends as stopped
-    await stop(b, cookie, run.runId);
-    const events = await watch.done;
-    expect(events.at(-1)!.chunk).toMatchObject({ kind: "end", status: "stopped" });
-    const history = await statuses(run.generationIds[0]!);
-    expect(history).not.toContain("interrupted");
-    expect(history.at(-1)).toBe("stopped");
   });
 
   it("a server killed (SIGKILL) and restarted on its DATA_DIR marks its own unfinished run interrupted at start", { timeout: 600_000 }, async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "loraland-multi-c-"));
     let c = await startWebServer({ worker: { url: worker.url }, env, dataDir });
-    const paused = workerPids(worker.url);
+    let resume = () => {};
     try {
       const cookie = await ownerCookie(c);
-      const { max_new_tokens } = (await (await fetch(`${worker.url}/info`)).json()) as { max_new_tokens: number };
-      const run = await start(c, cookie, { mode: "raw", adapters: [null], prompt: "Once upon a time", params: { max_new_tokens, temperature: 0, ignore_eos: true } });
-      const watch = subscribe(c, cookie, { runId: run.runId }, 1);
-      await watch.when((ev) => tokensOf(ev).length >= 1);
-      // the run is live (worker paused) when its server dies
-      for (const pid of paused) process.kill(pid, "SIGSTOP");
+      // the run is unfinished (worker paused) when its server dies
+      const paused = await pausedRun(c, cookie, worker.url);
+      resume = paused.resume;
       process.kill(-webServerPid(c.port), "SIGKILL");
-      await watch.done.catch(() => {}); // the connection dies with it
       c = await startWebServer({ worker: { url: worker.url }, env, dataDir });
       // up means its recovery at start ran: no lease had to lapse first
-      const history = await statuses(run.generationIds[0]!);
+      const history = await statuses(paused.run.generationIds[0]!);
       expect(history.at(-1), `${fs.readdirSync(dataDir).join(" ")}\n${c.output()}`).toBe("interrupted");
       // A, a live peer, kept its lease
       expect((await sql`select id from web_instances where lease_until > now()`).length).toBeGreaterThanOrEqual(2);
     } finally {
-      for (const pid of paused) process.kill(pid, "SIGCONT");
+      resume();
       await c.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
@@ -251,25 +269,25 @@ describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Po
 
   it("a reconnect to B after the run's server was killed ends the pane as interrupted, with its stored output", { timeout: 600_000 }, async () => {
     const d = await startWebServer({ worker: { url: worker.url }, env });
-    const paused = workerPids(worker.url);
+    let resume = () => {};
     try {
       const cookie = await ownerCookie(d);
-      const { max_new_tokens } = (await (await fetch(`${worker.url}/info`)).json()) as { max_new_tokens: number };
-      const run = await start(d, cookie, { mode: "raw", adapters: [null], prompt: "Once upon a time", params: { max_new_tokens, temperature: 0, ignore_eos: true } });
-      const onD = subscribe(d, cookie, { runId: run.runId }, 1);
-      await onD.when((ev) => tokensOf(ev).length >= 3);
-      for (const pid of paused) process.kill(pid, "SIGSTOP");
+      const paused = await pausedRun(d, cookie, worker.url);
+      resume = paused.resume;
+      const runId = paused.run.runId;
+      const onD = subscribe(d, cookie, { runId }, 1);
+      await onD.when((ev) => ev.length >= 1);
       process.kill(-webServerPid(d.port), "SIGKILL");
       await onD.done.catch(() => {}); // the connection dies with it
       const lastSeen = onD.events.at(-1)!.id;
       // B waits for D's lease to lapse (nobody answers for D), then serves what is stored
-      const resumed = await subscribe(b, cookie, { runId: run.runId, lastEventId: String(lastSeen) }, 1).done;
+      const resumed = await subscribe(b, cookie, { runId, lastEventId: String(lastSeen) }, 1).done;
       expect(resumed.map((e) => e.id)).toEqual([lastSeen + 1]);
-      const [row] = await sql<{ status: string; output: string }[]>`select status, output from generations where id = ${run.generationIds[0]!}`;
+      const [row] = await sql<{ status: string; output: string }[]>`select status, output from generations where id = ${paused.run.generationIds[0]!}`;
       expect(row!.status).toBe("interrupted");
       expect(resumed[0]!.chunk).toMatchObject({ kind: "end", status: "interrupted", output: row!.output });
     } finally {
-      for (const pid of paused) process.kill(pid, "SIGCONT");
+      resume();
       await d.stop();
     }
   });
