@@ -121,13 +121,32 @@ interface Start {
   refused?: string;
   /** what the client saw end, per pane */
   seen: Map<number, { status: string; output: string }>;
+  answeredAt?: number;
+  /** when the client saw its last pane end */
+  endedAt?: number;
 }
 
 const ADAPTERS = [null, "sql", "ner", "spam", "sentiment", "wordnet"];
 
 class Load {
   readonly starts: Start[] = [];
-  phase = "baseline";
+  private current = "baseline";
+  /** when each fault struck */
+  readonly faults = new Map<string, number>();
+  get phase() {
+    return this.current;
+  }
+  /** a new phase, begun by its fault now */
+  set phase(p: string) {
+    this.current = p;
+    this.faults.set(p, Date.now());
+  }
+  /** runs answered before the fault that the client had not yet seen end: what the fault cut */
+  inFlightAt(phase: string): number | null {
+    const at = this.faults.get(phase);
+    if (at === undefined) return null;
+    return this.starts.filter((s) => s.answeredAt !== undefined && s.answeredAt < at && (s.endedAt === undefined || s.endedAt > at)).length;
+  }
   private running = true;
   private loops: Promise<void>[] = [];
   private readonly follows: Promise<void>[] = [];
@@ -163,6 +182,7 @@ class Load {
         if (res.ok) {
           const out = ((await res.json()) as { result: { data: { json: { runId: string; chatId: string } } } }).result.data.json;
           s.chatId = out.chatId;
+          s.answeredAt = Date.now();
           s.runId = out.runId;
         } else {
           s.refused = `HTTP ${res.status}`;
@@ -206,7 +226,10 @@ class Load {
           if (!value.id || !value.data) continue;
           lastId = value.id;
           const c = (JSON.parse(value.data) as { json: { kind: string; pane: number; status?: string; output?: string } }).json;
-          if (c.kind === "end") s.seen.set(c.pane, { status: c.status!, output: c.output! });
+          if (c.kind === "end") {
+            s.seen.set(c.pane, { status: c.status!, output: c.output! });
+            if (s.seen.size === s.panes.length) s.endedAt = Date.now();
+          }
         }
       } catch {
         // the web server went away mid-stream: try again while it may come back
@@ -324,6 +347,8 @@ async function settle(url: string, owners: string[], starts: Start[], timeoutMs:
 // ---- one database ---------------------------------------------------------------------------
 
 interface Outcome {
+  /** per probe: runs in flight when its fault struck */
+  inFlight: Map<string, number | null>;
   db: DbKind;
   phases: Map<string, Tally>;
   settledMs: number;
@@ -394,7 +419,8 @@ async function runOn(kind: DbKind, snapshot: BuildSnapshot): Promise<Outcome> {
     await load.end();
     const settledMs = await settle(url, owners, load.starts, 60_000);
     const phases = await check(url, owners, load.starts);
-    return { db: kind, phases, settledMs, skipped };
+    const inFlight = new Map([...phases.keys()].map((p) => [p, p === "after" ? null : load.inFlightAt(p)]));
+    return { db: kind, phases, settledMs, skipped, inFlight };
   } finally {
     webLogs.push(web.output());
     const logFile = path.join(os.tmpdir(), `fault-web-${kind}.log`);
@@ -417,18 +443,18 @@ function format(o: Outcome): string {
   const lines = [
     `**${o.db}** (recovered and settled ${(o.settledMs / 1000).toFixed(0)} s after the load stopped)`,
     "",
-    "| probe (starts sent while…) | starts answered | refused / unanswered | lost | duplicated | stuck | wrongly marked | generations found, by final status |",
-    "|---|---|---|---|---|---|---|---|",
+    "| probe (starts sent while…) | runs in flight at the fault | starts answered | refused / unanswered | lost | duplicated | stuck | wrongly marked | generations found, by final status |",
+    "|---|---|---|---|---|---|---|---|---|",
   ];
   const total: Tally = { answered: 0, refused: 0, lost: 0, duplicated: 0, stuck: 0, wrong: 0, states: {}, notes: [] };
   const states = (st: Record<string, number>) => Object.entries(st).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");
   for (const [phase, x] of o.phases) {
-    lines.push(`| ${phase} | ${x.answered} | ${x.refused} | ${x.lost} | ${x.duplicated} | ${x.stuck} | ${x.wrong} | ${states(x.states)} |`);
+    lines.push(`| ${phase} | ${o.inFlight.get(phase) ?? "–"} | ${x.answered} | ${x.refused} | ${x.lost} | ${x.duplicated} | ${x.stuck} | ${x.wrong} | ${states(x.states)} |`);
     for (const k of ["answered", "refused", "lost", "duplicated", "stuck", "wrong"] as const) total[k] += x[k];
     for (const [k, n] of Object.entries(x.states)) total.states[k] = (total.states[k] ?? 0) + n;
     total.notes.push(...x.notes);
   }
-  lines.push(`| **all** | **${total.answered}** | ${total.refused} | **${total.lost}** | **${total.duplicated}** | **${total.stuck}** | **${total.wrong}** | ${states(total.states)} |`);
+  lines.push(`| **all** | | **${total.answered}** | ${total.refused} | **${total.lost}** | **${total.duplicated}** | **${total.stuck}** | **${total.wrong}** | ${states(total.states)} |`);
   for (const s of o.skipped) lines.push(`- skipped: ${s}`);
   for (const n of total.notes.slice(0, 30)) lines.push(`- ${n}`);
   if (total.notes.length > 30) lines.push(`- … ${total.notes.length - 30} more`);
