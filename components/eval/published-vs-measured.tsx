@@ -19,8 +19,8 @@ const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
 const clamp = (v: number) => Math.max(0, Math.min(1, v)) * 100;
 
 export function PublishedVsMeasured({ metrics, baseModel, intervals }: { metrics: Figure[]; baseModel: string; intervals: Partial<Record<ModelLabel, CI | null>> }) {
-  const models = MODEL_ORDER.filter((m) => metrics.some((f) => f.modelLabel === m));
-  if (!models.length) return null;
+  // the fine-tuned and base rows always (a chart with nothing measured yet still says so)
+  const models = MODEL_ORDER.filter((m) => m === "fine_tuned" || m === "base" || metrics.some((f) => f.modelLabel === m));
   const hasPublished = metrics.some((f) => f.source === "published");
   const hasMeasured = metrics.some((f) => f.source === "measured");
   return (

@@ -57,6 +57,8 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     browser = await launchBrowser();
   }, 900_000);
   afterAll(async () => {
+    // the server's log, for a failure's story
+    if (web) fs.writeFileSync(path.join(shots, "presets-eval-controls-web.log"), web.output());
     await browser?.close();
     await web?.stop();
     await worker?.stop();
