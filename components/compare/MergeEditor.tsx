@@ -26,13 +26,13 @@ export function MergeEditor(props: {
       <span className="break-all font-mono text-slate-700 dark:text-slate-200" data-testid="merged-label" title="Merged adapters (LoRAX merged_adapters)">
         {recipeLabel(m)}
       </span>
-      <details>
+      <details className="min-w-0">
         <summary className="cursor-pointer text-slate-500" data-testid="merge-recipe-toggle">
           Recipe
         </summary>
-        <fieldset disabled={disabled} className="mt-1 flex flex-col gap-1" aria-label="Merge recipe">
+        <fieldset disabled={disabled} className="mt-1 flex min-w-0 flex-col gap-1" aria-label="Merge recipe">
           {m.ids.map((id, k) => (
-            <div key={k} className="flex items-center gap-1">
+            <div key={k} className="flex min-w-0 items-center gap-1">
               <select aria-label={`Adapter ${k + 1}`} data-testid={`merge-id-${k}`} value={id} onChange={(e) => setPart(k, e.target.value, m.weights[k] ?? 1)} className={`${field} min-w-0 flex-1`}>
                 {!choices.some((c) => c.id === id) && <option value={id}>{id}</option>}
                 {choices.map((c) => (

@@ -305,7 +305,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
           pane={pane}
           startedAt={r.startedAt[0] ?? null}
           showTokens={showTokens}
-          outputKind={outputKindOf(adapter)}
+          // structured output's answer is JSON whatever the task
+          outputKind={params.response_format ? "json" : outputKindOf(adapter)}
           header={pane.generationId && !running && pane.status !== "idle" ? <FeedbackButtons key={pane.generationId} generationId={pane.generationId} rating={null} /> : undefined}
           onStop={() => r.stop(0)}
           onRetry={() =>

@@ -78,7 +78,7 @@ export function StructuredOutputField(props: {
               Schema not usable: {error}
             </p>
           )}
-          {cardSchema && JSON.stringify(rf.schema) !== JSON.stringify(cardSchema) && (
+          {cardSchema && (error !== null || JSON.stringify(rf.schema) !== JSON.stringify(cardSchema)) && (
             <button type="button" className="self-start underline" onClick={() => edit(pretty(cardSchema))}>
               Use the card’s schema
             </button>
