@@ -8,7 +8,7 @@
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import type { RunChunk } from "../../server/inference/stream-hub";
 import { useTRPC } from "@/trpc/react";
@@ -44,6 +44,11 @@ export interface RunRequest {
 
 type EndChunk = Extract<RunChunk, { kind: "end" }>;
 
+/** Tokens each of a run's panes showed when it was stopped (null: not stopped), by run pane. */
+function shownOf(frozen: Map<string, PaneView>, run: ActiveRun): (number | null)[] {
+  return run.map.map((_, k) => frozen.get(`${run.runId}:${k}`)?.tokens.length ?? null);
+}
+
 /**
  * Pane states by grid position (absent = idle). `start` names the grid positions and their
  * models; `onEnd` hears each pane's final chunk (chat mode appends the answer to its transcript).
@@ -60,9 +65,16 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   const onEndRef = useRef(opts.onEnd);
   // runs whose start call has not answered yet -> the stop asked meanwhile (true = all panes), sent once it answers
   const pendingStops = useRef(new Map<string, number[] | true | null>());
+  // panes as the DOM shows them (set at commit): a stop freezes exactly this
+  const shownRef = useRef<(PaneView | undefined)[]>([]);
+  // stopped panes ("runId:runPane") -> what was on screen at the click; their later chunks are dropped
+  const frozen = useRef(new Map<string, PaneView>());
   useEffect(() => {
     onEndRef.current = opts.onEnd;
   });
+  useLayoutEffect(() => {
+    shownRef.current = panes;
+  }, [panes]);
   const queryClient = useQueryClient();
   const startMutation = useMutation(trpc.generate.start.mutationOptions());
   const stopMutation = useMutation(trpc.generate.stop.mutationOptions());
@@ -78,9 +90,22 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
       if (!run) return;
       const grid = run.map[chunk.pane];
       if (grid === undefined) return;
-      setPanes((ps) => applyChunk(ps as PaneView[], { ...chunk, pane: grid }));
-      if (chunk.kind !== "end") return;
-      onEndRef.current?.(grid, chunk);
+      const still = frozen.current.get(`${runId}:${chunk.pane}`);
+      if (still) {
+        // stopped on screen already: only the end counts (its stats; the text stays what was shown)
+        if (chunk.kind !== "end") return;
+        setPanes((ps) => {
+          const next = ps.slice();
+          next[grid] = { ...still, stats: chunk.stats };
+          return next;
+        });
+        frozen.current.delete(`${runId}:${chunk.pane}`);
+        onEndRef.current?.(grid, { ...chunk, status: "stopped", output: still.text, finishReason: null, error: null, errorStatus: null });
+      } else {
+        setPanes((ps) => applyChunk(ps as PaneView[], { ...chunk, pane: grid }));
+        if (chunk.kind !== "end") return;
+        onEndRef.current?.(grid, chunk);
+      }
       run.ended = (run.ended ?? 0) + 1;
       // the run is over when every pane of it has ended: drop its subscription
       if (run.ended >= run.map.length) {
@@ -122,8 +147,8 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         });
         const asked = pendingStops.current.get(run.runId);
         pendingStops.current.delete(run.runId);
-        if (asked === true) stopMutation.mutate({ runId: run.runId });
-        else if (asked) for (const pane of asked) stopMutation.mutate({ runId: run.runId, pane });
+        if (asked === true) stopMutation.mutate({ runId: run.runId, shown: shownOf(frozen.current, run) });
+        else if (asked) for (const pane of asked) stopMutation.mutate({ runId: run.runId, pane, shown: shownOf(frozen.current, run) });
         return res;
       } catch (e) {
         pendingStops.current.delete(run.runId);
@@ -141,9 +166,22 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
     [chatId, startMutation, stopMutation, setActive],
   );
 
+  /**
+   * Stops a grid pane (or all): the pane freezes on screen at once as stopped (later chunks are
+   * dropped), and the server is told how many tokens it showed, so it stores exactly that.
+   */
   const stop = useCallback(
     (gridPane?: number) => {
+      const freeze: [number, PaneView][] = [];
       for (const r of runsRef.current) {
+        r.map.forEach((g, k) => {
+          if (gridPane !== undefined && g !== gridPane) return;
+          const p = shownRef.current[g];
+          if (!p || !isRunning(p.status) || frozen.current.has(`${r.runId}:${k}`)) return;
+          const still: PaneView = { ...p, status: "stopped" };
+          frozen.current.set(`${r.runId}:${k}`, still);
+          freeze.push([g, still]);
+        });
         // not started yet: stopped once the start call answers
         if (pendingStops.current.has(r.runId)) {
           const asked = pendingStops.current.get(r.runId) ?? null;
@@ -151,9 +189,15 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
           else if (r.map.includes(gridPane) && asked !== true) pendingStops.current.set(r.runId, [...(asked ?? []), r.map.indexOf(gridPane)]);
           continue;
         }
-        if (gridPane === undefined) stopMutation.mutate({ runId: r.runId });
-        else if (r.map.includes(gridPane)) stopMutation.mutate({ runId: r.runId, pane: r.map.indexOf(gridPane) });
+        if (gridPane === undefined) stopMutation.mutate({ runId: r.runId, shown: shownOf(frozen.current, r) });
+        else if (r.map.includes(gridPane)) stopMutation.mutate({ runId: r.runId, pane: r.map.indexOf(gridPane), shown: shownOf(frozen.current, r) });
       }
+      if (freeze.length > 0)
+        setPanes((ps) => {
+          const next = ps.slice();
+          for (const [g, still] of freeze) next[g] = still;
+          return next;
+        });
     },
     [stopMutation],
   );

@@ -24,7 +24,7 @@ export interface NotifyClient {
 type Message =
   | { t: "want"; run: string; from: number; sub: string; reply: string }
   /** a stop asked on another server (pane absent = all) */
-  | { t: "stop"; run: string; owner: string; pane?: number }
+  | { t: "stop"; run: string; owner: string; pane?: number; shown?: (number | null)[] }
   | { t: "bye"; sub: string }
   | { t: "ok"; sub: string }
   | { t: "none"; sub: string }
@@ -70,14 +70,14 @@ export class RunRelay {
       return;
     }
     if (m.t === "want") void this.serve(m);
-    else if (m.t === "stop") this.hub.stop(m.run, m.owner, m.pane);
+    else if (m.t === "stop") this.hub.stop(m.run, m.owner, m.pane, m.shown);
     else if (m.t === "bye") this.serving.get(m.sub)?.abort();
     else this.watching.get(m.sub)?.(m);
   }
 
   /** Asks the server running a run to stop it (one pane, or all); it ignores another owner's. */
-  async stop(ownerInstance: string, runId: string, ownerId: string, pane?: number): Promise<void> {
-    await this.send(ownerInstance, { t: "stop", run: runId, owner: ownerId, pane });
+  async stop(ownerInstance: string, runId: string, ownerId: string, pane?: number, shown?: (number | null)[]): Promise<void> {
+    await this.send(ownerInstance, { t: "stop", run: runId, owner: ownerId, pane, shown });
   }
 
   /** The owner's side: relays the run's log from `from` to the watcher until the run ends or the watcher leaves. */

@@ -82,6 +82,10 @@ interface PaneState extends PaneSpec {
   tLast: number | null;
   tokensIn: number | null;
   flushedLength: number;
+  /** a stop's cut: the stored output is the first `cutAt` tokens (what the browser showed) */
+  cutAt: number | null;
+  /** the final write, once the pane has ended (a stop that arrives after it rewrites the row) */
+  finalSave: Promise<void> | null;
 }
 
 interface Run {
@@ -156,6 +160,8 @@ export class StreamHub {
         tLast: null,
         tokensIn: null,
         flushedLength: 0,
+        cutAt: null,
+        finalSave: null,
       })),
       events: [],
       waiters: new Set(),
@@ -263,16 +269,43 @@ export class StreamHub {
     }
   }
 
-  /** Stops one pane (or all): the worker request is aborted and the output kept as stopped. */
-  stop(runId: string, ownerId: string, pane?: number): boolean {
+  /**
+   * Stops one pane (or all): the worker request is aborted at once and the output kept as stopped.
+   * `shown[i]` is how many tokens of pane i the browser showed when its Stop was clicked: the
+   * stored output is cut there (never past what was produced), so history holds what the person
+   * saw. Without it the cut is what had arrived here. A pane that already ended on its own before
+   * the stop arrived (a race with the last tokens) is rewritten as stopped when it showed less.
+   */
+  stop(runId: string, ownerId: string, pane?: number, shown?: (number | null | undefined)[]): boolean {
     const run = this.runs.get(runId);
     if (!run || run.ownerId !== ownerId) return false;
     for (const [i, p] of run.panes.entries()) {
       if (pane !== undefined && pane !== i) continue;
-      if (p.abortAs === null) p.abortAs = "stopped";
+      const seen = shown?.[i];
+      const cut = Math.min(seen ?? p.tokens.length, p.tokens.length);
+      if (p.finalSave) {
+        if (p.status !== "stopped" && cut < p.tokens.length) {
+          const prior = p.finalSave;
+          p.finalSave = prior.then(() => this.save(run, p, this.cutPatch(p, cut), true));
+        }
+        continue;
+      }
+      if (p.abortAs === null) {
+        p.abortAs = "stopped";
+        p.cutAt = cut;
+      } else if (p.abortAs === "stopped" && seen != null) p.cutAt = Math.min(p.cutAt ?? cut, cut);
       p.controller.abort();
     }
     return true;
+  }
+
+  /** A stored pane's row cut to its first `cut` tokens, as stopped. */
+  private cutPatch(p: PaneState, cut: number): GenerationPatch {
+    const tokens = p.tokens.slice(0, cut);
+    p.tokens = tokens;
+    p.text = tokens.filter((t) => !t.special).map((t) => t.text).join("");
+    p.status = "stopped";
+    return { status: "stopped", output: p.text, tokens, tokensOut: tokens.length, finishReason: null, error: null };
   }
 
   /** Aborts everything (server shutdown): outputs are kept as interrupted. */
@@ -372,6 +405,8 @@ export class StreamHub {
           p.tAccepted = now();
           p.workerQueueMs = ev.workerQueueMs;
         } else if (ev.type === "token") {
+          // stopped: nothing after the click reaches the log (the abort ends the stream shortly)
+          if (p.abortAs === "stopped") break;
           const at = now();
           if (p.tFirst === null) {
             p.tFirst = at;
@@ -403,6 +438,10 @@ export class StreamHub {
     }
     await flushing;
     const end = now();
+    if (p.abortAs === "stopped" && p.cutAt !== null && p.cutAt < p.tokens.length) {
+      p.tokens = p.tokens.slice(0, p.cutAt);
+      p.text = p.tokens.filter((t) => !t.special).map((t) => t.text).join("");
+    }
     let status: FinalStatus;
     if (p.abortAs) status = p.abortAs;
     else if (!error) status = "done";
@@ -436,7 +475,8 @@ export class StreamHub {
       tokensPerSecond: stats.tokensPerSecond,
       finishedAt: new Date(),
     };
-    await this.save(run, p, final, true);
+    p.finalSave = this.save(run, p, final, true);
+    await p.finalSave;
     this.push(run, {
       pane,
       kind: "end",

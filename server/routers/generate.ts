@@ -334,15 +334,25 @@ export const generateRouter = createTRPCRouter({
     }),
 
   stop: mutationProcedure
-    .input(z.object({ runId: z.string().uuid("runId must be a UUID"), pane: z.number().int().min(0).max(LIMITS.maxPanes - 1).optional() }))
+    .input(
+      z.object({
+        runId: z.string().uuid("runId must be a UUID"),
+        pane: z.number().int().min(0).max(LIMITS.maxPanes - 1).optional(),
+        // tokens the browser showed per run pane when Stop was clicked: the stored output is cut there
+        shown: z
+          .array(z.number().int("shown: a whole number of tokens").min(0, "shown: a token count is never negative").nullable())
+          .max(LIMITS.maxPanes, `shown: at most ${LIMITS.maxPanes} panes`)
+          .optional(),
+      }),
+    )
     .mutation(async ({ ctx, input }) => {
       const { hub, relay } = await streaming(ctx.db, ctx.env);
-      if (hub.stop(input.runId, ctx.ownerId, input.pane)) return { stopped: true };
+      if (hub.stop(input.runId, ctx.ownerId, input.pane, input.shown)) return { stopped: true };
       // another server's run (this owner's, still unfinished): that server stops it
       const rows = relay ? await runGenerations({ db: ctx.db, ownerId: ctx.ownerId, runId: input.runId }) : [];
       const owner = rows.find((r) => r.status === "queued" || r.status === "streaming")?.instanceId;
       if (!relay || !owner || owner === relay.instanceId) return { stopped: false };
-      await relay.stop(owner, input.runId, ctx.ownerId, input.pane);
+      await relay.stop(owner, input.runId, ctx.ownerId, input.pane, input.shown);
       return { stopped: true };
     }),
 });
