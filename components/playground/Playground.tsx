@@ -14,7 +14,7 @@ import { OutputPane } from "./OutputPane";
 import { outputKindOf } from "./output-format";
 import { schemaFromCard } from "./structured-output";
 import { DEFAULT_PARAMS, ParamsPanel } from "./ParamsPanel";
-import { renderOrError, TemplateForm } from "./TemplateForm";
+import { missingFields, renderOrError, TemplateForm } from "./TemplateForm";
 import { RunSubscription, useRuns } from "./use-run";
 import { isRunning } from "./run-state";
 import { BASE, setupQuery, type PageSetup } from "./url-state";
@@ -168,13 +168,14 @@ export function Playground({ setup }: { setup: PageSetup }) {
 
   const rendered = effectiveMode === "template" && template ? renderOrError(template, inputs) : { prompt: raw, error: null };
   const prompt = rendered.prompt;
+  const missing = effectiveMode === "template" && template ? missingFields(template, inputs) : [];
   const tokenCount = usePromptTokens(effectiveMode === "chat" ? "" : prompt);
   const running = isRunning(pane.status);
 
   // on a phone the output is below the form: bring it into view when a run starts
   const outputRef = useRef<HTMLDivElement>(null);
   const run = async () => {
-    if (!prompt.trim() || running || r.busy || schemaBlocks) return;
+    if (!prompt.trim() || running || r.busy || schemaBlocks || missing.length > 0) return;
     const below = outputRef.current && outputRef.current.getBoundingClientRect().top > window.innerHeight * 0.6;
     if (below) outputRef.current!.scrollIntoView({ behavior: "smooth", block: "start" });
     const res = await r.start(
@@ -269,13 +270,14 @@ export function Playground({ setup }: { setup: PageSetup }) {
           </div>
         )}
         {rendered.error && <p role="alert" className="text-sm text-red-600">{rendered.error}</p>}
+        {missing.length > 0 && <p className="text-xs text-slate-500" data-testid="missing-fields">Fill in {missing.map((c) => `{${c}}`).join(", ")} to run.</p>}
         <div className="flex flex-wrap gap-2">
           <button
             type="button"
             data-testid="run"
             onClick={() => void run()}
-            disabled={running || !prompt.trim() || r.busy || schemaBlocks}
-            title={schemaBlocks ? "Fix the JSON schema first" : undefined}
+            disabled={running || !prompt.trim() || r.busy || schemaBlocks || missing.length > 0}
+            title={schemaBlocks ? "Fix the JSON schema first" : missing.length > 0 ? `Fill in ${missing.join(", ")} first` : undefined}
             className="rounded bg-brand-600 px-4 py-2 text-sm font-medium text-white disabled:opacity-50"
           >
             {effectiveMode === "chat" ? "Send" : "Run"} <kbd className="ml-1 text-xs opacity-70">Ctrl+Enter</kbd>

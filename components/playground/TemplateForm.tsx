@@ -22,6 +22,15 @@ export function renderOrError(template: string, inputs: Record<string, string>):
   }
 }
 
+/** The template's fields still empty: Run waits for them (an empty field renders a prompt the adapter never saw in training). */
+export function missingFields(template: string, inputs: Record<string, string>): string[] {
+  try {
+    return templateColumns(template).filter((c) => !(inputs[c] ?? "").trim());
+  } catch {
+    return [];
+  }
+}
+
 export function TemplateForm({ template, inputs, onChange, samples, tokenCount, columns: askFor }: Props) {
   let columns: string[] = [];
   let templateError: string | null = null;
