@@ -12,7 +12,8 @@
  * (BENCH_GPU_CACHE, default ~/.cache/loraland/bench-gpu: a 7B run's distinct shapes are ~0.5 GB,
  * its adapters ~0.4 GB) and uploaded per layer (device memory and bandwidth are those of the full
  * model). Then the fusions (Model.fusions: residual add into o_proj/down_proj, SiLU·mul into
- * down_proj's input) are measured one at a time against none, interleaved in rounds, as medians.
+ * down_proj's input) are measured one at a time against none, interleaved in rounds, as medians,
+ * and 32 greedy rows sampled on the device against their logits read back and sampled on the host.
  * Where python3 has torch, transformers and peft, bench/gpu/peft_bench.py runs the same shape
  * side by side (transformers + PEFT, mixed batch via adapter_names); elsewhere one line says why not.
  */
@@ -31,6 +32,8 @@ import { Model, uploadModelWeights } from "../../inference/model/model";
 import type { ModelWeights } from "../../inference/model/weights";
 import { createWebGpuBackend, type WebGpuBackend } from "../../inference/webgpu/backend";
 import { USAGE } from "../../inference/webgpu/buffers";
+import { forwardAndSample, type DeviceRow } from "../../inference/webgpu/sampling";
+import { GREEDY, RequestSampler } from "../../inference/engine/sampler";
 
 const SHAPES = {
   "7b": { hiddenSize: 4096, numLayers: 32, numHeads: 32, numKvHeads: 8, intermediateSize: 14336, vocabSize: 32000, prompt: 512, context: 512, steps: 32, copyMiB: 1024 },
@@ -267,6 +270,18 @@ try {
   const fusions = Object.fromEntries(Object.entries(fusionTimes).map(([name, t]) => [name, {
     decode_b1_ms: ms(median(t.b1)), decode_32_adapters_ms: ms(median(t.s32)), prefill_ms: ms(median(t.prefill)),
   }]));
+  // sampling 32 greedy rows: the logits read back and sampled by the CPU sampler, vs on the device
+  // (only the ids and normalizers come back), interleaved in rounds
+  const samplers = Array.from({ length: streams }, (_, s) => new RequestSampler(GREEDY, s, []));
+  const rows: DeviceRow[] = samplers.map((sampler) => ({ sampler, topAlternatives: 0, constrained: false }));
+  const sampleTimes = { host: [] as number[], device: [] as number[] };
+  for (let round = 0; round < 3; round++) {
+    sampleTimes.host.push(await timeSteps(S.steps, async (i) => {
+      const l = await model.forwardAsync(decodeBatch(streams, S.context + Math.max(i, 0), perSeq, blockSize, mixed), kv);
+      samplers.forEach((sm, r) => sm.sample(l.subarray(r * config.vocabSize, (r + 1) * config.vocabSize)));
+    }));
+    sampleTimes.device.push(await timeSteps(S.steps, (i) => forwardAndSample(model, decodeBatch(streams, S.context + Math.max(i, 0), perSeq, blockSize, mixed), kv, rows)));
+  }
   const peft = peftSideBySide();
   if (typeof peft === "string") process.stderr.write(`transformers+PEFT: ${peft}\n`);
 
@@ -280,6 +295,7 @@ try {
     cold_adapter_load_ms: +(coldS * 1000).toFixed(1), adapter_host_build_s: +hostAdapterS.toFixed(2),
     synthetic_cache: `${CACHE} (${cacheUse.hits} files reused, ${cacheUse.written} generated in ${cacheUse.generateS.toFixed(1)} s)`,
     fusions_median_step: fusions, fusion_rounds: rounds,
+    decode_32_greedy_step_ms: { logits_read_back_and_sampled_on_host: ms(median(sampleTimes.host)), sampled_on_device: ms(median(sampleTimes.device)) },
     transformers_peft: peft,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
