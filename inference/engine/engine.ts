@@ -108,6 +108,8 @@ export class Engine implements EngineApi {
   private readonly allocator: BlockAllocator;
   private readonly scheduler: Scheduler<Request>;
   private readonly registry = new AdapterRegistry();
+  /** base_model_name_or_path values already warned about: said once per start, not per adapter */
+  private readonly warnedBases = new Set<string>();
   private readonly cache: AdapterCache;
   private readonly eosIds: Set<number>;
   private readonly log: (line: string) => void;
@@ -230,8 +232,9 @@ export class Engine implements EngineApi {
       entry.error = err.message;
       return toInfo(entry);
     }
-    if (entry.meta.baseModel && !sameModelName(entry.meta.baseModel, this.modelDir)) {
-      this.log(`adapter "${id}": base_model_name_or_path "${entry.meta.baseModel}" differs from the served model; it is checked by shape only`);
+    if (entry.meta.baseModel && !sameModelName(entry.meta.baseModel, this.modelDir) && !this.warnedBases.has(entry.meta.baseModel)) {
+      this.warnedBases.add(entry.meta.baseModel);
+      this.log(`adapters with base_model_name_or_path "${entry.meta.baseModel}" (first: "${id}") differ from the served model; they are checked by shape only (said once)`);
     }
     if (opts.validate) {
       try {

@@ -61,7 +61,9 @@ export function createWorkerServer(state: WorkerState): http.Server {
     res.once("close", () => {
       const status = res.headersSent ? res.statusCode : 499; // 499: the client left before an answer
       state.metrics.requests.inc({ route, status: String(status) });
-      if (route !== "/health" && route !== "/metrics" && route !== "/info") {
+      // polls (health, metrics, info, the adapter list the web app reads every few seconds) are not logged unless they fail
+      const poll = route === "/health" || route === "/metrics" || route === "/info" || (route === "/adapters" && req.method === "GET" && status < 400);
+      if (!poll) {
         state.log("request", { method: req.method, path: url.pathname, status, ms: Math.round(performance.now() - started) });
       }
     });

@@ -1,7 +1,8 @@
 /**
  * Prometheus text exposition (format 0.0.4), written by hand: counters, gauges and histograms of
  * the HTTP layer, plus the engine's own gauges and counters read from `EngineApi.stats()` at
- * scrape time. Every name starts with `worker_`.
+ * scrape time. Every name starts with `worker_`, except the process metrics under prom-client's default
+ * names (process_resident_memory_bytes, nodejs_heap_size_used_bytes).
  */
 import type { EngineStats } from "../engine/types";
 
@@ -130,6 +131,9 @@ export class WorkerMetrics {
       this.outputLength.render(),
       this.batchTokens.render(),
       this.tokenizedOffLoop.render(),
+      // the process's own memory, under prom-client's default names (dashboards and the web status page read these)
+      gauge("process_resident_memory_bytes", "Resident memory size in bytes.", process.memoryUsage.rss()),
+      gauge("nodejs_heap_size_used_bytes", "Process heap size used from Node.js in bytes.", process.memoryUsage().heapUsed),
       gauge("worker_adapters_registered", "adapters registered (any state)", state.adapters.registered),
       gauge("worker_adapters_failed", "registered adapters that failed validation or loading", state.adapters.failed),
     ];
