@@ -25,7 +25,7 @@ const hub = () => new StreamHub({ target: () => ({ baseUrl: worker.url, protocol
 
 async function newTurn(maxNew: number) {
   const params = { max_new_tokens: maxNew, temperature: 0 };
-  const chat = await createChat({ db: t.db, ownerId: "o", kind: "playground", title: "t", settings: { adapters: ["spam"], mode: "raw", params } });
+  const chat = await createChat({ db: t.db, ownerId: "o", kind: "run", title: "t", settings: { adapters: ["spam"], mode: "raw", params } });
   const { generations } = await startTurn({
     db: t.db, ownerId: "o", chatId: chat.id, content: "hi", inputs: null, mode: "raw",
     panes: [{ adapterId: "spam", prompt: "hi" }], params,
