@@ -27,9 +27,14 @@ export type Chat = typeof chats.$inferSelect;
 export type ChatMessage = typeof chatMessages.$inferSelect;
 export type Generation = typeof generations.$inferSelect;
 
-/** First line of the prompt, shortened: the default title of a new chat. */
-export function titleFromPrompt(prompt: string): string {
-  const line = prompt.trim().split("\n").find((l) => l.trim() !== "") ?? "Untitled";
+/**
+ * The default title of a new chat: the user's own words, shortened to their first line. In
+ * template mode those are the inputs (the first filled one), not the rendered prompt, whose first
+ * line is the template's instruction and the same for every run of an adapter.
+ */
+export function titleFromPrompt(prompt: string, inputs?: Record<string, string> | null): string {
+  const own = Object.values(inputs ?? {}).find((v) => v.trim() !== "") ?? prompt;
+  const line = own.trim().split("\n").find((l) => l.trim() !== "")?.trim().replace(/\s+/g, " ") ?? "Untitled";
   return line.length > 80 ? `${line.slice(0, 79)}…` : line;
 }
 
@@ -379,6 +384,12 @@ export async function deleteChat({ db, ownerId, id }: { db: Db; ownerId: string;
     .where(and(eq(chats.id, id), eq(chats.ownerId, ownerId)))
     .returning({ id: chats.id });
   if (rows.length === 0) throw new ChatNotFoundError(id);
+}
+
+/** "Clear all": every chat of this owner (their turns and generations go with them); returns how many. */
+export async function deleteAllChats({ db, ownerId }: { db: Db; ownerId: string }): Promise<number> {
+  const rows = await db.delete(chats).where(eq(chats.ownerId, ownerId)).returning({ id: chats.id });
+  return rows.length;
 }
 
 export class ChatNotFoundError extends LoraLandError {

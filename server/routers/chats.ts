@@ -1,7 +1,7 @@
-/** History of the anonymous owner: list (with search), open, rename, delete. */
+/** History of the anonymous owner: list (with search), open, rename, delete, clear all. */
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
-import { deleteChat, getChat, listChats, renameChat } from "../db-queries/chats";
+import { deleteAllChats, deleteChat, getChat, listChats, renameChat } from "../db-queries/chats";
 import { createTRPCRouter, mutationProcedure, ownerProcedure } from "../trpc";
 
 const id = z.string().uuid("id must be a UUID");
@@ -26,4 +26,9 @@ export const chatsRouter = createTRPCRouter({
   delete: mutationProcedure
     .input(z.object({ id }))
     .mutation(({ ctx, input }) => deleteChat({ db: ctx.db, ownerId: ctx.ownerId, id: input.id })),
+
+  /** Deletes every chat of this owner; `confirm: true` is required so a stray call cannot wipe a history. */
+  clear: mutationProcedure
+    .input(z.object({ confirm: z.literal(true, { message: "confirm must be true to delete every chat" }) }))
+    .mutation(async ({ ctx }) => ({ deleted: await deleteAllChats({ db: ctx.db, ownerId: ctx.ownerId }) })),
 });

@@ -245,7 +245,7 @@ export const generateRouter = createTRPCRouter({
           : {
               id: chatId,
               kind,
-              title: titleFromPrompt(input.prompt),
+              title: titleFromPrompt(input.prompt, input.mode === "template" ? input.inputs : null),
               settings: { adapters: targets.map((t) => t.stored), mode: input.mode, inputs: input.inputs, params: input.params },
             },
         content: input.prompt,
