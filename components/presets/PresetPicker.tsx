@@ -31,7 +31,8 @@ export function PresetPicker({ current, onLoad }: { current: PresetSetup; onLoad
         <span className="font-medium text-slate-600 dark:text-slate-400">Saved presets</span>
         <select
           data-testid="preset-select"
-          value={selected}
+          // the id only once its option is there: a value with no option yet leaves the DOM on "" for good
+          value={chosen ? selected : ""}
           onChange={(e) => setSelected(e.target.value)}
           className="w-full min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900"
         >

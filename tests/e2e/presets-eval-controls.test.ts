@@ -72,11 +72,20 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     const prompt = `-- preset ${Date.now()}\nTranslate the question into an SQL query for the table.\n\nTable: players (name, team, position, age, goals)\nQuestion: How many players have goals greater than 9?\nSQL:`;
     await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=7`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
+    // what the save answered, for a failure's message
+    const saves: string[] = [];
+    page.on("response", (r) => {
+      if (r.url().includes("presets.")) void r.text().then((t) => saves.push(`${r.status()} ${r.url().replace(web.url, "")} ${t.slice(0, 300)}`), () => saves.push(`${r.status()} (no body)`));
+    });
     await page.getByTestId("preset-save").click();
     await page.getByTestId("preset-name").fill(name);
     await page.getByTestId("preset-name-save").click();
     const presetState = async () => ((await page.getByTestId("preset-error").count()) ? `error: ${await page.getByTestId("preset-error").textContent()}` : page.getByTestId("preset-select").inputValue());
-    await expect.poll(presetState, { timeout: 20_000 }).toMatch(/^[0-9a-f-]{36}$/);
+    try {
+      await expect.poll(presetState, { timeout: 20_000 }).toMatch(/^[0-9a-f-]{36}$/);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}; preset calls: ${JSON.stringify(saves)}`);
+    }
 
     // a fresh page: the form is the default one until the preset is loaded
     await page.goto(`${web.url}/playground?adapter=ner`);
