@@ -46,6 +46,8 @@ export const envSchema = z.object({
   ADAPTERS_DIR: z.string().default("data/demo/adapters").transform((v) => path.resolve(/*turbopackIgnore: true*/ ROOT, v)),
   /** an external worker (LoRAX, vLLM, or the built-in one run elsewhere); unset → start our own */
   INFERENCE_URL: optionalUrl("INFERENCE_URL").transform((v) => v?.replace(/\/+$/, "")),
+  /** the worker's address as people reach it (the "Use via API" snippets show it); unset → the address above, with a note */
+  PUBLIC_INFERENCE_URL: optionalUrl("PUBLIC_INFERENCE_URL").transform((v) => v?.replace(/\/+$/, "")),
   INFERENCE_PROTOCOL: z.enum(["lorax", "openai"], { error: "must be lorax or openai" }).default("lorax"),
   /**
    * a worker stream that sends no byte for this many seconds (our worker pings every 15 s) ends

@@ -1,15 +1,25 @@
 "use client";
-/** "Use via API": the same request as curl (LoRAX /generate) and with the openai SDK. */
+/**
+ * "Use via API": the same request as curl (LoRAX /generate) and with the openai SDK, against the
+ * worker's public address (PUBLIC_INFERENCE_URL) when the server names one, else the address the
+ * server uses, with a note saying who can reach it.
+ */
+import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import type { GenerationParams } from "../../db/schema/chats";
+import { useTRPC } from "@/trpc/react";
 import { curlSnippet, openaiSnippet } from "./api-snippets";
 
 export function ApiSnippets(props: { workerUrl: string; adapterId: string | null; baseModelId: string; prompt: string; params: GenerationParams }) {
+  const trpc = useTRPC();
+  // the same query the playground polls (shared cache): no extra request
+  const api = useQuery(trpc.status.worker.queryOptions()).data?.api;
+  const url = api?.url ?? props.workerUrl;
   const [tab, setTab] = useState<"curl" | "openai">("curl");
   const code =
     tab === "curl"
-      ? curlSnippet(props.workerUrl, props.adapterId, props.prompt, props.params)
-      : openaiSnippet(props.workerUrl, props.adapterId ?? props.baseModelId, props.prompt, props.params);
+      ? curlSnippet(url, props.adapterId, props.prompt, props.params)
+      : openaiSnippet(url, props.adapterId ?? props.baseModelId, props.prompt, props.params);
   return (
     <details className="rounded-lg border border-zinc-200 dark:border-zinc-800" data-testid="api-snippets">
       <summary className="cursor-pointer px-3 py-2 text-sm font-semibold">Use via API</summary>
@@ -31,6 +41,11 @@ export function ApiSnippets(props: { workerUrl: string; adapterId: string | null
           copy
         </button>
       </div>
+      {api?.note && (
+        <p data-testid="snippet-note" className="mx-3 mb-1 text-xs text-amber-700 dark:text-amber-400">
+          {api.note}
+        </p>
+      )}
       <pre data-testid="snippet-code" className="mx-3 mb-3 max-h-72 overflow-auto rounded bg-zinc-100 p-2 text-xs dark:bg-zinc-900">
         {code}
       </pre>

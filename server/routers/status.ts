@@ -1,6 +1,6 @@
 /** The worker as its users need to see it: up or not, model, adapters, load, memory. */
 import { z } from "zod";
-import { inferenceUrl } from "../env";
+import { inferenceUrl, isLoopbackHost } from "../env";
 import { GENERATED_TOKEN_COUNTERS, metricSum, type PromSample, workerStatus } from "../inference/client";
 import { redactDeep, redactPaths } from "../http/redact";
 import { createTRPCRouter, publicProcedure } from "../trpc";
@@ -13,6 +13,26 @@ function mean(m: PromSample[] | null, ...names: string[]): number | null {
     if (sum !== null && count) return sum / count;
   }
   return null;
+}
+
+/**
+ * The worker address the "Use via API" snippets show: PUBLIC_INFERENCE_URL when set; else the
+ * address the web server uses, with a note (a loopback one answers on the server machine only).
+ */
+export function snippetTarget(workerUrl: string, publicUrl: string | undefined): { url: string; note: string | null } {
+  if (publicUrl) return { url: publicUrl, note: null };
+  let host = "";
+  try {
+    host = new URL(workerUrl).hostname;
+  } catch {
+    // not a URL: shown as it is, with the general note
+  }
+  return {
+    url: workerUrl,
+    note: isLoopbackHost(host) || host === "0.0.0.0"
+      ? "This address is reachable from the server machine only; set PUBLIC_INFERENCE_URL to the worker's public address."
+      : "This is the worker's address as the web server reaches it; set PUBLIC_INFERENCE_URL if people reach it by another.",
+  };
 }
 
 export const statusRouter = createTRPCRouter({
@@ -29,6 +49,8 @@ export const statusRouter = createTRPCRouter({
       const m = s.metrics;
       return {
         url: s.url,
+        /** the address "Use via API" shows, and a note when people may not reach it */
+        api: snippetTarget(s.url, ctx.env.PUBLIC_INFERENCE_URL),
         protocol: s.protocol,
         external: !!ctx.env.INFERENCE_URL,
         online: s.online,
