@@ -6,7 +6,7 @@ export const metadata: Metadata = { title: "Add an adapter" };
 export const dynamic = "force-dynamic";
 
 export default function NewAdapterPage() {
-  const tasks = loadTaskCards().map((t) => ({ slug: t.slug, name: t.name }));
+  const tasks = loadTaskCards().map((t) => ({ slug: t.slug, name: t.name, inputColumns: t.input_columns }));
   return (
     <article className="space-y-6">
       <header className="space-y-2">

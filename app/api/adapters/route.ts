@@ -7,7 +7,10 @@
  *   the worker (`POST /adapters {id, source: "local", path}`), listed in the catalog.
  * - `POST` application/json `{id?, repo, task?}`: register a Hugging Face repo, downloaded by the
  *   worker (`POST /adapters {id, source: "hub", repo}`).
+ *   Optional `description` and `sample_inputs` (a JSON list of {column: text} rows of the task's template).
  * - `DELETE ?id=`: remove an uploaded/registered adapter.
+ * - `PATCH ?id=` application/json `{displayName?, description?, sampleInputs?}`: rename it, describe it.
+ * - `GET`: the user adapters the caller may manage (its own; all of them for the admin).
  * Who may: any owner (a signed owner cookie) uploads, and registers a Hub repo the catalog lists;
  * other repos need the admin right. An adapter is removed by the owner who added it or an admin;
  * the bundled and published adapters are not removable from the web. No owner and no admin → 401.
@@ -20,7 +23,7 @@ import { getServerDb } from "@/server/db";
 import { capBody, declaredLength } from "@/server/http/body-limit";
 import { isAdmin } from "@/server/auth/access";
 import { ownerFromHeaders } from "@/server/auth/owner-cookie";
-import { addUserAdapter, adapterOwnership, adapterSlugTaken, catalogListsRepo, removeUserAdapter } from "@/server/db-queries/evals";
+import { addUserAdapter, adapterSlugTaken, catalogListsRepo, removeUserAdapter } from "@/server/db-queries/evals";
 import { getEnv, inferenceUrl } from "@/server/env";
 import { loadTaskCards, type TaskCard } from "@/server/eval/tasks";
 import { registerAdapter, servedModelId, unregisterAdapter, WorkerError } from "@/server/inference/client";
@@ -37,6 +40,7 @@ import {
   WEIGHTS_FILE,
   writeAdapterDir,
 } from "./peft-upload";
+import { type Caller, listManageable, manageable, parseEdit, updateUserAdapter } from "./manage";
 
 export const dynamic = "force-dynamic";
 export const runtime = "nodejs";
@@ -94,16 +98,27 @@ async function registerWithWorker(payload: { id: string; source: "local" | "hub"
   }
 }
 
+/** The upload's optional description and sample inputs, as an edit (checked like PATCH's). */
+function describedBy(form: FormData): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const description = form.get("description");
+  if (typeof description === "string" && description.trim()) out.description = description;
+  const samples = form.get("sample_inputs");
+  if (typeof samples === "string" && samples.trim()) {
+    try {
+      out.sampleInputs = JSON.parse(samples);
+    } catch {
+      throw new UploadError(400, "BAD_REQUEST", "sample_inputs: not valid JSON (a list of {column: text} rows)");
+    }
+  }
+  return out;
+}
+
 function fileFrom(form: FormData, name: string): File | null {
   const direct = form.get(name);
   if (direct instanceof File) return direct;
   for (const v of form.values()) if (v instanceof File && path.basename(v.name) === name) return v;
   return null;
-}
-
-interface Caller {
-  ownerId: string | null;
-  admin: boolean;
 }
 
 /** The owner (signed cookie) and the admin right of a request; neither → 401. */
@@ -133,6 +148,7 @@ async function upload(req: Request, who: Caller): Promise<NextResponse> {
   if (configFile.size + weightsFile.size > MAX_UPLOAD_BYTES) throw new UploadError(413, "PAYLOAD_TOO_LARGE", `the adapter is ${configFile.size + weightsFile.size} bytes; the limit is ${MAX_UPLOAD_BYTES} bytes`);
   const id = await checkId(form.get("id"));
   const card = taskCard(form.get("task"));
+  const edit = parseEdit(describedBy(form), card?.input_columns ?? []);
 
   const config = new Uint8Array(await configFile.arrayBuffer());
   const weights = new Uint8Array(await weightsFile.arrayBuffer());
@@ -145,7 +161,9 @@ async function upload(req: Request, who: Caller): Promise<NextResponse> {
   const dir = await writeAdapterDir(path.join(env.DATA_DIR, "adapters"), id, { config, weights });
   try {
     await registerWithWorker({ id, source: "local", path: dir });
-    await addUserAdapter(await getServerDb(), { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: null, description: `Uploaded LoRA adapter (r=${lora.r}, ${lora.targetModules.join(", ")}).`, task: taskOf(card), ownerId: who.ownerId });
+    const db = await getServerDb();
+    await addUserAdapter(db, { slug: id, adapterId: id, baseModelId: base.modelId, hfRepo: null, description: `Uploaded LoRA adapter (r=${lora.r}, ${lora.targetModules.join(", ")}).`, task: taskOf(card), ownerId: who.ownerId });
+    if (Object.keys(edit).length > 0) await updateUserAdapter(db, id, edit);
   } catch (err) {
     await fs.rm(dir, { recursive: true, force: true });
     await unregisterAdapter(inferenceUrl(env), id);
@@ -193,26 +211,64 @@ export async function POST(req: Request) {
   }
 }
 
+function failed(err: unknown, what: string) {
+  if (err instanceof UploadError) return fail(err);
+  console.error(`[adapters] ${what} failed`, err);
+  return NextResponse.json({ error: `internal error while ${what === "delete" ? "removing" : what === "list" ? "listing" : "changing"} the adapter`, code: "INTERNAL" }, { status: 500 });
+}
+
+function idParam(req: Request): string {
+  const id = new URL(req.url).searchParams.get("id") ?? "";
+  if (!ADAPTER_ID.test(id)) throw new UploadError(400, "BAD_REQUEST", "id: not a valid adapter id");
+  return id;
+}
+
 /** Remove a user adapter (catalog entry, worker registration, stored files): its owner or the admin. */
 export async function DELETE(req: Request) {
   if (!isSameOrigin(req.headers)) return fail(new UploadError(403, "FORBIDDEN", "cross-site request refused"));
   try {
     const who = await caller(req);
-    const id = new URL(req.url).searchParams.get("id") ?? "";
-    if (!ADAPTER_ID.test(id)) throw new UploadError(400, "BAD_REQUEST", "id: not a valid adapter id");
+    const id = idParam(req);
     const db = await getServerDb();
-    const found = await adapterOwnership(db, { slug: id });
-    if (!found) throw new UploadError(404, "NOT_FOUND", `id: no adapter "${id}" in the catalog`);
-    if (found.collection !== "user") throw new UploadError(403, "FORBIDDEN", `id: "${id}" is a bundled or published adapter; it cannot be removed from the web`);
-    if (!who.admin && (!who.ownerId || found.ownerId !== who.ownerId)) throw new UploadError(403, "FORBIDDEN", `id: "${id}" was added by someone else; only they or the admin can remove it`);
+    await manageable(db, who, id);
     const env = getEnv();
     await removeUserAdapter(db, { slug: id });
     await unregisterAdapter(inferenceUrl(env), id);
     await fs.rm(path.join(env.DATA_DIR, "adapters", id), { recursive: true, force: true });
     return NextResponse.json({ id, removed: true });
   } catch (err) {
-    if (err instanceof UploadError) return fail(err);
-    console.error("[adapters] delete failed", err);
-    return NextResponse.json({ error: "internal error while removing the adapter", code: "INTERNAL" }, { status: 500 });
+    return failed(err, "delete");
+  }
+}
+
+/** Rename a user adapter (its display name; the id the worker serves stays), or set its description and sample inputs. */
+export async function PATCH(req: Request) {
+  if (!isSameOrigin(req.headers)) return fail(new UploadError(403, "FORBIDDEN", "cross-site request refused"));
+  try {
+    const who = await caller(req);
+    const id = idParam(req);
+    const db = await getServerDb();
+    const row = await manageable(db, who, id);
+    let body: unknown;
+    try {
+      body = await req.json();
+    } catch {
+      throw new UploadError(400, "BAD_REQUEST", "body: not valid JSON");
+    }
+    const edit = parseEdit(body, row.inputColumns);
+    await updateUserAdapter(db, id, edit);
+    return NextResponse.json({ id, ...edit });
+  } catch (err) {
+    return failed(err, "update");
+  }
+}
+
+/** The user adapters the caller may rename or remove. */
+export async function GET(req: Request) {
+  try {
+    const who = await caller(req);
+    return NextResponse.json({ adapters: await listManageable(await getServerDb(), who) });
+  } catch (err) {
+    return failed(err, "list");
   }
 }
