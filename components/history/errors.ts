@@ -23,6 +23,7 @@ export function friendlyError(e: { message: string; data?: unknown } | null | un
 export function paramsText(params: object | null | undefined): string {
   return Object.entries(params ?? {})
     .filter(([, v]) => v !== undefined && v !== null)
-    .map(([k, v]) => `${k} = ${Array.isArray(v) ? v.join(", ") : String(v)}`)
+    // objects (response_format with its JSON schema) as JSON, not "[object Object]"
+    .map(([k, v]) => `${k} = ${Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : String(v)}`)
     .join(" · ");
 }

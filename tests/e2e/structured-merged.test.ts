@@ -109,6 +109,20 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("structured output a
       // the merged pane fits the screen
       const box = (await panes.nth(2).boundingBox())!;
       expect(box.x + box.width).toBeLessThanOrEqual(viewport.width);
+      if (name === "desktop") {
+        // history names the recipe, and Continue opens it again as a merged pane
+        await page.goto(`${web.url}/chats`);
+        await page.click('[data-testid="history-item"] >> nth=0');
+        const gens = page.locator('[data-testid="chat-generation"]');
+        await expect.poll(() => gens.count()).toBe(3);
+        expect(await gens.nth(2).textContent()).toContain(recipeName);
+        expect(await gens.nth(2).locator('[data-testid="raw-output"]').textContent()).toBe(merged);
+        await page.screenshot({ path: path.join(shots(), "history-merged-desktop.png"), fullPage: true });
+        await page.click('[data-testid="continue"]');
+        await page.waitForURL(/\/compare\?/);
+        await page.waitForSelector('[data-testid="run"]:not([disabled])');
+        expect(await page.locator('[data-testid="merged-label"]').textContent()).toBe(recipeName);
+      }
       await ctx.close();
     }
   }, 300_000);

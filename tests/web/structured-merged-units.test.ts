@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { isRecipeLabel, paneModelOf, parseRecipe, recipeLabel, withStrategy, type MergedAdapters } from "../../components/compare/merged-recipe";
 import { firstJsonObject, parseSchemaText, schemaFromCard, schemaProblem } from "../../components/playground/structured-output";
 import { parseSetup, setupQuery } from "../../components/playground/url-state";
+import { paramsText } from "../../components/history/errors";
 
 const catalogTasks = JSON.parse(fs.readFileSync(path.resolve("data/catalog/lora-land-tasks.json"), "utf8")) as { dataset: string; metadata: { prompt_template: string; expected_output_format: string } | null }[];
 
@@ -70,5 +71,11 @@ describe("links keep the schema and the recipe", () => {
     const plain = parseSetup(Object.fromEntries(new URLSearchParams(setupQuery({ models: ["ner"], mode: "raw", params: { max_new_tokens: 8, response_format: { type: "json_object" } } }, false))));
     expect(plain.params.response_format).toEqual({ type: "json_object", schema: { type: "object" } });
     expect(parseSetup({ "p.schema": "[1]" }).params.response_format).toBeUndefined();
+  });
+});
+
+describe("history's parameter line", () => {
+  it("shows the schema as JSON", () => {
+    expect(paramsText({ max_new_tokens: 8, response_format: { type: "json_object", schema: { type: "object" } } })).toBe('max_new_tokens = 8 · response_format = {"type":"json_object","schema":{"type":"object"}}');
   });
 });
