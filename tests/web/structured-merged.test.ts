@@ -19,6 +19,7 @@ import { parseEnv } from "../../server/env";
 import type { RunChunk } from "../../server/inference/stream-hub";
 import { chatsRouter } from "../../server/routers/chats";
 import { generateRouter } from "../../server/routers/generate";
+import { streamGeneration, WorkerError } from "../../server/inference/stream";
 import { createCallerFactory, createTRPCRouter } from "../../server/trpc";
 import { parseRecipe, type MergedAdapters } from "../../components/compare/merged-recipe";
 import { schemaFromCard } from "../../components/playground/structured-output";
@@ -117,6 +118,17 @@ describe.runIf(realWorkerAvailable())("structured output and merged panes throug
     const detail = await c.chats.get({ id: started.chatId });
     expect(detail.generations.map((g) => g.params.response_format)).toEqual([params.response_format, params.response_format]);
     expect(detail.chat.settings.params.response_format).toEqual(params.response_format);
+  }, 120_000);
+
+  it("over OpenAI's API the schema goes as response_format json_schema (/v1/completions; the demo model has no chat template); a merge is refused, not run on the base model", async () => {
+    const target = { baseUrl: w.url, protocol: "openai" as const, baseModelId: "loraland-mini" };
+    const validate = new Ajv({ strict: true }).compile(nerSchema);
+    const params = { max_new_tokens: 96, temperature: 0, response_format: { type: "json_object" as const, schema: nerSchema } };
+    let text = "";
+    for await (const e of streamGeneration(target, { prompt: nerPrompt, adapterId: null, params })) if (e.type === "token") text += e.text;
+    expect(validate(JSON.parse(text)), text).toBe(true);
+    const merged = streamGeneration(target, { prompt: "p", adapterId: null, mergedAdapters: { ids: ["ner", "sql"], weights: [1, 1], merge_strategy: "linear" }, params: { max_new_tokens: 4 } });
+    await expect(merged.next()).rejects.toThrow(WorkerError);
   }, 120_000);
 
   it("a merged pane runs its recipe next to the others; its row and the chat's settings carry the recipe's name", async () => {
