@@ -80,11 +80,15 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     await page.getByTestId("preset-save").click();
     await page.getByTestId("preset-name").fill(name);
     await page.getByTestId("preset-name-save").click();
-    const presetState = async () => ((await page.getByTestId("preset-error").count()) ? `error: ${await page.getByTestId("preset-error").textContent()}` : page.getByTestId("preset-select").inputValue());
+    // saved: the list has it (an error would say why not)
+    const presetState = async () =>
+      (await page.getByTestId("preset-error").count()) ? `error: ${await page.getByTestId("preset-error").textContent()}` : `${await page.getByTestId("preset-select").locator("option", { hasText: name }).count()} saved`;
     try {
-      await expect.poll(presetState, { timeout: 20_000 }).toMatch(/^[0-9a-f-]{36}$/);
+      await expect.poll(presetState, { timeout: 30_000 }).toBe("1 saved");
     } catch (e) {
-      throw new Error(`${(e as Error).message}; preset calls: ${JSON.stringify(saves)}`);
+      const options = await page.getByTestId("preset-select").locator("option").evaluateAll((os) => os.map((o) => `${(o as HTMLOptionElement).value}=${o.textContent}`));
+      await page.screenshot({ path: path.join(shots, "preset-save-failure.png") });
+      throw new Error(`${(e as Error).message}; preset calls: ${JSON.stringify(saves)}; options: ${JSON.stringify(options)}; form open: ${await page.getByTestId("preset-name").count()}`);
     }
 
     // a fresh page: the form is the default one until the preset is loaded
