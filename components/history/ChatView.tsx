@@ -4,7 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
-import { useTRPC } from "@/trpc/react";
+import { type RouterOutputs, useTRPC } from "@/trpc/react";
 import { OutputPane } from "../playground/OutputPane";
 import { emptyPane, type PaneView } from "../playground/run-state";
 import { BASE, setupQuery } from "../playground/url-state";
@@ -13,7 +13,8 @@ import { FeedbackButtons } from "../presets/FeedbackButtons";
 import { chatToJson, chatToMarkdown } from "./export";
 import { useOutputKinds } from "./output-kinds";
 import { friendlyError, paramsText } from "./errors";
-import { HistorySidebar } from "./HistorySidebar";
+import { HistoryDrawer, HistorySidebar } from "./HistorySidebar";
+import { VersionNav } from "./versions";
 
 function download(name: string, type: string, text: string) {
   const url = URL.createObjectURL(new Blob([text], { type }));
@@ -22,6 +23,77 @@ function download(name: string, type: string, text: string) {
   a.download = name;
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+type Detail = RouterOutputs["chats"]["get"];
+type Message = Detail["messages"][number];
+
+/** Consecutive turns with the same prompt and inputs: reruns, shown as versions of one answer. */
+function groupTurns(messages: Message[]): Message[][] {
+  const groups: Message[][] = [];
+  const same = (a: Message, b: Message) => a.content === b.content && JSON.stringify(a.inputs ?? null) === JSON.stringify(b.inputs ?? null);
+  for (const m of messages) {
+    const last = groups.at(-1);
+    if (last && same(last[0]!, m)) last.push(m);
+    else groups.push([m]);
+  }
+  return groups;
+}
+
+function TurnGroup({
+  turns,
+  generations,
+  feedback,
+  kindOf,
+  editHref,
+}: {
+  turns: Message[];
+  generations: Detail["generations"];
+  feedback: Record<string, "up" | "down">;
+  kindOf: ReturnType<typeof useOutputKinds>;
+  editHref: (m: Message) => string;
+}) {
+  const [picked, setPicked] = useState<number | null>(null);
+  const index = picked ?? turns.length - 1;
+  const m = turns[index]!;
+  const gens = generations.filter((g) => g.turn === m.turn);
+  return (
+    <section className="flex flex-col gap-2" data-testid="chat-turn">
+      <div className="flex flex-wrap items-center gap-2 text-xs">
+        <VersionNav index={index} count={turns.length} onChange={setPicked} />
+        <Link href={editHref(m)} data-testid="chat-edit-rerun" className="ml-auto text-slate-600 underline dark:text-slate-400">
+          Edit and rerun
+        </Link>
+      </div>
+      <pre data-testid="chat-prompt" className="max-h-60 overflow-auto whitespace-pre-wrap rounded bg-slate-50 px-2 py-1 font-mono text-xs dark:bg-slate-900">{m.content}</pre>
+      <div className={`grid grid-cols-1 gap-3 ${gens.length >= 3 ? "md:grid-cols-3" : gens.length === 2 ? "md:grid-cols-2" : ""}`}>
+        {gens.map((g) => {
+          const pane: PaneView = {
+            ...emptyPane(g.adapterId),
+            status: g.status,
+            text: g.output,
+            tokens: g.tokens ?? [],
+            error: g.error,
+            finishReason: g.finishReason,
+            stats: { queueMs: g.queueMs, ttftMs: g.ttftMs, totalMs: g.totalMs, tokensIn: g.tokensIn, tokensOut: g.tokensOut ?? 0, tokensPerSecond: g.tokensPerSecond },
+          };
+          const ended = g.status !== "queued" && g.status !== "streaming";
+          return (
+            <OutputPane
+              key={g.id}
+              testId="chat-generation"
+              label={g.adapterId ?? "Base model"}
+              pane={pane}
+              startedAt={null}
+              showTokens={false}
+              outputKind={kindOf(g.adapterId)}
+              header={ended ? <FeedbackButtons generationId={g.id} rating={feedback[g.id] ?? null} /> : undefined}
+            />
+          );
+        })}
+      </div>
+    </section>
+  );
 }
 
 export function ChatView({ id }: { id: string }) {
@@ -57,6 +129,7 @@ export function ChatView({ id }: { id: string }) {
       </aside>
       <article className="flex min-w-0 flex-col gap-4">
         <header className="flex flex-wrap items-center gap-2">
+          <HistoryDrawer activeId={id} />
           {editing === null ? (
             <h1 className="text-xl font-semibold" data-testid="chat-title">{chat.title}</h1>
           ) : (
@@ -93,40 +166,21 @@ export function ChatView({ id }: { id: string }) {
         </header>
         {rename.error && <p role="alert" className="text-sm text-red-600">Rename failed: {friendlyError(rename.error)}</p>}
         <p className="text-xs break-words text-slate-500">Parameters: <code className="break-all">{paramsText(chat.settings.params)}</code></p>
-        {messages.map((m) => {
-          const gens = generations.filter((g) => g.turn === m.turn);
-          return (
-            <section key={m.id} className="flex flex-col gap-2" data-testid="chat-turn">
-              <pre data-testid="chat-prompt" className="max-h-60 overflow-auto whitespace-pre-wrap rounded bg-slate-50 px-2 py-1 font-mono text-xs dark:bg-slate-900">{m.content}</pre>
-              <div className={`grid grid-cols-1 gap-3 ${gens.length >= 3 ? "md:grid-cols-3" : gens.length === 2 ? "md:grid-cols-2" : ""}`}>
-                {gens.map((g) => {
-                  const pane: PaneView = {
-                    ...emptyPane(g.adapterId),
-                    status: g.status,
-                    text: g.output,
-                    tokens: g.tokens ?? [],
-                    error: g.error,
-                    finishReason: g.finishReason,
-                    stats: { queueMs: g.queueMs, ttftMs: g.ttftMs, totalMs: g.totalMs, tokensIn: g.tokensIn, tokensOut: g.tokensOut ?? 0, tokensPerSecond: g.tokensPerSecond },
-                  };
-                  const ended = g.status !== "queued" && g.status !== "streaming";
-                  return (
-                    <OutputPane
-                      key={g.id}
-                      testId="chat-generation"
-                      label={g.adapterId ?? "Base model"}
-                      pane={pane}
-                      startedAt={null}
-                      showTokens={false}
-                      outputKind={kindOf(g.adapterId)}
-                      header={ended ? <FeedbackButtons generationId={g.id} rating={feedback[g.id] ?? null} /> : undefined}
-                    />
-                  );
-                })}
-              </div>
-            </section>
-          );
-        })}
+        {groupTurns(messages).map((group) => (
+          <TurnGroup
+            key={group[0]!.id}
+            turns={group}
+            generations={generations}
+            feedback={feedback}
+            kindOf={kindOf}
+            editHref={(m) =>
+              `${models.length > 1 ? "/compare" : "/playground"}?${setupQuery(
+                { models, mode: chat.settings.mode === "chat" ? "raw" : chat.settings.mode, inputs: m.inputs ?? chat.settings.inputs, prompt: m.content, params: chat.settings.params },
+                models.length > 1,
+              )}`
+            }
+          />
+        ))}
       </article>
     </div>
   );

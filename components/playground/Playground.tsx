@@ -19,7 +19,8 @@ import { RunSubscription, useRuns } from "./use-run";
 import { isRunning } from "./run-state";
 import { BASE, setupQuery, type PageSetup } from "./url-state";
 import { ShareButton } from "../share/ShareDialog";
-import { HistorySidebar } from "../history/HistorySidebar";
+import { HistoryDrawer, HistorySidebar } from "../history/HistorySidebar";
+import { usePaneVersions, VersionNav } from "../history/versions";
 import { FeedbackButtons } from "../presets/FeedbackButtons";
 import { PresetPicker, type Preset } from "../presets/PresetPicker";
 
@@ -171,6 +172,9 @@ export function Playground({ setup }: { setup: PageSetup }) {
   const missing = effectiveMode === "template" && template ? missingFields(template, inputs) : [];
   const tokenCount = usePromptTokens(effectiveMode === "chat" ? "" : prompt);
   const running = isRunning(pane.status);
+  // reruns of the same prompt keep the earlier answers as versions (‹ 1/3 ›) and join the same chat
+  const versions = usePaneVersions(pane);
+  const shownPane = versions.shown;
 
   // on a phone the output is below the form: bring it into view when a run starts
   const outputRef = useRef<HTMLDivElement>(null);
@@ -178,11 +182,12 @@ export function Playground({ setup }: { setup: PageSetup }) {
     if (!prompt.trim() || running || r.busy || schemaBlocks || missing.length > 0) return;
     const below = outputRef.current && outputRef.current.getBoundingClientRect().top > window.innerHeight * 0.6;
     if (below) outputRef.current!.scrollIntoView({ behavior: "smooth", block: "start" });
+    const rerun = effectiveMode !== "chat" && versions.beforeRun(JSON.stringify([adapterId, effectiveMode, prompt, params]));
     const res = await r.start(
       { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params, alternatives: 3 },
       [0],
       [adapterId],
-      { continueChat: effectiveMode === "chat" && transcript.length > 0 },
+      { continueChat: (effectiveMode === "chat" && transcript.length > 0) || rerun },
     );
     if (res && effectiveMode === "chat") {
       setTranscript((t) => [...t, { role: "user", content: prompt }]);
@@ -209,7 +214,10 @@ export function Playground({ setup }: { setup: PageSetup }) {
           }
         }}
       >
-        <h1 className="text-xl font-semibold">Playground</h1>
+        <div className="flex items-center justify-between gap-2">
+          <h1 className="text-xl font-semibold">Playground</h1>
+          <HistoryDrawer activeId={r.chatId} />
+        </div>
         {autorunAsked && catalog.data && prompt && (
           <AutorunConfirm
             models={1}
@@ -304,19 +312,22 @@ export function Playground({ setup }: { setup: PageSetup }) {
         </div>
         <OutputPane
           label={modelLabel(slug, adapters)}
-          pane={pane}
-          startedAt={r.startedAt[0] ?? null}
+          pane={shownPane}
+          startedAt={shownPane === pane ? (r.startedAt[0] ?? null) : null}
           showTokens={showTokens}
           // structured output's answer is JSON whatever the task
           outputKind={params.response_format ? "json" : outputKindOf(adapter)}
-          header={pane.generationId && !running && pane.status !== "idle" ? <FeedbackButtons key={pane.generationId} generationId={pane.generationId} rating={null} /> : undefined}
+          header={
+            <>
+              <VersionNav index={versions.index} count={versions.count} onChange={versions.setViewing} />
+              {shownPane.generationId && !running && shownPane.status !== "idle" ? <FeedbackButtons key={shownPane.generationId} generationId={shownPane.generationId} rating={null} /> : null}
+            </>
+          }
           onStop={() => r.stop(0)}
           onRetry={() =>
-            void r.start(
-              { mode: effectiveMode === "chat" ? "raw" : effectiveMode, prompt: effectiveMode === "chat" ? (transcript.filter((m) => m.role === "user").at(-1)?.content ?? prompt) : prompt, inputs, params, alternatives: 3 },
-              [0],
-              [adapterId],
-            )
+            effectiveMode === "chat"
+              ? void r.start({ mode: "raw", prompt: transcript.filter((m) => m.role === "user").at(-1)?.content ?? prompt, inputs, params, alternatives: 3 }, [0], [adapterId])
+              : void run()
           }
         />
         {r.runs.map((run) => (

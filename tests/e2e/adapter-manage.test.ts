@@ -220,7 +220,7 @@ describe.runIf(WORKER_BUILT && browserAvailable())("adapter management in Chromi
       ["phone-light", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: "light" as const }],
       ["phone-dark", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: "dark" as const }],
     ] as const) {
-      const shot = await browser.newContext({ ...opts, extraHTTPHeaders: VISITOR, storageState: await context.storageState() });
+      const shot = await browser.newContext({ ...opts, extraHTTPHeaders: VISITOR, storageState: { cookies: (await context.storageState()).cookies, origins: [] } });
       const p = await shot.newPage();
       await p.goto(`${server.url}/adapters/new`);
       await p.getByTestId("my-adapter").waitFor();
