@@ -192,6 +192,7 @@ const startInput = obj(
     params: field(params),
     alternatives: opt(field(fc.integer({ min: 0, max: 6 }))),
     runId: opt(field(fc.oneof(fc.uuid(), fromPool("uuid")))),
+    system: opt(field(text(32_000))),
   },
   ["mode", "adapters", "prompt", "params"],
 );
@@ -274,6 +275,7 @@ const PROCEDURES: { path: string; kind: Kind; input: fc.Arbitrary<unknown> }[] =
   { path: "chats.get", kind: "query", input: obj({ id: field(uuid) }) },
   { path: "chats.rename", kind: "mutation", input: obj({ id: field(uuid), title: field(text(200)) }) },
   { path: "chats.delete", kind: "mutation", input: obj({ id: field(uuid) }) },
+  { path: "chats.clear", kind: "mutation", input: obj({ confirm: field(fc.boolean()) }) },
   { path: "shares.create", kind: "mutation", input: obj({ chatId: field(uuid) }) },
   { path: "shares.get", kind: "query", input: obj({ slug: field(shareSlug) }) },
   { path: "shares.revoke", kind: "mutation", input: obj({ slug: field(shareSlug) }) },
