@@ -5,9 +5,18 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
+import type { Browser, Locator } from "playwright-core";
 import { browserAvailable, launchBrowser, startWebServer, type WebServer } from "./browser";
 import { recordOutput, screenshotDir, snapshots, startTestWorker, workerAnswer, type TestWorker } from "./playground-harness";
+
+/** A counter of the worker's /metrics (0 when absent). */
+async function workerMetric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? 0);
+}
+
+/** An element's text, "" when it is not there (an empty output renders no text block). */
+const textOf = async (loc: Locator) => ((await loc.count()) > 0 ? ((await loc.first().textContent()) ?? "") : "");
 
 describe.runIf(browserAvailable())("playground (browser)", () => {
   let worker: TestWorker;
@@ -58,17 +67,42 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
     await page.close();
   });
 
-  it("stops a stream mid-way; the partial output is kept as stopped", async () => {
+  it("stops a stream mid-way: the pane freezes at the click, and history keeps exactly what it showed", async () => {
     const page = await browser.newPage();
+    const cancelledBefore = await workerMetric(worker.url, "worker_requests_cancelled_total");
+    // 1000 tokens (the demo model's context is 1024), stopped at the first text: it cannot end first
     await page.goto(`${web.url}/playground?adapter=base&mode=raw&prompt=${encodeURIComponent("Once upon a time")}&p.max_new_tokens=1000&p.ignore_eos=1`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await page.click('[data-testid="run"]');
     const pane = page.locator('[data-testid="output-pane"]');
-    await expect.poll(() => pane.locator('[data-testid="raw-output"]').textContent(), { timeout: 60_000 }).not.toBe("");
-    await page.click('[data-testid="stop"]');
-    await expect.poll(() => pane.getAttribute("data-status"), { timeout: 20_000 }).toBe("stopped");
-    const shown = (await pane.locator('[data-testid="raw-output"]').textContent())!;
+    // clicked in the same task that sees the first text, and the text read right after the click
+    const shown = await page.evaluate(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const check = () => {
+            const out = document.querySelector('[data-testid="output-pane"] [data-testid="raw-output"]');
+            if (!out?.textContent) return false;
+            const stop = document.querySelector<HTMLButtonElement>('[data-testid="stop"]');
+            if (!stop) reject(new Error("the run ended before Stop could be clicked"));
+            else {
+              stop.click();
+              resolve(out.textContent);
+            }
+            return true;
+          };
+          if (check()) return;
+          const mo = new MutationObserver(() => check() && mo.disconnect());
+          mo.observe(document.body, { subtree: true, childList: true, characterData: true });
+        }),
+    );
     expect(shown.length).toBeGreaterThan(0);
+    await expect.poll(() => pane.getAttribute("aria-label")).toMatch(/stopped$/);
+    // nothing arrives after the click (no timing claim: the text is simply the same later)
+    await page.waitForTimeout(2_000);
+    expect(await pane.locator('[data-testid="raw-output"]').textContent()).toBe(shown);
+    expect(await pane.getAttribute("aria-label")).toMatch(/stopped$/);
+    // the worker's request was cancelled (the connection closed), not left to run its 1000 tokens
+    if (worker.real) await expect.poll(() => workerMetric(worker.url, "worker_requests_cancelled_total"), { timeout: 20_000 }).toBeGreaterThan(cancelledBefore);
 
     // in history, as stopped, with exactly what the page showed
     await page.goto(`${web.url}/chats`);
@@ -76,6 +110,30 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
     const gen = page.locator('[data-testid="chat-generation"]');
     await expect.poll(() => gen.getAttribute("data-status"), { timeout: 10_000 }).toBe("stopped");
     expect(await gen.locator('[data-testid="raw-output"]').textContent()).toBe(shown);
+    await page.close();
+  });
+
+  it("a Stop while the start call is still in flight freezes the pane at once and stores it as stopped", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${web.url}/playground?adapter=base&mode=raw&prompt=${encodeURIComponent("A stop before the start")}&p.max_new_tokens=1000&p.ignore_eos=1`);
+    await page.waitForSelector('[data-testid="run"]:not([disabled])');
+    const pane = page.locator('[data-testid="output-pane"]');
+    // Run, then Stop as soon as React shows it: the start mutation cannot have answered in one frame
+    const shown = await page.evaluate(async () => {
+      document.querySelector<HTMLButtonElement>('[data-testid="run"]')!.click();
+      for (let i = 0; i < 50 && !document.querySelector('[data-testid="stop"]'); i++) await new Promise((r) => setTimeout(r, 0));
+      document.querySelector<HTMLButtonElement>('[data-testid="stop"]')!.click();
+      return document.querySelector('[data-testid="output-pane"] [data-testid="raw-output"]')?.textContent ?? "";
+    });
+    await expect.poll(() => pane.getAttribute("aria-label")).toMatch(/stopped$/);
+    await page.waitForTimeout(2_000);
+    expect(await textOf(pane.locator('[data-testid="raw-output"]'))).toBe(shown);
+    expect(await pane.getAttribute("aria-label")).toMatch(/stopped$/);
+    await page.goto(`${web.url}/chats`);
+    await page.click('[data-testid="history-item"] >> nth=0');
+    const gen = page.locator('[data-testid="chat-generation"]');
+    await expect.poll(() => gen.getAttribute("data-status"), { timeout: 10_000 }).toBe("stopped");
+    expect(await textOf(gen.locator('[data-testid="raw-output"]'))).toBe(shown);
     await page.close();
   });
 
