@@ -44,6 +44,8 @@ export interface ChatSettings {
   /** template inputs by column (template mode) */
   inputs?: Record<string, string>;
   params: GenerationParams;
+  /** chat mode: the system prompt, folded into the first user message of every request */
+  system?: string;
 }
 
 export const chats = pgTable(

@@ -88,6 +88,8 @@ export const startInput = z.object({
     )
     .optional(),
   params: paramsSchema,
+  /** chat mode: a system prompt for a new chat (kept in its settings for the turns after) */
+  system: z.string().max(LIMITS.maxPromptChars, `system is longer than ${LIMITS.maxPromptChars} characters`).optional(),
   /** top alternatives per token for the logprob view */
   alternatives: z.number().int().min(0).max(R.alternatives, `alternatives must be ≤ ${R.alternatives}`).optional(),
   /** the run's id, chosen by the browser so it can open the subscription while this call is in flight */
@@ -195,7 +197,17 @@ async function chatHistory(db: Db, ownerId: string, chatId: string, message: str
     if (answer?.output) turns.push({ role: "assistant", content: answer.output });
   }
   turns.push({ role: "user", content: message });
-  return turns;
+  return withSystem(turns, detail.chat.settings.system);
+}
+
+/**
+ * A chat's system prompt, folded into its first user message (as Hugging Face chat-ui does for
+ * such models): many chat templates, Mistral's [INST] one among them, refuse a "system" role.
+ */
+function withSystem(turns: ChatTurn[], system: string | undefined): ChatTurn[] {
+  if (!system) return turns;
+  const first = turns.findIndex((t) => t.role === "user");
+  return turns.map((t, i) => (i === first ? { ...t, content: `${system}\n\n${t.content}` } : t));
 }
 
 
@@ -214,6 +226,8 @@ export const generateRouter = createTRPCRouter({
   start: mutationProcedure.input(startInput).mutation(async ({ ctx, input }) => {
     if (input.prompts && input.prompts.length !== input.adapters.length)
       throw new TRPCError({ code: "BAD_REQUEST", message: `prompts: one per pane (${input.adapters.length} adapters, ${input.prompts.length} prompts)` });
+    if (input.system?.trim() && input.mode !== "chat") throw new TRPCError({ code: "BAD_REQUEST", message: "system: a system prompt needs chat mode" });
+    if (input.system?.trim() && input.chatId) throw new TRPCError({ code: "BAD_REQUEST", message: "system: set when a chat starts (its later turns keep it)" });
     await checkWorkerLimits(ctx.env, input);
     const targets = input.adapters.map(paneTarget);
     const merged = targets.findIndex((t) => t.mergedAdapters);
@@ -228,7 +242,8 @@ export const generateRouter = createTRPCRouter({
       // chat mode: earlier turns from history (a new chat starts with just this message); other
       // modes need no read first: the write below finds no chat of this owner → NOT_FOUND
       const messages = input.mode === "chat" && input.chatId ? await chatHistory(ctx.db, ctx.ownerId, input.chatId, input.prompt) : undefined;
-      const turns = messages ?? (input.mode === "chat" ? [{ role: "user" as const, content: input.prompt }] : undefined);
+      const system = input.system?.trim() || undefined;
+      const turns = messages ?? (input.mode === "chat" ? withSystem([{ role: "user", content: input.prompt }], system) : undefined);
       const runId = input.runId ?? randomUUID();
       // checked before anything is stored (hub.start checks again)
       if (hub.ownerOf(runId) !== null) throw new RunIdTakenError(runId);
@@ -246,7 +261,7 @@ export const generateRouter = createTRPCRouter({
               id: chatId,
               kind,
               title: titleFromPrompt(input.prompt, input.mode === "template" ? input.inputs : null),
-              settings: { adapters: targets.map((t) => t.stored), mode: input.mode, inputs: input.inputs, params: input.params },
+              settings: { adapters: targets.map((t) => t.stored), mode: input.mode, inputs: input.inputs, params: input.params, ...(system ? { system } : {}) },
             },
         content: input.prompt,
         inputs: input.inputs ?? null,
