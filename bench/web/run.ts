@@ -8,6 +8,8 @@
  * - W3: 50 simultaneous streaming HTTP clients (one owner each): all complete, none lose or
  *   reorder a token (text equals the worker's own greedy answer), p99 delay; one of them drops
  *   its connection mid-way and resumes with lastEventId.
+ * - W4: Chromium: click "Stop" on a long stream → the pane's status is "stopped" (median, max),
+ *   and how many characters the pane gained after the click (the goal is none).
  *
  *   npm run bench:web [-- --runs 10 --tokens 32 --fake]
  *
@@ -163,9 +165,47 @@ async function main() {
         await page.waitForSelector('[data-testid="output-pane"][data-status="done"]', { timeout: 60_000 });
         await page.waitForSelector('[data-testid="run"]:not([disabled])');
       }
-      await browser.close();
       const overhead = browserTtft.map((b, i) => b - workerT[i]!);
       rows.push(["W1", "web overhead on TTFT (browser − worker), median", `${f(median(overhead))} ms`, `browser ${f(median(browserTtft))} ms, worker ${f(median(workerT))} ms, ${RUNS} runs`, "≤ 15 ms"]);
+
+      // ── W4: click Stop → the pane says "stopped", and characters that arrive after the click ──
+      // a long run (1000 tokens: the demo model's context is 1024), stopped after its first tokens
+      await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=1000&p.ignore_eos=1`);
+      await page.waitForSelector('[data-testid="run"]:not([disabled])');
+      const stopMs: number[] = [];
+      let lateChars = 0;
+      for (let i = 0; i < RUNS; i++) {
+        const r = (await page.evaluate(`new Promise((resolve, reject) => {
+          const pane = document.querySelector('[data-testid="output-pane"]');
+          const text = () => pane.querySelector('[data-testid="raw-output"]')?.textContent ?? "";
+          let cleared = false, seen = 0, t0 = 0, shown = "";
+          const obs = new MutationObserver(() => {
+            if (t0 === 0) {
+              const t = text();
+              if (t === "") cleared = true;
+              else if (cleared && ++seen >= 3) {
+                const stop = document.querySelector('[data-testid="stop"]');
+                if (!stop) { obs.disconnect(); reject(new Error("the run ended before Stop")); return; }
+                shown = t;
+                t0 = performance.now();
+                stop.click();
+              }
+            } else if (pane.getAttribute("data-status") === "stopped") {
+              obs.disconnect();
+              const ms = performance.now() - t0;
+              // anything that still arrives after the click shows up within a second or two
+              setTimeout(() => resolve({ ms, late: text().length - shown.length }), 1500);
+            }
+          });
+          obs.observe(pane, { subtree: true, childList: true, characterData: true, attributes: true });
+          document.querySelector('[data-testid="run"]').click();
+        })`)) as { ms: number; late: number };
+        stopMs.push(r.ms);
+        lateChars += Math.abs(r.late);
+        await page.waitForSelector('[data-testid="run"]:not([disabled])');
+      }
+      rows.push(["W4", "click Stop → pane \"stopped\" (median / max)", `${f(median(stopMs))} / ${f(Math.max(...stopMs))} ms`, `characters shown after the click: ${lateChars} over ${RUNS} runs`, "≤ 500 ms, none after"]);
+      await browser.close();
     } else rows.push(["W1", "web overhead on TTFT", "not measured", "no Chromium", "≤ 15 ms"]);
 
     // ── W2 ──
