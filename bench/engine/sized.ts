@@ -124,7 +124,8 @@ export async function runSized(o: SizedOptions): Promise<void> {
   const threads = Math.min(2, os.cpus().length);
   const names = Array.from({ length: SETTINGS.sized.streams }, (_, i) => qvName(i));
   const formats = o.formats ?? SIZED_FORMATS.filter((f) => f !== "bf16" || weightBytesFor(shape, f).total + GIB <= o.maxRssGiB * GIB);
-  const skipped = SIZED_FORMATS.filter((f) => !formats.includes(f));
+  // formats left out by the memory cap (an explicit --formats list is taken as it is)
+  const skipped = o.formats ? [] : SIZED_FORMATS.filter((f) => !formats.includes(f));
   log(`bench:engine --size ${o.size}: formats ${formats.join(", ")}${skipped.length ? ` (not run: ${skipped.join(", ")}; weights over --max-rss-gib ${o.maxRssGiB})` : ""}; cache ${root}`);
 
   // one-time: checkpoint + adapters, GGUF exports, our weight caches
