@@ -144,6 +144,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
   const schemaBlocks = schemaProblem !== null && !!params.response_format;
   const [showTokens, setShowTokens] = useState(false);
   const [transcript, setTranscript] = useState<{ role: "user" | "assistant"; content: string }[]>([]);
+  // chat mode: a system prompt, sent when the chat starts (the server keeps it for the later turns)
+  const [system, setSystem] = useState("");
   const r = useRuns({
     // chat: the answer joins the transcript once it ends
     onEnd: (_grid, end) => {
@@ -184,7 +186,14 @@ export function Playground({ setup }: { setup: PageSetup }) {
     if (below) outputRef.current!.scrollIntoView({ behavior: "smooth", block: "start" });
     const rerun = effectiveMode !== "chat" && versions.beforeRun(JSON.stringify([adapterId, effectiveMode, prompt, params]));
     const res = await r.start(
-      { mode: effectiveMode, prompt, inputs: effectiveMode === "template" ? inputs : undefined, params, alternatives: 3 },
+      {
+        mode: effectiveMode,
+        prompt,
+        inputs: effectiveMode === "template" ? inputs : undefined,
+        params,
+        alternatives: 3,
+        system: effectiveMode === "chat" && transcript.length === 0 && system.trim() ? system : undefined,
+      },
       [0],
       [adapterId],
       { continueChat: (effectiveMode === "chat" && transcript.length > 0) || rerun },
@@ -255,6 +264,18 @@ export function Playground({ setup }: { setup: PageSetup }) {
             {effectiveMode === "chat" && (
               <>
                 <p className="text-xs text-slate-500">Chat uses the model&apos;s chat template (the worker answers with an error when the model has none).</p>
+                <label className="flex flex-col gap-1 text-xs">
+                  <span className="font-medium">System prompt{transcript.length > 0 ? " (set for this chat)" : " (optional)"}</span>
+                  <textarea
+                    data-testid="system-prompt"
+                    rows={2}
+                    value={system}
+                    readOnly={transcript.length > 0}
+                    onChange={(e) => setSystem(e.target.value)}
+                    placeholder="How the assistant should answer, e.g. “Answer in one word.”"
+                    className="rounded border border-slate-300 bg-white px-2 py-1 text-sm read-only:opacity-60 dark:border-slate-700 dark:bg-slate-900"
+                  />
+                </label>
                 <ol className="flex flex-col gap-2" data-testid="chat-transcript">
                   {transcript.map((m, i) => (
                     <li key={i} className={`rounded px-2 py-1 text-sm ${m.role === "user" ? "self-end bg-brand-50 dark:bg-slate-800" : "bg-slate-100 dark:bg-slate-900"}`}>

@@ -40,6 +40,8 @@ export interface RunRequest {
   inputs?: Record<string, string>;
   params: GenerationParams;
   alternatives?: number;
+  /** chat mode, first turn: the chat's system prompt */
+  system?: string;
 }
 
 type EndChunk = Extract<RunChunk, { kind: "end" }>;

@@ -2,15 +2,18 @@
  * Conversations (issue 14 item 10) in Chromium against the production server and the real worker:
  * Regenerate keeps versions (‹ 1/3 ›) and the reruns of one prompt are one history chat whose
  * turns are grouped as versions; the chat is titled by the user's input, not the template's
- * instruction; rename, delete and "clear all" from the history list; the history drawer on a phone.
+ * instruction; rename, delete and "clear all" from the history list; the history drawer on a phone;
+ * Chat mode's system prompt on a model with Mistral's [INST] template.
  * Screenshots (desktop and a 390 px phone, light and dark) go to /tmp/h11.
  */
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { browserAvailable, launchBrowser, startWebServer, type WebServer } from "./browser";
-import { startTestWorker, type TestWorker } from "./playground-harness";
+import { spawnRealWorker, type RunningWorker } from "../web/generate-worker-process";
+import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
+import { realWorkerAvailable, startTestWorker, type TestWorker } from "./playground-harness";
 
 const SHOTS = "/tmp/h11";
 const REVIEW = "The plot dragged, but the acting was superb.";
@@ -123,5 +126,51 @@ describe.runIf(browserAvailable())("conversations in Chromium", () => {
     await page.getByTestId("history-clear").click();
     await page.getByTestId("history-empty").waitFor();
     await context.close();
+  });
+});
+
+const MISTRAL_TEMPLATE =
+  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
+
+describe.runIf(browserAvailable() && realWorkerAvailable())("chat mode's system prompt in Chromium (real worker, tiny-mistral copy with Mistral's [INST] template)", () => {
+  let worker: RunningWorker;
+  let web: WebServer;
+  let browser: Browser;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "loraland-chat-ui-"));
+  beforeAll(async () => {
+    fs.cpSync(path.join(ROOT, "tests/data/fixtures/tiny-mistral/base"), path.join(dir, "base"), { recursive: true });
+    const cfgPath = path.join(dir, "base/tokenizer_config.json");
+    fs.writeFileSync(cfgPath, JSON.stringify({ ...(JSON.parse(fs.readFileSync(cfgPath, "utf8")) as object), chat_template: MISTRAL_TEMPLATE }));
+    worker = await spawnRealWorker(path.join(dir, "base"), path.join(ROOT, "tests/data/fixtures/tiny-mistral/adapters"));
+    web = await startWebServer({ worker: { url: worker.url } });
+    browser = await launchBrowser();
+  }, 600_000);
+  afterAll(async () => {
+    await browser?.close();
+    await web?.stop();
+    await worker?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the system prompt goes with the first message, is folded as the [INST] template needs, and is fixed for the chat", { timeout: 300_000 }, async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const starts: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().includes("generate.start")) starts.push(r.postData() ?? "");
+    });
+    await page.goto(`${web.url}/playground?adapter=base&mode=chat&p.max_new_tokens=6&p.temperature=0`);
+    await page.getByTestId("system-prompt").waitFor();
+    await page.getByTestId("system-prompt").fill("Answer in one word.");
+    await page.getByTestId("raw-prompt").fill("hello");
+    await page.getByTestId("run").click();
+    const pane = page.getByTestId("output-pane");
+    await expect.poll(() => pane.getAttribute("aria-label"), { timeout: 120_000 }).toMatch(/(done|error)$/);
+    expect(await pane.getAttribute("aria-label")).toMatch(/done$/);
+    const expected = (await (await fetch(`${worker.url}/generate`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ inputs: "[INST] Answer in one word.\n\nhello [/INST]", parameters: { max_new_tokens: 6 } }) })).json()) as { generated_text: string };
+    await expect(pane.getByTestId("raw-output").textContent()).resolves.toBe(expected.generated_text);
+    expect(starts.some((b) => b.includes('"system":"Answer in one word."'))).toBe(true);
+    await expect(page.getByTestId("system-prompt").getAttribute("readonly")).resolves.not.toBeNull();
+    await page.screenshot({ path: path.join(SHOTS, "playground-chat-system-desktop-light.png") });
+    await page.close();
   });
 });
