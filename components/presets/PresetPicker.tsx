@@ -16,10 +16,15 @@ export function PresetPicker({ current, onLoad }: { current: PresetSetup; onLoad
   const list = useQuery(trpc.presets.list.queryOptions());
   const [selected, setSelected] = useState<string>("");
   const [naming, setNaming] = useState<{ kind: "save" | "rename"; name: string } | null>(null);
-  const invalidate = () => queryClient.invalidateQueries(trpc.presets.list.queryFilter());
-  const create = useMutation(trpc.presets.create.mutationOptions({ onSuccess: (p) => (setSelected(p.id), setNaming(null), invalidate()) }));
-  const update = useMutation(trpc.presets.update.mutationOptions({ onSuccess: () => (setNaming(null), invalidate()) }));
-  const del = useMutation(trpc.presets.delete.mutationOptions({ onSuccess: () => (setSelected(""), invalidate()) }));
+  // the list is updated from each answer at once (then refetched): the picker never waits on a refetch to show a save
+  const listKey = trpc.presets.list.queryKey();
+  const apply = (f: (old: Preset[]) => Preset[]) => {
+    queryClient.setQueryData(listKey, (old) => f(old ?? []));
+    void queryClient.invalidateQueries(trpc.presets.pathFilter());
+  };
+  const create = useMutation(trpc.presets.create.mutationOptions({ onSuccess: (p) => (apply((old) => [p, ...old]), setSelected(p.id), setNaming(null)) }));
+  const update = useMutation(trpc.presets.update.mutationOptions({ onSuccess: (p) => (apply((old) => old.map((x) => (x.id === p.id ? p : x))), setNaming(null)) }));
+  const del = useMutation(trpc.presets.delete.mutationOptions({ onSuccess: ({ id }) => (apply((old) => old.filter((x) => x.id !== id)), setSelected("")) }));
   const presets = list.data ?? [];
   const chosen = presets.find((p) => p.id === selected) ?? null;
   const error = create.error ?? update.error ?? del.error;

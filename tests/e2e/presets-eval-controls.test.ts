@@ -77,6 +77,10 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     page.on("response", (r) => {
       if (r.url().includes("presets.")) void r.text().then((t) => saves.push(`${r.status()} ${r.url().replace(web.url, "")} ${t.slice(0, 300)}`), () => saves.push(`${r.status()} (no body)`));
     });
+    // which owner each call went as, and every owner cookie a response set (a fresh visit must keep one owner)
+    const owners: string[] = [];
+    page.on("request", (r) => void r.allHeaders().then((h) => owners.push(`${r.url().replace(web.url, "").slice(0, 60)} as ${/owner=([0-9a-f]{8})/.exec(h.cookie ?? "")?.[1] ?? "-"}`)));
+    page.on("response", (r) => void r.allHeaders().then((h) => h["set-cookie"]?.includes("owner=") && owners.push(`SET by ${r.url().replace(web.url, "").slice(0, 60)}: ${/owner=([0-9a-f]{8})/.exec(h["set-cookie"])?.[1]}`)));
     await page.getByTestId("preset-save").click();
     await page.getByTestId("preset-name").fill(name);
     await page.getByTestId("preset-name-save").click();
@@ -88,7 +92,7 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
     } catch (e) {
       const options = await page.getByTestId("preset-select").locator("option").evaluateAll((os) => os.map((o) => `${(o as HTMLOptionElement).value}=${o.textContent}`));
       await page.screenshot({ path: path.join(shots, "preset-save-failure.png") });
-      throw new Error(`${(e as Error).message}; preset calls: ${JSON.stringify(saves)}; options: ${JSON.stringify(options)}; form open: ${await page.getByTestId("preset-name").count()}`);
+      throw new Error(`${(e as Error).message}; preset calls: ${JSON.stringify(saves)}; options: ${JSON.stringify(options)}; form open: ${await page.getByTestId("preset-name").count()}; owners: ${JSON.stringify(owners)}`);
     }
 
     // a fresh page: the form is the default one until the preset is loaded
