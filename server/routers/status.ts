@@ -19,6 +19,8 @@ function mean(m: PromSample[] | null, ...names: string[]): number | null {
  * The worker address the "Use via API" snippets show: PUBLIC_INFERENCE_URL when set; else the
  * address the web server uses, with a note (a loopback one answers on the server machine only).
  */
+const VIA_SITE = "From elsewhere, this site's /api/v1 serves the OpenAI routes (Authorization: Bearer <ADMIN_TOKEN>, or this site's owner cookie).";
+
 export function snippetTarget(workerUrl: string, publicUrl: string | undefined): { url: string; note: string | null } {
   if (publicUrl) return { url: publicUrl, note: null };
   let host = "";
@@ -30,8 +32,8 @@ export function snippetTarget(workerUrl: string, publicUrl: string | undefined):
   return {
     url: workerUrl,
     note: isLoopbackHost(host) || host === "0.0.0.0"
-      ? "This address is reachable from the server machine only; set PUBLIC_INFERENCE_URL to the worker's public address."
-      : "This is the worker's address as the web server reaches it; set PUBLIC_INFERENCE_URL if people reach it by another.",
+      ? `This address is reachable from the server machine only; set PUBLIC_INFERENCE_URL to the worker's public address. ${VIA_SITE}`
+      : `This is the worker's address as the web server reaches it; set PUBLIC_INFERENCE_URL if people reach it by another. ${VIA_SITE}`,
   };
 }
 

@@ -22,6 +22,8 @@ describe("snippet target", () => {
 
   it("another worker address says it is the server's view of it", () => {
     expect(snippetTarget("http://worker:8081", undefined).note).toMatch(/as the web server reaches it; set PUBLIC_INFERENCE_URL/);
+    // and where else to go: the site's own keyed proxy (app/api/v1)
+    expect(snippetTarget("http://worker:8081", undefined).note).toMatch(/\/api\/v1/);
   });
 
   it("PUBLIC_INFERENCE_URL is parsed (trailing slash cut); a bad one names the variable", () => {
