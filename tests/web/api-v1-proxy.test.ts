@@ -71,6 +71,8 @@ describe.runIf(realWorkerAvailable())("/api/v1 proxy", () => {
     expect(((await models.json()) as { data: { id: string }[] }).data.map((m) => m.id)).toContain("sql");
     expect((await post("completions", { cookie, origin: "http://localhost:3000", host: "localhost:3000" }, completion)).status).toBe(200);
     expect((await post("generate", { cookie }, completion)).status).toBe(404);
+    // an oversized body is refused before it reaches the worker
+    expect((await post("completions", { cookie }, { ...completion, prompt: "x".repeat(2 << 20) })).status).toBe(413);
   });
 
   it("counts against the owner's limits as generate.start does (429 with Retry-After)", async () => {

@@ -11,6 +11,7 @@
 // db-handle, not ./db ("server-only"): the route is also exercised directly by tests/web/api-v1-proxy.test.ts
 import { getServerDb } from "@/server/db-handle";
 import { clientAddress, isBearerAdmin } from "@/server/auth/access";
+import { capBody, declaredLength } from "@/server/http/body-limit";
 import { ownerFromHeaders } from "@/server/auth/owner-cookie";
 import { getEnv, inferenceUrl } from "@/server/env";
 import { LimitExceededError, retryAfterSeconds } from "@/server/limits";
@@ -44,8 +45,16 @@ async function proxy(req: Request, ctx: Ctx, method: "GET" | "POST"): Promise<Re
   let body: ArrayBuffer | undefined;
   let lease: { release(): void } | undefined;
   if (method === "POST") {
-    body = await req.arrayBuffer();
-    if (body.byteLength > MAX_BODY_BYTES) return fail(413, `the body is over ${MAX_BODY_BYTES} bytes`, "too_large");
+    const tooLarge = () => fail(413, `the body is over ${MAX_BODY_BYTES} bytes`, "too_large");
+    if ((declaredLength(req) ?? 0) > MAX_BODY_BYTES) return tooLarge();
+    // read through a cap: a body without a length is cut off at the limit, not buffered whole
+    const capped = capBody(req, MAX_BODY_BYTES);
+    try {
+      body = await capped.request.arrayBuffer();
+    } catch (e) {
+      if (capped.exceeded()) return tooLarge();
+      throw e;
+    }
     try {
       [lease] = generateLimits().admit(owner ?? "admin", 1, clientAddress(req.headers, env));
     } catch (e) {
