@@ -1,6 +1,7 @@
 /**
  * "Use via API": ready-to-run snippets for the current adapter, prompt and parameters against the
- * worker itself (LoRAX `/generate` with curl, the OpenAI SDK on `/v1/completions`).
+ * worker itself (LoRAX `/generate` with curl, the OpenAI SDK on `/v1/completions`), or, when the
+ * worker has no public address, through this site's keyed `/api/v1` proxy (OpenAI routes only).
  */
 import type { GenerationParams } from "../../db/schema/chats";
 
@@ -30,7 +31,26 @@ export function curlSnippet(workerUrl: string, adapterId: string | null, prompt:
   return `curl ${workerUrl}/generate \\\n  -H 'Content-Type: application/json' \\\n  -d ${shellQuote(body)}`;
 }
 
-export function openaiSnippet(workerUrl: string, model: string, prompt: string, p: GenerationParams): string {
+/** curl on the site's `/api/v1/completions` proxy, with the admin token from the environment. */
+export function proxyCurlSnippet(apiBase: string, model: string, prompt: string, p: GenerationParams): string {
+  const body = JSON.stringify(openaiBody(model, prompt, p), null, 2);
+  return `curl ${apiBase}/completions \\\n  -H 'Content-Type: application/json' \\\n  -H "Authorization: Bearer $ADMIN_TOKEN" \\\n  -d ${shellQuote(body)}`;
+}
+
+function openaiBody(model: string, prompt: string, p: GenerationParams) {
+  return {
+    model,
+    prompt,
+    max_tokens: p.max_new_tokens,
+    temperature: p.temperature ?? 0,
+    ...(p.top_p !== undefined && p.top_p < 1 ? { top_p: p.top_p } : {}),
+    ...(p.stop?.length ? { stop: p.stop } : {}),
+    ...(p.seed !== undefined ? { seed: p.seed } : {}),
+  };
+}
+
+/** `viaSite`: `workerUrl` is the site's `/api` (its `/v1` proxy), keyed by the admin token */
+export function openaiSnippet(workerUrl: string, model: string, prompt: string, p: GenerationParams, viaSite = false): string {
   const args = [
     `  model: ${JSON.stringify(model)},`,
     `  prompt: ${JSON.stringify(prompt)},`,
@@ -44,7 +64,7 @@ export function openaiSnippet(workerUrl: string, model: string, prompt: string, 
   return [
     `import OpenAI from "openai";`,
     ``,
-    `const client = new OpenAI({ baseURL: ${JSON.stringify(`${workerUrl}/v1`)}, apiKey: "unused" });`,
+    `const client = new OpenAI({ baseURL: ${JSON.stringify(`${workerUrl}/v1`)}, apiKey: ${viaSite ? "process.env.ADMIN_TOKEN" : '"unused"'} });`,
     `const stream = await client.completions.create({`,
     ...args,
     `});`,

@@ -1,6 +1,6 @@
 /** The worker as its users need to see it: up or not, model, adapters, load, memory. */
 import { z } from "zod";
-import { inferenceUrl, isLoopbackHost } from "../env";
+import { inferenceUrl } from "../env";
 import { GENERATED_TOKEN_COUNTERS, metricSum, type PromSample, workerStatus } from "../inference/client";
 import { redactDeep, redactPaths } from "../http/redact";
 import { createTRPCRouter, publicProcedure } from "../trpc";
@@ -16,24 +16,15 @@ function mean(m: PromSample[] | null, ...names: string[]): number | null {
 }
 
 /**
- * The worker address the "Use via API" snippets show: PUBLIC_INFERENCE_URL when set; else the
- * address the web server uses, with a note (a loopback one answers on the server machine only).
+ * Where the "Use via API" snippets point: PUBLIC_INFERENCE_URL when set (the worker itself); else
+ * null = this site's keyed /api/v1 proxy (app/api/v1), since the address the web server uses for
+ * the worker (often loopback) is not one people can reach.
  */
-const VIA_SITE = "From elsewhere, this site's /api/v1 serves the OpenAI routes (Authorization: Bearer <ADMIN_TOKEN>, or this site's owner cookie).";
-
-export function snippetTarget(workerUrl: string, publicUrl: string | undefined): { url: string; note: string | null } {
+export function snippetTarget(publicUrl: string | undefined): { url: string | null; note: string | null } {
   if (publicUrl) return { url: publicUrl, note: null };
-  let host = "";
-  try {
-    host = new URL(workerUrl).hostname;
-  } catch {
-    // not a URL: shown as it is, with the general note
-  }
   return {
-    url: workerUrl,
-    note: isLoopbackHost(host) || host === "0.0.0.0"
-      ? `This address is reachable from the server machine only; set PUBLIC_INFERENCE_URL to the worker's public address. ${VIA_SITE}`
-      : `This is the worker's address as the web server reaches it; set PUBLIC_INFERENCE_URL if people reach it by another. ${VIA_SITE}`,
+    url: null,
+    note: "Through this site's /api/v1 (the worker's OpenAI routes): send Authorization: Bearer <ADMIN_TOKEN>, or call it from this site's pages. Set PUBLIC_INFERENCE_URL to show the worker's own address.",
   };
 }
 
@@ -52,7 +43,7 @@ export const statusRouter = createTRPCRouter({
       return {
         url: s.url,
         /** the address "Use via API" shows, and a note when people may not reach it */
-        api: snippetTarget(s.url, ctx.env.PUBLIC_INFERENCE_URL),
+        api: snippetTarget(ctx.env.PUBLIC_INFERENCE_URL),
         protocol: s.protocol,
         external: !!ctx.env.INFERENCE_URL,
         online: s.online,

@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { proxyCurlSnippet } from "../../components/playground/api-snippets";
 import { realWorkerAvailable } from "../e2e/playground-harness";
 import { spawnRealWorker, type RunningWorker } from "./generate-worker-process";
 
@@ -63,6 +64,16 @@ describe.runIf(realWorkerAvailable())("/api/v1 proxy", () => {
       .join("");
     expect(text).toBe(direct.choices[0]!.text);
     expect(sse).toMatch(/data: \[DONE\]/);
+  });
+
+  it("the playground's proxy curl snippet, sent as written, gets the worker's own answer", async () => {
+    const params = { max_new_tokens: 8, temperature: 0 };
+    const snippet = proxyCurlSnippet("http://localhost:3000/api/v1", "sql", completion.prompt, params);
+    const body = JSON.parse(/-d '([\s\S]*)'$/.exec(snippet)![1]!) as unknown;
+    const direct = (await (await fetch(`${w.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json()) as { choices: { text: string }[] };
+    const res = await post("completions", { authorization: "Bearer admin-secret-for-tests-0123456789" }, body);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { choices: { text: string }[] }).choices[0]!.text).toBe(direct.choices[0]!.text);
   });
 
   it("an owner cookie (same site) lists the models and generates; other paths are 404", async () => {
