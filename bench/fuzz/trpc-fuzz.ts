@@ -214,6 +214,7 @@ const validStart = fc.record(
       { requiredKeys: ["max_new_tokens"] },
     ),
     alternatives: fc.integer({ min: 0, max: 5 }),
+    system: fc.string({ minLength: 1, maxLength: 80 }),
     runId: fc.uuid({ version: 4 }),
   },
   { requiredKeys: ["mode", "adapters", "prompt", "params"] },
