@@ -113,6 +113,19 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
     await page.close();
   });
 
+  it("Use via API points at this site's /api/v1 proxy (no PUBLIC_INFERENCE_URL) and says how to call it", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent("The weather")}`);
+    await page.click('[data-testid="api-snippets"] summary');
+    const code = page.locator('[data-testid="snippet-code"]');
+    await expect.poll(() => code.textContent(), { timeout: 20_000 }).toContain(`curl ${web.url}/api/v1/completions`);
+    expect(await code.textContent()).not.toContain(worker.url);
+    expect(await page.locator('[data-testid="snippet-note"]').textContent()).toMatch(/\/api\/v1.*PUBLIC_INFERENCE_URL/);
+    await page.click('[data-testid="snippet-tab-openai"]');
+    expect(await code.textContent()).toContain(`baseURL: "${web.url}/api/v1", apiKey: process.env.ADMIN_TOKEN`);
+    await page.close();
+  });
+
   it("a Stop while the start call is still in flight freezes the pane at once and stores it as stopped", async () => {
     const page = await browser.newPage();
     await page.goto(`${web.url}/playground?adapter=base&mode=raw&prompt=${encodeURIComponent("A stop before the start")}&p.max_new_tokens=1000&p.ignore_eos=1`);
