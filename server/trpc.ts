@@ -100,11 +100,20 @@ async function* mappedIterable<T>(events: AsyncIterable<T>): AsyncGenerator<T, v
 const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> =>
   typeof v === "object" && v !== null && typeof (v as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === "function";
 
+/** What a client is told about an error the server did not mean to make (the log has the rest). */
+export const INTERNAL_MESSAGE = "internal server error (the server's log has the details)";
+
 const t = initTRPC.context<TRPCContext>().create({
   transformer: superjson,
+  // stacks only under `next dev` (tRPC's default also sends them in tests and other non-production runs)
+  isDev: process.env.NODE_ENV === "development",
   errorFormatter({ shape, error }) {
+    // an unexpected error's message can hold internals (the failed SQL query, a path): the client
+    // gets a plain one, the server's log the whole error (trpc-handler's onError)
+    const unexpected = error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof LoraLandError);
     return {
       ...shape,
+      message: unexpected ? INTERNAL_MESSAGE : shape.message,
       data: {
         ...shape.data,
         zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
