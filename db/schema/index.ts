@@ -5,3 +5,4 @@ export * from "./chats";
 export * from "./evals";
 export * from "./arena";
 export * from "./presets";
+export * from "./train";
