@@ -11,6 +11,7 @@ import { sharesRouter } from "./routers/shares";
 import { evalRouter } from "./routers/eval";
 import { feedbackRouter } from "./routers/feedback";
 import { presetsRouter } from "./routers/presets";
+import { trainRouter } from "./routers/train";
 import { createCallerFactory, createTRPCRouter } from "./trpc";
 
 export const appRouter = createTRPCRouter({
@@ -24,6 +25,7 @@ export const appRouter = createTRPCRouter({
   arena: arenaRouter,
   presets: presetsRouter,
   feedback: feedbackRouter,
+  train: trainRouter,
 });
 
 export type AppRouter = typeof appRouter;

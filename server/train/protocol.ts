@@ -1,0 +1,13 @@
+/** Messages between the web server (server/train/manager.ts) and a training process (child.ts). */
+import type { TrainConfig } from "../../inference/train/config";
+import type { TrainProgress, TrainResult } from "../../inference/train/trainer";
+
+export type ParentMessage = { type: "start"; config: TrainConfig } | { type: "cancel" };
+
+export type ChildMessage =
+  | { type: "ready" }
+  | { type: "progress"; progress: TrainProgress }
+  | { type: "log"; line: string }
+  | { type: "done"; result: Omit<TrainResult, "curve"> }
+  | { type: "cancelled"; step: number }
+  | { type: "error"; message: string; field: string | null };
