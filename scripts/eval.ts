@@ -229,7 +229,7 @@ async function main(argv: string[]): Promise<number> {
     const served = await workerModel(url);
     const modelId = served.id ?? "unknown";
     if (served.weights) log(`[eval] base weights: ${served.weights}`);
-    const endpoint: WorkerEndpoint = { url, protocol: env.INFERENCE_PROTOCOL, baseModelId: modelId === "unknown" ? "" : modelId };
+    const endpoint: WorkerEndpoint = { url, protocol: env.INFERENCE_PROTOCOL, baseModelId: modelId === "unknown" ? "" : modelId, idleTimeoutMs: env.WORKER_IDLE_TIMEOUT_S * 1000 };
 
     const total = tasks.reduce((a, t) => a + t.examples.length, 0) * 2;
     log(`[eval] ${tasks.length} adapter${tasks.length === 1 ? "" : "s"} + base on ${modelId}: ${total} requests, ${opts.concurrency} in flight`);

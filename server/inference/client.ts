@@ -132,30 +132,75 @@ export function parseWorkerBody<T extends z.ZodType>(schema: T, body: unknown, w
 
 /**
  * One JSON request to the worker: the parsed answer, or a WorkerError (unreachable → status 0;
- * an error status → the worker's own message; a malformed answer → 502).
+ * an error status → the worker's own message; a malformed answer → 502; with `idleTimeoutMs`, no
+ * byte of the answer for that long → 504 worker_timeout, and the request is closed).
  */
 export async function requestJson<T extends z.ZodType>(
   url: string,
   schema: T,
-  init: RequestInit & { body?: string } = {},
+  init: RequestInit & { body?: string; idleTimeoutMs?: number } = {},
 ): Promise<z.infer<T>> {
+  const { idleTimeoutMs, signal, ...rest } = init;
   const path = new URL(url).pathname;
-  let res: Response;
+  // the request's own signal: the caller's abort, or the worker's silence, ends it
+  const own = new AbortController();
+  const forward = () => own.abort(signal?.reason);
+  if (signal?.aborted) forward();
+  signal?.addEventListener("abort", forward, { once: true });
+  const silent = idleTimeoutMs === undefined ? null : new WorkerError(
+    `the worker sent nothing for ${idleTimeoutMs / 1000} s, so the request to ${path} was ended (WORKER_IDLE_TIMEOUT_S)`,
+    504,
+    "worker_timeout",
+  );
+  let timer: NodeJS.Timeout | undefined;
+  // (re)armed at the start and on every byte received: the headers, each chunk of the body
+  const arm = () => {
+    if (!silent) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => own.abort(silent), idleTimeoutMs);
+  };
+  const failure = (err: unknown, otherwise: () => unknown) => {
+    if (silent && own.signal.reason === silent) return silent;
+    if (signal?.aborted) return signal.reason ?? err;
+    return otherwise();
+  };
   try {
-    res = await workerFetch(url, { ...init, headers: init.body ? { "content-type": "application/json", ...init.headers } : init.headers });
-  } catch (err) {
-    if (init.signal?.aborted) throw init.signal.reason ?? err;
-    throw new WorkerError(`the inference worker at ${new URL(url).origin} is unreachable (${fetchFailure(err)})`, 0, "unreachable");
+    let res: Response;
+    arm();
+    try {
+      res = await workerFetch(url, { ...rest, signal: own.signal, headers: rest.body ? { "content-type": "application/json", ...rest.headers } : rest.headers });
+    } catch (err) {
+      throw failure(err, () => new WorkerError(`the inference worker at ${new URL(url).origin} is unreachable (${fetchFailure(err)})`, 0, "unreachable"));
+    }
+    arm();
+    let text = "";
+    try {
+      if (!res.ok) throw await errorFromResponse(res);
+      if (res.body) {
+        const decoder = new TextDecoder();
+        const reader = res.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          arm();
+          text += decoder.decode(value, { stream: true });
+        }
+        text += decoder.decode();
+      }
+    } catch (err) {
+      throw failure(err, () => (err instanceof WorkerError ? err : new WorkerError(`the worker's answer to ${path} was cut off (${fetchFailure(err)})`, 502, "bad_response")));
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new WorkerError(`the worker's answer to ${path} is not JSON: ${text.slice(0, 100)}`, 502, "bad_response");
+    }
+    return parseWorkerBody(schema, json, path);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", forward);
   }
-  if (!res.ok) throw await errorFromResponse(res);
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new WorkerError(`the worker's answer to ${path} is not JSON: ${text.slice(0, 100)}`, 502, "bad_response");
-  }
-  return parseWorkerBody(schema, json, path);
 }
 
 /** GET a JSON document for the status probe: null when absent, failed or malformed (with why). */
@@ -348,11 +393,18 @@ export interface WorkerEndpoint {
   protocol: InferenceProtocol;
   /** OpenAI `model` for the base model (our worker and vLLM accept their model id; "" works on ours) */
   baseModelId?: string;
+  /**
+   * a request that receives no byte for this long ends with a 504 WorkerError (default
+   * WORKER_IDLE_TIMEOUT_S's default). A non-streamed answer sends nothing until it is done, so
+   * this bounds the whole request, its wait in the worker's queue included.
+   */
+  idleTimeoutMs?: number;
 }
 
 /**
  * One greedy, non-streamed completion: the generated text. LoRAX/TGI `POST /generate`;
- * OpenAI `POST /v1/completions` with temperature 0. `adapterId` null = the base model.
+ * OpenAI `POST /v1/completions` with temperature 0. `adapterId` null = the base model. A worker
+ * that sends nothing for the endpoint's idle timeout fails it (504 worker_timeout), never hangs.
  */
 export async function generateText(
   endpoint: WorkerEndpoint,
@@ -360,13 +412,14 @@ export async function generateText(
   signal?: AbortSignal,
 ): Promise<string> {
   const url = trimSlash(endpoint.url);
+  const idleTimeoutMs = endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (endpoint.protocol === "lorax") {
     const parameters = { ...(req.adapterId ? { adapter_id: req.adapterId } : {}), max_new_tokens: req.maxNewTokens, do_sample: false };
-    const body = await requestJson(`${url}/generate`, generateResponseSchema, { method: "POST", body: JSON.stringify({ inputs: req.prompt, parameters }), signal });
+    const body = await requestJson(`${url}/generate`, generateResponseSchema, { method: "POST", body: JSON.stringify({ inputs: req.prompt, parameters }), signal, idleTimeoutMs });
     return body.generated_text;
   }
   const payload = { model: req.adapterId ?? endpoint.baseModelId ?? "", prompt: req.prompt, max_tokens: req.maxNewTokens, temperature: 0 };
-  const body = await requestJson(`${url}/v1/completions`, completionResponseSchema, { method: "POST", body: JSON.stringify(payload), signal });
+  const body = await requestJson(`${url}/v1/completions`, completionResponseSchema, { method: "POST", body: JSON.stringify(payload), signal, idleTimeoutMs });
   return body.choices[0]!.text;
 }
 

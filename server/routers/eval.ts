@@ -169,7 +169,7 @@ export const evalRouter = createTRPCRouter({
       generateLimits().admit(ctx.ownerId, 0, ctx.clientAddress);
       const runId = await startWebRun({
         db: ctx.db,
-        endpoint: { url, protocol: ctx.env.INFERENCE_PROTOCOL, baseModelId: modelId },
+        endpoint: { url, protocol: ctx.env.INFERENCE_PROTOCOL, baseModelId: modelId, idleTimeoutMs: ctx.env.WORKER_IDLE_TIMEOUT_S * 1000 },
         modelId,
         tasks: [{ slug: adapter.slug, card, adapterId: adapter.adapterId, examples: loadTestExamples(card, { limit: input.limit ?? undefined }) }],
         exampleLimit: input.limit,

@@ -11,7 +11,9 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChat, getChat, startTurn, updateGeneration } from "../../server/db-queries/chats";
 import { LoraLandError } from "../../server/errors";
-import { workerStatus } from "../../server/inference/client";
+import { runEval } from "../../server/eval/runner";
+import { loadTaskCards } from "../../server/eval/tasks";
+import { generateText, workerStatus } from "../../server/inference/client";
 import { countTokens, streamGeneration, WorkerError, type StreamEvent, type WorkerTarget } from "../../server/inference/stream";
 import { StreamHub, type RunChunk } from "../../server/inference/stream-hub";
 import { LimitExceededError } from "../../server/limits";
@@ -63,6 +65,15 @@ const behaviours: Record<string, (res: http.ServerResponse, req: http.IncomingMe
       res.end();
     }, 4_500);
   },
+  // a non-streamed answer sent a space at a time for longer than the idle timeout, then its JSON
+  dripping(res) {
+    res.writeHead(200, { "content-type": "application/json" });
+    const drip = setInterval(() => res.write(" "), 50);
+    setTimeout(() => {
+      clearInterval(drip);
+      res.end(JSON.stringify({ generated_text: "slow but alive" }));
+    }, 4_500);
+  },
   "lorax-422"(res) {
     res.writeHead(422, { "content-type": "application/json" });
     res.end(JSON.stringify({ error: "parameters.top_p: must be > 0", error_type: "validation" }));
@@ -86,6 +97,8 @@ let url = "";
 /** requests whose connection the client closed (the worker sees a disconnect and cancels) */
 const closed = new Set<string>();
 const open = new Set<http.ServerResponse>();
+/** generation requests received, by adapter id / model */
+const requests = new Map<string, number>();
 let t: TestDb;
 
 beforeAll(async () => {
@@ -104,6 +117,7 @@ beforeAll(async () => {
       }
       const body = JSON.parse(raw || "{}") as { model?: string; parameters?: { adapter_id?: string } };
       const name = body.parameters?.adapter_id ?? body.model ?? "";
+      requests.set(name, (requests.get(name) ?? 0) + 1);
       open.add(res);
       res.on("close", () => {
         open.delete(res);
@@ -175,6 +189,38 @@ describe("a worker that goes silent", () => {
   it("keep-alive comments are not silence: a worker that pings longer than the timeout still finishes", async () => {
     const events = await collect(streamGeneration(lorax(3_000), { prompt: "hi", adapterId: "pinging", params }));
     expect(events.at(-1)).toMatchObject({ type: "done", finishReason: "length", generatedText: "Hello" });
+  }, 30_000);
+});
+
+describe("a worker that goes silent on a non-streamed request (the eval runner's)", () => {
+  const endpoint = (idleTimeoutMs: number, protocol: "lorax" | "openai" = "lorax") => ({ url, protocol, baseModelId: "m", idleTimeoutMs });
+
+  it("generateText ends with a 504 naming WORKER_IDLE_TIMEOUT_S and closes the request (LoRAX and OpenAI)", async () => {
+    for (const protocol of ["lorax", "openai"] as const) {
+      closed.delete("mute");
+      const err = await generateText(endpoint(IDLE_MS, protocol), { prompt: "hi", adapterId: "mute", maxNewTokens: 8 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkerError);
+      expect(err).toMatchObject({ status: 504, errorType: "worker_timeout", code: "GATEWAY_TIMEOUT" });
+      expect((err as Error).message).toMatch(/sent nothing for 2 s.*WORKER_IDLE_TIMEOUT_S/);
+      await expect.poll(() => closed.has("mute")).toBe(true);
+    }
+  }, 30_000);
+
+  it("bytes of the answer are not silence: an answer dripping for longer than the timeout is read", async () => {
+    expect(await generateText(endpoint(3_000), { prompt: "hi", adapterId: "dripping", maxNewTokens: 8 })).toBe("slow but alive");
+  }, 30_000);
+
+  it("an eval run over a silent worker fails with that error (not retried) instead of hanging", async () => {
+    const card = loadTaskCards()[0]!;
+    const before = requests.get("mute") ?? 0;
+    const err = await runEval({
+      endpoint: endpoint(IDLE_MS),
+      tasks: [{ slug: "t", card, adapterId: "mute", examples: [{ index: 0, prompt: "hi", inputs: {}, reference: "x" }] }],
+      withBase: false,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 504, errorType: "worker_timeout" });
+    expect((err as Error).message).toMatch(/adapter "mute".*sent nothing for 2 s/);
+    expect((requests.get("mute") ?? 0) - before).toBe(1);
   }, 30_000);
 });
 
