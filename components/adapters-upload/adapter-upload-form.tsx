@@ -35,11 +35,22 @@ function pickFiles(files: File[]): Picked {
   return { config, weights, ignored: files.length - (config ? 1 : 0) - (weights ? 1 : 0) };
 }
 
-/** Every file of a drop, walking dropped folders (entries must be taken during the drop event). */
+/**
+ * Every file of a drop, walking dropped folders. Entries and files must be taken during the drop
+ * event (the DataTransfer empties afterwards); an item without an entry (a synthetic or
+ * non-filesystem drop) is taken as its plain file.
+ */
 async function filesFromDrop(dt: DataTransfer): Promise<File[]> {
-  const entries = [...dt.items].map((i) => i.webkitGetAsEntry?.() ?? null).filter((e): e is FileSystemEntry => e !== null);
-  if (entries.length === 0) return [...dt.files];
+  const entries: FileSystemEntry[] = [];
   const out: File[] = [];
+  for (const item of [...dt.items]) {
+    if (item.kind !== "file") continue;
+    const entry = item.webkitGetAsEntry?.() ?? null;
+    const file = entry ? null : item.getAsFile();
+    if (entry) entries.push(entry);
+    else if (file) out.push(file);
+  }
+  if (dt.items.length === 0) out.push(...dt.files);
   const walk = async (e: FileSystemEntry): Promise<void> => {
     if (e.isFile) out.push(await new Promise<File>((res, rej) => (e as FileSystemFileEntry).file(res, rej)));
     else if (e.isDirectory) {

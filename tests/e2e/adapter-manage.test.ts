@@ -3,10 +3,12 @@
  * - the route (GET/PATCH/DELETE /api/adapters) on PGlite, and on Postgres when DATABASE_URL is
  *   set: an owner lists, renames, describes, gives sample inputs to and deletes its own uploads,
  *   never someone else's nor a bundled one; bad edits are 400s naming the field;
- * - in Chromium with the real worker: a folder chosen through the folder picker is uploaded with
- *   progress (XMLHttpRequest upload events) together with a description and a sample input, renamed
- *   and deleted from "Your adapters"; the playground's Run waits for the template's field; deleting
- *   an adapter the admin added is refused for this visitor.
+ * - in Chromium with the real worker: loose files dropped on the dropzone are picked by name (a
+ *   synthetic drop carries files, not folder entries: a dropped folder's walk is not covered); a
+ *   folder chosen through the folder picker is uploaded with progress (XMLHttpRequest upload
+ *   events) together with a description and a sample input, renamed and deleted from "Your
+ *   adapters"; the playground's Run waits for the template's field; deleting an adapter the admin
+ *   added is refused for this visitor.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -194,6 +196,18 @@ describe.runIf(WORKER_BUILT && browserAvailable())("adapter management in Chromi
     await page.getByTestId("upload-task").selectOption("sentiment");
     await page.getByTestId("upload-description").fill("A copy of the bundled sentiment adapter.");
     await page.getByTestId("upload-sample-review").fill("The plot dragged, but the acting was superb.");
+    // dropped files (a synthetic drop carries files, not a folder entry) are picked by name
+    const dropped = await page.evaluateHandle(
+      (files) => {
+        const dt = new DataTransfer();
+        for (const [name, b64] of files) dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name));
+        return dt;
+      },
+      ["adapter_config.json", "README.md"].map((f) => [f, fs.readFileSync(path.join(folder, "sentiment-lora", f)).toString("base64")] as [string, string]),
+    );
+    await page.getByTestId("upload-dropzone").dispatchEvent("drop", { dataTransfer: dropped });
+    await expect.poll(() => page.getByTestId("upload-picked").textContent()).toMatch(/✓ config · – weights · 1 other file not sent/);
+    // the folder picker (webkitdirectory): the whole folder, README included
     await page.getByTestId("upload-folder").setInputFiles(path.join(folder, "sentiment-lora"));
     await expect.poll(() => page.getByTestId("upload-picked").textContent()).toMatch(/✓ config · ✓ weights · 1 other file not sent/);
     await page.getByTestId("upload-submit").click();
