@@ -10,6 +10,7 @@ const NAV = [
   { href: "/arena", label: "Arena" },
   { href: "/chats", label: "History" },
   { href: "/status", label: "Status" },
+  { href: "/train", label: "Train" },
   { href: "/adapters/new", label: "Add adapter" },
 ];
 

@@ -1,0 +1,40 @@
+/** Small formatters shared by the /train components. */
+
+/** 75 → "1 min 15 s", 3700 → "1 h 2 min", 9 → "9 s". */
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+export function loss(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toFixed(3);
+}
+
+export function rate(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? "–" : v >= 100 ? Math.round(v).toLocaleString("en-US") : v.toFixed(1);
+}
+
+export function when(d: Date | string | null | undefined): string {
+  if (!d) return "–";
+  const date = typeof d === "string" ? new Date(d) : d;
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+export const STATUS_TEXT: Record<string, string> = {
+  queued: "queued",
+  running: "training",
+  done: "done",
+  failed: "failed",
+  cancelled: "cancelled",
+};
+
+export const STATUS_STYLE: Record<string, string> = {
+  queued: "bg-slate-100 text-slate-700 ring-slate-200 dark:bg-slate-800 dark:text-slate-200 dark:ring-slate-700",
+  running: "bg-brand-50 text-brand-700 ring-brand-100 dark:bg-slate-800 dark:text-brand-100 dark:ring-slate-700",
+  done: "bg-emerald-50 text-emerald-800 ring-emerald-200 dark:bg-emerald-950 dark:text-emerald-200 dark:ring-emerald-800",
+  failed: "bg-rose-50 text-rose-800 ring-rose-200 dark:bg-rose-950 dark:text-rose-200 dark:ring-rose-800",
+  cancelled: "bg-amber-50 text-amber-900 ring-amber-200 dark:bg-amber-950 dark:text-amber-200 dark:ring-amber-800",
+};
