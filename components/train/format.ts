@@ -1,4 +1,5 @@
-/** Small formatters shared by the /train components. */
+/** Small formatters shared by the /train components (and the catalog's "trained here"). */
+import type { TrainRunConfig } from "@/db/schema/train";
 
 /** 75 → "1 min 15 s", 3700 → "1 h 2 min", 9 → "9 s". */
 export function duration(seconds: number | null | undefined): string {
@@ -38,3 +39,22 @@ export const STATUS_STYLE: Record<string, string> = {
   failed: "bg-rose-50 text-rose-800 ring-rose-200 dark:bg-rose-950 dark:text-rose-200 dark:ring-rose-800",
   cancelled: "bg-amber-50 text-amber-900 ring-amber-200 dark:bg-amber-950 dark:text-amber-200 dark:ring-amber-800",
 };
+
+/** The config as YAML, the way `npm run train` reads it. */
+export function configYaml(c: TrainRunConfig): string {
+  const tm = Array.isArray(c.adapter.target_modules) ? `[${c.adapter.target_modules.join(", ")}]` : c.adapter.target_modules;
+  const t = c.trainer as Record<string, number | undefined>;
+  return [
+    `prompt_template: ${JSON.stringify(c.prompt_template)}`,
+    `output_column: ${c.output_column}`,
+    "adapter:",
+    `  r: ${c.adapter.r}`,
+    `  alpha: ${c.adapter.alpha}`,
+    `  dropout: ${c.adapter.dropout}`,
+    `  target_modules: ${tm}`,
+    "trainer:",
+    ...Object.entries(t)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `  ${k}: ${v}`),
+  ].join("\n");
+}

@@ -12,7 +12,7 @@ import Link from "next/link";
 import { useState } from "react";
 import { ScoreBars } from "@/components/eval/score-bars";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
-import { duration, loss, rate, STATUS_STYLE, STATUS_TEXT, when } from "./format";
+import { configYaml, duration, loss, rate, STATUS_STYLE, STATUS_TEXT, when } from "./format";
 import { LossChart } from "./loss-chart";
 import { RowAccountingLine } from "./preview";
 
@@ -34,25 +34,6 @@ function mergePoints(old: Point[], added: Point[]): Point[] {
   const byStep = new Map(old.map((p) => [p.step, p]));
   for (const p of added) byStep.set(p.step, p);
   return [...byStep.values()].sort((a, b) => a.step - b.step);
-}
-
-/** The config as YAML, the way `npm run train` reads it. */
-export function configYaml(c: Run["config"]): string {
-  const tm = Array.isArray(c.adapter.target_modules) ? `[${c.adapter.target_modules.join(", ")}]` : c.adapter.target_modules;
-  const t = c.trainer as Record<string, number | undefined>;
-  return [
-    `prompt_template: ${JSON.stringify(c.prompt_template)}`,
-    `output_column: ${c.output_column}`,
-    "adapter:",
-    `  r: ${c.adapter.r}`,
-    `  alpha: ${c.adapter.alpha}`,
-    `  dropout: ${c.adapter.dropout}`,
-    `  target_modules: ${tm}`,
-    "trainer:",
-    ...Object.entries(t)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `  ${k}: ${v}`),
-  ].join("\n");
 }
 
 function Stat({ label, value, testId, hint }: { label: string; value: string; testId: string; hint?: string }) {
