@@ -1,6 +1,7 @@
 "use client";
 import { useSuspenseQuery } from "@tanstack/react-query";
 import Link from "next/link";
+import { Interval } from "@/components/eval/interval";
 import { useTRPC } from "@/trpc/react";
 import { figure, formatLift, METRIC_GLOSS, SOURCE_LABEL } from "./labels";
 import { MetricChart } from "./metric-chart";
@@ -139,7 +140,25 @@ export function AdapterDetail({ slug }: { slug: string }) {
                 {a.metricName} · {measured[0]!.examples ?? "?"} examples · {lastMeasured?.toISOString().slice(0, 16).replace("T", " ")} UTC · {measured[0]!.measuredBy}
               </span>
             </figcaption>
-            <MetricChart metrics={a.metrics} source="measured" baseModel={base} metricName={a.metricName} />
+            <MetricChart metrics={a.metrics} source="measured" baseModel={base} metricName={a.metricName} intervals={{ fine_tuned: a.intervals?.ci ?? null, base: a.intervals?.baseCi ?? null }} />
+            {a.intervals?.ci && (
+              <p className="mt-2 text-xs text-slate-500" data-testid="measured-ci">
+                95% bootstrap intervals (whiskers): fine-tuned <Interval ci={a.intervals.ci} testId="measured-ci-fine-tuned" format="score" />
+                {a.intervals.baseCi && (
+                  <>
+                    {" "}
+                    · base model <Interval ci={a.intervals.baseCi} testId="measured-ci-base" format="score" />
+                  </>
+                )}
+                {a.intervals.liftCi && (
+                  <>
+                    {" "}
+                    · lift <Interval ci={a.intervals.liftCi} testId="measured-ci-lift" format="score" />
+                  </>
+                )}{" "}
+                · {a.intervals.ci.resamples} resamples of the {a.intervals.ci.n} examples&apos; scores.
+              </p>
+            )}
           </figure>
         ) : (
           a.collection !== "lora-land" && (

@@ -4,6 +4,7 @@ import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { useDeferredValue, useEffect, useMemo, useState } from "react";
 import type { ModelLabel } from "@/db/schema/catalog";
+import { Interval } from "@/components/eval/interval";
 import { type RouterOutputs, useTRPC } from "@/trpc/react";
 import { figure, formatLift, formatScore, METRIC_GLOSS, MODEL_SHORT, primarySource, SOURCE_LABEL } from "./labels";
 import { LiftChart } from "./lift-chart";
@@ -141,7 +142,7 @@ export function CatalogView() {
   const measuredLifts = adapters.flatMap((a) => {
     const ft = figure(a.metrics, "fine_tuned", "measured");
     const base = figure(a.metrics, "base", "measured");
-    return ft === null || base === null ? [] : [{ slug: a.slug, name: a.displayName, lift: ft - base }];
+    return ft === null || base === null ? [] : [{ slug: a.slug, name: a.displayName, lift: ft - base, ci: a.intervals?.liftCi ?? null }];
   });
 
   const toggleSort = (key: SortKey) =>
@@ -329,6 +330,19 @@ function FigureN({ metrics, source }: { metrics: Adapter["metrics"]; source: Ada
   return <span data-testid="figure-n"> · n = {n ?? "?"}</span>;
 }
 
+/** A measured-here figure's 95% bootstrap interval (the fine-tuned score's, from its eval run's examples). */
+function FigureCI({ adapter: a, source }: { adapter: Adapter; source: Adapter["metrics"][number]["source"] }) {
+  if (source !== "measured" || !a.intervals?.ci) return null;
+  return (
+    <span>
+      {" "}
+      · 95% CI <Interval ci={a.intervals.ci} testId="figure-ci" format="score" />
+    </span>
+  );
+}
+
+const measuredIntervals = (a: Adapter) => ({ fine_tuned: a.intervals?.ci ?? null, base: a.intervals?.baseCi ?? null });
+
 function AdapterCard({ adapter: a }: { adapter: Adapter }) {
   const src = primarySource(a.metrics);
   return (
@@ -353,10 +367,11 @@ function AdapterCard({ adapter: a }: { adapter: Adapter }) {
       </p>
       {src ? (
         <figure className="space-y-1">
-          <MetricChart metrics={a.metrics} source={src} baseModel={a.baseModel.displayName} metricName={a.metricName} compact />
+          <MetricChart metrics={a.metrics} source={src} baseModel={a.baseModel.displayName} metricName={a.metricName} compact intervals={src === "measured" ? measuredIntervals(a) : {}} />
           <figcaption className="text-[11px] text-slate-500">
             <span data-testid="figure-source">{SOURCE_LABEL[src]}</span>
             <FigureN metrics={a.metrics} source={src} />
+            <FigureCI adapter={a} source={src} />
           </figcaption>
         </figure>
       ) : (
@@ -435,6 +450,7 @@ function AdapterTable({ adapters, sort, onSort }: { adapters: Adapter[]; sort: {
                 <td className="px-3 py-2 text-xs text-slate-500">
                   {src ? SOURCE_LABEL[src] : "—"}
                   {src && <FigureN metrics={a.metrics} source={src} />}
+                  {src && <FigureCI adapter={a} source={src} />}
                 </td>
                 <td className="px-3 py-2">
                   <RunBadge run={a.run} />

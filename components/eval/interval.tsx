@@ -1,4 +1,4 @@
-/** A score's 95% bootstrap interval as text: "[65.1–78.3]" (percent), with its meaning on hover. */
+/** A score's 95% bootstrap interval as text, with its meaning on hover. */
 export interface CI {
   low: number;
   high: number;
@@ -9,7 +9,11 @@ export interface CI {
 
 const pct = (v: number) => (v * 100).toFixed(1);
 
-export function Interval({ ci, testId }: { ci: CI | null | undefined; testId?: string }) {
+/**
+ * `percent` (the eval pages): "[65.1–78.3]"; `score` (the catalog's 0–1 figures, 2 decimals as
+ * they are shown there; a lift's bounds may be negative): "[0.65, 0.78]".
+ */
+export function Interval({ ci, testId, format = "percent" }: { ci: CI | null | undefined; testId?: string; format?: "percent" | "score" }) {
   if (!ci) return null;
   return (
     <span
@@ -17,7 +21,7 @@ export function Interval({ ci, testId }: { ci: CI | null | undefined; testId?: s
       title={`${Math.round(ci.level * 100)}% bootstrap interval: ${ci.resamples} resamples of the ${ci.n} examples' scores`}
       data-testid={testId}
     >
-      [{pct(ci.low)}–{pct(ci.high)}]
+      {format === "percent" ? `[${pct(ci.low)}–${pct(ci.high)}]` : `[${ci.low.toFixed(2)}, ${ci.high.toFixed(2)}]`}
     </span>
   );
 }

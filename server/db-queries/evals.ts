@@ -47,6 +47,22 @@ export function measuredByLabel(run: Pick<EvalRunRow, "id" | "modelId">, n: numb
   return `eval run #${run.id}, ${run.modelId}, ${n} examples`;
 }
 
+/** The run id a measured figure's `measuredBy` names (see measuredByLabel), or null for other figures. */
+export function measuredRunId(measuredBy: string): number | null {
+  const m = /^eval run #(\d+),/.exec(measuredBy);
+  return m ? Number(m[1]) : null;
+}
+
+/** The results of some runs by `${runId}:${adapterSlug}` (a run scores each adapter once): the rows behind measured figures. */
+export async function resultIdsOfRuns(db: Db, { runIds }: { runIds: number[] }): Promise<Map<string, number>> {
+  if (!runIds.length) return new Map();
+  const rows = await db
+    .select({ id: evalResults.id, runId: evalResults.runId, slug: evalResults.adapterSlug })
+    .from(evalResults)
+    .where(inArray(evalResults.runId, [...new Set(runIds)]));
+  return new Map(rows.map((r) => [`${r.runId}:${r.slug}`, r.id]));
+}
+
 /** The catalog's `measured` rows of one result: the fine-tuned figure, and the base model's when it was scored. */
 function measuredFigures(
   run: Pick<EvalRunRow, "id" | "modelId">,

@@ -3,6 +3,7 @@ import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { getCatalogAdapter, listCatalogAdapters } from "../db-queries/catalog";
 import { inferenceUrl } from "../env";
+import { measuredIntervals } from "../eval/result-intervals";
 import { workerStatus } from "../inference/client";
 import { runnability } from "../inference/runnable";
 import { redactPaths } from "../http/redact";
@@ -15,15 +16,19 @@ function visible<T extends { ownerId: string | null }>(a: T, ownerId: string | n
 }
 
 export const catalogRouter = createTRPCRouter({
-  /** every adapter (no pagination: the catalog is one page), with metrics and runnable state */
+  /**
+   * every adapter (no pagination: the catalog is one page), with metrics and runnable state, and
+   * the 95% bootstrap intervals of its measured-here figures (`intervals`, null when none)
+   */
   list: publicProcedure.query(async ({ ctx }) => {
     const [rows, worker] = await Promise.all([
       listCatalogAdapters(ctx.db),
       workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
     ]);
+    const intervals = await measuredIntervals(ctx.db, rows);
     return {
       worker: { online: worker.online, ready: worker.ready, modelId: worker.modelId, error: worker.error && redactPaths(worker.error) },
-      adapters: rows.map((a) => ({ ...visible(a, ctx.ownerId), run: runnability(a, worker) })),
+      adapters: rows.map((a) => ({ ...visible(a, ctx.ownerId), run: runnability(a, worker), intervals: intervals.get(a.slug) ?? null })),
     };
   }),
 
@@ -47,6 +52,7 @@ export const catalogRouter = createTRPCRouter({
         workerStatus(inferenceUrl(ctx.env), ctx.env.INFERENCE_PROTOCOL),
       ]);
       if (!adapter) throw new TRPCError({ code: "NOT_FOUND", message: `no adapter with slug "${input.slug}"` });
-      return { ...visible(adapter, ctx.ownerId), run: runnability(adapter, worker) };
+      const intervals = await measuredIntervals(ctx.db, [adapter]);
+      return { ...visible(adapter, ctx.ownerId), run: runnability(adapter, worker), intervals: intervals.get(adapter.slug) ?? null };
     }),
 });
