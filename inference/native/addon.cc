@@ -409,6 +409,165 @@ Napi::Value Lora(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// ---------------------------------------------------------------- training kernels (train.inc)
+#define F64(idx, name) \
+  double* name = nullptr; \
+  size_t name##_len = 0; \
+  if (!arr(info, idx, napi_float64_array, &name, &name##_len, #name " must be a Float64Array")) return env.Undefined();
+#define FNUM(idx, name) \
+  double name; \
+  if (!num(info, idx, &name, #name " must be a number")) return env.Undefined();
+
+const lk::TrainKernels* tk(const Napi::CallbackInfo& info) { return inst(info)->table->train; }
+
+// trMatmul(out, a, b, m, k, n, layout, alpha, acc): layout 0 = a (m,k)·b(n,k)ᵀ, 1 = a (m,k)·b (k,n),
+// 2 = a (k,m)ᵀ·b (k,n); out (m, n) = [out +] alpha · product (acc 1 adds).
+Napi::Value TrMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, a) F32(2, b) DIM(3, m) DIM(4, k) DIM(5, n) DIM(6, layout) FNUM(7, alpha) DIM(8, acc)
+  NEED(layout <= 2, "trMatmul: layout must be 0, 1 or 2")
+  NEED(out_len >= (size_t)m * n && a_len >= (size_t)m * k && b_len >= (size_t)n * k, "trMatmul: array too small")
+  Instance* in = inst(info);
+  auto f = layout == 0 ? in->table->train->mm_nt : layout == 1 ? in->table->train->mm_nn : in->table->train->mm_tn;
+  f(&in->pool, out, a, b, m, k, n, (float)alpha, acc ? 1 : 0);
+  return env.Undefined();
+}
+
+Napi::Value TrAxpy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, y) FNUM(1, alpha) F32(2, x) DIM(3, n)
+  NEED(y_len >= (size_t)n && x_len >= (size_t)n, "trAxpy: array too small")
+  tk(info)->axpy(&inst(info)->pool, y, (float)alpha, x, (size_t)n);
+  return env.Undefined();
+}
+
+Napi::Value TrSiluFwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, sig) F32(2, gate) F32(3, up) DIM(4, n)
+  NEED(out_len >= (size_t)n && sig_len >= (size_t)n && gate_len >= (size_t)n && up_len >= (size_t)n,
+       "trSiluFwd: array too small")
+  tk(info)->silu_fwd(&inst(info)->pool, out, sig, gate, up, (size_t)n);
+  return env.Undefined();
+}
+
+Napi::Value TrSiluBwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, dgate) F32(1, dup) F32(2, dout) F32(3, gate) F32(4, up) F32(5, sig) DIM(6, n)
+  NEED(dgate_len >= (size_t)n && dup_len >= (size_t)n && dout_len >= (size_t)n && gate_len >= (size_t)n &&
+           up_len >= (size_t)n && sig_len >= (size_t)n,
+       "trSiluBwd: array too small")
+  tk(info)->silu_bwd(&inst(info)->pool, dgate, dup, dout, gate, up, sig, (size_t)n);
+  return env.Undefined();
+}
+
+Napi::Value TrRmsFwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, y) F32(1, rstd) F32(2, x) F32(3, w) DIM(4, rows) DIM(5, dim) FNUM(6, eps)
+  const size_t n = (size_t)rows * dim;
+  NEED(y_len >= n && x_len >= n && rstd_len >= (size_t)rows && w_len >= (size_t)dim, "trRmsFwd: array too small")
+  tk(info)->rms_fwd(&inst(info)->pool, y, rstd, x, w, rows, dim, (float)eps);
+  return env.Undefined();
+}
+
+Napi::Value TrRmsBwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, dx) F32(1, dy) F32(2, x) F32(3, w) F32(4, rstd) DIM(5, rows) DIM(6, dim)
+  const size_t n = (size_t)rows * dim;
+  NEED(dx_len >= n && dy_len >= n && x_len >= n && rstd_len >= (size_t)rows && w_len >= (size_t)dim,
+       "trRmsBwd: array too small")
+  tk(info)->rms_bwd(&inst(info)->pool, dx, dy, x, w, rstd, rows, dim);
+  return env.Undefined();
+}
+
+Napi::Value TrRope(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, x) I32(1, positions) F32(2, invFreq) DIM(3, tokens) DIM(4, heads) DIM(5, headDim) FNUM(6, sign)
+  NEED(headDim % 2 == 0, "trRope: headDim must be even")
+  NEED(x_len >= (size_t)tokens * heads * headDim && positions_len >= (size_t)tokens &&
+           invFreq_len >= (size_t)headDim / 2,
+       "trRope: array too small")
+  tk(info)->rope(&inst(info)->pool, x, positions, invFreq, tokens, heads, headDim, (float)sign);
+  return env.Undefined();
+}
+
+// seqStarts (S+1) ascending from 0 to at most the tokens q holds; nh a multiple of nkv.
+bool attn_shape_ok(Napi::Env env, const int32_t* ss, size_t ss_len, size_t q_len, size_t k_len, int nh, int nkv, int d) {
+  if (nkv <= 0 || d <= 0 || nh % nkv != 0 || ss_len < 1) return fail(env, "attention: bad head shape", true);
+  const size_t T = q_len / ((size_t)nh * d);
+  if (k_len / ((size_t)nkv * d) < T) return fail(env, "attention: k/v shorter than q", true);
+  if (ss[0] != 0) return fail(env, "attention: seqStarts must start at 0", true);
+  for (size_t s = 0; s + 1 < ss_len; s++)
+    if (ss[s + 1] < ss[s] || (size_t)ss[s + 1] > T) return fail(env, "attention: seqStarts out of range", true);
+  return true;
+}
+
+Napi::Value TrAttnFwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, out) F32(1, lse) F32(2, q) F32(3, k) F32(4, v) I32(5, seqStarts) DIM(6, nh) DIM(7, nkv) DIM(8, d)
+  DIM(9, window) FNUM(10, scale)
+  if (!attn_shape_ok(env, seqStarts, seqStarts_len, q_len, k_len, nh, nkv, d)) return env.Undefined();
+  const size_t T = (size_t)seqStarts[seqStarts_len - 1];
+  NEED(out_len >= T * nh * d && lse_len >= T * nh && v_len >= T * nkv * d, "trAttnFwd: array too small")
+  tk(info)->attn_fwd(&inst(info)->pool, out, lse, q, k, v, seqStarts, (int)seqStarts_len - 1, nh, nkv, d, window,
+                     (float)scale);
+  return env.Undefined();
+}
+
+Napi::Value TrAttnBwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, dq) F32(1, dk) F32(2, dv) F32(3, dout) F32(4, out) F32(5, lse) F32(6, q) F32(7, k) F32(8, v)
+  I32(9, seqStarts) DIM(10, nh) DIM(11, nkv) DIM(12, d) DIM(13, window) FNUM(14, scale)
+  if (!attn_shape_ok(env, seqStarts, seqStarts_len, q_len, k_len, nh, nkv, d)) return env.Undefined();
+  const size_t T = (size_t)seqStarts[seqStarts_len - 1];
+  NEED(dq_len >= T * nh * d && dout_len >= T * nh * d && out_len >= T * nh * d && lse_len >= T * nh &&
+           dk_len >= T * nkv * d && dv_len >= T * nkv * d && v_len >= T * nkv * d,
+       "trAttnBwd: array too small")
+  tk(info)->attn_bwd(&inst(info)->pool, dq, dk, dv, dout, out, lse, q, k, v, seqStarts, (int)seqStarts_len - 1, nh, nkv,
+                     d, window, (float)scale);
+  return env.Undefined();
+}
+
+bool drops_ok(Napi::Env env, const int32_t* drops, size_t nd, size_t limit) {
+  for (size_t i = 0; i < nd; i++)
+    if (drops[i] < 0 || (size_t)drops[i] >= limit) return fail(env, "dropout: index out of range", true);
+  return true;
+}
+
+// trDropFwd(h (T, r), x (T, k), a (r, k), drops, k, r)
+Napi::Value TrDropFwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, h) F32(1, x) F32(2, a) I32(3, drops) DIM(4, k) DIM(5, r)
+  NEED(k > 0 && a_len >= (size_t)r * k, "trDropFwd: array too small")
+  const size_t T = x_len / k;
+  NEED(h_len >= T * r, "trDropFwd: array too small")
+  if (!drops_ok(env, drops, drops_len, T * k)) return env.Undefined();
+  tk(info)->drop_fwd(h, x, a, drops, (int)drops_len, k, r);
+  return env.Undefined();
+}
+
+// trDropBwd(ga (r, k), dxl (T, k), dh (T, r), x (T, k), drops, k, r, alpha)
+Napi::Value TrDropBwd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, ga) F32(1, dxl) F32(2, dh) F32(3, x) I32(4, drops) DIM(5, k) DIM(6, r) FNUM(7, alpha)
+  NEED(k > 0 && ga_len >= (size_t)r * k, "trDropBwd: array too small")
+  const size_t T = x_len / k;
+  NEED(dxl_len >= T * k && dh_len >= T * r, "trDropBwd: array too small")
+  if (!drops_ok(env, drops, drops_len, T * k)) return env.Undefined();
+  tk(info)->drop_bwd(ga, dxl, dh, x, drops, (int)drops_len, k, r, (float)alpha);
+  return env.Undefined();
+}
+
+// trCrossEntropy(logits (rows, vocab), targets (rows), loss (rows) f64, rows, vocab, weight)
+Napi::Value TrCrossEntropy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  F32(0, logits) I32(1, targets) F64(2, loss) DIM(3, rows) DIM(4, vocab) FNUM(5, weight)
+  NEED(vocab > 0 && logits_len >= (size_t)rows * vocab && targets_len >= (size_t)rows && loss_len >= (size_t)rows,
+       "trCrossEntropy: array too small")
+  for (int r = 0; r < rows; r++) NEED(targets[r] >= 0 && targets[r] < vocab, "trCrossEntropy: target out of range")
+  tk(info)->cross_entropy(&inst(info)->pool, logits, targets, loss, rows, vocab, (float)weight);
+  return env.Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -451,6 +610,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kvWrite", Napi::Function::New(env, KvWrite, "kvWrite"));
   exports.Set("attention", Napi::Function::New(env, Attention, "attention"));
   exports.Set("lora", Napi::Function::New(env, Lora, "lora"));
+  exports.Set("trMatmul", Napi::Function::New(env, TrMatmul, "trMatmul"));
+  exports.Set("trAxpy", Napi::Function::New(env, TrAxpy, "trAxpy"));
+  exports.Set("trSiluFwd", Napi::Function::New(env, TrSiluFwd, "trSiluFwd"));
+  exports.Set("trSiluBwd", Napi::Function::New(env, TrSiluBwd, "trSiluBwd"));
+  exports.Set("trRmsFwd", Napi::Function::New(env, TrRmsFwd, "trRmsFwd"));
+  exports.Set("trRmsBwd", Napi::Function::New(env, TrRmsBwd, "trRmsBwd"));
+  exports.Set("trRope", Napi::Function::New(env, TrRope, "trRope"));
+  exports.Set("trAttnFwd", Napi::Function::New(env, TrAttnFwd, "trAttnFwd"));
+  exports.Set("trAttnBwd", Napi::Function::New(env, TrAttnBwd, "trAttnBwd"));
+  exports.Set("trDropFwd", Napi::Function::New(env, TrDropFwd, "trDropFwd"));
+  exports.Set("trDropBwd", Napi::Function::New(env, TrDropBwd, "trDropBwd"));
+  exports.Set("trCrossEntropy", Napi::Function::New(env, TrCrossEntropy, "trCrossEntropy"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
   return exports;

@@ -14,11 +14,12 @@ namespace avx2 {
 #include "elementwise.inc"
 #include "attention.inc"
 #include "lora.inc"
+#include "train.inc"
 }  // namespace avx2
 
 extern const KernelTable kTableAvx2 = {
     "avx2",   avx2::matmul,   avx2::rms_norm,  avx2::rope, avx2::silu_mul,
     avx2::add_in_place, avx2::embed, avx2::kv_write, avx2::attention, avx2::lora, avx2::matmul_bf16,
-    avx2::matmul_f16, avx2::matmul_q8, avx2::matmul_q4,
+    avx2::matmul_f16, avx2::matmul_q8, avx2::matmul_q4, &avx2::kTrainKernels,
 };
 }  // namespace lk

@@ -14,11 +14,12 @@ namespace generic {
 #include "elementwise.inc"
 #include "attention.inc"
 #include "lora.inc"
+#include "train.inc"
 }  // namespace generic
 
 extern const KernelTable kTableGeneric = {
     "generic",   generic::matmul,   generic::rms_norm,  generic::rope, generic::silu_mul,
     generic::add_in_place, generic::embed, generic::kv_write, generic::attention, generic::lora, generic::matmul_bf16,
-    generic::matmul_f16, generic::matmul_q8, generic::matmul_q4,
+    generic::matmul_f16, generic::matmul_q8, generic::matmul_q4, &generic::kTrainKernels,
 };
 }  // namespace lk

@@ -38,6 +38,32 @@ enum Status : int { kOk = 0, kBadIndex = 1, kBadBlock = 2, kBadPosition = 3 };
 int quantize_rows(Pool* pool, const void* src, int src_format, int rows, int cols, int q4, void* qs, uint16_t* scales,
                   int* err_row, int* err_col);
 
+// Training kernels (train.inc; the LoRA trainer in inference/train/). Plain loops they equal are
+// written beside each in train.inc.
+struct TrainKernels {
+  void (*mm_nt)(Pool*, float* out, const float* x, const float* w, int m, int k, int n, float alpha, int acc);
+  void (*mm_nn)(Pool*, float* out, const float* a, const float* b, int m, int k, int n, float alpha, int acc);
+  void (*mm_tn)(Pool*, float* out, const float* a, const float* b, int m, int k, int n, float alpha, int acc);
+  void (*axpy)(Pool*, float* y, float alpha, const float* x, size_t n);
+  void (*silu_fwd)(Pool*, float* out, float* sig, const float* gate, const float* up, size_t n);
+  void (*silu_bwd)(Pool*, float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                   const float* sig, size_t n);
+  void (*rms_fwd)(Pool*, float* y, float* rstd, const float* x, const float* w, int rows, int dim, float eps);
+  void (*rms_bwd)(Pool*, float* dx, const float* dy, const float* x, const float* w, const float* rstd, int rows,
+                  int dim);
+  void (*rope)(Pool*, float* x, const int32_t* positions, const float* inv_freq, int tokens, int heads, int head_dim,
+               float sign);
+  void (*attn_fwd)(Pool*, float* out, float* lse, const float* q, const float* k, const float* v,
+                   const int32_t* seq_starts, int nseq, int nh, int nkv, int d, int window, float scale);
+  void (*attn_bwd)(Pool*, float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                   const float* q, const float* k, const float* v, const int32_t* seq_starts, int nseq, int nh,
+                   int nkv, int d, int window, float scale);
+  void (*drop_fwd)(float* h, const float* x, const float* a, const int32_t* drops, int nd, int k, int r);
+  void (*drop_bwd)(float* ga, float* dxl, const float* dh, const float* x, const int32_t* drops, int nd, int k, int r,
+                   float alpha);
+  void (*cross_entropy)(Pool*, float* logits, const int32_t* targets, double* loss, int rows, int vocab, float weight);
+};
+
 struct KernelTable {
   const char* isa;
   void (*matmul)(Pool*, float* out, const float* x, const float* w, int m, int k, int n);
@@ -59,6 +85,7 @@ struct KernelTable {
   void (*matmul_f16)(Pool*, float* out, const float* x, const uint16_t* w, int m, int k, int n);
   void (*matmul_q8)(Pool*, float* out, const float* x, const int8_t* qs, const uint16_t* scales, int m, int k, int n);
   void (*matmul_q4)(Pool*, float* out, const float* x, const uint8_t* qs, const uint16_t* scales, int m, int k, int n);
+  const TrainKernels* train;
 };
 
 extern const KernelTable kTableAvx512;

@@ -10,8 +10,11 @@
  *   the window; P = softmax(S) by rows; O = P·Vg
  * Backward: dP = dO·Vgᵀ; dS = P ⊙ (dP − rowsum(dO ⊙ O)); dQ = scale·dS·Kg; dK = scale·dSᵀ·Qg;
  *   dV = Pᵀ·dO
+ * f32 with the addon built runs its fused kernel instead (train.inc: one task per (sequence,
+ * group) on the thread pool, the loops of ops.ts).
  */
 import { matmul } from "./matmul";
+import { nativeFor } from "./native-train";
 import type { AttnShape } from "./ops";
 import { alloc, transpose, type Buf, type Dtype } from "./tensor";
 
@@ -76,6 +79,8 @@ function softmaxRows(P: Buf, S: Buf, G: number, L: number, window: number, scale
 
 export function attentionForwardMM(out: Buf, lse: Buf, q: Buf, k: Buf, v: Buf, seqStarts: Int32Array, a: AttnShape, sc: AttentionScratch): void {
   const { numHeads: nH, numKvHeads: nKv, headDim: d, window, scale } = a;
+  const nat = nativeFor(out, lse, q, k, v);
+  if (nat) return nat.trAttnFwd(out as Float32Array, lse as Float32Array, q as Float32Array, k as Float32Array, v as Float32Array, seqStarts, nH, nKv, d, window, scale);
   const G = nH / nKv;
   const qW = nH * d, kW = nKv * d;
   for (let s = 0; s + 1 < seqStarts.length; s++) {
@@ -107,6 +112,8 @@ export function attentionForwardMM(out: Buf, lse: Buf, q: Buf, k: Buf, v: Buf, s
 /** dq, dk, dv are added to (as attentionBackward) */
 export function attentionBackwardMM(dq: Buf, dk: Buf, dv: Buf, dout: Buf, out: Buf, lse: Buf, q: Buf, k: Buf, v: Buf, seqStarts: Int32Array, a: AttnShape, sc: AttentionScratch): void {
   const { numHeads: nH, numKvHeads: nKv, headDim: d, window, scale } = a;
+  const nat = nativeFor(dq, dk, dv, dout, out, lse, q, k, v);
+  if (nat) return nat.trAttnBwd(dq as Float32Array, dk as Float32Array, dv as Float32Array, dout as Float32Array, out as Float32Array, lse as Float32Array, q as Float32Array, k as Float32Array, v as Float32Array, seqStarts, nH, nKv, d, window, scale);
   const G = nH / nKv;
   const qW = nH * d, kW = nKv * d;
   for (let s = 0; s + 1 < seqStarts.length; s++) {

@@ -7,17 +7,18 @@
  * itself only. Logits are computed only for the rows that have a target (the output tokens),
  * so the LM head costs rows × vocab, not tokens × vocab.
  *
- * Matmul layouts: the forward is y = x·Wᵀ; the backward needs dX = dY·W and dW-like products
- * dYᵀ·H, run as the same x·wᵀ kernel on transposed copies (base weights transposed once).
+ * Matmul layouts: the forward is y = x·Wᵀ; the backward needs dX = dY·W (the x·wᵀ kernel on
+ * the base weights transposed once) and the LoRA products dY·B, dYᵀ·H, dHᵀ·X, dH·A (gemm's nn
+ * and tn layouts: no per-step transposes).
  */
 import { PROJECTIONS, type Projection } from "../adapters/lora-weights";
 import { projectionShape } from "../adapters/peft";
 import type { ModelConfig } from "../model/config";
 import { ropeInvFreq } from "../model/model";
 import type { BaseWeights } from "./base-weights";
-import { matmul } from "./matmul";
+import { gemm, matmul } from "./matmul";
 import { attentionBackwardMM, attentionForwardMM, AttentionScratch } from "./attention-mm";
-import { crossEntropy, dropoutIndices, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "./ops";
+import { crossEntropy, dropoutIndices, loraDropBackward, loraDropForward, rmsNormBackward, rmsNormForward, rope, siluMulBackward, siluMulForward, type AttnShape } from "./ops";
 import { alloc, axpy, cast, transpose, type Buf, type Dtype, type Rng } from "./tensor";
 
 export interface LoraSpec {
@@ -196,76 +197,38 @@ export class LoraTrainModel {
     let drops: Int32Array | null = null;
     if (rng && this.spec.dropout > 0) {
       drops = dropoutIndices(T * k, this.spec.dropout, () => rng.next());
-      const a = p.a;
-      for (let d = 0; d < drops.length; d++) {
-        const idx = drops[d];
-        const t = (idx / k) | 0;
-        const col = idx - t * k;
-        const xv = x[idx];
-        for (let i = 0; i < r; i++) h[t * r + i] -= xv * a[i * k + col];
-      }
+      loraDropForward(h, x, p.a, drops, k, r);
       const sd = 1 / (1 - this.spec.dropout);
       for (let i = 0; i < h.length; i++) h[i] *= sd;
     }
-    const tmp = this.scratch("out", T * n);
-    matmul(tmp, h, p.b, T, r, n);
-    axpy(y, this.scale, tmp, T * n);
+    gemm("nt", y, h, p.b, T, r, n, this.scale, true); // y += scale · h·Bᵀ
     return { x, drops, h };
   }
 
   /**
    * dx (T, in) += dy·W + the LoRA path's input gradient; ga, gb += the LoRA gradients:
    *   dh = s·dy·B;  gB += s·dyᵀ·h;  gA += dhᵀ·xd;  dx += dropout'(dh·A)
-   * with xd = dropout(x) applied as sparse corrections at the dropped positions.
-   * xT: transposed inputs (in, T) already made for this layer (q/k/v and gate/up share theirs).
+   * with xd = dropout(x) applied as sparse corrections at the dropped positions. The layouts
+   * run as gemm's nn / tn kernels: no transposed copies (W's transpose is made once).
    * overwrite: dx holds garbage and this is its first gradient (dx = instead of dx +=).
    */
-  private linearBackward(dx: Buf, dy: Buf, l: number, pi: number, T: number, cache: LinCache | null, xT: Map<Buf, Buf>, overwrite = false): void {
+  private linearBackward(dx: Buf, dy: Buf, l: number, pi: number, T: number, cache: LinCache | null, overwrite = false): void {
     const [k, n] = projectionShape(this.config, PROJECTIONS[pi]);
-    const tmpX = this.scratch("in", T * k);
-    if (overwrite) matmul(dx, dy, this.wT(l, pi), T, n, k); // the first gradient into dx: no zeroing, no add
-    else {
-      matmul(tmpX, dy, this.wT(l, pi), T, n, k);
-      axpy(dx, 1, tmpX, T * k);
-    }
+    gemm("nt", dx, dy, this.wT(l, pi), T, n, k, 1, !overwrite); // dx (+)= dy·W, W (n, k) as wT (k, n)
     const p = this.byLayer[l * PROJECTIONS.length + pi];
     if (!p || !cache) return;
     const r = this.spec.r;
     const s = this.scale;
     const drops = cache.drops;
     const sd = drops ? 1 / (1 - this.spec.dropout) : 1;
-    const bT = transpose(this.scratch("bT", r * n), p.b, n, r); // (r, n)
-    const dh = this.scratch("dh", T * r); // (T, r)
-    matmul(dh, dy, bT, T, n, r);
-    for (let i = 0; i < dh.length; i++) dh[i] *= s;
-    const dyT = transpose(this.scratch("dyT", n * T), dy, T, n); // (n, T)
-    const hT = transpose(this.scratch("hT", r * T), cache.h, T, r); // (r, T)
-    const gbTmp = this.scratch("gb", n * r);
-    matmul(gbTmp, dyT, hT, n, T, r);
-    axpy(p.gb, s, gbTmp);
-    let xdT = xT.get(cache.x);
-    if (!xdT) {
-      xdT = transpose(this.scratch(`xT${pi}`, k * T), cache.x, T, k); // (k, T)
-      xT.set(cache.x, xdT);
-    }
-    const dhT = transpose(this.scratch("dhT", r * T), dh, T, r); // (r, T)
-    const gaTmp = this.scratch("ga", r * k); // (r, k) dhᵀ·x, then minus the dropped terms
-    matmul(gaTmp, dhT, xdT, r, T, k);
-    const aT = transpose(this.scratch("aT", k * r), p.a, r, k); // (k, r)
-    matmul(tmpX, dh, aT, T, r, k); // d(xd) = dh·A
-    if (drops) {
-      const x = cache.x;
-      for (let d = 0; d < drops.length; d++) {
-        const idx = drops[d];
-        const t = (idx / k) | 0;
-        const col = idx - t * k;
-        const xv = x[idx];
-        for (let i = 0; i < r; i++) gaTmp[i * k + col] -= dh[t * r + i] * xv;
-        tmpX[idx] = 0;
-      }
-    }
-    axpy(p.ga, sd, gaTmp);
-    axpy(dx, sd, tmpX, T * k);
+    const dh = this.scratch("dh", T * r); // (T, r) = s · dy (T, n) · B (n, r)
+    gemm("nn", dh, dy, p.b, T, n, r, s, false);
+    gemm("tn", p.gb, dy, cache.h, n, T, r, s, true); // gB (n, r) += s · dyᵀ · h
+    gemm("tn", p.ga, dh, cache.x, r, T, k, sd, true); // gA (r, k) += sd · dhᵀ · x, dropped terms next
+    const dxl = this.scratch("in", T * k); // (T, k) = dh · A
+    gemm("nn", dxl, dh, p.a, T, r, k, 1, false);
+    if (drops) loraDropBackward(p.ga, dxl, dh, cache.x, drops, k, r, sd);
+    axpy(dx, sd, dxl, T * k);
   }
 
   /** Runs the layers; returns the final residual stream (T, H) and the caches (when kept). */
@@ -301,7 +264,8 @@ export class LoraTrainModel {
       const proj = this.scratch("proj", T * H);
       lin[3] = this.linearForward(proj, att, l, 3, T, rng);
       const xMid = alloc(dt, T * H);
-      for (let i = 0; i < T * H; i++) xMid[i] = x[i] + proj[i];
+      xMid.set(x);
+      axpy(xMid, 1, proj, T * H);
       const rstd2 = alloc(dt, T);
       const xn2 = alloc(dt, T * H);
       rmsNormForward(xn2, rstd2, xMid, L.postNorm, T, H, c.rmsNormEps);
@@ -311,7 +275,8 @@ export class LoraTrainModel {
       siluMulForward(act, sig, gate, up, T * I);
       lin[6] = this.linearForward(proj, act, l, 6, T, rng);
       const xOut = alloc(dt, T * H);
-      for (let i = 0; i < T * H; i++) xOut[i] = xMid[i] + proj[i];
+      xOut.set(xMid);
+      axpy(xOut, 1, proj, T * H);
       if (keep) caches.push({ xIn: x, rstd1, xn1, q, k, v, att, lse, xMid, rstd2, xn2, gate, up, act, sig, lin });
       x = xOut;
     }
@@ -377,28 +342,27 @@ export class LoraTrainModel {
     for (let l = c.numLayers - 1; l >= 0; l--) {
       const L = this.layers[l];
       const C = caches[l];
-      const xT = new Map<Buf, Buf>();
       // MLP: xOut = xMid + down(silu(gate)·up), gate/up = xn2·W
       const dact = this.scratch("dact", T * I);
-      this.linearBackward(dact, dx, l, 6, T, C.lin[6], xT, true);
+      this.linearBackward(dact, dx, l, 6, T, C.lin[6], true);
       const dgate = this.scratch("dgate", T * I), dup = this.scratch("dup", T * I);
       siluMulBackward(dgate, dup, dact, C.gate, C.up, C.sig, T * I);
       const dxn2 = this.scratch("dxn2", T * H);
-      this.linearBackward(dxn2, dgate, l, 4, T, C.lin[4], xT, true);
-      this.linearBackward(dxn2, dup, l, 5, T, C.lin[5], xT);
+      this.linearBackward(dxn2, dgate, l, 4, T, C.lin[4], true);
+      this.linearBackward(dxn2, dup, l, 5, T, C.lin[5]);
       const dxMid = dx; // the residual passes through; the norm's gradient adds to it
       rmsNormBackward(dxMid, dxn2, C.xMid, L.postNorm, C.rstd2, T, H);
       // attention: xMid = xIn + o(attn(rope(q), rope(k), v)), q/k/v = xn1·W
       const datt = this.scratch("datt", T * qDim);
-      this.linearBackward(datt, dxMid, l, 3, T, C.lin[3], xT, true);
+      this.linearBackward(datt, dxMid, l, 3, T, C.lin[3], true);
       const dq = this.zeroed("dq", T * qDim), dk = this.zeroed("dk", T * kvDim), dv = this.zeroed("dv", T * kvDim);
       attentionBackwardMM(dq, dk, dv, datt, C.att, C.lse, C.q, C.k, C.v, batch.seqStarts, this.attn, this.attnScratch);
       rope(dq, batch.positions, this.invFreq, T, c.numHeads, c.headDim, true);
       rope(dk, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim, true);
       const dxn1 = this.scratch("dxn1", T * H);
-      this.linearBackward(dxn1, dq, l, 0, T, C.lin[0], xT, true);
-      this.linearBackward(dxn1, dk, l, 1, T, C.lin[1], xT);
-      this.linearBackward(dxn1, dv, l, 2, T, C.lin[2], xT);
+      this.linearBackward(dxn1, dq, l, 0, T, C.lin[0], true);
+      this.linearBackward(dxn1, dk, l, 1, T, C.lin[1]);
+      this.linearBackward(dxn1, dv, l, 2, T, C.lin[2]);
       rmsNormBackward(dxMid, dxn1, C.xIn, L.inputNorm, C.rstd1, T, H);
       dx = dxMid;
     }

@@ -1,13 +1,15 @@
 /**
  * The one heavy op of training: out (m, n) = x (m, k) · wᵀ, w (n, k).
  *   for i<m, j<n: out[i*n+j] = Σ_p x[i*k+p] * w[j*k+p]
- * The other layouts (dY·W, dYᵀ·H) are this op on transposed copies (see lora-model.ts).
+ * gemm() adds the other layouts (a·b, aᵀ·b) with a scale and accumulation, on the addon's
+ * training kernels (inference/native/train.inc), so that the backward makes no transposed copies.
  *
  * f32 runs on the native addon's f32 GEMM (SIMD + its thread pool) when it is built and passes a
  * self-check; f64 (the gradient checks) and machines without the addon run the loop below.
  */
 import { loadAddon } from "../kernels/native";
-import type { Buf } from "./tensor";
+import { nativeFor, setForceLoop } from "./native-train";
+import { like, type Buf } from "./tensor";
 
 type Mm = (out: Float32Array, x: Float32Array, w: Float32Array, m: number, k: number, n: number) => void;
 
@@ -71,6 +73,7 @@ let forceLoop = false;
 /** Tests: run f32 on the loop too (to compare the two). */
 export function setForceLoopMatmul(on: boolean): void {
   forceLoop = on;
+  setForceLoop(on);
 }
 
 /** Counts the multiply-adds actually run (for the FLOP/s report). */
@@ -91,4 +94,52 @@ export function matmul(out: Buf, x: Buf, w: Buf, m: number, k: number, n: number
     }
   }
   matmulLoop(out, x, w, m, k, n);
+}
+
+/**
+ * The matmul layouts of the backward, out (m, n) = [out +] alpha · product:
+ *   "nt": a (m, k) · b (n, k)ᵀ   out[i*n+j] (+)= alpha · Σ_p a[i*k+p] · b[j*k+p]
+ *   "nn": a (m, k) · b (k, n)    out[i*n+j] (+)= alpha · Σ_p a[i*k+p] · b[p*n+j]
+ *   "tn": a (k, m)ᵀ · b (k, n)   out[i*n+j] (+)= alpha · Σ_p a[p*m+i] · b[p*n+j]
+ * f32 on the addon's training kernels; f64 (and no addon) on the loops below.
+ */
+export function gemm(layout: "nt" | "nn" | "tn", out: Buf, a: Buf, b: Buf, m: number, k: number, n: number, alpha = 1, acc = false): void {
+  if (m === 0 || n === 0) return;
+  matmulStats.flops += 2 * m * k * n;
+  const nat = nativeFor(out, a, b);
+  if (nat) {
+    nat.trMatmul(out as Float32Array, a as Float32Array, b as Float32Array, m, k, n, layout === "nt" ? 0 : layout === "nn" ? 1 : 2, alpha, acc ? 1 : 0);
+    return;
+  }
+  gemmLoop(layout, out, a, b, m, k, n, alpha, acc);
+}
+
+/** the plain loops gemm must equal */
+export function gemmLoop(layout: "nt" | "nn" | "tn", out: Buf, a: Buf, b: Buf, m: number, k: number, n: number, alpha = 1, acc = false): void {
+  if (layout === "nt") {
+    const tmp = like(out, m * n);
+    if (k > 0) matmulLoop(tmp, a, b, m, k, n);
+    for (let i = 0; i < m * n; i++) out[i] = (acc ? out[i] : 0) + alpha * tmp[i];
+    return;
+  }
+  if (!acc) out.fill(0, 0, m * n);
+  if (layout === "nn") {
+    for (let i = 0; i < m; i++) {
+      const o = i * n;
+      for (let p = 0; p < k; p++) {
+        const s = alpha * a[i * k + p];
+        const bo = p * n;
+        for (let j = 0; j < n; j++) out[o + j] += s * b[bo + j];
+      }
+    }
+  } else {
+    for (let p = 0; p < k; p++) {
+      const ao = p * m, bo = p * n;
+      for (let i = 0; i < m; i++) {
+        const s = alpha * a[ao + i];
+        const o = i * n;
+        for (let j = 0; j < n; j++) out[o + j] += s * b[bo + j];
+      }
+    }
+  }
 }

@@ -6,7 +6,11 @@
  * Sequences are contiguous runs of tokens: `seqStarts` (S+1) splits the T tokens of a packed
  * batch into S sequences, positions restart at 0 in each (padding-free packing).
  */
+import { nativeFor } from "./native-train";
 import type { Buf } from "./tensor";
+
+// Each op below runs the addon's f32 kernel (inference/native/train.inc) when every buffer is
+// f32 and the addon is built; the loops are the definition it must equal (and run for f64).
 
 // ---------------------------------------------------------------- RMSNorm
 
@@ -15,6 +19,8 @@ import type { Buf } from "./tensor";
  * As the Backend's rmsNorm: the mean and r rounded to the output's precision.
  */
 export function rmsNormForward(y: Buf, rstd: Buf, x: Buf, weight: Buf, rows: number, dim: number, eps: number): void {
+  const nat = nativeFor(y, rstd, x, weight);
+  if (nat) return nat.trRmsFwd(y as Float32Array, rstd as Float32Array, x as Float32Array, weight as Float32Array, rows, dim, eps);
   const f32 = y instanceof Float32Array;
   for (let i = 0; i < rows; i++) {
     const o = i * dim;
@@ -31,6 +37,8 @@ export function rmsNormForward(y: Buf, rstd: Buf, x: Buf, weight: Buf, rows: num
  * dx += ∂/∂x of Σ dy ⊙ y:  g = weight ⊙ dy;  dx = r·g − x · r³/dim · Σ_j g_j x_j
  */
 export function rmsNormBackward(dx: Buf, dy: Buf, x: Buf, weight: Buf, rstd: Buf, rows: number, dim: number): void {
+  const nat = nativeFor(dx, dy, x, weight, rstd);
+  if (nat) return nat.trRmsBwd(dx as Float32Array, dy as Float32Array, x as Float32Array, weight as Float32Array, rstd as Float32Array, rows, dim);
   for (let i = 0; i < rows; i++) {
     const o = i * dim;
     const r = rstd[i];
@@ -50,6 +58,8 @@ export function rmsNormBackward(dx: Buf, dy: Buf, x: Buf, weight: Buf, rstd: Buf
  *   x: (tokens, numHeads*headDim), positions: (tokens), invFreq: (headDim/2)
  */
 export function rope(x: Buf, positions: Int32Array, invFreq: Float32Array, tokens: number, numHeads: number, headDim: number, inverse = false): void {
+  const nat = nativeFor(x);
+  if (nat) return nat.trRope(x as Float32Array, positions, invFreq, tokens, numHeads, headDim, inverse ? -1 : 1);
   const half = headDim >> 1;
   const width = numHeads * headDim;
   const sign = inverse ? -1 : 1;
@@ -73,6 +83,8 @@ export function rope(x: Buf, positions: Int32Array, invFreq: Float32Array, token
 
 /** out[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + exp(−g)); sig (n) keeps σ(g) for the backward */
 export function siluMulForward(out: Buf, sig: Buf, gate: Buf, up: Buf, n: number): void {
+  const nat = nativeFor(out, sig, gate, up);
+  if (nat) return nat.trSiluFwd(out as Float32Array, sig as Float32Array, gate as Float32Array, up as Float32Array, n);
   for (let i = 0; i < n; i++) {
     const g = gate[i];
     const e = 1 + Math.exp(-g);
@@ -83,6 +95,8 @@ export function siluMulForward(out: Buf, sig: Buf, gate: Buf, up: Buf, n: number
 
 /** dgate = dout · up · σ(g)(1 + g(1 − σ(g))),  dup = dout · silu(g)  (written, not added) */
 export function siluMulBackward(dgate: Buf, dup: Buf, dout: Buf, gate: Buf, up: Buf, sig: Buf, n: number): void {
+  const nat = nativeFor(dgate, dup, dout, gate, up, sig);
+  if (nat) return nat.trSiluBwd(dgate as Float32Array, dup as Float32Array, dout as Float32Array, gate as Float32Array, up as Float32Array, sig as Float32Array, n);
   for (let i = 0; i < n; i++) {
     const g = gate[i];
     const s = sig[i];
@@ -200,6 +214,14 @@ export function attentionBackward(dq: Buf, dk: Buf, dv: Buf, dout: Buf, out: Buf
  *   logits: (rows, vocab), targets: (rows)
  */
 export function crossEntropy(logits: Buf, targets: Int32Array, rows: number, vocab: number, weight: number): number {
+  const nat = nativeFor(logits);
+  if (nat && rows > 0) {
+    const loss = new Float64Array(rows);
+    nat.trCrossEntropy(logits as Float32Array, targets, loss, rows, vocab, weight);
+    let sum = 0;
+    for (let r = 0; r < rows; r++) sum += loss[r];
+    return sum;
+  }
   let total = 0;
   for (let r = 0; r < rows; r++) {
     const o = r * vocab;
@@ -251,4 +273,34 @@ export function dropoutIndices(n: number, p: number, rand: () => number): Int32A
 export function dropoutBackwardAdd(dx: Buf, dout: Buf, keep: Uint8Array, n: number, p: number): void {
   const s = 1 / (1 - p);
   for (let i = 0; i < n; i++) if (keep[i]) dx[i] += dout[i] * s;
+}
+
+/**
+ * LoRA dropout as sparse corrections at the dropped flat indices idx = t·k + col of x (T, k):
+ *   forward:  h[t*r+i] −= x[idx] · a[i*k+col]          (h (T, r) = x·Aᵀ, A (r, k); the caller scales by 1/(1−p))
+ *   backward: ga[i*k+col] −= alpha · dh[t*r+i] · x[idx];  dxl[idx] = 0
+ */
+export function loraDropForward(h: Buf, x: Buf, a: Buf, drops: Int32Array, k: number, r: number): void {
+  const nat = nativeFor(h, x, a);
+  if (nat) return nat.trDropFwd(h as Float32Array, x as Float32Array, a as Float32Array, drops, k, r);
+  for (let d = 0; d < drops.length; d++) {
+    const idx = drops[d];
+    const t = (idx / k) | 0;
+    const col = idx - t * k;
+    const xv = x[idx];
+    for (let i = 0; i < r; i++) h[t * r + i] -= xv * a[i * k + col];
+  }
+}
+
+export function loraDropBackward(ga: Buf, dxl: Buf, dh: Buf, x: Buf, drops: Int32Array, k: number, r: number, alpha: number): void {
+  const nat = nativeFor(ga, dxl, dh, x);
+  if (nat) return nat.trDropBwd(ga as Float32Array, dxl as Float32Array, dh as Float32Array, x as Float32Array, drops, k, r, alpha);
+  for (let d = 0; d < drops.length; d++) {
+    const idx = drops[d];
+    const t = (idx / k) | 0;
+    const col = idx - t * k;
+    const xv = x[idx];
+    for (let i = 0; i < r; i++) ga[i * k + col] -= alpha * dh[t * r + i] * xv;
+    dxl[idx] = 0;
+  }
 }

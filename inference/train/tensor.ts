@@ -3,6 +3,7 @@
  * finite-difference gradient checks), the same code for both. `(a, b)` in a shape comment means
  * a rows of b numbers.
  */
+import { nativeFor } from "./native-train";
 
 export type Buf = Float32Array | Float64Array;
 export type Dtype = "f32" | "f64";
@@ -39,8 +40,12 @@ export function transpose(out: Buf, x: Buf, rows: number, cols: number): Buf {
   return out;
 }
 
-/** y[i] += a * x[i] for i < n */
+/** y[i] += a * x[i] for i < n (f32 and large: the addon's kernel on its threads) */
 export function axpy(y: Buf, a: number, x: Buf, n = y.length): void {
+  if (n >= 4096) {
+    const nat = nativeFor(y, x);
+    if (nat) return nat.trAxpy(y as Float32Array, a, x as Float32Array, n);
+  }
   for (let i = 0; i < n; i++) y[i] += a * x[i];
 }
 
