@@ -5,6 +5,8 @@
 import { asc, eq, inArray } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { adapters, baseModels, metrics, type MetricSource, type ModelLabel } from "../../db/schema/catalog";
+import type { TrainRunConfig } from "../../db/schema/train";
+import { trainedRunsFor } from "./train";
 
 export type AdapterRow = typeof adapters.$inferSelect;
 export type BaseModelRow = typeof baseModels.$inferSelect;
@@ -19,23 +21,44 @@ export interface MetricFigure {
   measuredBy: string;
 }
 
+/** An adapter trained on this server (/train): its run and the config it was trained with. */
+export interface TrainedHere {
+  runId: number;
+  config: TrainRunConfig;
+  datasetName: string;
+  /** eval runs of it (and the base model) on its task's test split */
+  evalRunIds: number[];
+  finishedAt: Date | null;
+}
+
 export interface CatalogAdapter extends AdapterRow {
   baseModel: BaseModelRow;
   metrics: MetricFigure[];
+  /** set when a training run of this server made it; null otherwise */
+  trainedHere: TrainedHere | null;
 }
 
 async function withMetrics(db: Db, rows: { adapter: AdapterRow; base: BaseModelRow }[]): Promise<CatalogAdapter[]> {
   if (rows.length === 0) return [];
-  const figures = await db
-    .select()
-    .from(metrics)
-    .where(inArray(metrics.adapterSlug, rows.map((r) => r.adapter.slug)));
+  const userSlugs = rows.filter((r) => r.adapter.collection === "user").map((r) => r.adapter.slug);
+  const [figures, trained] = await Promise.all([
+    db
+      .select()
+      .from(metrics)
+      .where(inArray(metrics.adapterSlug, rows.map((r) => r.adapter.slug))),
+    trainedRunsFor(db, { slugs: userSlugs }),
+  ]);
   const bySlug = new Map<string, MetricFigure[]>();
   for (const f of figures) {
     const { adapterSlug, ...figure } = f;
     bySlug.set(adapterSlug, [...(bySlug.get(adapterSlug) ?? []), figure]);
   }
-  return rows.map(({ adapter, base }) => ({ ...adapter, baseModel: base, metrics: bySlug.get(adapter.slug) ?? [] }));
+  // the run's adapter is listed before the run is marked done; an adapter added later under a reused slug is another one
+  const trainedHere = (a: AdapterRow): TrainedHere | null => {
+    const run = trained.get(a.slug);
+    return run && run.finishedAt && a.createdAt <= run.finishedAt ? { runId: run.id, config: run.config, datasetName: run.datasetName, evalRunIds: run.evalRunIds, finishedAt: run.finishedAt } : null;
+  };
+  return rows.map(({ adapter, base }) => ({ ...adapter, baseModel: base, metrics: bySlug.get(adapter.slug) ?? [], trainedHere: trainedHere(adapter) }));
 }
 
 /** Every adapter, in catalog order (LoRA Land table order, then the demo ones, then user ones). */

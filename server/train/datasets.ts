@@ -6,13 +6,14 @@
  * tokenizer; the accounting of a (file, template, output column, max_length) is computed once per
  * process.
  */
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { TrainDatasetRef, TrainRowAccounting } from "../../db/schema/train";
 import { describeDropped, prepareExamples, previewRows, readRows, TrainDataError, type Row } from "../../inference/train/dataset";
 import { Tokenizer } from "../../inference/tokenizer/tokenizer";
 import type { Db } from "../../db/client";
-import { getTrainDataset } from "../db-queries/train";
+import { addTrainDataset, getTrainDataset, type TrainDatasetRow } from "../db-queries/train";
 import { LoraLandError } from "../errors";
 import { DEFAULT_TASKS_DIR, loadTaskCards, type TaskCard } from "../eval/tasks";
 import type { Viewer } from "./view";
@@ -173,4 +174,47 @@ export async function previewDataset(a: AccountingInput, limit = 5): Promise<Dat
   const name = path.basename(a.file);
   const problem = accounting.usable > 0 ? null : accounting.rows === 0 ? `${name} has no rows` : `${name} has no usable row: of ${accounting.rows} rows, ${describeDropped(accounting)}`;
   return { rows: previewRows(parsed.rows, o, limit), accounting, dropped: describeDropped(accounting), problem, columns: columnsOf(parsed.rows) };
+}
+
+/** A refused upload: the HTTP status and a message naming the part. */
+export class DatasetUploadError extends Error {
+  constructor(
+    readonly status: 400 | 413,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DatasetUploadError";
+  }
+}
+
+/**
+ * Store an uploaded dataset file for `ownerId` under DATA_DIR/train/datasets/<id>/<name> after
+ * parsing it once (rows, columns); nothing is left behind when it is refused.
+ */
+export async function storeDatasetUpload(db: Db, u: { ownerId: string; fileName: string; bytes: Uint8Array; dataDir: string }): Promise<Omit<TrainDatasetRow, "ownerId">> {
+  const fileName = path.basename(u.fileName);
+  if (!DATASET_FILE.test(fileName)) throw new DatasetUploadError(400, `file: "${fileName}" is not a .csv or .jsonl file (optionally .gz)`);
+  if (u.bytes.byteLength > MAX_DATASET_BYTES) throw new DatasetUploadError(413, `file: ${u.bytes.byteLength} bytes; the limit is ${MAX_DATASET_BYTES} bytes`);
+  const id = randomBytes(12).toString("hex");
+  const dir = path.join(datasetsDir(u.dataDir), id);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const target = path.join(dir, fileName);
+    fs.writeFileSync(target, u.bytes);
+    let parsed: Parsed;
+    try {
+      parsed = datasetRows(target);
+    } catch (err) {
+      if (err instanceof TrainDataError) throw new DatasetUploadError(err.message.includes("over the") ? 413 : 400, `file: ${err.message}`);
+      throw err;
+    }
+    if (parsed.rows.length === 0) throw new DatasetUploadError(400, parsed.invalid ? `file: none of the ${parsed.invalid} lines of ${fileName} is a JSON object` : `file: ${fileName} has no rows`);
+    const row = await addTrainDataset(db, { id, ownerId: u.ownerId, fileName, bytes: u.bytes.byteLength, rows: parsed.rows.length + parsed.invalid, columns: columnsOf(parsed.rows) });
+    const { ownerId: _o, ...out } = row;
+    void _o;
+    return out;
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
