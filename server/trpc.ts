@@ -15,7 +15,7 @@ import type { Db } from "../db/client";
 import { clientAddress, isAdmin } from "./auth/access";
 import { ownerFromHeaders } from "./auth/owner-cookie";
 import type { Env } from "./env";
-import { LoraLandError } from "./errors";
+import { databaseUnavailable, LoraLandError } from "./errors";
 
 // ── 1. context ────────────────────────────────────────────────────────────────────────────────
 export { OWNER_COOKIE, isOwnerId } from "./auth/owner-cookie";
@@ -79,12 +79,14 @@ export function assertSameOrigin(headers: Headers): void {
 // ── 2. initialization ─────────────────────────────────────────────────────────────────────────
 /**
  * The one place where errors become tRPC errors: a LoraLandError keeps its code (and so its HTTP
- * status; a 429's Retry-After is read from it by server/http/trpc-handler.ts). Anything else
+ * status; a 429's or 503's Retry-After is read from it by server/http/trpc-handler.ts); a
+ * database that cannot be reached (restarting, down) is a 503 to retry, not a 500. Anything else
  * thrown is left to tRPC (500).
  */
 export function toTRPCError(cause: unknown): TRPCError | null {
   if (cause instanceof TRPCError) return cause;
-  if (cause instanceof LoraLandError) return new TRPCError({ code: cause.code, message: cause.message, cause });
+  const known = cause instanceof LoraLandError ? cause : databaseUnavailable(cause);
+  if (known) return new TRPCError({ code: known.code, message: known.message, cause: known });
   return null;
 }
 
@@ -117,6 +119,8 @@ const t = initTRPC.context<TRPCContext>().create({
       data: {
         ...shape.data,
         zodError: error.cause instanceof ZodError ? z.flattenError(error.cause) : null,
+        // when to try again (a 429, a 503): also where no header can carry it (a subscription's error event)
+        ...(error.cause instanceof LoraLandError && error.cause.retryAfterS !== null ? { retryAfterS: error.cause.retryAfterS } : {}),
       },
     };
   },

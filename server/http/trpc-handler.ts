@@ -1,6 +1,7 @@
 /**
  * The tRPC HTTP entry (app/api/trpc/[trpc]/route.ts): every call needs a valid owner or the admin
- * right (401 otherwise), every 429 carries Retry-After, and a body over 1 MB is refused with 413
+ * right (401 otherwise), every 429 (and a 503 that knows when: the database restarting) carries
+ * Retry-After, and a body over 1 MB is refused with 413
  * (the largest valid call, a 32 000-character prompt with its inputs, is far below).
  */
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
@@ -9,7 +10,8 @@ import type { Env } from "../env";
 import { capBody, declaredLength } from "./body-limit";
 import { retryAfterSeconds } from "../limits";
 import { appRouter } from "../root";
-import { assertCaller, createTRPCContext } from "../trpc";
+import { LoraLandError } from "../errors";
+import { assertCaller, createTRPCContext, toTRPCError } from "../trpc";
 
 export const MAX_TRPC_BODY_BYTES = 1024 * 1024;
 
@@ -26,12 +28,19 @@ export async function handleTRPC(incoming: Request, opts: { db: () => Promise<Db
     req,
     router: appRouter,
     createContext: async () => {
-      const ctx = await createTRPCContext({ headers: req.headers, db: await opts.db(), env: opts.env });
+      let ctx;
+      try {
+        ctx = await createTRPCContext({ headers: req.headers, db: await opts.db(), env: opts.env });
+      } catch (e) {
+        throw toTRPCError(e) ?? e; // the database down while the caller is identified: 503, not 500
+      }
       assertCaller(ctx);
       return ctx;
     },
     responseMeta({ errors }) {
-      const waits = errors.filter((e) => e.code === "TOO_MANY_REQUESTS").map((e) => retryAfterSeconds(e.cause));
+      const waits = errors
+        .filter((e) => e.code === "TOO_MANY_REQUESTS" || (e.code === "SERVICE_UNAVAILABLE" && e.cause instanceof LoraLandError && e.cause.retryAfterS !== null))
+        .map((e) => retryAfterSeconds(e.cause));
       return waits.length ? { headers: new Headers({ "retry-after": String(Math.max(...waits)) }) } : {};
     },
     onError({ path, error }) {
