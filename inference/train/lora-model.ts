@@ -54,6 +54,7 @@ interface LinCache {
   x: Buf; // (T, in) the projection's input (shared by q/k/v and by gate/up: not copied)
   drops: Int32Array | null; // flat indices t*in + i that dropout zeroed in the LoRA input
   h: Buf; // (T, r) dropout(x) · Aᵀ
+  bT: Buf; // (r, out) Bᵀ of this step
 }
 
 interface LayerCache {
@@ -201,8 +202,9 @@ export class LoraTrainModel {
       const sd = 1 / (1 - this.spec.dropout);
       for (let i = 0; i < h.length; i++) h[i] *= sd;
     }
-    gemm("nt", y, h, p.b, T, r, n, this.scale, true); // y += scale · h·Bᵀ
-    return { x, drops, h };
+    const bT = transpose(alloc(this.dtype, r * n), p.b, n, r); // (r, n), kept for the backward
+    gemm("nn", y, h, bT, T, r, n, this.scale, true); // y += scale · h·Bᵀ
+    return { x, drops, h, bT };
   }
 
   /**
@@ -221,8 +223,8 @@ export class LoraTrainModel {
     const s = this.scale;
     const drops = cache.drops;
     const sd = drops ? 1 / (1 - this.spec.dropout) : 1;
-    const dh = this.scratch("dh", T * r); // (T, r) = s · dy (T, n) · B (n, r)
-    gemm("nn", dh, dy, p.b, T, n, r, s, false);
+    const dh = this.scratch("dh", T * r); // (T, r) = s · dy (T, n) · B (n, r), as dy·(Bᵀ)ᵀ: dot products along n
+    gemm("nt", dh, dy, cache.bT, T, n, r, s, false);
     gemm("tn", p.gb, dy, cache.h, n, T, r, s, true); // gB (n, r) += s · dyᵀ · h
     gemm("tn", p.ga, dh, cache.x, r, T, k, sd, true); // gA (r, k) += sd · dhᵀ · x, dropped terms next
     const dxl = this.scratch("in", T * k); // (T, k) = dh · A
