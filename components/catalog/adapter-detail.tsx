@@ -2,6 +2,8 @@
 import { useSuspenseQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { Interval } from "@/components/eval/interval";
+import { configYaml } from "@/components/train/format";
+import { TrainedHereBadge } from "@/components/train/trained-here";
 import { useTRPC } from "@/trpc/react";
 import { figure, formatLift, METRIC_GLOSS, SOURCE_LABEL } from "./labels";
 import { MetricChart } from "./metric-chart";
@@ -72,6 +74,15 @@ export function AdapterDetail({ slug }: { slug: string }) {
               </span>
             )}
           </dd>
+          {a.trainedHere && (
+            <>
+              <dt className="text-slate-500">Trained here</dt>
+              <dd data-testid="trained-here-detail">
+                <TrainedHereBadge runId={a.trainedHere.runId} /> run #{a.trainedHere.runId} on {a.trainedHere.datasetName}
+                {a.trainedHere.finishedAt && <span className="text-slate-500"> · {a.trainedHere.finishedAt.toISOString().slice(0, 16).replace("T", " ")} UTC</span>}
+              </dd>
+            </>
+          )}
           <dt className="text-slate-500">On this worker</dt>
           <dd data-testid="run-reason">{a.run.reason}</dd>
           {a.note && (
@@ -168,6 +179,24 @@ export function AdapterDetail({ slug }: { slug: string }) {
           )
         )}
       </section>
+
+      {a.trainedHere && (
+        <section aria-labelledby="training-heading" className="space-y-3">
+          <h2 id="training-heading" className="text-lg font-semibold">
+            Training config
+          </h2>
+          <p className="text-sm text-slate-600 dark:text-slate-300">
+            Trained on this server from{" "}
+            <Link href={`/train?run=${a.trainedHere.runId}`} className="text-brand-700 hover:underline dark:text-brand-100">
+              run #{a.trainedHere.runId}
+            </Link>{" "}
+            ({a.trainedHere.datasetName}) with this config (<code>npm run train</code> reads the same keys).
+          </p>
+          <pre className="overflow-x-auto rounded-lg bg-slate-50 p-3 font-mono text-xs dark:bg-slate-900" data-testid="trained-here-config">
+            {configYaml(a.trainedHere.config)}
+          </pre>
+        </section>
+      )}
 
       <section aria-labelledby="template-heading" className="space-y-3">
         <h2 id="template-heading" className="text-lg font-semibold">

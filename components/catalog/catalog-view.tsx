@@ -5,6 +5,7 @@ import { useSearchParams } from "next/navigation";
 import { useDeferredValue, useEffect, useMemo, useState } from "react";
 import type { ModelLabel } from "@/db/schema/catalog";
 import { Interval } from "@/components/eval/interval";
+import { TrainedHereBadge } from "@/components/train/trained-here";
 import { type RouterOutputs, useTRPC } from "@/trpc/react";
 import { figure, formatLift, formatScore, METRIC_GLOSS, MODEL_SHORT, primarySource, SOURCE_LABEL } from "./labels";
 import { LiftChart } from "./lift-chart";
@@ -362,6 +363,7 @@ function AdapterCard({ adapter: a }: { adapter: Adapter }) {
       )}
       <p className="flex flex-wrap gap-x-2 text-xs text-slate-500 dark:text-slate-400">
         <span className="rounded bg-slate-100 px-1.5 py-0.5 text-slate-700 dark:bg-slate-800 dark:text-slate-200">{a.category}</span>
+        {a.trainedHere && <TrainedHereBadge runId={a.trainedHere.runId} />}
         <span title={METRIC_GLOSS[a.metricName]}>metric: {a.metricName}</span>
         <span>base: {a.baseModel.displayName}</span>
       </p>
@@ -434,6 +436,11 @@ function AdapterTable({ adapters, sort, onSort }: { adapters: Adapter[]; sort: {
                   <Link href={`/adapters/${a.slug}`} className="hover:underline">
                     {a.displayName}
                   </Link>
+                  {a.trainedHere && (
+                    <span className="ml-2 align-middle">
+                      <TrainedHereBadge runId={a.trainedHere.runId} />
+                    </span>
+                  )}
                 </th>
                 <td className="px-3 py-2">{a.category}</td>
                 <td className="px-3 py-2" title={METRIC_GLOSS[a.metricName]}>

@@ -80,8 +80,14 @@ export function DatasetPicker({
     setProgress({ loaded: 0, total: file.size, name: file.name });
     try {
       const res = await postWithProgress(file, (loaded, total) => setProgress({ loaded, total, name: file.name }));
-      if (res.status >= 200 && res.status < 300 && res.json.id) onUploaded(res.json.id);
-      else setUploadError(res.json.error ?? `dataset: the upload was refused (HTTP ${res.status})`);
+      if (res.status >= 200 && res.status < 300 && res.json.id) {
+        // a small body may end without a progress event: the answer says it all arrived
+        setProgress({ loaded: file.size, total: file.size, name: file.name });
+        onUploaded(res.json.id);
+      } else {
+        setProgress(null);
+        setUploadError(res.json.error ?? `dataset: the upload was refused (HTTP ${res.status})`);
+      }
     } catch (err) {
       setUploadError((err as Error).message);
     } finally {
@@ -151,11 +157,11 @@ export function DatasetPicker({
             data-testid="train-upload-input"
           />
         </label>
-        {progress && (busy || pct < 100) && (
+        {progress && (
           <div className="space-y-1 text-xs text-slate-600 dark:text-slate-400">
-            <progress className="h-2 w-full" value={progress.loaded} max={progress.total || 1} aria-label="Upload progress" data-testid="train-upload-progress" />
-            <span>
-              {progress.name}: {pct}% · {mb(progress.loaded)} of {mb(progress.total)}
+            <progress className="h-2 w-full" value={progress.loaded} max={progress.total || 1} aria-label="Upload progress" data-testid="train-upload-progress" data-loaded={progress.loaded} data-total={progress.total} />
+            <span className="block break-all" data-testid="train-upload-progress-text">
+              {progress.name}: {pct}% · {mb(progress.loaded)} of {mb(progress.total)} sent
               {busy && pct >= 100 ? " · reading the rows…" : ""}
             </span>
           </div>
