@@ -6,6 +6,7 @@
  * `{type: "cancel"}`, or the parent going away, stops it between steps with a checkpoint saved.
  */
 import { EngineError } from "../../inference/errors";
+import { readCheckpointState } from "../../inference/train/checkpoint";
 import type { TrainConfig } from "../../inference/train/config";
 import { TrainCancelled, train } from "../../inference/train/trainer";
 import type { ChildMessage, ParentMessage } from "./protocol";
@@ -15,6 +16,7 @@ const send = (m: ChildMessage) => new Promise<void>((resolve) => (process.send ?
 
 async function run(config: TrainConfig): Promise<number> {
   try {
+    await send({ type: "starting", checkpointStep: readCheckpointState(config.output_dir)?.step ?? null });
     const result = await train(config, {
       signal: controller.signal,
       onProgress: (p) => void send({ type: "progress", progress: p }),

@@ -21,7 +21,6 @@ import os from "node:os";
 import path from "node:path";
 import type { Db } from "../../db/client";
 import type { TrainRunStatus } from "../../db/schema/train";
-import { readCheckpointState } from "../../inference/train/checkpoint";
 import type { TrainProgress } from "../../inference/train/trainer";
 import { getCatalogAdapter } from "../db-queries/catalog";
 import { addUserAdapter } from "../db-queries/evals";
@@ -189,12 +188,8 @@ export class TrainManager {
       this.pump();
       return;
     }
-    // points after the checkpoint are redone by the resumed run
-    const saved = readCheckpointState(dir);
-    await dropPointsAfter(this.db, { id: row.id, step: saved?.step ?? 0 });
     fs.mkdirSync(dir, { recursive: true });
     await recordTrainProgress(this.db, { id: row.id, leaseMs: this.opts.leaseMs, checkpointDir: dir });
-    if (saved) this.opts.log(`run #${row.id}: resuming from its checkpoint at step ${saved.step}`);
 
     const child = spawn(process.execPath, ["--import", "tsx", path.join(/*turbopackIgnore: true*/ this.opts.root, "server", "train", "child.ts")], {
       cwd: this.opts.root,
@@ -217,6 +212,19 @@ export class TrainManager {
     let outcome: ChildMessage | null = null;
     child.on("message", (m: ChildMessage) => {
       if (m.type === "ready") child.send({ type: "start", config } satisfies ParentMessage);
+      else if (m.type === "starting") {
+        // points after the checkpoint are redone by the resumed run: dropped before any new one is written
+        if (m.checkpointStep !== null) this.opts.log(`run #${row.id}: resuming from its checkpoint at step ${m.checkpointStep}`);
+        const prev = active.writing;
+        const w: Promise<void> = (async () => {
+          await prev;
+          await dropPointsAfter(this.db, { id: row.id, step: m.checkpointStep ?? 0 });
+        })().catch((err: unknown) => this.opts.log(`run #${row.id}: ${err instanceof Error ? err.message : String(err)}`));
+        active.writing = w;
+        void w.finally(() => {
+          if (active.writing === w) active.writing = null;
+        });
+      }
       else if (m.type === "progress") {
         const p = m.progress;
         active.latest = p;
@@ -255,7 +263,7 @@ export class TrainManager {
     if (active.writing) return active.writing.then(() => (active.pending.length ? this.flush(active) : undefined));
     const points = active.pending.splice(0);
     const p = active.latest;
-    active.writing = (async () => {
+    const w: Promise<void> = (async () => {
       try {
         const still = await recordTrainProgress(this.db, {
           id: active.runId,
@@ -272,12 +280,14 @@ export class TrainManager {
       } catch (err) {
         active.pending.unshift(...points);
         this.opts.log(`run #${active.runId}: progress write failed: ${err instanceof Error ? err.message : String(err)}`);
-      } finally {
-        active.writing = null;
-        this.notify();
       }
     })();
-    return active.writing;
+    active.writing = w;
+    void w.finally(() => {
+      if (active.writing === w) active.writing = null;
+      this.notify();
+    });
+    return w;
   }
 
   private send(active: Active, m: ParentMessage) {

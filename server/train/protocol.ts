@@ -6,6 +6,8 @@ export type ParentMessage = { type: "start"; config: TrainConfig } | { type: "ca
 
 export type ChildMessage =
   | { type: "ready" }
+  /** about to train: the step of the checkpoint it resumes from (null: from the start) */
+  | { type: "starting"; checkpointStep: number | null }
   | { type: "progress"; progress: TrainProgress }
   | { type: "log"; line: string }
   | { type: "done"; result: Omit<TrainResult, "curve"> }
