@@ -108,6 +108,13 @@ export class LoraTrainModel {
     return b.length === n ? b : b.subarray(0, n);
   }
 
+  /** per-(layer, role) buffers of the forward's caches, reused by every call (each is written
+   *  whole before it is read): no fresh ~200 MB of zeroed arrays and their GC per step */
+  private lbuf(l: number, role: string, n: number): Buf {
+    return this.scratch(`${l}:${role}`, n);
+  }
+  private readonly dropBufs = new Map<string, Int32Array>();
+
   private zeroed(role: string, n: number): Buf {
     const b = this.scratch(role, n);
     b.fill(0);
@@ -193,16 +200,19 @@ export class LoraTrainModel {
     const p = this.byLayer[l * PROJECTIONS.length + pi];
     if (!p) return null;
     const r = this.spec.r;
-    const h = alloc(this.dtype, T * r);
+    const h = this.lbuf(l, `h${pi}`, T * r);
     matmul(h, x, p.a, T, k, r);
     let drops: Int32Array | null = null;
     if (rng && this.spec.dropout > 0) {
-      drops = dropoutIndices(T * k, this.spec.dropout, () => rng.next());
+      const key = `${l}:${pi}`;
+      const prev = this.dropBufs.get(key);
+      drops = dropoutIndices(T * k, this.spec.dropout, () => rng.next(), prev ? new Int32Array(prev.buffer) : undefined);
+      this.dropBufs.set(key, drops);
       loraDropForward(h, x, p.a, drops, k, r);
       const sd = 1 / (1 - this.spec.dropout);
       for (let i = 0; i < h.length; i++) h[i] *= sd;
     }
-    const bT = transpose(alloc(this.dtype, r * n), p.b, n, r); // (r, n), kept for the backward
+    const bT = transpose(this.lbuf(l, `bT${pi}`, r * n), p.b, n, r); // (r, n), kept for the backward
     gemm("nn", y, h, bT, T, r, n, this.scale, true); // y += scale · h·Bᵀ
     return { x, drops, h, bT };
   }
@@ -241,8 +251,7 @@ export class LoraTrainModel {
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
     const I = c.intermediateSize;
-    const dt = this.dtype;
-    let x = alloc(dt, T * H);
+    let x = this.lbuf(-1, "x", T * H);
     for (let t = 0; t < T; t++) {
       const src = batch.tokens[t] * H;
       for (let j = 0; j < H; j++) x[t * H + j] = this.embed[src + j];
@@ -250,33 +259,33 @@ export class LoraTrainModel {
     const caches: LayerCache[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const L = this.layers[l];
-      const rstd1 = alloc(dt, T);
-      const xn1 = alloc(dt, T * H);
+      const rstd1 = this.lbuf(l, "rstd1", T);
+      const xn1 = this.lbuf(l, "xn1", T * H);
       rmsNormForward(xn1, rstd1, x, L.inputNorm, T, H, c.rmsNormEps);
-      const q = alloc(dt, T * qDim), k = alloc(dt, T * kvDim), v = alloc(dt, T * kvDim);
+      const q = this.lbuf(l, "q", T * qDim), k = this.lbuf(l, "k", T * kvDim), v = this.lbuf(l, "v", T * kvDim);
       const lin: (LinCache | null)[] = new Array(PROJECTIONS.length).fill(null);
       lin[0] = this.linearForward(q, xn1, l, 0, T, rng);
       lin[1] = this.linearForward(k, xn1, l, 1, T, rng);
       lin[2] = this.linearForward(v, xn1, l, 2, T, rng);
       rope(q, batch.positions, this.invFreq, T, c.numHeads, c.headDim);
       rope(k, batch.positions, this.invFreq, T, c.numKvHeads, c.headDim);
-      const att = alloc(dt, T * qDim);
-      const lse = alloc(dt, T * c.numHeads);
+      const att = this.lbuf(l, "att", T * qDim);
+      const lse = this.lbuf(l, "lse", T * c.numHeads);
       attentionForwardMM(att, lse, q, k, v, batch.seqStarts, this.attn, this.attnScratch);
       const proj = this.scratch("proj", T * H);
       lin[3] = this.linearForward(proj, att, l, 3, T, rng);
-      const xMid = alloc(dt, T * H);
+      const xMid = this.lbuf(l, "xMid", T * H);
       xMid.set(x);
       axpy(xMid, 1, proj, T * H);
-      const rstd2 = alloc(dt, T);
-      const xn2 = alloc(dt, T * H);
+      const rstd2 = this.lbuf(l, "rstd2", T);
+      const xn2 = this.lbuf(l, "xn2", T * H);
       rmsNormForward(xn2, rstd2, xMid, L.postNorm, T, H, c.rmsNormEps);
-      const gate = alloc(dt, T * I), up = alloc(dt, T * I), act = alloc(dt, T * I), sig = alloc(dt, T * I);
+      const gate = this.lbuf(l, "gate", T * I), up = this.lbuf(l, "up", T * I), act = this.lbuf(l, "act", T * I), sig = this.lbuf(l, "sig", T * I);
       lin[4] = this.linearForward(gate, xn2, l, 4, T, rng);
       lin[5] = this.linearForward(up, xn2, l, 5, T, rng);
       siluMulForward(act, sig, gate, up, T * I);
       lin[6] = this.linearForward(proj, act, l, 6, T, rng);
-      const xOut = alloc(dt, T * H);
+      const xOut = this.lbuf(l, "xOut", T * H);
       xOut.set(xMid);
       axpy(xOut, 1, proj, T * H);
       if (keep) caches.push({ xIn: x, rstd1, xn1, q, k, v, att, lse, xMid, rstd2, xn2, gate, up, act, sig, lin });
@@ -334,7 +343,7 @@ export class LoraTrainModel {
     matmul(dxf, logits, this.lmHeadT, R, V, H);
     const dxr = alloc(dt, R * H);
     rmsNormBackward(dxr, dxf, xr, this.finalNorm, rstd, R, H);
-    let dx = alloc(dt, T * H); // (T, H) gradient of the residual stream
+    let dx = this.zeroed("dx", T * H); // (T, H) gradient of the residual stream
     for (let r = 0; r < R; r++) {
       const o = batch.targetRows[r] * H;
       for (let j = 0; j < H; j++) dx[o + j] += dxr[r * H + j];

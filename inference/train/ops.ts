@@ -262,11 +262,20 @@ export function dropoutForward(out: Buf, keep: Uint8Array, x: Buf, n: number, p:
  * probability p independently, drawn as geometric gaps (as dropoutForward draws them). Training
  * applies dropout(x)·Aᵀ as (x·Aᵀ − Σ_dropped x[t,i]·A[:,i]) / (1 − p): no masked copy of x.
  */
-export function dropoutIndices(n: number, p: number, rand: () => number): Int32Array {
+export function dropoutIndices(n: number, p: number, rand: () => number, into?: Int32Array): Int32Array {
   const lq = Math.log(1 - p);
-  const out: number[] = [];
-  for (let i = Math.floor(Math.log(1 - rand()) / lq); i < n; i += 1 + Math.floor(Math.log(1 - rand()) / lq)) out.push(i);
-  return Int32Array.from(out);
+  // `into`: a buffer to reuse (grown by doubling when the draws need more)
+  let out = into ?? new Int32Array(Math.ceil(n * p * 1.1) + 64);
+  let c = 0;
+  for (let i = Math.floor(Math.log(1 - rand()) / lq); i < n; i += 1 + Math.floor(Math.log(1 - rand()) / lq)) {
+    if (c === out.length) {
+      const g = new Int32Array(2 * out.length + 64);
+      g.set(out);
+      out = g;
+    }
+    out[c++] = i;
+  }
+  return out.subarray(0, c);
 }
 
 /** dx += dout · keep / (1 − p) */
