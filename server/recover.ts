@@ -123,5 +123,10 @@ export function thisInstance(db: Db, dataDir?: string): Promise<Instance> {
 export async function recoverAtStart(): Promise<number> {
   const { getServerDb } = await import("./db-handle");
   const { getEnv } = await import("./env");
-  return (await thisInstance(await getServerDb(), getEnv().DATA_DIR)).recovered;
+  const db = await getServerDb();
+  const recovered = (await thisInstance(db, getEnv().DATA_DIR)).recovered;
+  // training runs a previous process left running resume from their checkpoints; queued ones wait their turn
+  const { getTrainManager } = await import("./train/manager");
+  getTrainManager(db, getEnv());
+  return recovered;
 }
