@@ -8,6 +8,7 @@ import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { useDeferredValue, useEffect, useState } from "react";
 import { useTRPC } from "@/trpc/react";
+import { useHydrated } from "@/components/hydrated";
 import { dateGroup } from "./export";
 import { friendlyError } from "./errors";
 
@@ -96,13 +97,15 @@ export function HistoryList({ activeId, search, limit }: { activeId?: string | n
   const router = useRouter();
   const deferred = useDeferredValue(search);
   const { data, isLoading, error } = useQuery({ ...trpc.chats.list.queryOptions({ search: deferred || undefined }), refetchInterval: 10_000 });
+  // the list is rendered on the server too: its date groups use UTC days until the page is hydrated
+  const hydrated = useHydrated();
   if (error) return <p className="text-xs text-red-600">{friendlyError(error)}</p>;
   if (isLoading) return <p className="text-xs text-slate-500">Loading…</p>;
   const items = (data ?? []).slice(0, limit);
   if (items.length === 0) return <p className="text-xs text-slate-500" data-testid="history-empty">{deferred ? "Nothing matches." : "Nothing yet: your runs appear here."}</p>;
   const groups = new Map<string, typeof items>();
   for (const c of items) {
-    const g = dateGroup(new Date(c.updatedAt));
+    const g = dateGroup(new Date(c.updatedAt), undefined, { utc: !hydrated });
     groups.set(g, [...(groups.get(g) ?? []), c]);
   }
   // the open chat deleted from the list: its page is gone too

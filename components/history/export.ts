@@ -53,13 +53,17 @@ export function chatToJson(d: ChatDetail, feedback: FeedbackMap = {}): string {
   );
 }
 
-/** Groups by calendar day relative to `now`: Today, Yesterday, Previous 7 days, then month. */
-export function dateGroup(d: Date, now = new Date()): string {
-  const day = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+/**
+ * Groups by calendar day relative to `now`: Today, Yesterday, Previous 7 days, then month. Days
+ * are the browser's own (local), or UTC's (`utc`: the server's render and the hydrating one, which
+ * must agree whatever the two time zones).
+ */
+export function dateGroup(d: Date, now = new Date(), { utc = false }: { utc?: boolean } = {}): string {
+  const day = (x: Date) => (utc ? Date.UTC(x.getUTCFullYear(), x.getUTCMonth(), x.getUTCDate()) : new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime());
   const diff = Math.round((day(now) - day(d)) / 86_400_000);
   if (diff <= 0) return "Today";
   if (diff === 1) return "Yesterday";
   if (diff < 7) return "Previous 7 days";
   if (diff < 30) return "Previous 30 days";
-  return d.toLocaleDateString("en", { month: "long", year: "numeric" });
+  return d.toLocaleDateString("en", { month: "long", year: "numeric", ...(utc ? { timeZone: "UTC" } : {}) });
 }

@@ -5,6 +5,7 @@ import Link from "next/link";
 import { useState } from "react";
 import type { ShareSnapshot } from "../../db/schema/chats";
 import { useTRPC } from "@/trpc/react";
+import { useHydrated } from "@/components/hydrated";
 import { OutputPane } from "../playground/OutputPane";
 import { emptyPane, type PaneView } from "../playground/run-state";
 import { BASE, setupQuery } from "../playground/url-state";
@@ -45,13 +46,15 @@ export function SharedView({ slug, title, snapshot, createdAt, mine }: { slug: s
   const trpc = useTRPC();
   const kindOf = useOutputKinds();
   const [revoked, setRevoked] = useState(false);
+  // the visitor's local time once hydrated (the server's time zone is not theirs)
+  const hydrated = useHydrated();
   const revoke = useMutation(trpc.shares.revoke.mutationOptions({ onSuccess: () => setRevoked(true) }));
   const cols = Math.min(3, snapshot.settings.adapters.length);
   return (
     <article className="flex flex-col gap-4" data-testid="shared-view">
       <header className="flex flex-wrap items-center gap-3">
         <h1 className="text-xl font-semibold">{title}</h1>
-        <span className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-300">read-only snapshot · {new Date(createdAt).toLocaleString("en")}</span>
+        <span className="rounded bg-slate-100 px-2 py-0.5 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-300">read-only snapshot · {hydrated ? new Date(createdAt).toLocaleString("en") : `${new Date(createdAt).toISOString().slice(0, 16).replace("T", " ")} UTC`}</span>
         <div className="flex flex-wrap gap-2 sm:ml-auto">
           <Link data-testid="run-again" href={snapshotHref(snapshot, true)} className="rounded bg-brand-600 px-3 py-1.5 text-sm text-white">Run again</Link>
           <Link data-testid="continue-copy" href={snapshotHref(snapshot, false)} className="rounded border border-slate-300 px-3 py-1.5 text-sm dark:border-slate-700">Continue as a copy</Link>

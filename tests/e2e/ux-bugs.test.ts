@@ -8,12 +8,15 @@
  * - no page scrolls sideways on a phone, the phone nav reaches Status and Add adapter, Run on a
  *   phone brings the output into view (item 5);
  * - bad ids answer the not-found page, no raw validation JSON is shown, the upload id's pattern
- *   works in current Chromium (item 6).
+ *   works in current Chromium (item 6);
+ * - a visitor in another time zone than the server's hydrates /chats (date groups) and a shared
+ *   link (its time) without error.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { browserAvailable, launchBrowser, startWebServer, type WebServer } from "./browser";
 import { startTestWorker, workerAnswer, type TestWorker } from "./playground-harness";
+import { dateGroup } from "../../components/history/export";
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
 const DESKTOP = { viewport: { width: 1400, height: 1000 } };
@@ -127,6 +130,41 @@ describe.runIf(browserAvailable())("first-visit bugs of issue 14 (browser)", () 
       }
     }
   }, 400_000);
+
+  it("a visitor in another time zone (UTC+14): /chats and a shared link hydrate without error and show local dates", async () => {
+    const ctx = await browser.newContext({ ...DESKTOP, timezoneId: "Pacific/Kiritimati" });
+    const page = await ctx.newPage();
+    const errors = collectErrors(page);
+    await runOnce(page, web.url);
+    await page.click('[data-testid="share"]');
+    const link = await page.getByTestId("share-url").inputValue();
+    for (const url of [`${web.url}/chats`, link]) {
+      const p = await ctx.newPage();
+      const errs = collectErrors(p);
+      await p.goto(url, { waitUntil: "load" });
+      await hydrated(p);
+      await p.waitForSelector(url === link ? '[data-testid="shared-view"]' : '[data-testid="history-item"]');
+      await p.waitForTimeout(500);
+      expect(errs, url).toEqual([]);
+      if (url === link) {
+        // after hydration the snapshot's time is the visitor's own (no "UTC" suffix)
+        const shown = await p.getByTestId("shared-view").locator("header span").first().textContent();
+        expect(shown).toMatch(/read-only snapshot · \d+\/\d+\/\d{4}, /);
+      } else expect(await p.locator('[data-testid="history-list"] h3').first().textContent()).toBe("Today");
+      await p.close();
+    }
+    expect(errors).toEqual([]);
+    await ctx.close();
+  });
+
+  it("history date groups: UTC days before hydration, local days after", () => {
+    // 09:00 UTC is 23:00 the same day in UTC+14, 14:45 UTC is 04:45 the next day there
+    const chat = new Date("2026-12-01T09:00:00Z");
+    const now = new Date("2026-12-01T14:45:00Z");
+    expect(dateGroup(chat, now, { utc: true })).toBe("Today");
+    expect(dateGroup(new Date("2026-11-30T23:59:00Z"), now, { utc: true })).toBe("Yesterday");
+    expect(dateGroup(new Date("2026-10-02T12:00:00Z"), now, { utc: true })).toBe("October 2026");
+  });
 
   it("on a 390 px phone: no sideways scroll, nav reaches every page, Run brings the output into view", async () => {
     const ctx: BrowserContext = await browser.newContext(PHONE);
