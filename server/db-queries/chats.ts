@@ -282,6 +282,12 @@ export async function instanceAlive({ db, id }: { db: Db; id: string }): Promise
   return rows.length > 0;
 }
 
+/** The web servers whose lease is running (a run with no row of its own, an arena battle's, is on one of them). */
+export async function liveInstances({ db }: { db: Db }): Promise<string[]> {
+  const rows = await db.select({ id: webInstances.id }).from(webInstances).where(sql`${webInstances.leaseUntil} > now()`);
+  return rows.map((r) => r.id);
+}
+
 /** A run's generations (this owner's), pane order: how a server that did not start the run finds it. */
 export async function runGenerations({ db, ownerId, runId }: { db: Db; ownerId: string; runId: string }): Promise<Generation[]> {
   return db

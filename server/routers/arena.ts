@@ -1,7 +1,8 @@
 /**
  * The arena: `start` mints a blind battle (the server picks two models of a task and their panes),
- * `stream` relays it with nothing that could name a model, `vote` records the owner's one vote and
- * only then reveals the names, `leaderboard` is the task's Bradley–Terry standings. Generation
+ * `stream` relays it with nothing that could name a model (from another web server on the same
+ * Postgres too, as generate.stream does), `vote` records the owner's one vote, stops the run
+ * wherever it streams and only then reveals the names, `leaderboard` is the task's Bradley–Terry standings. Generation
  * goes through generate's hub and limits (2 streams per battle). Errors are thrown as they are
  * (LoraLandError and the hub's), mapped to tRPC once by server/trpc.ts.
  */
@@ -14,15 +15,17 @@ import { renderTemplate, TemplateError } from "../../components/playground/templ
 import { arenaTasks, BASE_KEY, baseLabel, pickPair, type ArenaTask } from "../arena/tasks";
 import { bradleyTerry, type Game } from "../arena/ratings";
 import { BattleNotFoundError, castVote, createBattle, getBattle, votedBattles } from "../db-queries/arena";
+import { instanceAlive, liveInstances } from "../db-queries/chats";
 import { listCatalogAdapters } from "../db-queries/catalog";
 import { inferenceUrl, type Env } from "../env";
 import type { Db } from "../../db/client";
 import { workerStatus } from "../inference/client";
+import type { WatchOutcome } from "../inference/run-relay";
 import type { PaneStats, RunChunk } from "../inference/stream-hub";
 import { RunNotFoundError } from "../inference/stream-hub";
 import { LoraLandError } from "../errors";
 import { createTRPCRouter, mutationProcedure, ownerProcedure, publicProcedure } from "../trpc";
-import { generateLimits, getHub, startInput } from "./generate";
+import { generateLimits, getHub, getRelay, startInput } from "./generate";
 
 const battleId = z.string().uuid("battleId must be a UUID");
 const taskKey = z.string().min(1, "task is empty").max(256, "task is too long");
@@ -70,6 +73,32 @@ export function blind(chunk: RunChunk): RunChunk | null {
 function names(task: ArenaTask | undefined, labels: Map<string, string>, base: string, a: string | null, b: string | null) {
   const name = (m: string | null) => (m === null ? base : (task?.contestants.find((c) => c.key === m)?.label ?? labels.get(m) ?? m));
   return { a: { model: a ?? BASE_KEY, label: name(a) }, b: { model: b ?? BASE_KEY, label: name(b) } };
+}
+
+/**
+ * A battle's run that another web server on this Postgres holds (the browser's reconnect landed
+ * here): its events from `from`, relayed by whichever live server has it (run-relay.ts). A battle
+ * has no rows to finish from, so a run that no live server holds (or whose server died) is not
+ * found. (An end too long for a notification would come with an empty output: a battle's answers
+ * are at most 96 tokens, far below.)
+ */
+async function* relayedRun(db: Db, env: Env, runId: string, from: number, signal?: AbortSignal): AsyncGenerator<[number, RunChunk]> {
+  const relay = await getRelay(db, env);
+  if (relay) {
+    for (const instance of await liveInstances({ db })) {
+      if (instance === relay.instanceId) continue;
+      const outcome: { value: WatchOutcome } = { value: "aborted" };
+      let relayed = false;
+      const watch = relay.watch({ runId, ownerInstance: instance, from, signal, outcome, ownerAlive: () => instanceAlive({ db, id: instance }), storedOutput: async () => "" });
+      for await (const event of watch) {
+        relayed = true;
+        yield event;
+      }
+      if (outcome.value === "finished" || outcome.value === "aborted" || relayed) break;
+      // "none": not this server's run; "dead" before a word: try the next
+    }
+  }
+  throw new RunNotFoundError(runId);
 }
 
 export const arenaRouter = createTRPCRouter({
@@ -128,9 +157,9 @@ export const arenaRouter = createTRPCRouter({
       const battle = await getBattle({ db: ctx.db, ownerId: ctx.ownerId, id: input.battleId });
       if (!battle) throw new BattleNotFoundError(input.battleId);
       const hub = await getHub(ctx.db, ctx.env);
-      if (!hub.has(battle.runId, ctx.ownerId)) throw new RunNotFoundError(battle.runId);
       const from = input.lastEventId != null && /^\d+$/.test(input.lastEventId) ? Number(input.lastEventId) + 1 : 0;
-      for await (const [index, chunk] of hub.subscribe(battle.runId, ctx.ownerId, from, signal)) {
+      const events = hub.has(battle.runId, ctx.ownerId) ? hub.subscribe(battle.runId, ctx.ownerId, from, signal) : relayedRun(ctx.db, ctx.env, battle.runId, from, signal);
+      for await (const [index, chunk] of events) {
         const seen = blind(chunk);
         if (seen) yield tracked(String(index), seen);
       }
@@ -143,7 +172,14 @@ export const arenaRouter = createTRPCRouter({
       const battle = await castVote({ db: ctx.db, ownerId: ctx.ownerId, id: input.battleId, vote: input.vote });
       // a vote cast before the answers ended stops them: the battle is decided
       const hub = await getHub(ctx.db, ctx.env);
-      hub.stop(battle.runId, ctx.ownerId);
+      if (!hub.stop(battle.runId, ctx.ownerId)) {
+        // started on another web server (Postgres): the server that holds it stops it, the others ignore it
+        const relay = await getRelay(ctx.db, ctx.env);
+        if (relay) {
+          const others = (await liveInstances({ db: ctx.db })).filter((id) => id !== relay.instanceId);
+          await Promise.all(others.map((id) => relay.stop(id, battle.runId, ctx.ownerId)));
+        }
+      }
       const { tasks, rows, worker } = await loadTasks(ctx.db, ctx.env);
       const labels = new Map(rows.map((r) => [r.slug, r.displayName]));
       return { vote: battle.vote!, task: battle.task, ...names(tasks.find((t) => t.key === battle.task), labels, baseLabel(worker), battle.modelA, battle.modelB) };

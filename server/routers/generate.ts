@@ -174,6 +174,11 @@ export async function getHub(db: Db, env: Env): Promise<StreamHub> {
   return (await streaming(db, env)).hub;
 }
 
+/** The relay to the other web servers on this Postgres; null on PGlite (one process). */
+export async function getRelay(db: Db, env: Env): Promise<RunRelay | null> {
+  return (await streaming(db, env)).relay;
+}
+
 /**
  * The worker's own limits (its /info as the client last saw it: no probe on the TTFT path), so a
  * request it would refuse fails here with the field named. Unknown limits pass.

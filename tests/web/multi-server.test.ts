@@ -10,7 +10,8 @@
  * - a reconnect landing on B after the run's server was killed ends as interrupted, with the
  *   stored output (once that server's lease lapsed);
  * - a stream started on A, dropped, and resumed on B with lastEventId completes there with every
- *   token once (relayed from A over LISTEN/NOTIFY), equal to the worker's own greedy answer.
+ *   token once (relayed from A over LISTEN/NOTIFY), equal to the worker's own greedy answer;
+ * - an arena battle started on A resumes on B the same way, still blind.
  * Skipped without DATABASE_URL (the servers need a shared database; PGlite is one process).
  */
 import { randomBytes } from "node:crypto";
@@ -44,6 +45,13 @@ async function start(server: WebServer, cookie: string, body: Record<string, unk
   return ((await res.json()) as { result: { data: { json: { runId: string; chatId: string; generationIds: string[] } } } }).result.data.json;
 }
 
+/** A tRPC call's data (a query without input when `body` is absent, else a mutation). */
+async function trpc<T>(server: WebServer, cookie: string, procedure: string, body?: Record<string, unknown>): Promise<T> {
+  const res = await fetch(`${server.url}/api/trpc/${procedure}`, body ? { method: "POST", headers: { "content-type": "application/json", cookie }, body: JSON.stringify({ json: body }) } : { headers: { cookie } });
+  if (!res.ok) throw new Error(`${procedure} ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { result: { data: { json: T } } }).result.data.json;
+}
+
 async function stop(server: WebServer, cookie: string, runId: string) {
   const res = await fetch(`${server.url}/api/trpc/generate.stop`, { method: "POST", headers: { "content-type": "application/json", cookie }, body: JSON.stringify({ json: { runId } }) });
   if (!res.ok) throw new Error(`stop ${res.status}: ${await res.text()}`);
@@ -59,8 +67,8 @@ interface Subscription {
   close(): void;
 }
 
-/** The run's SSE subscription on `server`, as the browser's httpSubscriptionLink opens it. */
-function subscribe(server: WebServer, cookie: string, input: Record<string, unknown>, panes: number): Subscription {
+/** The run's SSE subscription on `server` (generate.stream, or `procedure`), as the browser's httpSubscriptionLink opens it. */
+function subscribe(server: WebServer, cookie: string, input: Record<string, unknown>, panes: number, procedure = "generate.stream"): Subscription {
   const ac = new AbortController();
   const events: Event[] = [];
   const waiters = new Set<() => void>();
@@ -68,7 +76,7 @@ function subscribe(server: WebServer, cookie: string, input: Record<string, unkn
   const done = (async () => {
     const q = encodeURIComponent(JSON.stringify({ json: input }));
     try {
-      const res = await fetch(`${server.url}/api/trpc/generate.stream?input=${q}`, { headers: { cookie, accept: "text/event-stream" }, signal: ac.signal });
+      const res = await fetch(`${server.url}/api/trpc/${procedure}?input=${q}`, { headers: { cookie, accept: "text/event-stream" }, signal: ac.signal });
       if (!res.ok || !res.body) throw new Error(`stream ${res.status}: ${await res.text()}`);
       const reader = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
       try {
@@ -323,6 +331,37 @@ describe.runIf(DATABASE_URL && realWorkerAvailable())("two web servers on one Po
     }
     const rows = await sql<{ status: string }[]>`select status from generations where run_id = ${run.runId} order by pane`;
     expect(rows.map((r) => r.status)).toEqual(["done", "done"]);
+  });
+
+  it("an arena battle started on A resumes on B from lastEventId: every event once, both answers whole, still blind", { timeout: 300_000 }, async () => {
+    const cookie = await ownerCookie(a);
+    const tasks = await trpc<{ key: string; inputColumns: string[]; sampleInputs: Record<string, string>[] }[]>(a, cookie, "arena.tasks");
+    expect(tasks.length).toBeGreaterThan(0);
+    const task = tasks[0]!;
+    const inputs = task.sampleInputs[0] ?? Object.fromEntries(task.inputColumns.map((c) => [c, "Ada Lovelace wrote the first program."]));
+    const { battleId } = await trpc<{ battleId: string }>(a, cookie, "arena.start", { task: task.key, inputs });
+    // B has no hub run for it: before the relay, B answered NOT_FOUND here
+    const onA = subscribe(a, cookie, { battleId }, 2, "arena.stream");
+    await onA.when((ev) => ev.length >= 1);
+    const lastSeen = onA.events.at(-1)!.id;
+    const onB = subscribe(b, cookie, { battleId, lastEventId: String(lastSeen) }, 2, "arena.stream");
+    await onB.when((ev) => ev.length > 0);
+    onA.close();
+    const first = (await onA.done).filter((e) => e.id <= lastSeen);
+    const resumed = await onB.done;
+    const all = [...first, ...resumed];
+    // every event once, in order: the same as the whole battle read again on A (its log is kept);
+    // ids skip what a blind pane may not see (the stats chunks)
+    const whole = await subscribe(a, cookie, { battleId }, 2, "arena.stream").done;
+    expect(all).toEqual(whole);
+    for (const pane of [0, 1]) {
+      const tokens = tokensOf(all).filter((e) => e.chunk.pane === pane).map((e) => e.chunk as Extract<RunChunk, { kind: "token" }>);
+      // blind: no log-probabilities or timings that could tell the models apart
+      for (const t of tokens) expect([t.logprob, t.at]).toEqual([null, 0]);
+      const end = all.find((e) => e.chunk.kind === "end" && e.chunk.pane === pane)?.chunk as Extract<RunChunk, { kind: "end" }> | undefined;
+      expect(end).toMatchObject({ kind: "end", status: "done", stats: { queueMs: null, ttftMs: null, totalMs: null } });
+      expect(tokens.filter((t) => !t.special).map((t) => t.text).join("")).toBe(end!.output);
+    }
   });
 
   it("a subscription opened on B with the start call (awaitStart) while the run starts on A streams it from A", { timeout: 300_000 }, async () => {
