@@ -8,7 +8,9 @@
  *   build, PGlite in a temp DATA_DIR, TRUST_PROXY=1 so the watched stream has its own address
  *   budget) on the real worker with the demo model, every tRPC procedure (trpc-fuzz.ts) from page-minted owners and hostile callers,
  *   beside a generation watched through the web (web-stream-watch.ts).
- * Prints one table per half. Exit code 1 when a 5xx, a hang or a stall over 500 ms was seen.
+ * Prints one table per half, and each stall with what the machine was doing meanwhile (load, CPU
+ * pressure, the fuzzer's own lag, the servers' CPU time: machine-watch.ts), so a stall of a busy
+ * machine reads apart from a server's. Exit code 1 when a 5xx, a hang or a stall over 500 ms was seen.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -17,6 +19,7 @@ import path from "node:path";
 import { ownerCookie, ROOT } from "../../tests/e2e/browser";
 import { FIXTURES, startWorker } from "../../tests/worker/worker-helpers";
 import { freePort, snapshotWebBuild, startDemoWorker, startWeb, stopGently, type Proc } from "../fault/processes";
+import { MachineWatch, type StallContext } from "./machine-watch";
 import { formatTrpcReport, fuzzTrpc } from "./trpc-fuzz";
 import { watchWebStream } from "./web-stream-watch";
 import { formatReport, fuzzWorker } from "./worker-fuzz";
@@ -48,7 +51,7 @@ async function workerHalf(): Promise<number> {
   });
   let bad = 0;
   try {
-    const report = await fuzzWorker({ url: w.url, seconds, seed: num("seed"), runners: num("runners"), log });
+    const report = await fuzzWorker({ url: w.url, seconds, seed: num("seed"), runners: num("runners"), workerPid: w.child.pid, log });
     process.stdout.write(`${formatReport(report)}\n\n`);
     bad = Object.values(report.routes).reduce((n, s) => n + s.server + s.hangs, 0) + report.stream.stallsOver500ms;
     if (report.failures.some((f) => f.answer.startsWith("connection failed"))) log(`worker log (tail):\n${w.logs().slice(-6000)}`);
@@ -75,14 +78,18 @@ async function trpcHalf(): Promise<number> {
   try {
     web = await startWeb(snapshot, webPort, { DATA_DIR: dataDir, INFERENCE_URL: `http://127.0.0.1:${workerPort}`, TRUST_PROXY: "1" });
     const owners = await Promise.all(Array.from({ length: 6 }, () => ownerCookie({ url })));
-    const watch = watchWebStream({ url, cookie: await ownerCookie({ url }), address: "198.51.100.7" });
+    // each stall's context: the load, the CPU pressure, the fuzzer's own lag, the servers' CPU time
+    const machine = new MachineWatch({ worker: worker.child.pid, web: web.child.pid });
+    const contexts: StallContext[] = [];
+    const watch = watchWebStream({ url, cookie: await ownerCookie({ url }), address: "198.51.100.7", onStall: (gap) => contexts.push(machine.stall(gap)) });
     let report;
     try {
       report = await fuzzTrpc({ url, seconds, callers: { owners }, seed: num("seed"), runners: num("runners"), log });
     } finally {
       await watch.stop();
+      machine.stop();
     }
-    const stream = { events: watch.events(), runs: watch.runs(), maxGapMs: watch.maxGapMs(), stalls: watch.stalls(), errors: watch.errors() };
+    const stream = { events: watch.events(), runs: watch.runs(), maxGapMs: watch.maxGapMs(), stalls: watch.stalls(), errors: watch.errors(), contexts };
     process.stdout.write(`${formatTrpcReport(report, stream)}\n\n`);
     bad = Object.values(report.procedures).reduce((n, s) => n + s.server + s.hangs + s.dropped, 0) + stream.stalls;
     // still serving afterwards

@@ -16,7 +16,8 @@ export interface StreamWatch {
   stop(): void;
 }
 
-export function watchStream(url: string, body: Record<string, unknown>, stallMs = 500): StreamWatch {
+/** `onStall(gapMs)` is called at the end of each gap over `stallMs` (for its context: machine-watch.ts). */
+export function watchStream(url: string, body: Record<string, unknown>, stallMs = 500, onStall?: (gapMs: number) => void): StreamWatch {
   const ac = new AbortController();
   let maxGap = 0;
   let stalls = 0;
@@ -30,7 +31,10 @@ export function watchStream(url: string, body: Record<string, unknown>, stallMs 
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         const now = performance.now();
         maxGap = Math.max(maxGap, now - last);
-        if (now - last > stallMs) stalls++;
+        if (now - last > stallMs) {
+          stalls++;
+          onStall?.(now - last);
+        }
         last = now;
         count += Buffer.from(chunk).toString("utf8").split("data:").length - 1;
       }

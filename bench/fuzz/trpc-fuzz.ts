@@ -16,6 +16,7 @@
 import fc from "fast-check";
 import superjson from "superjson";
 import { EventSourceParserStream } from "eventsource-parser/stream";
+import { formatStalls, type StallContext } from "./machine-watch";
 import type { RouteStats } from "./worker-fuzz";
 
 /** a route's counts, plus connections reset or refused before an answer (goal 0 too) */
@@ -543,7 +544,7 @@ export async function fuzzTrpc(opts: { url: string; seconds: number; callers: Ca
   return report;
 }
 
-export function formatTrpcReport(r: TrpcFuzzReport, stream?: { events: number; runs: number; maxGapMs: number; stalls: number; errors: string[] }): string {
+export function formatTrpcReport(r: TrpcFuzzReport, stream?: { events: number; runs: number; maxGapMs: number; stalls: number; errors: string[]; contexts?: StallContext[] }): string {
   const lines = [
     `tRPC fuzz: ${r.seconds} s, seed ${r.seed}${stream ? `; a generation watched through the web ran beside it (${stream.events} tokens over ${stream.runs} runs)` : ""}`,
     "",
@@ -558,6 +559,7 @@ export function formatTrpcReport(r: TrpcFuzzReport, stream?: { events: number; r
   lines.push(`| **all** | **${total.tried}** | ${total.ok} | ${total.client} | **${total.server}** | **${total.hangs}** | **${total.dropped}** |`);
   if (stream) {
     lines.push("", `Concurrent web stream: longest gap between two tokens ${Math.round(stream.maxGapMs)} ms; stalls over 500 ms: ${stream.stalls}`);
+    lines.push(...formatStalls(stream.contexts ?? []));
     for (const e of stream.errors) lines.push(`- stream: ${e}`);
   }
   for (const f of r.failures) lines.push(`- ${f.status} ${f.request.slice(0, 300)} -> ${f.answer.slice(0, 200)}`);

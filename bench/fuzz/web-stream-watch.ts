@@ -19,7 +19,8 @@ export interface WebStreamWatch {
   stop(): Promise<void>;
 }
 
-export function watchWebStream(opts: { url: string; cookie: string; address?: string; maxNewTokens?: number; stallMs?: number }): WebStreamWatch {
+/** `onStall(gapMs)` is called at the end of each gap over `stallMs` (for its context: machine-watch.ts). */
+export function watchWebStream(opts: { url: string; cookie: string; address?: string; maxNewTokens?: number; stallMs?: number; onStall?: (gapMs: number) => void }): WebStreamWatch {
   const stallMs = opts.stallMs ?? 500;
   const headers: Record<string, string> = { cookie: opts.cookie, "content-type": "application/json" };
   if (opts.address) headers["x-forwarded-for"] = opts.address;
@@ -74,7 +75,10 @@ export function watchWebStream(opts: { url: string; cookie: string; address?: st
           const now = performance.now();
           if (last) {
             maxGap = Math.max(maxGap, now - last);
-            if (now - last > stallMs) stalls++;
+            if (now - last > stallMs) {
+              stalls++;
+              opts.onStall?.(now - last);
+            }
           }
           last = now;
           tokens++;

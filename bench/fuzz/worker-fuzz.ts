@@ -12,6 +12,7 @@
  * only: a stall depends on the machine's load, so only this script reports it).
  */
 import fc from "fast-check";
+import { formatStalls, MachineWatch, type StallContext } from "./machine-watch";
 import { watchStream, type StreamWatch } from "./stream-watch";
 
 export interface RouteStats {
@@ -30,7 +31,7 @@ export interface FuzzReport {
   failures: { route: string; status: number | "hang"; body: string; answer: string }[];
   /** shrunk counterexamples, one per runner that found one */
   shrunk: string[];
-  stream: { events: number; restarts: number; maxGapMs: number; stallsOver500ms: number };
+  stream: { events: number; restarts: number; maxGapMs: number; stallsOver500ms: number; stalls: StallContext[] };
 }
 
 interface Req {
@@ -222,9 +223,14 @@ async function send(url: string, r: Req): Promise<{ status: number | "hang"; ans
 }
 
 /** Fuzz the worker at `url` for `seconds`; resolves with the counts. */
-export async function fuzzWorker(opts: { url: string; seconds: number; seed?: number; runners?: number; log?: (line: string) => void }): Promise<FuzzReport> {
+/**
+ * Fuzz the worker at `url` for `seconds`; resolves with the counts. `workerPid`: the worker's
+ * process, whose CPU time each stall's context reports (machine-watch.ts).
+ */
+export async function fuzzWorker(opts: { url: string; seconds: number; seed?: number; runners?: number; workerPid?: number; log?: (line: string) => void }): Promise<FuzzReport> {
   const seed = opts.seed ?? Date.now() % 2 ** 31;
-  const report: FuzzReport = { seconds: opts.seconds, seed, routes: {}, failures: [], shrunk: [], stream: { events: 0, restarts: 0, maxGapMs: 0, stallsOver500ms: 0 } };
+  const report: FuzzReport = { seconds: opts.seconds, seed, routes: {}, failures: [], shrunk: [], stream: { events: 0, restarts: 0, maxGapMs: 0, stallsOver500ms: 0, stalls: [] } };
+  const machine = new MachineWatch({ worker: opts.workerPid });
   const deadline = Date.now() + opts.seconds * 1000;
 
   // the stream beside them: a long base-model generation, restarted whenever it ends
@@ -232,7 +238,7 @@ export async function fuzzWorker(opts: { url: string; seconds: number; seed?: nu
   let running = true;
   const streamLoop = (async () => {
     while (running) {
-      const st = watchStream(opts.url, { inputs: "Once upon a time", parameters: { max_new_tokens: 60, ignore_eos_token: true } });
+      const st = watchStream(opts.url, { inputs: "Once upon a time", parameters: { max_new_tokens: 60, ignore_eos_token: true } }, 500, (gap) => report.stream.stalls.push(machine.stall(gap)));
       stream = st;
       await st.done.catch(() => {}); // a 429 while the fuzzers fill the queue: try again
       report.stream.events += st.events();
@@ -272,6 +278,7 @@ export async function fuzzWorker(opts: { url: string; seconds: number; seed?: nu
   running = false;
   (stream as StreamWatch | null)?.stop();
   await streamLoop;
+  machine.stop();
   return report;
 }
 
@@ -289,6 +296,7 @@ export function formatReport(r: FuzzReport): string {
   }
   lines.push(`| **all** | **${total.tried}** | ${total.ok} | ${total.client} | **${total.server}** | **${total.hangs}** |`);
   lines.push("", `Concurrent stream: longest gap between two events ${Math.round(r.stream.maxGapMs)} ms; stalls over 500 ms: ${r.stream.stallsOver500ms}`);
+  lines.push(...formatStalls(r.stream.stalls));
   for (const f of r.failures) lines.push(`- ${f.status} ${f.body.slice(0, 240)} -> ${f.answer.slice(0, 200)}`);
   for (const s of r.shrunk) lines.push(`- shrunk: ${s.slice(0, 300)}`);
   return lines.join("\n");
