@@ -15,7 +15,7 @@ import { createTrainRun, getTrainRun, listTrainDatasets, listTrainPoints, listTr
 import { inferenceUrl } from "../env";
 import { LoraLandError } from "../errors";
 import { servedModelId, WorkerError } from "../inference/client";
-import { createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
+import { assertSameOrigin, createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
 import { datasetsDir, demoDatasets, MAX_DATASET_BYTES, previewDataset, resolveDataset } from "../train/datasets";
 import { getTrainManager, watchTrainRun } from "../train/manager";
 import { buildRunConfig, defaultRunConfig, plannedSteps } from "../train/plan";
@@ -160,8 +160,10 @@ export const trainRouter = createTRPCRouter({
     return { run: runView(row, ctx, queue), points: points.map(pointView) };
   }),
 
-  /** cancel a queued or running run (its owner or the admin); resolves once it is cancelled */
-  cancel: mutationProcedure.input(z.object({ runId: dbId })).mutation(async ({ ctx, input }) => {
+  /** cancel a queued or running run (its owner or the admin, same-origin); resolves once it is cancelled */
+  cancel: publicProcedure.input(z.object({ runId: dbId })).mutation(async ({ ctx, input }) => {
+    assertSameOrigin(ctx.headers);
+    if (!ctx.ownerId && !ctx.admin) throw new LoraLandError("UNAUTHORIZED", "missing owner cookie: reload the page");
     const row = await getTrainRun(ctx.db, { id: input.runId });
     if (!row) throw new LoraLandError("NOT_FOUND", `runId: no training run #${input.runId}`);
     if (!ctx.admin && (row.ownerId === null || row.ownerId !== ctx.ownerId)) {

@@ -41,7 +41,9 @@ async function follow(c: ReturnType<typeof createCaller>, runId: number, until: 
   return events;
 }
 
-describe.each(drivers)("train router ($name)", ({ open }) => {
+describe.each(drivers)("train router ($name)", ({ name, open }) => {
+  // PGlite: the full test split (the catalog's measured figures, adapter and base); Postgres: 12 rows
+  const evalLimit = name === "pglite" ? null : 12;
   let h: TestDatabase;
   let dataDir: string;
   let worker: WorkerProcess;
@@ -53,7 +55,7 @@ describe.each(drivers)("train router ($name)", ({ open }) => {
   const headers = () => new Headers({ host: "localhost:3000", origin: "http://localhost:3000" });
   const caller = (ownerId: string | null, admin = false) => createCaller({ db: h.db, env, ownerId, admin, headers: headers() });
   const newManager = () =>
-    new TrainManager(h.db, { dataDir, modelDir: env.MODEL_DIR, inferenceUrl: worker.url, protocol: "lorax", root: ROOT, leaseMs: 2000, evalLimit: 12, log: (l) => logs.push(l) });
+    new TrainManager(h.db, { dataDir, modelDir: env.MODEL_DIR, inferenceUrl: worker.url, protocol: "lorax", root: ROOT, leaseMs: 2000, evalLimit, log: (l) => logs.push(l) });
 
   beforeAll(async () => {
     h = await open();
@@ -133,6 +135,11 @@ describe.each(drivers)("train router ($name)", ({ open }) => {
     expect(list.runningId).toBe(a.id);
     expect(list.runs.find((r) => r.id === a.id)).toMatchObject({ mine: false, canCancel: false, status: "running" });
     await expect(caller(owner2).train.cancel({ runId: a.id })).rejects.toThrow(/^runId: training run #\d+ was started by someone else/);
+    // a third queues behind it; the admin may cancel anyone's
+    const c3 = await caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: SHORT });
+    expect(c3).toMatchObject({ status: "queued", position: 2 });
+    expect(await caller(null, true).train.cancel({ runId: c3.id })).toMatchObject({ status: "cancelled", mine: false });
+    expect((await caller(owner2).train.run({ id: b.id })).run.position).toBe(1);
 
     // the owner cancels it once it trains
     await follow(caller(owner1), a.id, (e) => e.run.step >= 1);
@@ -174,8 +181,14 @@ describe.each(drivers)("train router ($name)", ({ open }) => {
     for (let i = 0; i < 600 && (await getEvalRun(h.db, { id: run.evalRunIds[0]! }))!.status === "running"; i++) await new Promise((r) => setTimeout(r, 500));
     expect((await getEvalRun(h.db, { id: run.evalRunIds[0]! }))!.status).toBe("done");
     const [result] = await listAdapterResults(h.db, { slug: b.adapterSlug });
-    expect(result).toMatchObject({ n: 12, metric: expect.any(String) });
+    expect(result).toMatchObject({ n: evalLimit ?? 500, metric: expect.any(String) });
     expect(result!.baseScore).not.toBeNull();
+    if (evalLimit === null) {
+      // a full split of its own task: the catalog shows the adapter's and the base model's scores
+      const figures = (await listCatalogAdapters(h.db)).find((x) => x.slug === b.adapterSlug)!.metrics;
+      expect(figures.map((f) => `${f.modelLabel}/${f.source}`).sort()).toEqual(["base/measured", "fine_tuned/measured"]);
+      expect(figures.find((f) => f.modelLabel === "fine_tuned")!.value).toBeCloseTo(result!.score, 5);
+    }
   }, 900_000);
 
   it("resumes a run left running by a crashed server from its checkpoint", async () => {
