@@ -1,6 +1,6 @@
 "use client";
 /** /chats: the whole history, grouped by date, searchable; "Clear all" deletes it (after a confirm). */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMutation, useQueryClient, useSuspenseQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { useTRPC } from "@/trpc/react";
 import { friendlyError } from "./errors";
@@ -10,7 +10,10 @@ export function ChatsIndex() {
   const [search, setSearch] = useState("");
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const { data } = useQuery(trpc.chats.list.queryOptions({}));
+  // the page prefetches this list: suspending on it makes the server's HTML and the hydrating render
+  // both the list (with useQuery the server could render "Loading…" while the browser, its data
+  // already streamed in, rendered the list: React #418)
+  const { data } = useSuspenseQuery(trpc.chats.list.queryOptions({}));
   const clear = useMutation(trpc.chats.clear.mutationOptions({ onSuccess: () => queryClient.invalidateQueries(trpc.chats.pathFilter()) }));
   const count = data?.length ?? 0;
   return (
