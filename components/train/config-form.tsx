@@ -73,7 +73,7 @@ export function ConfigForm({
         <span className="mb-1 block font-mono text-xs text-slate-700 dark:text-slate-300">prompt_template</span>
         <textarea
           id="cfg-prompt_template"
-          className={`${inputClass} font-mono`}
+          className={`${inputClass} min-h-24 font-mono field-sizing-content`}
           rows={4}
           value={draft.prompt_template}
           onChange={(e) => onChange({ ...draft, prompt_template: e.target.value })}
@@ -83,10 +83,10 @@ export function ConfigForm({
         />
         <FieldMessage field="prompt_template" error={error} />
       </label>
-      {columns.length > 0 && (
+      {columns.some((c) => c !== draft.output_column) && (
         <div className="flex flex-wrap items-center gap-1.5 text-xs" data-testid="train-columns">
           <span className="text-slate-500">Columns:</span>
-          {columns.map((c) => (
+          {columns.filter((c) => c !== draft.output_column).map((c) => (
             <button
               key={c}
               type="button"

@@ -6,6 +6,7 @@
  * has no upload progress) to POST /api/train/datasets.
  */
 import { useState } from "react";
+import { Bar } from "./bar";
 
 export type DatasetChoice = { kind: "demo"; task: string } | { kind: "upload"; id: string };
 
@@ -25,6 +26,8 @@ export interface UploadOption {
 
 const ACCEPT = /\.(csv|jsonl|json|ndjson)(\.gz)?$/i;
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+/** 312 B, 4.2 kB, 1.3 MB */
+const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} kB` : mb(n));
 
 /** POST the file with upload progress; resolves with the status and the JSON body. */
 function postWithProgress(file: File, onProgress: (loaded: number, total: number) => void): Promise<{ status: number; json: { id?: string; error?: string } }> {
@@ -134,7 +137,7 @@ export function DatasetPicker({
                   <button type="button" className={chip(active)} aria-pressed={active} onClick={() => onChange({ kind: "upload", id: u.id })} data-testid="train-upload-choice">
                     <span className="block break-all font-medium leading-snug">{u.fileName}</span>
                     <span className="block text-xs text-slate-500 dark:text-slate-400">
-                      {u.rows.toLocaleString("en-US")} rows · {mb(u.bytes)}
+                      {u.rows.toLocaleString("en-US")} rows · {size(u.bytes)}
                     </span>
                   </button>
                 </li>
@@ -159,9 +162,9 @@ export function DatasetPicker({
         </label>
         {progress && (
           <div className="space-y-1 text-xs text-slate-600 dark:text-slate-400">
-            <progress className="h-2 w-full" value={progress.loaded} max={progress.total || 1} aria-label="Upload progress" data-testid="train-upload-progress" data-loaded={progress.loaded} data-total={progress.total} />
+            <Bar value={progress.loaded} max={progress.total || 1} label="Upload progress" testId="train-upload-progress" data={{ "data-loaded": progress.loaded, "data-total": progress.total }} />
             <span className="block break-all" data-testid="train-upload-progress-text">
-              {progress.name}: {pct}% · {mb(progress.loaded)} of {mb(progress.total)} sent
+              {progress.name}: {pct}% · {size(progress.loaded)} of {size(progress.total)} sent
               {busy && pct >= 100 ? " · reading the rows…" : ""}
             </span>
           </div>

@@ -12,6 +12,7 @@ import Link from "next/link";
 import { useState } from "react";
 import { ScoreBars } from "@/components/eval/score-bars";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
+import { Bar } from "./bar";
 import { configYaml, duration, loss, rate, STATUS_STYLE, STATUS_TEXT, when } from "./format";
 import { LossChart } from "./loss-chart";
 import { RowAccountingLine } from "./preview";
@@ -86,7 +87,7 @@ function EvalScore({ run }: { run: Run }) {
           <p>{pending ? `The eval harness is scoring the adapter and the base model (eval run #${lastEval})…` : "Waiting for the eval harness to start…"}</p>
           {pending && progress && (
             <>
-              <progress className="h-2 w-full" max={Math.max(1, progress.total)} value={progress.done} aria-label="eval progress" />
+              <Bar value={progress.done} max={Math.max(1, progress.total)} label="eval progress" />
               <p className="text-xs text-slate-500 tabular-nums">
                 {progress.done}/{progress.total} requests{progress.error ? ` · ${progress.error}` : ""}
               </p>
@@ -169,7 +170,7 @@ export function RunView({ id }: { id: number }) {
             </span>
             <span>{pct.toFixed(0)}%</span>
           </div>
-          <progress className="h-2 w-full" max={Math.max(1, run.totalSteps)} value={run.step} aria-label="training progress" />
+          <Bar value={run.step} max={Math.max(1, run.totalSteps)} label="training progress" />
         </div>
       )}
 

@@ -39,7 +39,9 @@ export function RunsList({ selected }: { selected: number | null }) {
                 <span className="min-w-0 truncate">
                   <span className="text-slate-500">#{r.id}</span> <span className="font-mono">{r.adapterSlug}</span>
                 </span>
-                <StatusBadge status={r.status} />
+                <span className="justify-self-end">
+                  <StatusBadge status={r.status} />
+                </span>
                 <span className="min-w-0 truncate text-xs text-slate-500 dark:text-slate-400">
                   {r.datasetName}
                   {r.mine ? " · yours" : ""}

@@ -10,7 +10,7 @@ import { useRouter } from "next/navigation";
 import { Suspense, useEffect, useMemo, useState } from "react";
 import { useTRPC } from "@/trpc/react";
 import { ConfigForm, inputClass } from "./config-form";
-import { draftFrom, fieldOfError, toConfig, type ConfigDraft, type FieldError } from "./config-state";
+import { draftFrom, fieldOfError, toConfig, type ConfigDraft, type ConfigValue, type FieldError } from "./config-state";
 import { DatasetPicker, type DatasetChoice } from "./dataset-picker";
 import { PreviewTable, RowAccountingLine } from "./preview";
 import { RunView } from "./run-view";
@@ -46,7 +46,16 @@ function Step({ n, title, children, testId }: { n: number; title: string; childr
   );
 }
 
-export function TrainView({ runId }: { runId: number | null }) {
+/** A recipe file's adapter and trainer keys (app/train/page.tsx reads inference/train/recipes/*.yaml). */
+export interface Recipe {
+  /** the demo task it is for (the file's name) */
+  task: string;
+  file: string;
+  adapter: ConfigValue["adapter"];
+  trainer: ConfigValue["trainer"];
+}
+
+export function TrainView({ runId, recipes }: { runId: number | null; recipes: Recipe[] }) {
   const trpc = useTRPC();
   const router = useRouter();
   const queryClient = useQueryClient();
@@ -55,7 +64,12 @@ export function TrainView({ runId }: { runId: number | null }) {
   const { data: runs } = useSuspenseQuery(trpc.train.runs.queryOptions());
 
   const [dataset, setDataset] = useState<DatasetChoice | null>(null);
-  const [draft, setDraft] = useState<ConfigDraft>(() => draftFrom(options.defaults));
+  // defaults: the task's own recipe, else the first recipe (the bundled adapters'), else the engine's
+  const recipeFor = (task: string | null) => recipes.find((r) => r.task === task) ?? recipes[0] ?? null;
+  const withRecipe = (base: Pick<ConfigDraft, "prompt_template" | "output_column">, r: Recipe | null) =>
+    draftFrom({ prompt_template: base.prompt_template, output_column: base.output_column, adapter: r?.adapter ?? options.defaults.adapter, trainer: r?.trainer ?? options.defaults.trainer });
+  const [recipe, setRecipe] = useState<Recipe | null>(() => recipeFor(null));
+  const [draft, setDraft] = useState<ConfigDraft>(() => withRecipe(options.defaults, recipeFor(null)));
   const [name, setName] = useState("");
   const [formError, setFormError] = useState<FieldError | null>(null);
 
@@ -67,7 +81,12 @@ export function TrainView({ runId }: { runId: number | null }) {
     setFormError(null);
     if (d.kind === "demo") {
       const card = datasets.demo.find((x) => x.task === d.task);
-      if (card) setDraft((old) => ({ ...old, prompt_template: card.promptTemplate, output_column: card.outputColumn }));
+      const own = recipes.find((r) => r.task === d.task);
+      if (own) {
+        // the task's own recipe replaces the whole config (its template is the card's)
+        setRecipe(own);
+        if (card) setDraft(withRecipe({ prompt_template: card.promptTemplate, output_column: card.outputColumn }, own));
+      } else if (card) setDraft((old) => ({ ...old, prompt_template: card.promptTemplate, output_column: card.outputColumn }));
     } else {
       const up = datasets.uploads.find((u) => u.id === d.id);
       const cols = uploadColumns ?? up?.columns ?? [];
@@ -161,6 +180,16 @@ export function TrainView({ runId }: { runId: number | null }) {
           </Step>
 
           <Step n={2} title="Config" testId="train-step-config">
+            <p className="text-sm text-slate-600 dark:text-slate-300" data-testid="train-recipe">
+              {recipe ? (
+                <>
+                  Defaults from <code className="rounded bg-slate-100 px-1 dark:bg-slate-800">{recipe.file}</code>, the recipe the bundled {recipe.task} adapter was trained with.
+                </>
+              ) : (
+                "Defaults are the training engine's."
+              )}{" "}
+              For a quick first run, set <code className="rounded bg-slate-100 px-1 dark:bg-slate-800">max_examples</code> (e.g. 256) and one epoch.
+            </p>
             <ConfigForm draft={draft} onChange={setDraft} error={error} columns={columns} baseModel={options.baseModelId ?? "the served base model (worker offline)"} />
             <label className="block text-sm" htmlFor="train-name">
               <span className="mb-1 block font-medium">Adapter name (optional)</span>
