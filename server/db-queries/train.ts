@@ -219,3 +219,12 @@ export async function trainedRunsFor(db: Db, { slugs }: { slugs: string[] }): Pr
   for (const r of rows) out.set(r.adapterSlug, r);
   return out;
 }
+
+/** Queued or running runs on an uploaded dataset (it may not be removed under them). */
+export async function openRunsOnDataset(db: Db, { id }: { id: string }): Promise<number[]> {
+  const rows = await db
+    .select({ id: trainRuns.id })
+    .from(trainRuns)
+    .where(and(inArray(trainRuns.status, ["queued", "running"]), sql`${trainRuns.dataset}->>'kind' = 'upload'`, sql`${trainRuns.dataset}->>'id' = ${id}`));
+  return rows.map((r) => r.id);
+}

@@ -11,12 +11,13 @@ import { z } from "zod";
 import { PROJECTIONS } from "../../inference/adapters/lora-weights";
 import { ADAPTER_ID } from "../../app/api/adapters/peft-upload";
 import { adapterSlugTaken } from "../db-queries/evals";
-import { createTrainRun, getTrainRun, listTrainDatasets, listTrainPoints, listTrainRuns, queuedRunIds, adapterSlugReserved, removeTrainDataset, getTrainDataset } from "../db-queries/train";
+import { createTrainRun, getTrainRun, listTrainDatasets, listTrainPoints, listTrainRuns, queuedRunIds, adapterSlugReserved, removeTrainDataset, getTrainDataset, openRunsOnDataset } from "../db-queries/train";
 import { inferenceUrl } from "../env";
 import { LoraLandError } from "../errors";
 import { servedModelId, WorkerError } from "../inference/client";
 import { assertSameOrigin, createTRPCRouter, mutationProcedure, publicProcedure } from "../trpc";
-import { datasetsDir, demoDatasets, MAX_DATASET_BYTES, previewDataset, resolveDataset } from "../train/datasets";
+import { datasetsDir, demoDatasets, MAX_DATASET_BYTES, resolveDataset } from "../train/datasets";
+import { previewOffLoop } from "../train/helper";
 import { getTrainManager, watchTrainRun } from "../train/manager";
 import { buildRunConfig, defaultRunConfig, plannedSteps } from "../train/plan";
 import { pointView, runView } from "../train/view";
@@ -91,7 +92,7 @@ export const trainRouter = createTRPCRouter({
       const outputColumn = input.outputColumn ?? ds.card?.output_column ?? "output";
       // the template's own errors (a bad brace) name the field, as start's do
       buildRunConfig({ prompt_template: promptTemplate, output_column: outputColumn }, { modelDir: ctx.env.MODEL_DIR, datasetFile: ds.file, outputDir: "/tmp" }, null);
-      const preview = await previewDataset({ file: ds.file, modelDir: ctx.env.MODEL_DIR, promptTemplate, outputColumn, maxLength: input.maxLength }, input.limit).catch(asBadDataset);
+      const preview = await previewOffLoop({ file: ds.file, modelDir: ctx.env.MODEL_DIR, promptTemplate, outputColumn, maxLength: input.maxLength }, input.limit).catch(asBadDataset);
       return { datasetName: ds.name, promptTemplate, outputColumn, ...preview };
     }),
 
@@ -113,7 +114,7 @@ export const trainRouter = createTRPCRouter({
       if (ctx.env.INFERENCE_URL) throw new LoraLandError("PRECONDITION_FAILED", "training needs the base model's weights on this machine: it runs with the built-in worker only (INFERENCE_URL is set)");
       const ds = await resolveDataset(ctx.db, input.dataset, ctx, { dataDir: ctx.env.DATA_DIR });
       const { stored } = buildRunConfig(input.config, { modelDir: ctx.env.MODEL_DIR, datasetFile: ds.file, outputDir: "/tmp/loraland-train-check" }, ds.card);
-      const preview = await previewDataset({ file: ds.file, modelDir: ctx.env.MODEL_DIR, promptTemplate: stored.prompt_template, outputColumn: stored.output_column, maxLength: stored.trainer.max_length }, 0).catch(asBadDataset);
+      const preview = await previewOffLoop({ file: ds.file, modelDir: ctx.env.MODEL_DIR, promptTemplate: stored.prompt_template, outputColumn: stored.output_column, maxLength: stored.trainer.max_length }, 0).catch(asBadDataset);
       if (preview.problem) throw new LoraLandError("BAD_REQUEST", `dataset: ${preview.problem}`);
       const totalSteps = plannedSteps(preview.accounting.usable, stored.trainer);
       if (totalSteps === 0) throw new LoraLandError("BAD_REQUEST", `config.trainer.validation_split: ${stored.trainer.validation_split} leaves no training rows out of ${preview.accounting.usable}`);
@@ -176,10 +177,12 @@ export const trainRouter = createTRPCRouter({
     return runView((await getTrainRun(ctx.db, { id: row.id }))!, ctx, await queuedRunIds(ctx.db));
   }),
 
-  /** remove one of the caller's uploaded datasets (runs that used it keep their record) */
+  /** remove one of the caller's uploaded datasets (not while a queued or running run uses it; finished runs keep their record) */
   deleteDataset: mutationProcedure.input(z.object({ id: z.string().regex(/^[a-z0-9]{8,64}$/, "not a dataset id") })).mutation(async ({ ctx, input }) => {
     const row = await getTrainDataset(ctx.db, input);
     if (!row || (!ctx.admin && row.ownerId !== ctx.ownerId)) throw new LoraLandError("NOT_FOUND", `id: no uploaded dataset "${input.id}" of yours`);
+    const open = await openRunsOnDataset(ctx.db, input);
+    if (open.length) throw new LoraLandError("CONFLICT", `id: training run${open.length > 1 ? "s" : ""} ${open.map((n) => `#${n}`).join(", ")} still use${open.length > 1 ? "" : "s"} this dataset: cancel ${open.length > 1 ? "them" : "it"} or wait until done`);
     await removeTrainDataset(ctx.db, input);
     await fs.rm(path.join(datasetsDir(ctx.env.DATA_DIR), row.id), { recursive: true, force: true });
     return { id: row.id, removed: true };

@@ -1,15 +1,21 @@
 /**
- * One training run in its own process (`node --import tsx server/train/child.ts`), started by
- * server/train/manager.ts so the web server's event loop keeps serving: it waits for
- * `{type: "start", config}` over IPC, runs inference/train's `train()` and posts back `progress`
- * after every optimizer step, then `done` (the result without its curve), `cancelled` or `error`.
- * `{type: "cancel"}`, or the parent going away, stops it between steps with a checkpoint saved.
+ * The web server's training work in its own process (`node --import tsx server/train/child.ts`),
+ * so the server's event loop keeps serving:
+ * - a training run (server/train/manager.ts): it waits for `{type: "start", config}` over IPC,
+ *   runs inference/train's `train()` and posts back `progress` after every optimizer step, then
+ *   `done` (the result without its curve), `cancelled` or `error`. `{type: "cancel"}`, or the
+ *   parent going away, stops it between steps with a checkpoint saved;
+ * - dataset work (server/train/helper.ts): `preview` (rendered rows, the whole file's row
+ *   accounting: tokenizing every row takes seconds) and `inspect` (an upload's rows and columns),
+ *   answered in order with `result` or `failure`.
  */
 import { EngineError } from "../../inference/errors";
 import { readCheckpointState } from "../../inference/train/checkpoint";
 import type { TrainConfig } from "../../inference/train/config";
+import { TrainDataError } from "../../inference/train/dataset";
 import { TrainCancelled, train } from "../../inference/train/trainer";
-import type { ChildMessage, ParentMessage } from "./protocol";
+import { columnsOf, datasetRows, previewDataset } from "./datasets";
+import type { ChildMessage, HelperRequest, ParentMessage } from "./protocol";
 
 const controller = new AbortController();
 const send = (m: ChildMessage) => new Promise<void>((resolve) => (process.send ? process.send(m, () => resolve()) : resolve()));
@@ -37,10 +43,28 @@ async function run(config: TrainConfig): Promise<number> {
   }
 }
 
+let training = false;
+let work = Promise.resolve();
+
+async function answer(m: HelperRequest): Promise<void> {
+  try {
+    if (m.type === "preview") await send({ type: "result", id: m.id, value: await previewDataset(m.input, m.limit) });
+    else {
+      const { rows, invalid } = datasetRows(m.file);
+      await send({ type: "result", id: m.id, value: { rows: rows.length, invalid, columns: columnsOf(rows) } });
+    }
+  } catch (err) {
+    await send({ type: "failure", id: m.id, kind: err instanceof TrainDataError ? "data" : "other", message: err instanceof Error ? err.message : String(err) });
+  }
+}
+
 process.on("message", (m: ParentMessage) => {
   if (m.type === "cancel") controller.abort();
-  else if (m.type === "start") void run(m.config).then((code) => process.exit(code));
+  else if (m.type === "start") {
+    training = true;
+    void run(m.config).then((code) => process.exit(code));
+  } else work = work.then(() => answer(m));
 });
-// the web server went away (restart, crash): save a checkpoint at the next step and end
-process.on("disconnect", () => controller.abort());
+// the web server went away (restart, crash): a run saves a checkpoint at the next step and ends
+process.on("disconnect", () => (training ? controller.abort() : process.exit(0)));
 void send({ type: "ready" });

@@ -3,8 +3,8 @@
  * train.jsonl.gz, one-click examples with their card's template and output column) and an owner's
  * uploads (CSV/JSONL, optionally gzipped, at most 50 MB, stored under DATA_DIR/train/datasets/<id>/).
  * The preview and the row accounting are inference/train/dataset.ts's, with the served model's
- * tokenizer; the accounting of a (file, template, output column, max_length) is computed once per
- * process.
+ * tokenizer; the web server asks for them through server/train/helper.ts, which runs them in a
+ * helper process (tokenizing every row of a file takes seconds).
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
@@ -16,6 +16,8 @@ import type { Db } from "../../db/client";
 import { addTrainDataset, getTrainDataset, type TrainDatasetRow } from "../db-queries/train";
 import { LoraLandError } from "../errors";
 import { DEFAULT_TASKS_DIR, loadTaskCards, type TaskCard } from "../eval/tasks";
+import { inspectOffLoop } from "./helper";
+import type { DatasetInspection } from "./protocol";
 import type { Viewer } from "./view";
 
 /** Largest dataset file accepted (upload body and the file after gunzip). */
@@ -201,15 +203,16 @@ export async function storeDatasetUpload(db: Db, u: { ownerId: string; fileName:
     fs.mkdirSync(dir, { recursive: true });
     const target = path.join(dir, fileName);
     fs.writeFileSync(target, u.bytes);
-    let parsed: Parsed;
+    let parsed: DatasetInspection;
     try {
-      parsed = datasetRows(target);
+      // parsing a large file takes seconds: the helper process does it, off this server's loop
+      parsed = await inspectOffLoop(target);
     } catch (err) {
       if (err instanceof TrainDataError) throw new DatasetUploadError(err.message.includes("over the") ? 413 : 400, `file: ${err.message}`);
       throw err;
     }
-    if (parsed.rows.length === 0) throw new DatasetUploadError(400, parsed.invalid ? `file: none of the ${parsed.invalid} lines of ${fileName} is a JSON object` : `file: ${fileName} has no rows`);
-    const row = await addTrainDataset(db, { id, ownerId: u.ownerId, fileName, bytes: u.bytes.byteLength, rows: parsed.rows.length + parsed.invalid, columns: columnsOf(parsed.rows) });
+    if (parsed.rows === 0) throw new DatasetUploadError(400, parsed.invalid ? `file: none of the ${parsed.invalid} lines of ${fileName} is a JSON object` : `file: ${fileName} has no rows`);
+    const row = await addTrainDataset(db, { id, ownerId: u.ownerId, fileName, bytes: u.bytes.byteLength, rows: parsed.rows + parsed.invalid, columns: parsed.columns });
     const { ownerId: _o, ...out } = row;
     void _o;
     return out;

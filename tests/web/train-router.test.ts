@@ -140,6 +140,13 @@ describe.each(drivers)("train router ($name)", ({ name, open }) => {
     expect(c3).toMatchObject({ status: "queued", position: 2 });
     expect(await caller(null, true).train.cancel({ runId: c3.id })).toMatchObject({ status: "cancelled", mine: false });
     expect((await caller(owner2).train.run({ id: b.id })).run.position).toBe(1);
+    // an upload cannot be removed under a queued run
+    const up = await storeDatasetUpload(h.db, { ownerId: owner1, fileName: "r.jsonl", bytes: Buffer.from('{"review":"fine","label":"positive"}\n'), dataDir });
+    const d = await caller(owner1).train.start({ dataset: { kind: "upload", id: up.id }, config: { ...SHORT, prompt_template: "{review}", output_column: "label" } });
+    expect(d).toMatchObject({ status: "queued", position: 2, datasetName: "r.jsonl", taskCard: null });
+    await expect(caller(owner1).train.deleteDataset({ id: up.id })).rejects.toThrow(new RegExp(`^id: training run #${d.id} still uses this dataset`));
+    await caller(owner1).train.cancel({ runId: d.id });
+    await caller(owner1).train.deleteDataset({ id: up.id });
 
     // the owner cancels it once it trains
     await follow(caller(owner1), a.id, (e) => e.run.step >= 1);
