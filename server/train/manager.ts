@@ -337,11 +337,22 @@ export class TrainManager {
     fs.renameSync(tmp, final);
     const card = row.taskCard ? (loadTaskCards(this.opts.tasksDir).find((c) => c.slug === row.taskCard) ?? null) : null;
     try {
-      await registerAdapter(this.opts.inferenceUrl, { id: slug, source: "local", path: final }, AbortSignal.timeout(120_000));
+      // a worker restarting (offline, 503) is waited for a minute
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await registerAdapter(this.opts.inferenceUrl, { id: slug, source: "local", path: final }, AbortSignal.timeout(120_000));
+          break;
+        } catch (err) {
+          if (!(err instanceof WorkerError) || (err.status !== 0 && err.status !== 503) || attempt >= 20) throw err;
+          await new Promise((r) => setTimeout(r, 3000));
+        }
+      }
     } catch (err) {
+      // the trained weights are kept in the run's folder (not served, not listed)
+      for (const f of ["adapter_config.json", "adapter_model.safetensors"]) fs.renameSync(path.join(final, f), path.join(dir, f));
       fs.rmSync(final, { recursive: true, force: true });
-      const why = err instanceof WorkerError ? err.message : err instanceof Error ? err.message : String(err);
-      throw new Error(`the worker did not take the trained adapter: ${why}`);
+      const why = err instanceof Error ? err.message : String(err);
+      throw new Error(`the worker did not take the trained adapter (its files are kept in the run's folder): ${why}`);
     }
     try {
       const c = row.config;
@@ -361,6 +372,7 @@ export class TrainManager {
       }
     } catch (err) {
       await unregisterAdapter(this.opts.inferenceUrl, slug);
+      for (const f of ["adapter_config.json", "adapter_model.safetensors"]) fs.renameSync(path.join(final, f), path.join(dir, f));
       fs.rmSync(final, { recursive: true, force: true });
       throw err;
     }
