@@ -6,7 +6,7 @@
  * projections, batch 64), and without one again after it is cancelled. Also the event-loop delay
  * (p99) of this process, which hosts the manager like the web server: training is off its loop.
  *
- *   npx tsx bench/train/serving-while-training.ts [--streams 8] [--tokens 64] [--rounds 3]
+ *   npx tsx bench/train/serving-while-training.ts [--streams 8] [--tokens 64] [--rounds 3] [--nice 10]
  *
  * Prints a Markdown table of the medians over the rounds, with the machine line (CPU, cores,
  * load average before and after: on a shared machine the figures move with the load).
@@ -35,6 +35,8 @@ const flag = (name: string, fallback: number) => {
 const STREAMS = flag("streams", 8);
 const TOKENS = flag("tokens", 64);
 const ROUNDS = flag("rounds", 3);
+/** the training process's niceness (the server's default: 10; 0 = the worker's priority) */
+const NICE = flag("nice", 10);
 const ADAPTERS = ["sentiment", "spam", "ner", "arithmetic", "cmudict", "e2e", "fortune_topic", "sql", "wordnet"];
 const PROMPT = "Is the overall sentiment of this review positive or negative?\n\nReview: The film was long, but the acting kept me watching until the very end.\nSentiment:";
 
@@ -89,7 +91,7 @@ async function main() {
     await migrateDb(h, ROOT);
     await seedCatalog(h.db, { root: ROOT });
     const env = parseEnv({ DATA_DIR: dataDir, WORKER_PORT: new URL(worker.url).port });
-    const manager = new TrainManager(h.db, { dataDir, modelDir: env.MODEL_DIR, inferenceUrl: worker.url, protocol: "lorax", root: ROOT, evalAfter: false, log: () => {} });
+    const manager = new TrainManager(h.db, { dataDir, modelDir: env.MODEL_DIR, inferenceUrl: worker.url, protocol: "lorax", root: ROOT, evalAfter: false, nice: NICE, log: () => {} });
     setTrainManager(h.db, manager);
     const owner = randomUUID();
     const c = createCaller({ db: h.db, env, ownerId: owner, headers: new Headers() });
@@ -122,7 +124,7 @@ async function main() {
       if (r!.step >= 1) break;
       await new Promise((res) => setTimeout(res, 500));
     }
-    await measure("training (r=16, all 7 projections, batch 64)", run.id);
+    await measure(`training (r=16, all 7 projections, batch 64, nice ${NICE})`, run.id);
     await c.train.cancel({ runId: run.id });
     await measure("no training (after cancel)");
     await manager.stop();
