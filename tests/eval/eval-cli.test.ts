@@ -10,13 +10,14 @@ function evalCli(args: string[], env: Record<string, string> = {}) {
     cwd: ROOT,
     env: { ...process.env, INFERENCE_URL: "http://127.0.0.1:9", ...env },
     encoding: "utf8",
-    timeout: 60_000,
+    // each run starts tsx on scripts/eval.ts: seconds on a loaded machine
+    timeout: 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe("npm run eval: bad input", () => {
-  it("usage errors name the option and exit 2", () => {
+  it("usage errors name the option and exit 2", { timeout: 600_000 }, () => {
     const limit = evalCli(["--limit", "0"]);
     expect(limit.code).toBe(2);
     expect(limit.stderr).toMatch(/--limit must be a positive integer \(got "0"\)/);
@@ -34,7 +35,7 @@ describe("npm run eval: bad input", () => {
     expect(task.stderr).toMatch(/no task card for nope .*id:task/);
   });
 
-  it("a bad environment or an INFERENCE_URL where nothing answers is a clear error, and nothing is printed on stdout", () => {
+  it("a bad environment or an INFERENCE_URL where nothing answers is a clear error, and nothing is printed on stdout", { timeout: 300_000 }, () => {
     const env = evalCli(["--limit", "1"], { INFERENCE_PROTOCOL: "grpc" });
     expect(env.code).toBe(2);
     expect(env.stderr).toMatch(/INFERENCE_PROTOCOL must be lorax or openai/);

@@ -76,16 +76,16 @@ describe.runIf(realWorkerAvailable())("chat mode with a system prompt, real work
       });
       const caller = () => createCaller({ db: handle.db, env: parseEnv({ INFERENCE_URL: w.url }), ownerId: randomUUID(), headers: new Headers({ host: "localhost:3000", origin: "http://localhost:3000" }) });
 
-      it("is folded into the first user message, kept for the next turn, and answered as the worker answers that conversation", { timeout: 120_000 }, async () => {
+      it("is folded into the first user message, kept for the next turn, and answered as the worker answers that conversation", { timeout: 300_000 }, async () => {
         const c = caller();
         const first = await c.generate.start({ mode: "chat", adapters: [null], prompt: "hello", system: `  ${SYSTEM}  `, params });
         const a1 = await drain(await c.generate.stream({ runId: first.runId }));
         // the next turn reads this answer from history: wait until its row is final
-        await expect.poll(async () => (await c.chats.get({ id: first.chatId })).generations[0]?.status, { timeout: 20_000 }).toBe("done");
+        await expect.poll(async () => (await c.chats.get({ id: first.chatId })).generations[0]?.status, { timeout: 90_000 }).toBe("done");
         expect(a1).toBe(await workerAnswer(w.url, `[INST] ${SYSTEM}\n\nhello [/INST]`));
         const second = await c.generate.start({ chatId: first.chatId, mode: "chat", adapters: [null], prompt: "and now?", params });
         await drain(await c.generate.stream({ runId: second.runId }));
-        await expect.poll(async () => (await c.chats.get({ id: first.chatId })).generations.map((g) => g.status).join(), { timeout: 20_000 }).toBe("done,done");
+        await expect.poll(async () => (await c.chats.get({ id: first.chatId })).generations.map((g) => g.status).join(), { timeout: 90_000 }).toBe("done,done");
         const detail = await c.chats.get({ id: first.chatId });
         expect(detail.chat.settings.system).toBe(SYSTEM);
         expect(detail.generations.map((g) => JSON.parse(g.prompt))).toEqual([

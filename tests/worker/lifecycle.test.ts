@@ -41,7 +41,8 @@ async function openStream(url: string, body: unknown, n: number) {
   return { ac, events, rest };
 }
 
-async function until(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
+/** Waits for `cond` (a state the worker reaches, not a speed: a loaded machine may take long). */
+async function until(cond: () => Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error("condition not reached in time");
