@@ -33,7 +33,7 @@ export const DATABASE_RETRY_AFTER_S = 2;
  * class 08 (connection exception) and 57P0x (admin_shutdown, crash_shutdown, cannot_connect_now).
  */
 const CONNECTION_CODES = new Set([
-  "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN",
+  "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN",
   "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT",
   "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006",
 ]);
@@ -53,7 +53,8 @@ const codeOf = (e: unknown): string | undefined => {
  */
 export function databaseUnavailable(err: unknown): LoraLandError | null {
   if (err instanceof LoraLandError || !(err instanceof Error)) return null;
-  let fromDatabase = typeof (err as { syscall?: unknown }).syscall === "string";
+  // a socket's own error (not a file's, not a child process's pipe)
+  let fromDatabase = ["connect", "read", "write", "getaddrinfo"].includes(String((err as { syscall?: unknown }).syscall));
   let connection = false;
   let link: unknown = err;
   for (let depth = 0; link instanceof Error && depth < 8; depth++, link = link.cause) {

@@ -82,6 +82,8 @@ describe("which errors are the database's", () => {
     expect(databaseUnavailable(new TypeError("fetch failed", { cause: { ...socket } }))).toBeNull();
     expect(databaseUnavailable(query(pg("23505")))).toBeNull();
     expect(databaseUnavailable(new LoraLandError("NOT_FOUND", "x"))).toBeNull();
+    // a file's error is not a socket's
+    expect(databaseUnavailable(Object.assign(new Error("ETIMEDOUT: open"), { code: "ETIMEDOUT", syscall: "open" }))).toBeNull();
   });
 });
 
