@@ -57,6 +57,7 @@ export function DatasetPicker({
   value,
   onChange,
   onUploaded,
+  onRemove,
   maxBytes,
   error,
 }: {
@@ -66,6 +67,8 @@ export function DatasetPicker({
   onChange: (d: DatasetChoice) => void;
   /** an upload finished: refetch the list, then select it */
   onUploaded: (id: string) => void;
+  /** remove one of the caller's uploads */
+  onRemove: (id: string) => void;
   maxBytes: number;
   /** a refusal about the dataset (from preview or start) */
   error: string | null;
@@ -133,12 +136,22 @@ export function DatasetPicker({
             {uploads.map((u) => {
               const active = value?.kind === "upload" && value.id === u.id;
               return (
-                <li key={u.id}>
-                  <button type="button" className={chip(active)} aria-pressed={active} onClick={() => onChange({ kind: "upload", id: u.id })} data-testid="train-upload-choice">
+                <li key={u.id} className="relative">
+                  <button type="button" className={`${chip(active)} pr-9`} aria-pressed={active} onClick={() => onChange({ kind: "upload", id: u.id })} data-testid="train-upload-choice">
                     <span className="block break-all font-medium leading-snug">{u.fileName}</span>
                     <span className="block text-xs text-slate-500 dark:text-slate-400">
                       {u.rows.toLocaleString("en-US")} rows · {size(u.bytes)}
                     </span>
+                  </button>
+                  <button
+                    type="button"
+                    onClick={() => onRemove(u.id)}
+                    aria-label={`Remove ${u.fileName}`}
+                    title={`Remove ${u.fileName} (runs that used it keep their record)`}
+                    className="absolute right-1.5 top-1.5 rounded px-1.5 text-slate-400 hover:bg-slate-100 hover:text-red-600 dark:hover:bg-slate-800 dark:hover:text-red-400"
+                    data-testid="train-upload-remove"
+                  >
+                    ×
                   </button>
                 </li>
               );

@@ -123,11 +123,28 @@ export function TrainView({ runId, recipes }: { runId: number | null; recipes: R
       onSuccess: (run) => {
         void queryClient.invalidateQueries({ queryKey: trpc.train.runs.queryKey() });
         router.push(`/train?run=${run.id}`, { scroll: false });
-        document.getElementById("train-run-panel")?.scrollIntoView({ behavior: "smooth", block: "start" });
       },
       onError: (err) => setFormError(fieldOfError(err)),
     }),
   );
+
+  const removeUpload = useMutation(
+    trpc.train.deleteDataset.mutationOptions({
+      onSuccess: ({ id }) => {
+        if (dataset?.kind === "upload" && dataset.id === id) setDataset(null);
+        void queryClient.invalidateQueries({ queryKey: trpc.train.datasets.queryKey() });
+      },
+      onError: (err) => setFormError({ field: "dataset", message: err.message }),
+    }),
+  );
+
+  // a run chosen or started out of sight (on a phone the run sits above the form and the list): show it
+  useEffect(() => {
+    if (runId === null) return;
+    const el = document.getElementById("train-run-panel");
+    const top = el?.getBoundingClientRect().top;
+    if (el && top !== undefined && (top < 0 || top > window.innerHeight - 80)) el.scrollIntoView({ behavior: "smooth", block: "start" });
+  }, [runId]);
 
   function submit(e: React.FormEvent) {
     e.preventDefault();
@@ -174,6 +191,7 @@ export function TrainView({ runId, recipes }: { runId: number | null; recipes: R
                   choose({ kind: "upload", id }, cols);
                 });
               }}
+              onRemove={(id) => removeUpload.mutate({ id })}
               maxBytes={options.maxUploadBytes}
               error={datasetError}
             />
@@ -190,7 +208,14 @@ export function TrainView({ runId, recipes }: { runId: number | null; recipes: R
               )}{" "}
               For a quick first run, set <code className="rounded bg-slate-100 px-1 dark:bg-slate-800">max_examples</code> (e.g. 256) and one epoch.
             </p>
-            <ConfigForm draft={draft} onChange={setDraft} error={error} columns={columns} baseModel={options.baseModelId ?? "the served base model (worker offline)"} />
+            <ConfigForm
+              draft={draft}
+              onChange={(d) => {
+                setDraft(d);
+                // an edit answers Start's refusal; the preview re-checks what it can
+                setFormError(null);
+              }}
+              error={error} columns={columns} baseModel={options.baseModelId ?? "the served base model (worker offline)"} />
             <label className="block text-sm" htmlFor="train-name">
               <span className="mb-1 block font-medium">Adapter name (optional)</span>
               <input
