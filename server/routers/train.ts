@@ -86,6 +86,8 @@ export const trainRouter = createTRPCRouter({
       }),
     )
     .query(async ({ ctx, input }) => {
+      // tokenizing a whole file is real work: owners (and the admin) only, like starting a run
+      if (!ctx.ownerId && !ctx.admin) throw new LoraLandError("UNAUTHORIZED", "missing owner cookie: reload the page");
       const ds = await resolveDataset(ctx.db, input.dataset, ctx, { dataDir: ctx.env.DATA_DIR });
       const promptTemplate = input.promptTemplate ?? ds.card?.prompt_template;
       if (!promptTemplate) throw new LoraLandError("BAD_REQUEST", "promptTemplate: required for an uploaded dataset ({column} placeholders)");

@@ -11,10 +11,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { TrainDataError } from "../../inference/train/dataset";
+import { LoraLandError } from "../errors";
 import type { AccountingInput, DatasetPreview } from "./datasets";
 import type { ChildMessage, DatasetInspection, HelperRequest } from "./protocol";
 
 const IDLE_MS = 60_000;
+/** requests waiting for the helper at most (it answers in order); more are refused with 429 */
+const MAX_PENDING = 16;
 /** preview rows computed per request (a smaller limit is a slice of the cached answer) */
 const PREVIEW_ROWS = 50;
 
@@ -74,6 +77,7 @@ class DatasetHelper {
   }
 
   private request<T>(make: (id: number) => HelperRequest): Promise<T> {
+    if (this.pending.size >= MAX_PENDING) return Promise.reject(new LoraLandError("TOO_MANY_REQUESTS", `the dataset helper has ${this.pending.size} previews waiting: try again in a few seconds`, { retryAfterS: 5 }));
     if (this.idle) clearTimeout(this.idle);
     this.child ??= this.spawnChild();
     const id = this.nextId++;

@@ -104,6 +104,7 @@ describe.each(drivers)("train router ($name)", ({ name, open }) => {
     await expect(c.train.start({ dataset: demo, name: "Bad Name!" })).rejects.toThrow(/lowercase letters/);
     await expect(c.train.start({ dataset: demo, name: "sentiment" })).rejects.toThrow(/^name: an adapter "sentiment" is already in the catalog/);
     await expect(caller(null).train.start({ dataset: demo })).rejects.toThrow(/owner cookie/);
+    await expect(caller(null).train.preview({ dataset: demo })).rejects.toThrow(/owner cookie/);
     await expect(c.train.cancel({ runId: 0 })).rejects.toThrow();
     await expect(c.train.cancel({ runId: 999_999 })).rejects.toThrow(/^runId: no training run/);
   });
