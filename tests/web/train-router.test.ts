@@ -199,6 +199,29 @@ describe.each(drivers)("train router ($name)", ({ name, open }) => {
     }
   }, 900_000);
 
+  it.runIf(name === "postgres")("two servers on one Postgres each train one run; a cancel through the other server stops it", async () => {
+    const other = newManager(); // a second web server's manager on the same database
+    try {
+      const a = await caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: LONG });
+      await manager.idle();
+      const b = await caller(owner2).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: LONG });
+      expect(b.status).toBe("queued");
+      other.pump();
+      await other.idle();
+      expect([manager.activeRunId(), other.activeRunId()]).toEqual([a.id, b.id]);
+      await follow(caller(owner2), b.id, (e) => e.run.step >= 1);
+      // cancelled through the first server: the second one sees its row at its next write and stops
+      expect(await manager.cancel(b.id)).toBe(true);
+      for (let i = 0; i < 600 && other.activeRunId() !== null; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(other.activeRunId()).toBeNull();
+      expect((await getTrainRun(h.db, { id: b.id }))!.status).toBe("cancelled");
+      expect(fs.existsSync(path.join(dataDir, "train", "runs", String(b.id)))).toBe(false);
+      await caller(owner1).train.cancel({ runId: a.id });
+    } finally {
+      await other.stop();
+    }
+  }, 300_000);
+
   it("resumes a run left running by a crashed server from its checkpoint", async () => {
     const r = await caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: RESUMABLE });
     await follow(caller(owner1), r.id, (e) => e.run.step >= 2);
