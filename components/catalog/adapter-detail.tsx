@@ -50,7 +50,7 @@ export function AdapterDetail({ slug }: { slug: string }) {
                 {a.dataset}
               </a>
             ) : (
-              a.dataset
+              a.dataset || a.trainedHere?.datasetName
             )}
           </dd>
           <dt className="text-slate-500">Base model</dt>
@@ -186,11 +186,11 @@ export function AdapterDetail({ slug }: { slug: string }) {
             Training config
           </h2>
           <p className="text-sm text-slate-600 dark:text-slate-300">
-            Trained on this server from{" "}
+            Trained on this server by{" "}
             <Link href={`/train?run=${a.trainedHere.runId}`} className="text-brand-700 hover:underline dark:text-brand-100">
               run #{a.trainedHere.runId}
-            </Link>{" "}
-            ({a.trainedHere.datasetName}) with this config (<code>npm run train</code> reads the same keys).
+            </Link>
+            , on {a.trainedHere.datasetName}, with this config; <code>npm run train</code> reads the same keys.
           </p>
           <pre className="overflow-x-auto rounded-lg bg-slate-50 p-3 font-mono text-xs dark:bg-slate-900" data-testid="trained-here-config">
             {configYaml(a.trainedHere.config)}

@@ -44,6 +44,9 @@ export const STATUS_STYLE: Record<string, string> = {
 export function configYaml(c: TrainRunConfig): string {
   const tm = Array.isArray(c.adapter.target_modules) ? `[${c.adapter.target_modules.join(", ")}]` : c.adapter.target_modules;
   const t = c.trainer as Record<string, number | undefined>;
+  // a fixed order (Postgres' jsonb hands keys back reordered): the form's, then the rest
+  const order = ["epochs", "learning_rate", "batch_size", "gradient_accumulation", "warmup_steps", "weight_decay", "max_length", "validation_split", "seed", "max_examples", "max_grad_norm", "checkpoint_every"];
+  const keys = [...order.filter((k) => k in t), ...Object.keys(t).filter((k) => !order.includes(k))];
   return [
     `prompt_template: ${JSON.stringify(c.prompt_template)}`,
     `output_column: ${c.output_column}`,
@@ -53,8 +56,6 @@ export function configYaml(c: TrainRunConfig): string {
     `  dropout: ${c.adapter.dropout}`,
     `  target_modules: ${tm}`,
     "trainer:",
-    ...Object.entries(t)
-      .filter(([, v]) => v !== undefined)
-      .map(([k, v]) => `  ${k}: ${v}`),
+    ...keys.filter((k) => t[k] !== undefined).map((k) => `  ${k}: ${t[k]}`),
   ].join("\n");
 }
