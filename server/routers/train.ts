@@ -114,6 +114,8 @@ export const trainRouter = createTRPCRouter({
     )
     .mutation(async ({ ctx, input }) => {
       if (ctx.env.INFERENCE_URL) throw new LoraLandError("PRECONDITION_FAILED", "training needs the base model's weights on this machine: it runs with the built-in worker only (INFERENCE_URL is set)");
+      // npm start's MODEL_REPO: the worker serves a Hub model, training would use MODEL_DIR's
+      if (process.env.MODEL_REPO?.trim()) throw new LoraLandError("PRECONDITION_FAILED", "training uses MODEL_DIR's weights, but the worker serves MODEL_REPO: unset MODEL_REPO and point MODEL_DIR at that model to train on it");
       const ds = await resolveDataset(ctx.db, input.dataset, ctx, { dataDir: ctx.env.DATA_DIR });
       const { stored } = buildRunConfig(input.config, { modelDir: ctx.env.MODEL_DIR, datasetFile: ds.file, outputDir: "/tmp/loraland-train-check" }, ds.card);
       const preview = await previewOffLoop({ file: ds.file, modelDir: ctx.env.MODEL_DIR, promptTemplate: stored.prompt_template, outputColumn: stored.output_column, maxLength: stored.trainer.max_length }, 0).catch(asBadDataset);

@@ -321,6 +321,7 @@ export class TrainManager {
       outcome?.type === "error"
         ? outcome.field && !outcome.message.startsWith(`${outcome.field}:`) ? `${outcome.field}: ${outcome.message}` : outcome.message
         : `the training process ended unexpectedly (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ""}`;
+    this.opts.log(`run #${row.id} failed: ${error}`);
     await finishTrainRun(this.db, { id: row.id, status: "failed", error, from: ["running"] });
   }
 
