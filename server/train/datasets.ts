@@ -21,7 +21,7 @@ import type { DatasetInspection } from "./protocol";
 import type { Viewer } from "./view";
 
 /** Largest dataset file accepted (upload body and the file after gunzip). */
-export const MAX_DATASET_BYTES = 50 * 1024 * 1024;
+export const MAX_DATASET_BYTES = 50_000_000;
 export const DATASET_FILE = /^[^/\\\0]{1,200}\.(csv|jsonl|json|ndjson)(\.gz)?$/i;
 
 export interface DemoDataset {

@@ -115,6 +115,10 @@ describe.each(drivers)("train router ($name)", ({ name, open }) => {
     expect(up).toMatchObject({ fileName: "reviews.csv.gz", rows: 2, columns: ["review", "label"] });
     await expect(storeDatasetUpload(h.db, { ownerId: owner1, fileName: "x.txt", bytes: new Uint8Array([1]), dataDir })).rejects.toThrow(DatasetUploadError);
     await expect(storeDatasetUpload(h.db, { ownerId: owner1, fileName: "x.jsonl", bytes: Buffer.from("[1]\n2\n"), dataDir })).rejects.toThrow(/file: none of the 2 lines/);
+    // over 50 MB, as sent or once gunzipped: 413
+    await expect(storeDatasetUpload(h.db, { ownerId: owner1, fileName: "big.csv", bytes: new Uint8Array(50 * 1024 * 1024 + 1), dataDir })).rejects.toMatchObject({ status: 413 });
+    await expect(storeDatasetUpload(h.db, { ownerId: owner1, fileName: "bomb.jsonl.gz", bytes: gzipSync(new Uint8Array(51 * 1024 * 1024)), dataDir })).rejects.toMatchObject({ status: 413, message: expect.stringMatching(/^file: bomb\.jsonl\.gz: 53\.5 MB is over the 50 MB limit/) });
+    expect(fs.readdirSync(path.join(dataDir, "train", "datasets"))).toEqual([up.id]);
     expect((await caller(owner1).train.datasets()).uploads.map((u) => u.id)).toEqual([up.id]);
     expect((await caller(owner2).train.datasets()).uploads).toEqual([]);
     await expect(caller(owner2).train.preview({ dataset: { kind: "upload", id: up.id }, promptTemplate: "{review}", outputColumn: "label" })).rejects.toThrow(/^dataset\.id: no uploaded dataset/);
