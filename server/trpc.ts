@@ -149,7 +149,37 @@ const mapErrors = middleware(async ({ next }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(mapErrors);
+/**
+ * Where `v` holds a string with U+0000 (`inputs.y`, `prompt`), or null. Postgres stores no NUL in
+ * text or jsonb, so such an input would fail at the database; it is refused first, naming the field.
+ */
+export function nulPath(v: unknown, path = "", depth = 0): string | null {
+  const at = (k: string | number) => (path ? `${path}.${k}` : String(k));
+  if (typeof v === "string") return v.includes("\u0000") ? path || "input" : null;
+  if (depth > 64 || v === null || typeof v !== "object") return null;
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) {
+      const found = nulPath(x, at(i), depth + 1);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) return null; // Date, Map...: no schema takes them
+  for (const [k, x] of Object.entries(v)) {
+    if (k.includes("\u0000")) return at(JSON.stringify(k));
+    const found = nulPath(x, at(k), depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+const refuseNul = middleware(async ({ getRawInput, next }) => {
+  const found = nulPath(await getRawInput().catch(() => undefined));
+  if (found) throw new TRPCError({ code: "BAD_REQUEST", message: `${found}: text may not contain NUL characters (U+0000)` });
+  return next();
+});
+
+export const publicProcedure = t.procedure.use(mapErrors).use(refuseNul);
 
 const requireOwner = middleware(({ ctx, next }) => {
   if (!ctx.ownerId) throw new TRPCError({ code: "UNAUTHORIZED", message: "missing owner cookie: reload the page" });

@@ -211,8 +211,15 @@ export interface GenerationPatch {
   finishedAt?: Date | null;
 }
 
+/** A model can emit a NUL (a <0x00> byte token); Postgres stores none, so it is kept as U+FFFD (one UTF-16 unit, lengths unchanged). */
+const noNul = (text: string) => (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text);
+
 export async function updateGeneration({ db, id, patch }: { db: Db; id: string; patch: GenerationPatch }) {
-  await db.update(generations).set(patch).where(eq(generations.id, id));
+  const stored: GenerationPatch = { ...patch };
+  if (patch.output !== undefined) stored.output = noNul(patch.output);
+  if (patch.error) stored.error = noNul(patch.error);
+  if (patch.tokens) stored.tokens = patch.tokens.map((t) => ({ ...t, text: noNul(t.text), ...(t.alternatives ? { alternatives: t.alternatives.map((a) => ({ ...a, text: noNul(a.text) })) } : {}) }));
+  await db.update(generations).set(stored).where(eq(generations.id, id));
 }
 
 /**
