@@ -261,6 +261,21 @@ const ingestInput = obj({
   ),
 });
 
+/** a training dataset: a demo task's train split, or an upload's id */
+const datasetRef = fc.oneof(
+  obj({ kind: field(fc.constant("demo")), task: field(adapterSlug) }, ["kind", "task"]),
+  obj({ kind: field(fc.constant("upload")), id: field(fc.oneof(fc.stringMatching(/^[a-z0-9]{8,64}$/), edgeString)) }, ["kind", "id"]),
+);
+/** LoRA Land's training config keys, with edge values */
+const trainConfig = obj({
+  prompt_template: opt(field(text(20_000))),
+  output_column: opt(field(edgeString)),
+  adapter: opt(field(obj({ r: field(fc.integer({ min: -1, max: 1025 })), alpha: field(edgeNumber), dropout: field(fc.double({ min: -0.5, max: 1.5, noNaN: true })), target_modules: field(fc.array(fc.constantFrom("q_proj", "v_proj", "nope"), { maxLength: 4 })) }))),
+  trainer: opt(field(obj({ epochs: field(edgeNumber), learning_rate: field(edgeNumber), batch_size: field(edgeNumber), max_length: field(edgeNumber), validation_split: field(fc.double({ min: -0.5, max: 1.5, noNaN: true })) }))),
+  base_model: opt(field(edgeString)),
+  output_dir: opt(field(fc.constantFrom("/tmp/x", "../../etc"))),
+});
+
 /** every procedure of server/root.ts, with inputs shaped like its schema */
 const PROCEDURES: { path: string; kind: Kind; input: fc.Arbitrary<unknown> }[] = [
   { path: "access.me", kind: "query", input: opt(anyValue) },
@@ -317,6 +332,19 @@ const PROCEDURES: { path: string; kind: Kind; input: fc.Arbitrary<unknown> }[] =
   { path: "feedback.get", kind: "query", input: fc.oneof(obj({ chatId: field(uuid) }), obj({ generationIds: field(fc.array(uuid, { maxLength: 201 })) })) },
   { path: "eval.ingest", kind: "mutation", input: ingestInput },
   { path: "eval.setHeadline", kind: "mutation", input: obj({ resultId: field(positiveInt) }) },
+  { path: "train.options", kind: "query", input: opt(anyValue) },
+  { path: "train.datasets", kind: "query", input: opt(anyValue) },
+  {
+    path: "train.preview",
+    kind: "query",
+    input: obj({ dataset: field(datasetRef), promptTemplate: opt(field(text(20_000))), outputColumn: opt(field(text(200))), maxLength: opt(field(fc.integer({ min: 0, max: 40_000 }))), limit: opt(field(fc.integer({ min: 0, max: 51 }))) }, ["dataset"]),
+  },
+  { path: "train.start", kind: "mutation", input: obj({ dataset: field(datasetRef), name: opt(field(fc.oneof(fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,63}$/), edgeString))), config: opt(field(trainConfig)) }, ["dataset"]) },
+  { path: "train.runs", kind: "query", input: opt(obj({ limit: opt(field(fc.integer({ min: 0, max: 201 }))), mine: opt(field(fc.boolean())) })) },
+  { path: "train.run", kind: "query", input: obj({ id: field(positiveInt) }) },
+  { path: "train.cancel", kind: "mutation", input: obj({ runId: field(positiveInt) }) },
+  { path: "train.deleteDataset", kind: "mutation", input: obj({ id: field(fc.oneof(fc.stringMatching(/^[a-z0-9]{8,64}$/), edgeString)) }) },
+  { path: "train.progress", kind: "subscription", input: obj({ runId: field(positiveInt), afterStep: opt(field(fc.integer({ min: -1, max: 100_000 }))) }) },
 ];
 const KIND = new Map(PROCEDURES.map((p) => [p.path, p.kind]));
 export const PROCEDURE_PATHS = PROCEDURES.map((p) => p.path);
@@ -513,7 +541,7 @@ export async function fuzzTrpc(opts: { url: string; seconds: number; callers: Ca
   const seed = opts.seed ?? Date.now() % 2 ** 31;
   const report: TrpcFuzzReport = { seconds: opts.seconds, seed, procedures: {}, failures: [], shrunk: [] };
   const deadline = Date.now() + opts.seconds * 1000;
-  const property = fc.asyncProperty(request, async (r) => {
+  const one = async (r: Req): Promise<boolean> => {
     if (Date.now() > deadline) return true;
     const key = procedureOf(r);
     const s = (report.procedures[key] ??= { tried: 0, ok: 0, client: 0, server: 0, hangs: 0, dropped: 0 });
@@ -531,6 +559,15 @@ export async function fuzzTrpc(opts: { url: string; seconds: number; callers: Ca
       return false;
     }
     return true;
+  };
+  // fast-check's time limit does not wait for a property call that is running: those are awaited
+  // at the end, so every request sent is counted (none fails on a server already stopped)
+  const inFlight = new Set<Promise<boolean>>();
+  const property = fc.asyncProperty(request, (r) => {
+    const p = one(r);
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => {});
+    return p;
   });
   const runners = opts.runners ?? 3;
   await Promise.all(
@@ -541,6 +578,7 @@ export async function fuzzTrpc(opts: { url: string; seconds: number; callers: Ca
       }
     }),
   );
+  await Promise.allSettled([...inFlight]);
   return report;
 }
 

@@ -249,7 +249,7 @@ export async function fuzzWorker(opts: { url: string; seconds: number; seed?: nu
     }
   })();
 
-  const property = fc.asyncProperty(request, async (r) => {
+  const one = async (r: Req): Promise<boolean> => {
     if (Date.now() > deadline) return true;
     const key = route(r);
     const s = (report.routes[key] ??= { tried: 0, ok: 0, client: 0, server: 0, hangs: 0 });
@@ -265,6 +265,15 @@ export async function fuzzWorker(opts: { url: string; seconds: number; seed?: nu
       return false;
     }
     return true;
+  };
+  // fast-check's time limit does not wait for a property call that is running: those are awaited
+  // at the end, so every request sent is counted (none fails on a server already stopped)
+  const inFlight = new Set<Promise<boolean>>();
+  const property = fc.asyncProperty(request, (r) => {
+    const p = one(r);
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => {});
+    return p;
   });
   const runners = opts.runners ?? 3;
   await Promise.all(Array.from({ length: runners }, async (_, i) => {
@@ -274,6 +283,7 @@ export async function fuzzWorker(opts: { url: string; seconds: number; seed?: nu
       if (out.failed && out.counterexample) report.shrunk.push(preview(out.counterexample[0]));
     }
   }));
+  await Promise.allSettled([...inFlight]);
 
   running = false;
   (stream as StreamWatch | null)?.stop();
