@@ -10,7 +10,7 @@
  * - bad ids answer the not-found page, no raw validation JSON is shown, the upload id's pattern
  *   works in current Chromium (item 6);
  * - a visitor in another time zone than the server's hydrates /chats (date groups) and a shared
- *   link (its time) without error.
+ *   link (its time) without error; /favicon.ico answers the icon (item 8).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -155,6 +155,15 @@ describe.runIf(browserAvailable())("first-visit bugs of issue 14 (browser)", () 
     }
     expect(errors).toEqual([]);
     await ctx.close();
+  });
+
+  it("/favicon.ico answers the app's icon (asked for by browsers and tools that do not read <link rel=icon>)", async () => {
+    const res = await fetch(`${web.url}/favicon.ico`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/image\/(x-icon|vnd\.microsoft\.icon)/);
+    const ico = Buffer.from(await res.arrayBuffer());
+    // ICONDIR: reserved 0, type 1 (icon), then at least one image
+    expect([ico.readUInt16LE(0), ico.readUInt16LE(2), ico.readUInt16LE(4) > 0]).toEqual([0, 1, true]);
   });
 
   it("history date groups: UTC days before hydration, local days after", () => {
