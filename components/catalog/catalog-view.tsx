@@ -337,7 +337,7 @@ function FigureCI({ adapter: a, source }: { adapter: Adapter; source: Adapter["m
   return (
     <span>
       {" "}
-      · 95% CI <Interval ci={a.intervals.ci} testId="figure-ci" format="score" />
+      · 95% CI <Interval ci={a.intervals.ci} testId="figure-ci" format="score" inherit />
     </span>
   );
 }
