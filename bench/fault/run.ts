@@ -13,7 +13,9 @@
  *   so a complete answer has exactly --tokens, 96 by default: long enough that a kill finds runs
  *   mid-stream), or not `done` / another text than the client saw complete.
  * Goal: zero of each. Starts that were refused or not answered (the web server was down) are
- * counted but are not losses: the client was never told the chat existed.
+ * counted, with why (HTTP 503 while Postgres restarts, a refused connection while the web server
+ * is down…), but are not losses: the client was never told the chat existed. A start answered
+ * 500 is a failure too: an outage is a 503 to retry.
  *
  *   npm run fault -- [--db pglite,postgres-own,postgres] [--clients 6] [--phase-seconds 6] [--tokens 96]
  *
@@ -265,6 +267,10 @@ interface Tally {
   duplicated: number;
   stuck: number;
   wrong: number;
+  /** why starts were refused: HTTP 503, 429, a refused connection… */
+  refusedBy: Record<string, number>;
+  /** starts answered 500: a process or the database down is a 503 to retry, never a 500 */
+  answered500: number;
   /** final status of every generation row found (done, error, interrupted…) */
   states: Record<string, number>;
   /** one line per problem found */
@@ -275,7 +281,7 @@ async function check(url: string, owners: string[], starts: Start[]): Promise<Ma
   const byPhase = new Map<string, Tally>();
   const t = (phase: string) => {
     let x = byPhase.get(phase);
-    if (!x) byPhase.set(phase, (x = { answered: 0, refused: 0, lost: 0, duplicated: 0, stuck: 0, wrong: 0, states: {}, notes: [] }));
+    if (!x) byPhase.set(phase, (x = { answered: 0, refused: 0, refusedBy: {}, answered500: 0, lost: 0, duplicated: 0, stuck: 0, wrong: 0, states: {}, notes: [] }));
     return x;
   };
   // two chats for one start: each start's prompt (the chat's title) is unique
@@ -293,6 +299,12 @@ async function check(url: string, owners: string[], starts: Start[]): Promise<Ma
     }
     if (!s.chatId) {
       tally.refused++;
+      const why = s.refused?.startsWith("connection") ? "connection" : (s.refused ?? "unanswered");
+      tally.refusedBy[why] = (tally.refusedBy[why] ?? 0) + 1;
+      if (s.refused === "HTTP 500") {
+        tally.answered500++;
+        tally.notes.push(`answered 500 (not a 503 to retry): start "${s.prompt}"`);
+      }
       continue;
     }
     tally.answered++;
@@ -446,15 +458,18 @@ function format(o: Outcome): string {
     "| probe (starts sent while…) | runs in flight at the fault | starts answered | refused / unanswered | lost | duplicated | stuck | wrongly marked | generations found, by final status |",
     "|---|---|---|---|---|---|---|---|---|",
   ];
-  const total: Tally = { answered: 0, refused: 0, lost: 0, duplicated: 0, stuck: 0, wrong: 0, states: {}, notes: [] };
+  const total: Tally = { answered: 0, refused: 0, refusedBy: {}, answered500: 0, lost: 0, duplicated: 0, stuck: 0, wrong: 0, states: {}, notes: [] };
   const states = (st: Record<string, number>) => Object.entries(st).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ");
+  // the refusals' reasons beside their count: "10 (HTTP 503 8, connection 2)"
+  const refused = (x: Tally) => `${x.refused}${x.refused ? ` (${states(x.refusedBy)})` : ""}`;
   for (const [phase, x] of o.phases) {
-    lines.push(`| ${phase} | ${o.inFlight.get(phase) ?? "–"} | ${x.answered} | ${x.refused} | ${x.lost} | ${x.duplicated} | ${x.stuck} | ${x.wrong} | ${states(x.states)} |`);
-    for (const k of ["answered", "refused", "lost", "duplicated", "stuck", "wrong"] as const) total[k] += x[k];
+    lines.push(`| ${phase} | ${o.inFlight.get(phase) ?? "–"} | ${x.answered} | ${refused(x)} | ${x.lost} | ${x.duplicated} | ${x.stuck} | ${x.wrong} | ${states(x.states)} |`);
+    for (const k of ["answered", "refused", "answered500", "lost", "duplicated", "stuck", "wrong"] as const) total[k] += x[k];
+    for (const [k, n] of Object.entries(x.refusedBy)) total.refusedBy[k] = (total.refusedBy[k] ?? 0) + n;
     for (const [k, n] of Object.entries(x.states)) total.states[k] = (total.states[k] ?? 0) + n;
     total.notes.push(...x.notes);
   }
-  lines.push(`| **all** | | **${total.answered}** | ${total.refused} | **${total.lost}** | **${total.duplicated}** | **${total.stuck}** | **${total.wrong}** | ${states(total.states)} |`);
+  lines.push(`| **all** | | **${total.answered}** | ${refused(total)} | **${total.lost}** | **${total.duplicated}** | **${total.stuck}** | **${total.wrong}** | ${states(total.states)} |`);
   for (const s of o.skipped) lines.push(`- skipped: ${s}`);
   for (const n of total.notes.slice(0, 30)) lines.push(`- ${n}`);
   if (total.notes.length > 30) lines.push(`- … ${total.notes.length - 30} more`);
@@ -474,7 +489,7 @@ try {
   for (const kind of dbs) {
     const o = await runOn(kind, snapshot);
     process.stdout.write(`${format(o)}\n\n`);
-    for (const x of o.phases.values()) bad += x.lost + x.duplicated + x.stuck + x.wrong;
+    for (const x of o.phases.values()) bad += x.lost + x.duplicated + x.stuck + x.wrong + x.answered500;
   }
 } finally {
   snapshot.remove();
