@@ -424,9 +424,12 @@ export async function generateText(
 }
 
 // ── adapters (our worker's /adapters) ─────────────────────────────────────────────────────────
-/** Register an adapter with the worker (`POST /adapters`); a WorkerError when it refuses. */
-export async function registerAdapter(url: string, payload: { id: string; source: "local" | "hub"; path?: string; repo?: string }, signal?: AbortSignal): Promise<void> {
-  await requestJson(`${trimSlash(url)}/adapters`, registeredAdapterSchema, { method: "POST", body: JSON.stringify(payload), signal });
+/**
+ * Register an adapter with the worker (`POST /adapters`); a WorkerError when it refuses, or (with
+ * `idleTimeoutMs`) a 504 when it answers nothing for that long (a Hub repo is downloaded first).
+ */
+export async function registerAdapter(url: string, payload: { id: string; source: "local" | "hub"; path?: string; repo?: string }, signal?: AbortSignal, idleTimeoutMs?: number): Promise<void> {
+  await requestJson(`${trimSlash(url)}/adapters`, registeredAdapterSchema, { method: "POST", body: JSON.stringify(payload), signal, idleTimeoutMs });
 }
 
 /** Unregister an adapter (`DELETE /adapters/:id`); false when the worker did not (unreachable, unknown id). */

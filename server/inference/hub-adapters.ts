@@ -24,7 +24,8 @@ export function fetchesFromHub(worker: Pick<WorkerStatus, "info">): boolean {
 
 /**
  * Registers, on the worker, each of `adapterIds` that is a Hub repo the catalog lists and the
- * worker does not serve yet. Throws what the worker answered when it refuses (a WorkerError).
+ * worker does not serve yet. Throws what the worker answered when it refuses (a WorkerError), or a
+ * 504 when it answers nothing for WORKER_IDLE_TIMEOUT_S.
  */
 export async function ensureCatalogHubAdapters(db: Db, env: Env, adapterIds: (string | null)[]): Promise<string[]> {
   const repos = [...new Set(adapterIds.filter((id): id is string => id !== null && HF_REPO.test(id)))];
@@ -39,7 +40,8 @@ export async function ensureCatalogHubAdapters(db: Db, env: Env, adapterIds: (st
     const key = `${url} ${repo}`;
     let p = pending.get(key);
     if (!p) {
-      p = registerAdapter(url, { id: repo, source: "hub", repo }).finally(() => pending.delete(key));
+      // a silent worker must not hold this start (and every later one of the repo) for good
+      p = registerAdapter(url, { id: repo, source: "hub", repo }, undefined, env.WORKER_IDLE_TIMEOUT_S * 1000).finally(() => pending.delete(key));
       pending.set(key, p);
     }
     await p;

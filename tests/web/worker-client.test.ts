@@ -11,6 +11,8 @@ import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChat, getChat, startTurn, updateGeneration } from "../../server/db-queries/chats";
 import { LoraLandError } from "../../server/errors";
+import { seedCatalog } from "../../db/seed";
+import { parseEnv } from "../../server/env";
 import { runEval } from "../../server/eval/runner";
 import { loadTaskCards } from "../../server/eval/tasks";
 import { generateText, workerStatus } from "../../server/inference/client";
@@ -18,7 +20,10 @@ import { countTokens, streamGeneration, WorkerError, type StreamEvent, type Work
 import { StreamHub, type RunChunk } from "../../server/inference/stream-hub";
 import { LimitExceededError } from "../../server/limits";
 import { createCallerFactory, createTRPCRouter, publicProcedure, type TRPCContext } from "../../server/trpc";
+import { ensureCatalogHubAdapters } from "../../server/inference/hub-adapters";
+import { ROOT } from "../worker/worker-helpers";
 import { openPglite, type TestDb } from "./chats-harness";
+import { openMigratedPglite } from "./db-harness";
 
 const sse = (res: http.ServerResponse, payload: unknown) => res.write(`data: ${typeof payload === "string" ? payload : JSON.stringify(payload)}\n\n`);
 const token = (id: number, text: string) => ({ token: { id, text, logprob: -0.5, special: false }, generated_text: null, details: null });
@@ -222,6 +227,42 @@ describe("a worker that goes silent on a non-streamed request (the eval runner's
     expect((err as Error).message).toMatch(/adapter "mute".*sent nothing for 2 s/);
     expect((requests.get("mute") ?? 0) - before).toBe(1);
   }, 30_000);
+});
+
+describe("a worker that goes silent while registering a catalog Hub repo (a run's first use of it)", () => {
+  it("the registration ends with a 504 after WORKER_IDLE_TIMEOUT_S instead of holding the start for good, and the next start asks again", async () => {
+    const repo = "predibase/jigsaw";
+    let registrations = 0;
+    const held = new Set<http.ServerResponse>();
+    const hubWorker = http.createServer((req, res) => {
+      const json = (body: unknown) => (res.writeHead(200, { "content-type": "application/json" }), res.end(JSON.stringify(body)));
+      if (req.url === "/health") return void res.end("ok");
+      if (req.url === "/info") return void json({ model_id: "mistralai/Mistral-7B-v0.1", adapter_sources: ["local", "hub"] });
+      if (req.url === "/adapters" && req.method === "GET") return void json([]);
+      if (req.url === "/adapters" && req.method === "POST") {
+        registrations++;
+        held.add(res); // says nothing, holds the connection
+        return;
+      }
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => hubWorker.listen(0, "127.0.0.1", r));
+    const h = await openMigratedPglite();
+    try {
+      await seedCatalog(h.db, { root: ROOT });
+      const env = parseEnv({ INFERENCE_URL: `http://127.0.0.1:${(hubWorker.address() as AddressInfo).port}`, WORKER_IDLE_TIMEOUT_S: "2" });
+      const err = await ensureCatalogHubAdapters(h.db, env, [repo]).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 504, errorType: "worker_timeout", code: "GATEWAY_TIMEOUT" });
+      expect((err as Error).message).toMatch(/sent nothing for 2 s.*\/adapters.*WORKER_IDLE_TIMEOUT_S/);
+      // not left pending: a later start registers again
+      await expect(ensureCatalogHubAdapters(h.db, env, [repo])).rejects.toMatchObject({ errorType: "worker_timeout" });
+      expect(registrations).toBe(2);
+    } finally {
+      for (const res of held) res.destroy();
+      await new Promise<void>((r) => hubWorker.close(() => r()));
+      await h.close();
+    }
+  }, 60_000);
 });
 
 describe("malformed worker answers are errors, never results", () => {
