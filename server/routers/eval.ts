@@ -2,11 +2,12 @@
 import { TRPCError } from "@trpc/server";
 import { z } from "zod";
 import { getCatalogAdapter } from "../db-queries/catalog";
-import { getEvalResult, getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns, pairedExamples, resultScores, setHeadlineResult } from "../db-queries/evals";
+import { getEvalResult, getEvalRun, ingestEvalRun, listAdapterResults, listEvalExamples, listEvalRuns, pairedExamples, setHeadlineResult } from "../db-queries/evals";
 import { inferenceUrl } from "../env";
 import { LoraLandError } from "../errors";
-import { bootstrapMean, pairedBootstrap, type Interval } from "../eval/bootstrap";
+import { pairedBootstrap } from "../eval/bootstrap";
 import { adapterCard, isFullRun } from "../eval/headline";
+import { resultIntervals } from "../eval/result-intervals";
 import { checkIngestRun, ingestRunSchema } from "../eval/ingest";
 import { cancelWebRun, runningWebRun, startWebRun, watchRun } from "../eval/run-manager";
 import { loadTaskCards, loadTestExamples } from "../eval/tasks";
@@ -20,9 +21,6 @@ function withoutOwner<T extends { ownerId: string | null }>(run: T): Omit<T, "ow
   delete copy.ownerId;
   return copy as Omit<T, "ownerId">;
 }
-
-/** 95% bootstrap intervals of stored results by database and result id (oldest dropped past 2000). */
-const intervalCache = new WeakMap<object, Map<number, { ci: Interval | null; baseCi: Interval | null }>>();
 
 const slug = z.string().min(1, "slug is required").max(200, "slug is too long");
 /** a row id (int4 columns: a larger number is a 400 naming the field, not a database error) */
@@ -60,19 +58,12 @@ export const evalRouter = createTRPCRouter({
    */
   results: publicProcedure.input(z.object({ slug })).query(async ({ ctx, input }) => {
     const results = await listAdapterResults(ctx.db, { slug: input.slug });
-    // a result's examples never change once stored: its intervals are computed once per process
-    let intervals = intervalCache.get(ctx.db);
-    if (!intervals) intervalCache.set(ctx.db, (intervals = new Map()));
-    const missing = results.filter((r) => !intervals.has(r.id)).map((r) => r.id);
-    for (const [id, s] of await resultScores(ctx.db, { resultIds: missing })) {
-      const base = s.baseScore.every((x) => x !== null) ? (s.baseScore as number[]) : [];
-      if (intervals.size >= 2000) intervals.delete(intervals.keys().next().value!);
-      intervals.set(id, { ci: bootstrapMean(s.score, { seed: id }), baseCi: bootstrapMean(base, { seed: id }) });
-    }
+    // the catalog's measured figures show the same intervals (server/eval/result-intervals.ts)
+    const intervals = await resultIntervals(ctx.db, results.map((r) => r.id));
     const runningRunId = runningWebRun();
     const running = runningRunId === null ? null : await getEvalRun(ctx.db, { id: runningRunId });
     return {
-      results: results.map(({ run: { ownerId, ...run }, ...r }) => ({ ...r, run, ...intervals!.get(r.id)!, mine: ownerId !== null && ownerId === ctx.ownerId })),
+      results: results.map(({ run: { ownerId, ...run }, ...r }) => ({ ...r, run, ...intervals.get(r.id)!, mine: ownerId !== null && ownerId === ctx.ownerId })),
       runningRunId,
       /** may the caller cancel the running run (its owner, or the admin)? */
       canCancel: running !== null && (ctx.admin === true || (running.ownerId !== null && running.ownerId === ctx.ownerId)),
