@@ -340,7 +340,7 @@ function completionTokens(choice: CompletionChoice): StreamToken[] {
   return text ? [{ type: "token", id: -1, text, logprob: null, special: false }] : [];
 }
 
-/** Token count of a prompt, as the worker's tokenizer sees it (LoRAX/TGI `POST /tokenize`). */
+/** Token count of a prompt, as the worker's tokenizer sees it (LoRAX/TGI `POST /tokenize`); a silent worker is a 504 after the target's idle timeout. */
 export async function countTokens(target: WorkerTarget, text: string, signal?: AbortSignal): Promise<number> {
-  return requestJson(`${trimSlash(target.baseUrl)}/tokenize`, tokenizeSchema, { method: "POST", body: JSON.stringify({ inputs: text }), signal });
+  return requestJson(`${trimSlash(target.baseUrl)}/tokenize`, tokenizeSchema, { method: "POST", body: JSON.stringify({ inputs: text }), signal, idleTimeoutMs: target.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS });
 }

@@ -229,8 +229,8 @@ describe("a worker that goes silent on a non-streamed request (the eval runner's
   }, 30_000);
 });
 
-describe("a worker that goes silent while registering a catalog Hub repo (a run's first use of it)", () => {
-  it("the registration ends with a 504 after WORKER_IDLE_TIMEOUT_S instead of holding the start for good, and the next start asks again", async () => {
+describe("a worker that goes silent while registering a catalog Hub repo (a run's first use of it), or counting tokens", () => {
+  it("the registration ends with a 504 after WORKER_IDLE_TIMEOUT_S instead of holding the start for good, and the next start asks again; so does a token count", async () => {
     const repo = "predibase/jigsaw";
     let registrations = 0;
     const held = new Set<http.ServerResponse>();
@@ -239,8 +239,8 @@ describe("a worker that goes silent while registering a catalog Hub repo (a run'
       if (req.url === "/health") return void res.end("ok");
       if (req.url === "/info") return void json({ model_id: "mistralai/Mistral-7B-v0.1", adapter_sources: ["local", "hub"] });
       if (req.url === "/adapters" && req.method === "GET") return void json([]);
-      if (req.url === "/adapters" && req.method === "POST") {
-        registrations++;
+      if ((req.url === "/adapters" && req.method === "POST") || req.url === "/tokenize") {
+        if (req.url === "/adapters") registrations++;
         held.add(res); // says nothing, holds the connection
         return;
       }
@@ -257,6 +257,8 @@ describe("a worker that goes silent while registering a catalog Hub repo (a run'
       // not left pending: a later start registers again
       await expect(ensureCatalogHubAdapters(h.db, env, [repo])).rejects.toMatchObject({ errorType: "worker_timeout" });
       expect(registrations).toBe(2);
+      // the playground's token count from the same silent worker: a 504 too, not a request left open
+      await expect(countTokens({ baseUrl: env.INFERENCE_URL!, protocol: "lorax", idleTimeoutMs: 2_000 }, "hello")).rejects.toMatchObject({ status: 504, errorType: "worker_timeout" });
     } finally {
       for (const res of held) res.destroy();
       await new Promise<void>((r) => hubWorker.close(() => r()));
