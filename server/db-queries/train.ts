@@ -228,3 +228,15 @@ export async function openRunsOnDataset(db: Db, { id }: { id: string }): Promise
     .where(and(inArray(trainRuns.status, ["queued", "running"]), sql`${trainRuns.dataset}->>'kind' = 'upload'`, sql`${trainRuns.dataset}->>'id' = ${id}`));
   return rows.map((r) => r.id);
 }
+
+/** Queued or running runs of an owner, and of everyone. */
+export async function openRunCounts(db: Db, { ownerId }: { ownerId: string | null }): Promise<{ mine: number; all: number }> {
+  const [row] = await db
+    .select({
+      mine: sql<number>`count(*) filter (where ${ownerId === null ? sql`false` : sql`${trainRuns.ownerId} = ${ownerId}`})`.mapWith(Number),
+      all: sql<number>`count(*)`.mapWith(Number),
+    })
+    .from(trainRuns)
+    .where(inArray(trainRuns.status, ["queued", "running"]));
+  return { mine: row?.mine ?? 0, all: row?.all ?? 0 };
+}

@@ -11,7 +11,7 @@ import { z } from "zod";
 import { PROJECTIONS } from "../../inference/adapters/lora-weights";
 import { ADAPTER_ID } from "../../app/api/adapters/peft-upload";
 import { adapterSlugTaken } from "../db-queries/evals";
-import { createTrainRun, getTrainRun, listTrainDatasets, listTrainPoints, listTrainRuns, queuedRunIds, adapterSlugReserved, removeTrainDataset, getTrainDataset, openRunsOnDataset } from "../db-queries/train";
+import { createTrainRun, getTrainRun, listTrainDatasets, listTrainPoints, listTrainRuns, queuedRunIds, adapterSlugReserved, removeTrainDataset, getTrainDataset, openRunsOnDataset, openRunCounts } from "../db-queries/train";
 import { inferenceUrl } from "../env";
 import { LoraLandError } from "../errors";
 import { servedModelId, WorkerError } from "../inference/client";
@@ -23,6 +23,10 @@ import { buildRunConfig, defaultRunConfig, plannedSteps } from "../train/plan";
 import { pointView, runView } from "../train/view";
 import { TrainDataError } from "../../inference/train/dataset";
 import fs from "node:fs/promises";
+
+/** queued + running runs one owner may have, and everyone together */
+export const MAX_OPEN_RUNS_PER_OWNER = 3;
+export const MAX_OPEN_RUNS = 50;
 
 /** a row id (int4 columns: a larger number is a 400 naming the field, not a database error) */
 const dbId = z.number().int("must be an integer").min(1, "must be ≥ 1").max(2_147_483_647, "must be ≤ 2147483647");
@@ -116,6 +120,10 @@ export const trainRouter = createTRPCRouter({
       if (ctx.env.INFERENCE_URL) throw new LoraLandError("PRECONDITION_FAILED", "training needs the base model's weights on this machine: it runs with the built-in worker only (INFERENCE_URL is set)");
       // npm start's MODEL_REPO: the worker serves a Hub model, training would use MODEL_DIR's
       if (process.env.MODEL_REPO?.trim()) throw new LoraLandError("PRECONDITION_FAILED", "training uses MODEL_DIR's weights, but the worker serves MODEL_REPO: unset MODEL_REPO and point MODEL_DIR at that model to train on it");
+      // one machine trains them one by one: an owner may hold a few places in the queue, not all of it
+      const open = await openRunCounts(ctx.db, { ownerId: ctx.ownerId });
+      if (open.mine >= MAX_OPEN_RUNS_PER_OWNER) throw new LoraLandError("TOO_MANY_REQUESTS", `you already have ${open.mine} training runs queued or running (at most ${MAX_OPEN_RUNS_PER_OWNER}): wait for one to finish or cancel one`, { retryAfterS: 60 });
+      if (open.all >= MAX_OPEN_RUNS) throw new LoraLandError("TOO_MANY_REQUESTS", `${open.all} training runs are queued or running on this server (at most ${MAX_OPEN_RUNS}): try again later`, { retryAfterS: 60 });
       const ds = await resolveDataset(ctx.db, input.dataset, ctx, { dataDir: ctx.env.DATA_DIR });
       const { stored } = buildRunConfig(input.config, { modelDir: ctx.env.MODEL_DIR, datasetFile: ds.file, outputDir: "/tmp/loraland-train-check" }, ds.card);
       const preview = await previewOffLoop({ file: ds.file, modelDir: ctx.env.MODEL_DIR, promptTemplate: stored.prompt_template, outputColumn: stored.output_column, maxLength: stored.trainer.max_length }, 0).catch(asBadDataset);

@@ -152,6 +152,10 @@ describe.each(drivers)("train router ($name)", ({ name, open }) => {
     await expect(caller(owner1).train.deleteDataset({ id: up.id })).rejects.toThrow(new RegExp(`^id: training run #${d.id} still uses this dataset`));
     await caller(owner1).train.cancel({ runId: d.id });
     await caller(owner1).train.deleteDataset({ id: up.id });
+    // an owner holds at most 3 places (queued or running)
+    const more = [await caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: SHORT }), await caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: SHORT })];
+    await expect(caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: SHORT })).rejects.toThrow(/^you already have 3 training runs queued or running \(at most 3\)/);
+    for (const m of more) await caller(owner1).train.cancel({ runId: m.id });
 
     // the owner cancels it once it trains
     await follow(caller(owner1), a.id, (e) => e.run.step >= 1);
