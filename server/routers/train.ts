@@ -141,7 +141,8 @@ export const trainRouter = createTRPCRouter({
         config: stored,
         dataset: input.dataset,
         datasetName: ds.name,
-        taskCard: ds.card?.slug ?? null,
+        // the harness evaluates with the card's template: a run trained on another one is not scored by it
+        taskCard: ds.card && stored.prompt_template === ds.card.prompt_template && stored.output_column === ds.card.output_column ? ds.card.slug : null,
         rowAccounting: preview.accounting,
         baseModelId,
         adapterSlug: slug,

@@ -156,6 +156,10 @@ describe.each(drivers)("train router ($name)", ({ name, open }) => {
     const more = [await caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: SHORT }), await caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: SHORT })];
     await expect(caller(owner1).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: SHORT })).rejects.toThrow(/^you already have 3 training runs queued or running \(at most 3\)/);
     for (const m of more) await caller(owner1).train.cancel({ runId: m.id });
+    // the demo task's split with another template: no task card (its eval renders the card's template)
+    const custom = await caller(owner2).train.start({ dataset: { kind: "demo", task: "sentiment" }, config: { ...SHORT, prompt_template: "Review: {review}\nSentiment:" } });
+    expect(custom).toMatchObject({ status: "queued", taskCard: null });
+    await caller(owner2).train.cancel({ runId: custom.id });
 
     // the owner cancels it once it trains
     await follow(caller(owner1), a.id, (e) => e.run.step >= 1);
