@@ -541,7 +541,7 @@ Napi::Value TrDropFwd(const Napi::CallbackInfo& info) {
   const size_t T = x_len / k;
   NEED(h_len >= T * r, "trDropFwd: array too small")
   if (!drops_ok(env, drops, drops_len, T * k)) return env.Undefined();
-  tk(info)->drop_fwd(h, x, a, drops, (int)drops_len, k, r);
+  tk(info)->drop_fwd(&inst(info)->pool, h, x, a, drops, (int)drops_len, k, r);
   return env.Undefined();
 }
 
@@ -553,7 +553,7 @@ Napi::Value TrDropBwd(const Napi::CallbackInfo& info) {
   const size_t T = x_len / k;
   NEED(dxl_len >= T * k && dh_len >= T * r, "trDropBwd: array too small")
   if (!drops_ok(env, drops, drops_len, T * k)) return env.Undefined();
-  tk(info)->drop_bwd(ga, dxl, dh, x, drops, (int)drops_len, k, r, (float)alpha);
+  tk(info)->drop_bwd(&inst(info)->pool, ga, dxl, dh, x, drops, (int)drops_len, k, r, (float)alpha);
   return env.Undefined();
 }
 

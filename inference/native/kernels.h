@@ -58,9 +58,9 @@ struct TrainKernels {
   void (*attn_bwd)(Pool*, float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                    const float* q, const float* k, const float* v, const int32_t* seq_starts, int nseq, int nh,
                    int nkv, int d, int window, float scale);
-  void (*drop_fwd)(float* h, const float* x, const float* a, const int32_t* drops, int nd, int k, int r);
-  void (*drop_bwd)(float* ga, float* dxl, const float* dh, const float* x, const int32_t* drops, int nd, int k, int r,
-                   float alpha);
+  void (*drop_fwd)(Pool*, float* h, const float* x, const float* a, const int32_t* drops, int nd, int k, int r);
+  void (*drop_bwd)(Pool*, float* ga, float* dxl, const float* dh, const float* x, const int32_t* drops, int nd, int k,
+                   int r, float alpha);
   void (*cross_entropy)(Pool*, float* logits, const int32_t* targets, double* loss, int rows, int vocab, float weight);
 };
 
