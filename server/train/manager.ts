@@ -91,6 +91,45 @@ export function runDir(dataDir: string, id: number): string {
 }
 
 const ENDED: TrainRunStatus[] = ["done", "failed", "cancelled"];
+/** the training process of a run, noted in its folder (a restarted server waits for the old one) */
+const PID_FILE = "trainer.pid";
+
+/** Is `pid` a training process (server/train/child.ts) still running? Linux's /proc says; elsewhere: any live process. */
+function trainerAlive(pid: number): { alive: boolean; sure: boolean } {
+  try {
+    return { alive: fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(path.join("server", "train", "child.ts")), sure: true };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT" && fs.existsSync("/proc/self")) return { alive: false, sure: true };
+  }
+  try {
+    process.kill(pid, 0);
+    return { alive: true, sure: false };
+  } catch (e) {
+    return { alive: (e as NodeJS.ErrnoException).code === "EPERM", sure: false };
+  }
+}
+
+/** Wait until the training process noted in `pidFile` is gone (SIGKILL after `ms` when it surely is one). */
+async function waitForPrevious(pidFile: string, ms: number): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(fs.readFileSync(pidFile, "utf8"));
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || pid === process.pid) return;
+  const deadline = Date.now() + ms;
+  while (trainerAlive(pid).alive && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  const now = trainerAlive(pid);
+  if (now.alive && now.sure) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
 
 export class TrainManager {
   readonly opts: Required<Omit<TrainManagerOptions, "childEnv" | "log" | "evalLimit">> & Pick<TrainManagerOptions, "childEnv" | "evalLimit"> & { log: (line: string) => void };
@@ -190,12 +229,15 @@ export class TrainManager {
     }
     fs.mkdirSync(dir, { recursive: true });
     await recordTrainProgress(this.db, { id: row.id, leaseMs: this.opts.leaseMs, checkpointDir: dir });
+    // a previous server's training process saves a checkpoint and ends once that server is gone: wait for it
+    await waitForPrevious(path.join(dir, PID_FILE), 30_000);
 
     const child = spawn(process.execPath, ["--import", "tsx", path.join(/*turbopackIgnore: true*/ this.opts.root, "server", "train", "child.ts")], {
       cwd: this.opts.root,
       env: { ...process.env, ...this.opts.childEnv },
       stdio: ["ignore", "ignore", "pipe", "ipc"],
     });
+    if (child.pid !== undefined) fs.writeFileSync(path.join(dir, PID_FILE), String(child.pid));
     try {
       if (child.pid !== undefined && this.opts.nice) os.setPriority(child.pid, this.opts.nice);
     } catch {
