@@ -25,9 +25,9 @@ export interface UploadOption {
 }
 
 const ACCEPT = /\.(csv|jsonl|json|ndjson)(\.gz)?$/i;
-const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 /** 312 B, 4.2 kB, 1.3 MB */
-const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} kB` : mb(n));
+const size = (n: number) => (n < 1000 ? `${n} B` : n < 1e6 ? `${(n / 1000).toFixed(1)} kB` : mb(n));
 
 /** POST the file with upload progress; resolves with the status and the JSON body. */
 function postWithProgress(file: File, onProgress: (loaded: number, total: number) => void): Promise<{ status: number; json: { id?: string; error?: string } }> {
@@ -160,7 +160,7 @@ export function DatasetPicker({
         )}
         <label className="flex cursor-pointer flex-col items-center gap-1 rounded-lg border-2 border-dashed border-slate-300 p-4 text-center text-sm hover:bg-slate-50 dark:border-slate-700 dark:hover:bg-slate-900">
           <span className="font-medium text-brand-700 dark:text-brand-100">{busy ? "Uploading…" : "Upload a CSV or JSONL file"}</span>
-          <span className="text-xs text-slate-500">.csv (with a header row) or .jsonl, optionally .gz, up to {Math.round(maxBytes / 1024 / 1024)} MB</span>
+          <span className="text-xs text-slate-500">.csv (with a header row) or .jsonl, optionally .gz, up to {Math.round(maxBytes / 1e6)} MB</span>
           <input
             type="file"
             className="sr-only"

@@ -81,7 +81,15 @@ function EvalScore({ run }: { run: Run }) {
         )}
       </h4>
       {mine && !pending ? (
-        <ScoreBars score={mine.score} baseScore={mine.baseScore} metric={mine.metric} baseModel={run.baseModelId} ci={mine.ci} baseCi={mine.baseCi} />
+        <>
+          <ScoreBars score={mine.score} baseScore={mine.baseScore} metric={mine.metric} baseModel={run.baseModelId} ci={mine.ci} baseCi={mine.baseCi} />
+          {mine.baseScore !== null && (
+            <p className={`text-sm font-medium ${mine.score > mine.baseScore ? "text-emerald-700 dark:text-emerald-400" : "text-slate-600 dark:text-slate-300"}`} data-testid="train-eval-lift">
+              {mine.score > mine.baseScore ? "Beats" : mine.score < mine.baseScore ? "Trails" : "Ties"} the base model
+              {mine.score !== mine.baseScore && ` by ${(Math.abs(mine.score - mine.baseScore) * 100).toFixed(1)} points`} on the held-out test split.
+            </p>
+          )}
+        </>
       ) : (
         <div className="space-y-1 text-sm text-slate-600 dark:text-slate-300">
           <p>{pending ? `The eval harness is scoring the adapter and the base model (eval run #${lastEval})…` : "Waiting for the eval harness to start…"}</p>

@@ -94,7 +94,7 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     const bigDir = fs.mkdtempSync(path.join(os.tmpdir(), "loraland-train-big-"));
     const big = path.join(bigDir, "big.jsonl");
     fs.writeFileSync(big, "");
-    fs.truncateSync(big, 51 * 1024 * 1024); // sparse: 51 MB of zero bytes
+    fs.truncateSync(big, 51_000_000); // sparse: 51 MB of zero bytes
     try {
       await p.getByTestId("train-upload-input").setInputFiles(big);
       expect(await p.getByTestId("train-dataset-error").textContent()).toBe("dataset: big.jsonl is 51.0 MB, over the 50.0 MB limit");
@@ -199,6 +199,14 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     await expect.poll(() => attr(page, "train-eval", "data-state"), { timeout: 600_000, interval: 2000 }).toBe("scored");
     expect(await page.getByTestId("score-fine-tuned").textContent()).toMatch(/^\d+\.\d%$/);
     expect(await page.getByTestId("score-base").textContent()).toMatch(/^\d+\.\d%$/);
+    const [ft, base] = [await page.getByTestId("score-fine-tuned").textContent(), await page.getByTestId("score-base").textContent()].map((t) => parseFloat(t!));
+    const lift = await page.getByTestId("train-eval-lift").textContent();
+    if (ft! > base!) {
+      const by = /^Beats the base model by (\d+\.\d) points on the held-out test split\.$/.exec(lift!);
+      expect(by, lift!).not.toBeNull();
+      expect(Math.abs(parseFloat(by![1]!) - (ft! - base!))).toBeLessThanOrEqual(0.11); // both from rounded figures
+    } else expect(lift).toMatch(/^(Trails|Ties) the base model/);
+    process.stderr.write(`[train e2e] 256-row adapter ${ft}% vs base ${base}% on the sentiment test split\n`);
 
     for (const [label, opts] of [
       ["desktop-light", { viewport: { width: 1280, height: 900 }, colorScheme: "light" as const }],
@@ -209,13 +217,21 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
       const shot = await browser.newContext({ ...opts, storageState: await context.storageState() });
       const p = await shot.newPage();
       await p.goto(`${server.url}/train?run=${id}`);
-      await p.getByTestId("train-eval").getByTestId("score-base").waitFor();
+      await p
+        .getByTestId("train-eval")
+        .getByTestId("score-base")
+        .waitFor({ timeout: 60_000 })
+        .catch(async (err: unknown) => {
+          await p.screenshot({ path: path.join(SHOTS, `train-${label}-failed.png`), fullPage: true });
+          throw new Error(`${label}: no score on the run page: ${(err as Error).message}\n${await p.locator("#train-run-panel").innerText().catch(() => "(no run panel)")}`);
+        });
       await p.getByTestId("train-demo-sentiment").click();
       await p.getByTestId("train-preview-row").first().waitFor({ timeout: 120_000 });
       await p.evaluate(() => window.scrollTo(0, 0));
       expect(await p.evaluate(() => document.documentElement.scrollWidth), label).toBeLessThanOrEqual(opts.viewport.width);
       await p.screenshot({ path: path.join(SHOTS, `train-${label}.png`), fullPage: true });
-      await p.screenshot({ path: path.join(SHOTS, `train-${label}-top.png`) });
+      // the top: the finished run whole (what docs/screenshots/train*.png show)
+      await p.screenshot({ path: path.join(SHOTS, `train-${label}-top.png`), fullPage: true, clip: { x: 0, y: 0, width: opts.viewport.width, height: opts.viewport.width < 500 ? 1300 : 1000 } });
       await shot.close();
     }
 
@@ -225,12 +241,14 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     await card.waitFor();
     expect(await card.getByTestId("trained-here").getAttribute("href")).toBe(`/train?run=${id}`);
     expect(await card.getByTestId("run-badge").getAttribute("data-state")).toBe("runnable");
+    await card.screenshot({ path: path.join(SHOTS, "train-catalog-card.png") });
     expect(await page.locator('[data-testid="adapter-card"][data-slug="sentiment-long"]').count()).toBe(0);
     await page.goto(`${server.url}/adapters/sentiment-tiny`);
     expect(await page.getByTestId("trained-here-detail").textContent()).toContain(`run #${id}`);
     const config = await page.getByTestId("trained-here-config").textContent();
     expect(config).toContain("  r: 4");
     expect(config).toContain("  max_examples: 256");
+    await page.screenshot({ path: path.join(SHOTS, "train-adapter-page.png"), fullPage: true });
 
     // Compare with base: the new adapter and the base model side by side, both answer
     await page.goto(`${server.url}/train?run=${id}`);
