@@ -11,6 +11,7 @@ import { emptyPane, type PaneView } from "../playground/run-state";
 import { BASE, setupQuery } from "../playground/url-state";
 import { paramsText } from "../history/errors";
 import { useOutputKinds } from "../history/output-kinds";
+import { VersionNav } from "../history/versions";
 
 /** The snapshot's setup as a page link; adapter ids of the demo worker are also its catalog slugs. */
 export function snapshotHref(s: ShareSnapshot, autorun: boolean): string {
@@ -50,6 +51,7 @@ export function SharedView({ slug, title, snapshot, createdAt, mine }: { slug: s
   const hydrated = useHydrated();
   const revoke = useMutation(trpc.shares.revoke.mutationOptions({ onSuccess: () => setRevoked(true) }));
   const cols = Math.min(3, snapshot.settings.adapters.length);
+  const groups = groupTurns(snapshot.turns);
   return (
     <article className="flex flex-col gap-4" data-testid="shared-view">
       <header className="flex flex-wrap items-center gap-3">
@@ -69,19 +71,43 @@ export function SharedView({ slug, title, snapshot, createdAt, mine }: { slug: s
       <p className="text-sm text-slate-600 dark:text-slate-400">
         Parameters: <code className="text-xs break-all">{paramsText(snapshot.settings.params)}</code>
       </p>
-      {snapshot.turns.map((t, i) => (
-        <section key={i} className="flex flex-col gap-2">
-          <details open={snapshot.turns.length === 1 || i === snapshot.turns.length - 1} className="rounded border border-slate-200 dark:border-slate-800">
-            <summary className="cursor-pointer px-2 py-1 text-xs text-slate-600">Prompt{snapshot.turns.length > 1 ? ` (turn ${i + 1})` : ""}</summary>
-            <pre data-testid="shared-prompt" className="max-h-60 overflow-auto whitespace-pre-wrap px-2 py-1 font-mono text-xs">{t.prompt}</pre>
-          </details>
-          <div className={`grid grid-cols-1 gap-3 ${cols === 3 ? "md:grid-cols-3" : cols === 2 ? "md:grid-cols-2" : ""}`}>
-            {t.panes.map((p, j) => (
-              <OutputPane key={j} testId="shared-pane" label={p.adapterId ?? "Base model"} pane={storedPane(p)} startedAt={null} showTokens={false} outputKind={kindOf(p.adapterId)} />
-            ))}
-          </div>
-        </section>
+      {groups.map((group, i) => (
+        <SharedTurn key={i} group={group} label={groups.length > 1 ? ` (turn ${i + 1})` : ""} open={groups.length === 1 || i === groups.length - 1} cols={cols} kindOf={kindOf} />
       ))}
     </article>
+  );
+}
+
+type Turn = ShareSnapshot["turns"][number];
+
+/** Consecutive turns with the same prompt and inputs: reruns, shown as versions of one answer (as history shows them). */
+function groupTurns(turns: Turn[]): Turn[][] {
+  const groups: Turn[][] = [];
+  const same = (a: Turn, b: Turn) => a.prompt === b.prompt && JSON.stringify(a.inputs ?? null) === JSON.stringify(b.inputs ?? null);
+  for (const t of turns) {
+    const last = groups.at(-1);
+    if (last && same(last[0]!, t)) last.push(t);
+    else groups.push([t]);
+  }
+  return groups;
+}
+
+function SharedTurn({ group, label, open, cols, kindOf }: { group: Turn[]; label: string; open: boolean; cols: number; kindOf: ReturnType<typeof useOutputKinds> }) {
+  // the newest version first, as history and the playground show it
+  const [version, setVersion] = useState(group.length - 1);
+  const t = group[version]!;
+  return (
+    <section className="flex flex-col gap-2" data-testid="shared-turn">
+      <details open={open} className="rounded border border-slate-200 dark:border-slate-800">
+        <summary className="cursor-pointer px-2 py-1 text-xs text-slate-600 dark:text-slate-400">Prompt{label}</summary>
+        <pre data-testid="shared-prompt" className="max-h-60 overflow-auto whitespace-pre-wrap px-2 py-1 font-mono text-xs">{t.prompt}</pre>
+      </details>
+      <VersionNav index={version} count={group.length} onChange={setVersion} />
+      <div className={`grid grid-cols-1 gap-3 ${cols === 3 ? "md:grid-cols-3" : cols === 2 ? "md:grid-cols-2" : ""}`}>
+        {t.panes.map((p, j) => (
+          <OutputPane key={j} testId="shared-pane" label={p.adapterId ?? "Base model"} pane={storedPane(p)} startedAt={null} showTokens={false} outputKind={kindOf(p.adapterId)} />
+        ))}
+      </div>
+    </section>
   );
 }

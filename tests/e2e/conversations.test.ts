@@ -3,7 +3,8 @@
  * Regenerate keeps versions (‹ 1/3 ›) and the reruns of one prompt are one history chat whose
  * turns are grouped as versions; the chat is titled by the user's input, not the template's
  * instruction; rename, delete and "clear all" from the history list; the history drawer on a phone;
- * Chat mode's system prompt on a model with Mistral's [INST] template.
+ * Chat mode's system prompt on a model with Mistral's [INST] template; a shared link shows the reruns
+ * as versions of one turn.
  * Screenshots (desktop and a 390 px phone, light and dark) go to /tmp/h11.
  */
 import fs from "node:fs";
@@ -65,6 +66,22 @@ describe.runIf(browserAvailable())("conversations in Chromium", () => {
     await expect(shownText(page)).resolves.toBe(texts[0]);
     await expect(page.getByTestId("version-prev").isDisabled()).resolves.toBe(true);
     await page.screenshot({ path: path.join(SHOTS, "playground-versions-desktop-light.png") });
+
+    // the shared link shows the reruns as versions of one turn too, newest first
+    await page.click('[data-testid="share"]');
+    const link = await page.getByTestId("share-url").inputValue();
+    await page.keyboard.press("Escape");
+    const shared = await context.newPage();
+    await shared.goto(link);
+    await shared.getByTestId("shared-view").waitFor();
+    await expect(shared.getByTestId("shared-turn").count()).resolves.toBe(1);
+    await expect(shared.getByTestId("version-count").textContent()).resolves.toBe("3/3");
+    const sharedText = async () => (await shared.getByTestId("shared-pane").getByTestId("raw-output").textContent()) ?? "";
+    await expect(sharedText()).resolves.toBe(texts[2]);
+    await shared.getByTestId("version-prev").click();
+    await expect(shared.getByTestId("version-count").textContent()).resolves.toBe("2/3");
+    await expect(sharedText()).resolves.toBe(texts[1]);
+    await shared.close();
 
     // one chat (the reruns joined it), titled by the review, with its three turns as versions
     await expect.poll(() => page.getByTestId("history-item").allTextContents(), { timeout: 20_000 }).toEqual([`▸${REVIEW}`]);
