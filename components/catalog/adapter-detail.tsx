@@ -50,7 +50,7 @@ export function AdapterDetail({ slug }: { slug: string }) {
                 {a.dataset}
               </a>
             ) : (
-              a.dataset || a.trainedHere?.datasetName
+              a.dataset || a.trainedHere?.datasetName || <span className="text-slate-500">not given</span>
             )}
           </dd>
           <dt className="text-slate-500">Base model</dt>
@@ -232,7 +232,7 @@ export function AdapterDetail({ slug }: { slug: string }) {
           <h2 id="samples-heading" className="text-lg font-semibold">
             Sample inputs
           </h2>
-          <p className="text-sm text-slate-600 dark:text-slate-300">The first rows of the held-out test split.</p>
+          <p className="text-sm text-slate-600 dark:text-slate-300">{a.collection === "user" ? "Given by whoever added this adapter." : "The first rows of the held-out test split."}</p>
           <ol className="space-y-3" data-testid="sample-inputs">
             {a.sampleInputs.map((row, i) => (
               <li key={i} className="rounded-lg border border-slate-200 p-3 text-sm dark:border-slate-800">

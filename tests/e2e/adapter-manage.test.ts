@@ -228,6 +228,12 @@ describe.runIf(WORKER_BUILT && browserAvailable())("adapter management in Chromi
     await page.getByTestId("my-adapter-name").fill("Sentiment (my copy)");
     await page.getByTestId("my-adapter-save").click();
     await expect.poll(() => page.getByTestId("my-adapter-title").textContent()).toBe("Sentiment (my copy)");
+    // its page says whose sample inputs these are (not the test split's first rows)
+    await page.goto(`${server.url}/adapters/my-sentiment`);
+    await expect(page.getByTestId("sample-inputs").textContent()).resolves.toContain("The plot dragged, but the acting was superb.");
+    await expect(page.locator("#samples-heading + p").textContent()).resolves.toBe("Given by whoever added this adapter.");
+    await page.goto(`${server.url}/adapters/new`);
+    await page.getByTestId("my-adapter").waitFor();
     for (const [label, opts] of [
       ["desktop-light", { viewport: { width: 1280, height: 900 }, colorScheme: "light" as const }],
       ["desktop-dark", { viewport: { width: 1280, height: 900 }, colorScheme: "dark" as const }],
