@@ -107,4 +107,45 @@ describe.runIf(hasWorker)("training over HTTP on the production server", () => {
     expect(adapter, JSON.stringify(adapter.run)).toMatchObject({ mine: true, collection: "user", promptTemplate: "Review: {review}\nSentiment:", trainedHere: { runId: run!.id, datasetName: "reviews.jsonl" }, run: { runnable: true } });
     expect(fs.existsSync(path.join(web.dataDir, "adapters", "reviews-http", "adapter_model.safetensors"))).toBe(true);
   }, 900_000);
+
+  it("resumes a run from its checkpoint when the web server is killed and restarted (npm start's supervisor)", async () => {
+    const run = await trpc("train.start", {
+      dataset: { kind: "demo", task: "sentiment" },
+      config: { adapter: { r: 4, alpha: 8, target_modules: ["q_proj", "v_proj"] }, trainer: { epochs: 10, batch_size: 16, max_examples: 64, checkpoint_every: 1 } },
+    });
+    const id = run.id as number;
+    const state = async () => {
+      try {
+        return (await trpc("train.run", { id }, "GET")) as { run: { status: string; step: number; error: string | null }; points: { step: number }[] };
+      } catch {
+        return null; // the server is restarting
+      }
+    };
+    for (let i = 0; i < 1200 && ((await state())?.run.step ?? 0) < 3; i++) await new Promise((r) => setTimeout(r, 250));
+    expect((await state())!.run.status).toBe("running");
+
+    // the web server's Next process (not the worker, not the supervisor): found by its PORT
+    const webPid = fs
+      .readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .find((pid) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("web-server.mjs") && fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`PORT=${web.port}`);
+        } catch {
+          return false;
+        }
+      });
+    expect(webPid).toBeDefined();
+    process.kill(Number(webPid), "SIGKILL");
+
+    let last: Awaited<ReturnType<typeof state>> = null;
+    for (let i = 0; i < 2400; i++) {
+      last = await state();
+      if (last && ["done", "failed", "cancelled"].includes(last.run.status)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(last!.run.status, `${last!.run.error}\n${web.output().slice(-3000)}`).toBe("done");
+    expect(web.output()).toMatch(new RegExp(`run #${id}: resuming from its checkpoint at step \\d+`));
+    expect(last!.points.map((p) => p.step)).toEqual([...Array(40).keys()].map((i) => i + 1));
+  }, 900_000);
 });
