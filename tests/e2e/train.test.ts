@@ -35,6 +35,7 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  const pageErrors: string[] = [];
 
   beforeAll(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
@@ -50,6 +51,9 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     }
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // an uncaught error or a hydration mismatch on any page of this context fails the test (the
+    // refusals it provokes on purpose are answers, not page errors)
+    context.on("page", (p) => p.on("pageerror", (e) => pageErrors.push(`${p.url()}: ${e.message}`)));
     page = await context.newPage();
   }, 300_000);
 
@@ -110,6 +114,7 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     await expect.poll(() => p.getByTestId("train-upload-choice").filter({ hasText: "reviews.csv" }).count()).toBe(0);
     expect(await p.getByTestId("train-upload-choice").filter({ hasText: "reviews.jsonl.gz" }).count()).toBe(1);
     await p.close();
+    expect(pageErrors).toEqual([]);
   });
 
   it("sentiment example → a short run queued, trained live, scored, listed as trained here, compared with base", { timeout: 1_200_000 }, async () => {
@@ -177,6 +182,8 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     // another tab cancels run 1 with its Cancel button
     const other = await context.newPage();
     await other.goto(`${server.url}/train?run=${longId}`);
+    await other.getByTestId("train-cancel").waitFor();
+    await other.screenshot({ path: path.join(SHOTS, "train-running.png") });
     await other.getByTestId("train-cancel").click();
     await expect.poll(() => attr(other, "train-run", "data-status"), { timeout: 120_000 }).toBe("cancelled");
     await other.close();
@@ -216,6 +223,7 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     ] as const) {
       const shot = await browser.newContext({ ...opts, storageState: await context.storageState() });
       const p = await shot.newPage();
+      p.on("pageerror", (e) => pageErrors.push(`${label} ${p.url()}: ${e.message}`));
       await p.goto(`${server.url}/train?run=${id}`);
       await p
         .getByTestId("train-eval")
@@ -264,5 +272,6 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     await expect
       .poll(async () => (await panes.evaluateAll((els) => els.map((e) => e.getAttribute("data-status")))).join(","), { timeout: 120_000 })
       .toBe("done,done");
+    expect(pageErrors).toEqual([]);
   });
 });
