@@ -83,7 +83,13 @@ export function EvalView({ slug }: { slug: string }) {
         </section>
       ) : (
         <p className="rounded-xl border border-dashed border-slate-300 p-4 text-sm text-slate-500 dark:border-slate-700" data-testid="eval-empty">
-          No eval run yet. Start one above, or run <code>npm run eval -- --adapters {slug}</code>.
+          {ownTask && adapter.run.runnable ? (
+            <>
+              No eval run yet. Start one above, or run <code>npm run eval -- --adapters {slug}</code>.
+            </>
+          ) : (
+            "No eval run yet."
+          )}
         </p>
       )}
 

@@ -254,6 +254,18 @@ describe.runIf(browserAvailable())("figures measured here, in Chromium", () => {
     await page.screenshot({ path: path.join(OUT, "adapter-measured.png"), fullPage: true });
     await page.close();
   });
+
+  it("an eval page offers no run, and promises none, where the adapter cannot be evaluated", async () => {
+    const page = await browser.newPage();
+    // conllpp: no task card here; sql: its card, but the worker is offline
+    for (const [slug, why] of [["conllpp", "eval-no-task"], ["sql", "eval-not-runnable"]]) {
+      await page.goto(`${server.url}/adapters/${slug}/eval`);
+      await page.getByTestId(why).waitFor();
+      await expect(page.getByTestId("eval-start").count()).resolves.toBe(0);
+      if (slug === "conllpp") await expect(page.getByTestId("eval-empty").textContent()).resolves.toBe("No eval run yet.");
+    }
+    await page.close();
+  });
 });
 
 
