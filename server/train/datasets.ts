@@ -99,6 +99,28 @@ export function tokenizerFor(modelDir: string): Promise<Tokenizer> {
   return t;
 }
 
+/**
+ * The tokenizer with the file's encodings remembered: another max_length (or a template that only
+ * changes the prompt) re-counts the rows without tokenizing every output again. One file's texts
+ * are kept (at most 4M token ids; then it starts over).
+ */
+const memo: { file: string; ids: Map<string, number[]>; size: number } = { file: "", ids: new Map(), size: 0 };
+function memoTokenizer(t: Tokenizer, file: string): Tokenizer {
+  if (memo.file !== file || memo.size > 4_000_000) Object.assign(memo, { file, ids: new Map(), size: 0 });
+  const wrapped = Object.create(t) as Tokenizer;
+  wrapped.encode = (text, opts = {}) => {
+    const key = `${opts.addSpecialTokens === false ? 0 : 1}${text}`;
+    let ids = memo.ids.get(key);
+    if (!ids) {
+      ids = t.encode(text, opts);
+      memo.ids.set(key, ids);
+      memo.size += ids.length;
+    }
+    return ids;
+  };
+  return wrapped;
+}
+
 export interface PreviewRow {
   index: number;
   status: "ok" | "truncated" | "too_long" | "missing_column" | "empty_output";
@@ -165,7 +187,7 @@ export async function previewDataset(a: AccountingInput, limit = 5): Promise<Dat
   const eosId = tokenizer.eosIds[0];
   if (eosId === undefined) throw new LoraLandError("PRECONDITION_FAILED", "the base model's tokenizer has no end-of-sequence token");
   const parsed = datasetRows(a.file);
-  const o = { template: a.promptTemplate, outputColumn: a.outputColumn, maxLength: a.maxLength, tokenizer, eosId };
+  const o = { template: a.promptTemplate, outputColumn: a.outputColumn, maxLength: a.maxLength, tokenizer: memoTokenizer(tokenizer, a.file), eosId };
   const key = JSON.stringify([a.file, parsed.mtimeMs, a.modelDir, a.promptTemplate, a.outputColumn, a.maxLength]);
   let accounting = accountingCache.get(key);
   if (!accounting) {
