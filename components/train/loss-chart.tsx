@@ -63,7 +63,7 @@ export function LossChart({ points, totalSteps }: { points: LossPoint[]; totalSt
             <g key={`y${t}`}>
               <line x1={PAD.left} x2={W - PAD.right} y1={y(t)} y2={y(t)} className="stroke-slate-200 dark:stroke-slate-800" strokeWidth={1} />
               <text x={PAD.left - 6} y={y(t)} dominantBaseline="central" textAnchor="end" fontSize={11} className="fill-slate-500 tabular-nums dark:fill-slate-400">
-                {yMax < 1 ? t.toFixed(2) : t.toFixed(t % 1 === 0 ? 0 : 1)}
+                {Number(t.toPrecision(3))}
               </text>
             </g>
           ))}
@@ -72,6 +72,11 @@ export function LossChart({ points, totalSteps }: { points: LossPoint[]; totalSt
               {t}
             </text>
           ))}
+          {train.length === 0 && (
+            <text x={PAD.left + plotW / 2} y={PAD.top + plotH / 2} textAnchor="middle" dominantBaseline="central" fontSize={13} className="fill-slate-400 dark:fill-slate-500">
+              the curve starts with the first optimizer step
+            </text>
+          )}
           {train.length > 1 && <path d={path(train.map((p) => ({ step: p.step, v: p.loss })))} fill="none" stroke="var(--color-series-ft)" strokeWidth={2} strokeLinejoin="round" />}
           {train.length === 1 && <circle cx={x(train[0]!.step)} cy={y(train[0]!.loss)} r={3} fill="var(--color-series-ft)" />}
           {val.length > 1 && <path d={path(val.map((p) => ({ step: p.step, v: p.valLoss })))} fill="none" stroke="var(--color-series-instruct)" strokeWidth={1.5} strokeDasharray="4 3" />}

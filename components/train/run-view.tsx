@@ -179,6 +179,7 @@ export function RunView({ id }: { id: number }) {
             <span>{pct.toFixed(0)}%</span>
           </div>
           <Bar value={run.step} max={Math.max(1, run.totalSteps)} label="training progress" />
+          {run.status === "running" && run.step === 0 && <p className="text-xs text-slate-500 dark:text-slate-400">Loading the base model and tokenizing the dataset…</p>}
         </div>
       )}
 
