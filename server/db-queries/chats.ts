@@ -19,6 +19,7 @@ import {
   type PromptMode,
   type StoredToken,
 } from "../../db/schema/chats";
+import { storableText } from "./text";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Db = PgDatabase<any, any, any>;
@@ -211,14 +212,12 @@ export interface GenerationPatch {
   finishedAt?: Date | null;
 }
 
-/** A model can emit a NUL (a <0x00> byte token); Postgres stores none, so it is kept as U+FFFD (one UTF-16 unit, lengths unchanged). */
-const noNul = (text: string) => (text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text);
-
+/** A model's output can hold a NUL (storableText: kept as U+FFFD). */
 export async function updateGeneration({ db, id, patch }: { db: Db; id: string; patch: GenerationPatch }) {
   const stored: GenerationPatch = { ...patch };
-  if (patch.output !== undefined) stored.output = noNul(patch.output);
-  if (patch.error) stored.error = noNul(patch.error);
-  if (patch.tokens) stored.tokens = patch.tokens.map((t) => ({ ...t, text: noNul(t.text), ...(t.alternatives ? { alternatives: t.alternatives.map((a) => ({ ...a, text: noNul(a.text) })) } : {}) }));
+  if (patch.output !== undefined) stored.output = storableText(patch.output);
+  if (patch.error) stored.error = storableText(patch.error);
+  if (patch.tokens) stored.tokens = patch.tokens.map((t) => ({ ...t, text: storableText(t.text), ...(t.alternatives ? { alternatives: t.alternatives.map((a) => ({ ...a, text: storableText(a.text) })) } : {}) }));
   await db.update(generations).set(stored).where(eq(generations.id, id));
 }
 

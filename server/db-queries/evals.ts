@@ -8,6 +8,7 @@ import type { Db } from "../../db/client";
 import type { ExampleResult } from "../eval/runner";
 import { adapters, metrics } from "../../db/schema/catalog";
 import { evalExamples, evalResults, evalRuns, type EvalRunOrigin, type EvalThroughput } from "../../db/schema/evals";
+import { storableJson, storableText } from "./text";
 
 export type EvalRunRow = typeof evalRuns.$inferSelect;
 export type EvalResultRow = typeof evalResults.$inferSelect;
@@ -161,10 +162,11 @@ export async function completeEvalRun(
           r.examples.slice(i, i + 500).map((e) => ({
             resultId: result!.id,
             rowIndex: e.index,
-            inputs: e.inputs,
-            reference: e.reference,
-            prediction: e.prediction,
-            basePrediction: e.basePrediction,
+            // what the model answered (and the task's rows) may hold a NUL: stored as U+FFFD
+            inputs: storableJson(e.inputs),
+            reference: storableText(e.reference),
+            prediction: storableText(e.prediction),
+            basePrediction: e.basePrediction === null ? null : storableText(e.basePrediction),
             score: e.score,
             baseScore: e.baseScore,
             correct: isCorrect(r.metric, e.score),

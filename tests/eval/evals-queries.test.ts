@@ -134,6 +134,16 @@ for (const target of databases) {
       expect(await listAdapterResults(t.db, { slug: "ner" })).toEqual([]);
     });
 
+    it("a NUL in what the model answered (or in a row) is stored as U+FFFD, not a failed run", async () => {
+      const run = await createEvalRun(t.db, { origin: "web", modelId: "loraland-mini", workerUrl: "http://w", protocol: "lorax", adapters: ["nul-out"], exampleLimit: 1, concurrency: 1, total: 2 });
+      const r = sqlResult([0], [0]);
+      const ex = { ...r.examples[0]!, inputs: { "q\u0000": "a\u0000" }, prediction: "SELECT \u0000", basePrediction: "\u0000" };
+      await completeEvalRun(t.db, { id: run.id, results: [{ ...r, slug: "nul-out", adapterId: "nul-out", examples: [ex] }], wallMs: 1, requestsPerSecond: 1, throughput: null });
+      const [result] = await listAdapterResults(t.db, { slug: "nul-out" });
+      const [row] = await t.db.select().from(evalExamples).where(eq(evalExamples.resultId, result!.id));
+      expect([row!.prediction, row!.basePrediction, row!.inputs]).toEqual(["SELECT \uFFFD", "\uFFFD", { "q\uFFFD": "a\uFFFD" }]);
+    });
+
     it("an adapter outside the catalog keeps its results but writes no catalog metric", async () => {
       const run = await createEvalRun(t.db, { origin: "web", modelId: "loraland-mini", workerUrl: "http://w", protocol: "lorax", adapters: ["my-upload"], exampleLimit: 1, concurrency: 1, total: 2 });
       await completeEvalRun(t.db, { id: run.id, results: [{ ...sqlResult([1], [0]), slug: "my-upload", adapterId: "my-upload" }], wallMs: 1, requestsPerSecond: 1, throughput: null });
