@@ -98,18 +98,22 @@ export function TrainView({ runId, recipes }: { runId: number | null; recipes: R
   }
 
   const maxLength = Number(draft.trainer.max_length);
-  const previewInput = useDebounced(
-    dataset && draft.prompt_template.trim() !== ""
-      ? {
-          dataset,
-          promptTemplate: draft.prompt_template,
-          outputColumn: draft.output_column.trim() || undefined,
-          maxLength: Number.isInteger(maxLength) && maxLength >= 2 ? maxLength : 512,
-          limit: 3,
-        }
-      : null,
+  // debounced as text: a string that did not change does not render again (an object would, every time)
+  const previewKey = useDebounced(
+    JSON.stringify(
+      dataset && draft.prompt_template.trim() !== ""
+        ? {
+            dataset,
+            promptTemplate: draft.prompt_template,
+            outputColumn: draft.output_column.trim() || undefined,
+            maxLength: Number.isInteger(maxLength) && maxLength >= 2 ? maxLength : 512,
+            limit: 3,
+          }
+        : null,
+    ),
     400,
   );
+  const previewInput = useMemo(() => JSON.parse(previewKey) as { dataset: DatasetChoice; promptTemplate: string; outputColumn?: string; maxLength: number; limit: number } | null, [previewKey]);
   const preview = useQuery({
     ...trpc.train.preview.queryOptions(previewInput ?? { dataset: { kind: "demo", task: "-" } }),
     enabled: previewInput !== null,
