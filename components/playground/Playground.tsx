@@ -53,6 +53,8 @@ export function ModelSelect(props: { value: string; adapters: CatalogAdapter[]; 
         data-testid={props.testId ?? "model-select"}
         value={props.value}
         onChange={(e) => props.onChange(e.target.value)}
+        // a narrow pane cuts the name short: the whole one on hover
+        title={props.value === BASE ? "Base model (no adapter)" : modelLabel(props.value, props.adapters)}
         className={`min-w-0 rounded border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900 ${props.label ? "" : props.wide ? "w-full min-w-0 flex-1" : "w-40 max-w-full"}`}
       >
         <option value={BASE}>Base model (no adapter)</option>

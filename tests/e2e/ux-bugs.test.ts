@@ -314,6 +314,9 @@ describe.runIf(browserAvailable())("first-visit bugs of issue 14 (browser)", () 
       const select = (await page.getByTestId(`pane-model-${i}`).boundingBox())!;
       expect(select.width, `pane ${i}'s picker`).toBeGreaterThan(pane.width * 0.75);
     }
+    // a name cut short by a narrow picker is whole on hover
+    const titles = await Promise.all([0, 1, 2, 3].map((i) => page.getByTestId(`pane-model-${i}`).getAttribute("title")));
+    expect(titles).toEqual(["SQL Generation (WikiSQL style, synthetic)", "Email Spam Detection (SpamAssassin)", "Sentiment Detection (AFINN-scored reviews)", "Base model (no adapter)"]);
     await page.close();
   }, 200_000);
 });
