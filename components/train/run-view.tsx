@@ -64,7 +64,9 @@ function EvalScore({ run }: { run: Run }) {
   if (!run.taskCard) {
     return (
       <p className="text-sm text-slate-500" data-testid="train-eval-none">
-        An uploaded dataset has no test split here, so the adapter is not scored. Pick a task on its page to evaluate it.
+        {run.dataset.kind === "demo"
+          ? `Not scored: the prompt template or output column differs from the ${run.dataset.task} task card's, and its test split is scored with the card's.`
+          : "Not scored: an uploaded dataset has no test split here."}
       </p>
     );
   }

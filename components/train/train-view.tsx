@@ -220,6 +220,18 @@ export function TrainView({ runId, recipes }: { runId: number | null; recipes: R
                 setFormError(null);
               }}
               error={error} columns={columns} baseModel={options.baseModelId ?? "the served base model (worker offline)"} />
+            {demoCard && (draft.prompt_template !== demoCard.promptTemplate || draft.output_column !== demoCard.outputColumn) && (
+              <p className="rounded-md bg-amber-50 p-2 text-sm text-amber-900 dark:bg-amber-950 dark:text-amber-200" data-testid="train-template-changed">
+                The template differs from the {demoCard.task} card&apos;s, so the adapter will not be scored on the test split.{" "}
+                <button
+                  type="button"
+                  className="font-medium underline"
+                  onClick={() => setDraft((d) => ({ ...d, prompt_template: demoCard.promptTemplate, output_column: demoCard.outputColumn }))}
+                >
+                  Use the card&apos;s
+                </button>
+              </p>
+            )}
             <label className="block text-sm" htmlFor="train-name">
               <span className="mb-1 block font-medium">Adapter name (optional)</span>
               <input

@@ -142,11 +142,13 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
     const template = await page.getByTestId("cfg-prompt_template").inputValue();
     await page.getByTestId("cfg-prompt_template").fill(template.replace("{review}", "{text}"));
     await expect.poll(() => attr(page, "train-accounting", "data-usable"), { timeout: 120_000 }).toBe("0");
+    expect(await page.getByTestId("train-template-changed").textContent()).toContain("will not be scored on the test split");
     expect(await page.getByTestId("train-dropped").textContent()).toContain("8,000 missing “text”");
     await page.getByTestId("train-start").click();
     await expect.poll(() => page.getByTestId("train-start-error").textContent()).toMatch(/^dataset: .*no usable row/);
     await page.getByTestId("cfg-prompt_template").fill(template);
     await expect.poll(() => attr(page, "train-accounting", "data-usable"), { timeout: 120_000 }).toBe("8000");
+    expect(await page.getByTestId("train-template-changed").count()).toBe(0);
 
     // a value the engine refuses: the field is marked with the server's message
     await page.getByTestId("cfg-trainer.epochs").fill("0");
