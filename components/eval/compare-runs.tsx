@@ -95,7 +95,7 @@ export function CompareRuns({ results }: { results: RunChoice[] }) {
                           <span className={x.correct ? "text-emerald-600" : "text-red-600"} aria-label={x.correct ? "right" : "wrong"}>
                             {x.correct ? "✓" : "✗"}
                           </span>{" "}
-                          {x.prediction || <em className="text-slate-400">(empty)</em>}
+                          {x.prediction || <em className="text-slate-500">(empty)</em>}
                         </td>
                       ))}
                     </tr>

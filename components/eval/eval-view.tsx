@@ -143,7 +143,7 @@ export function EvalView({ slug }: { slug: string }) {
                           Use in catalog
                         </button>
                       ) : (
-                        <span className="text-slate-400" title="Only a run over the full test split can be the catalog's figure; the admin picks which">
+                        <span className="text-slate-500" title="Only a run over the full test split can be the catalog's figure; the admin picks which">
                           –
                         </span>
                       )}

@@ -7,7 +7,7 @@ import { useTRPC } from "@/trpc/react";
 const PAGE = 10;
 
 function Verdict({ correct, score, metric }: { correct: boolean | null; score: number | null; metric: string }) {
-  if (correct === null) return <span className="text-slate-400">–</span>;
+  if (correct === null) return <span className="text-slate-500">–</span>;
   return (
     <span className={correct ? "text-emerald-600" : "text-red-600"} aria-label={correct ? "right" : "wrong"}>
       {correct ? "✓" : "✗"}
@@ -76,12 +76,12 @@ export function ExamplesTable({ resultId, metric }: { resultId: number; metric: 
                     <td className="break-words py-2 pr-2 font-mono text-xs">{e.reference}</td>
                     <td className="break-words py-2 pr-2 font-mono text-xs" data-testid="eval-prediction">
                       <Verdict correct={e.correct} score={e.score} metric={metric} />{" "}
-                      <span data-testid="eval-prediction-text">{e.prediction || <em className="text-slate-400">(empty)</em>}</span>
-                      <div className="text-[10px] text-slate-400">{Math.round(e.latencyMs)} ms</div>
+                      <span data-testid="eval-prediction-text">{e.prediction || <em className="text-slate-500">(empty)</em>}</span>
+                      <div className="text-[10px] text-slate-500">{Math.round(e.latencyMs)} ms</div>
                     </td>
                     <td className="break-words py-2 pr-2 font-mono text-xs" data-testid="eval-base-prediction">
                       <Verdict correct={e.baseCorrect} score={e.baseScore} metric={metric} /> {e.basePrediction ?? "–"}
-                      {e.baseLatencyMs !== null && <div className="text-[10px] text-slate-400">{Math.round(e.baseLatencyMs)} ms</div>}
+                      {e.baseLatencyMs !== null && <div className="text-[10px] text-slate-500">{Math.round(e.baseLatencyMs)} ms</div>}
                     </td>
                   </tr>
                 ))}

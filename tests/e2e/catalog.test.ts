@@ -188,6 +188,17 @@ describe.runIf(browserAvailable())("catalog in Chromium", () => {
     expect(await dark()).toBe(true);
     await page.reload();
     expect(await dark()).toBe(true);
+    // secondary (slate-500) text reads as slate-400 on the dark background (slate-500 is under AA's 4.5:1 there)
+    const colors = await page.evaluate(() => {
+      const probe = document.createElement("span");
+      probe.className = "text-slate-400";
+      document.body.append(probe);
+      const want = getComputedStyle(probe).color;
+      probe.remove();
+      const secondary = document.querySelector("[data-testid=figure-n]")!.closest(".text-slate-500") ?? document.querySelector(".text-slate-500")!;
+      return { want, got: getComputedStyle(secondary).color };
+    });
+    expect(colors.got).toBe(colors.want);
     await page.getByRole("button", { name: "Switch to light theme" }).click();
     expect(await dark()).toBe(false);
   });
