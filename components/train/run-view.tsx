@@ -6,7 +6,7 @@
  * new adapter's catalog page ("trained here"), its score against the base model on the task's
  * test split once the harness has scored it, and a one-click comparison with the base model.
  */
-import { useMutation, useQuery, useQueryClient, useSuspenseQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { useState } from "react";
@@ -111,16 +111,30 @@ function EvalScore({ run }: { run: Run }) {
 
 export function RunView({ id }: { id: number }) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
-  const key = trpc.train.run.queryKey({ id });
-  const { data } = useSuspenseQuery({
+  const q = useQuery({
     ...trpc.train.run.queryOptions({ id }),
     // after the run ends the harness scores it: look again until its eval runs are known
-    refetchInterval: (q) => {
-      const r = q.state.data?.run;
+    refetchInterval: (query) => {
+      const r = query.state.data?.run;
       return r && r.status === "done" && r.taskCard && r.evalRunIds.length === 0 ? 3000 : false;
     },
+    retry: (n, err) => err.data?.code !== "NOT_FOUND" && n < 3,
   });
+  if (q.error) {
+    return (
+      <p role="alert" className="rounded-xl border border-red-300 bg-red-50 p-4 text-sm text-red-700 dark:border-red-900 dark:bg-red-950 dark:text-red-200" data-testid="train-run-missing">
+        {q.error.message}
+      </p>
+    );
+  }
+  if (!q.data) return <p className="text-sm text-slate-500">Loading run #{id}…</p>;
+  return <RunPanel id={id} data={q.data} />;
+}
+
+function RunPanel({ id, data }: { id: number; data: RunData }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const key = trpc.train.run.queryKey({ id });
   const { run, points } = data;
   const open = run.status === "queued" || run.status === "running";
   // the points already loaded when the page opened; the subscription sends the ones after them

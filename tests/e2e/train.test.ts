@@ -64,6 +64,10 @@ describe.runIf(WORKER_BUILT && browserAvailable())("/train: a newcomer trains an
 
   it("uploads a CSV and a gzipped JSONL: progress, columns, a guessed template, dropped rows counted; bad files refused naming the dataset", { timeout: 300_000 }, async () => {
     const p = await context.newPage();
+    // a run that does not exist: said in its place, the rest of the page works
+    await p.goto(`${server.url}/train?run=99999`);
+    await expect.poll(() => p.getByTestId("train-run-missing").textContent(), { timeout: 60_000 }).toBe("id: no training run #99999");
+    await p.getByTestId("train-demo-sentiment").waitFor();
     await p.goto(`${server.url}/train`);
     // 4 rows: 2 usable, 1 with an empty answer, 1 without the answer column
     const csv = 'text,label\n"Great, loved it",positive\nTerrible,negative\nMeh,\nShort\n';
