@@ -3,18 +3,19 @@
 import { diffWords } from "diff";
 import { useMemo } from "react";
 
-export function WordDiff({ a, b }: { a: string; b: string }) {
+/** `names`: what the two answers are called ("A"/"B" in the arena, the models' names on /compare). */
+export function WordDiff({ a, b, names = ["A", "B"], testId = "arena-diff" }: { a: string; b: string; names?: [string, string]; testId?: string }) {
   const parts = useMemo(() => diffWords(a, b), [a, b]);
   const same = parts.every((p) => !p.added && !p.removed);
   return (
-    <div data-testid="arena-diff" className="rounded-lg border border-slate-200 p-3 dark:border-slate-800">
+    <div data-testid={testId} className="rounded-lg border border-slate-200 p-3 dark:border-slate-800">
       <p className="mb-2 text-xs text-slate-600 dark:text-slate-400">
         {same ? (
           "Both answers are the same, word for word."
         ) : (
           <>
-            Word diff from A to B: <del className="rounded bg-red-100 px-0.5 text-red-900 dark:bg-red-950 dark:text-red-200">only in A</del>{" "}
-            <ins className="rounded bg-emerald-100 px-0.5 text-emerald-900 no-underline dark:bg-emerald-950 dark:text-emerald-200">only in B</ins>
+            Word diff from {names[0]} to {names[1]}: <del className="rounded bg-red-100 px-0.5 text-red-900 dark:bg-red-950 dark:text-red-200">only in {names[0]}</del>{" "}
+            <ins className="rounded bg-emerald-100 px-0.5 text-emerald-900 no-underline dark:bg-emerald-950 dark:text-emerald-200">only in {names[1]}</ins>
           </>
         )}
       </p>

@@ -1,10 +1,12 @@
 "use client";
 /**
  * /compare: 2–6 panes (adapters or the base model) on the same input and parameters, streaming at
- * once (the worker batches them). Per pane status, stats, stop, retry; sync scroll; aggregate tokens/s.
+ * once (the worker batches them). Per pane status, stats, stop, retry; sync scroll; aggregate tokens/s;
+ * with two panes, their answers diffed word by word.
  */
 import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState } from "react";
+import { WordDiff } from "../arena/WordDiff";
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import { useTRPC } from "@/trpc/react";
 import { AutorunConfirm } from "../playground/AutorunConfirm";
@@ -75,6 +77,8 @@ export function Compare({ setup }: { setup: PageSetup }) {
   const mergeChoices = adapters.filter((a) => a.run.runnable).map((a) => ({ id: a.adapterId, name: a.displayName }));
   const [showTokens, setShowTokens] = useState(false);
   const [syncScroll, setSyncScroll] = useState(true);
+  // two panes: their answers diffed word by word once both have ended
+  const [showDiff, setShowDiff] = useState(false);
   const r = useRuns();
   const ids = models.map((m) => workerAdapterId(m, adapters));
   const panes = ids.map((id, i) => r.paneAt(i, id));
@@ -159,6 +163,11 @@ export function Compare({ setup }: { setup: PageSetup }) {
         <label className="flex items-center gap-2 text-sm">
           <input type="checkbox" data-testid="sync-scroll" checked={syncScroll} onChange={(e) => setSyncScroll(e.target.checked)} /> Sync scroll
         </label>
+        {models.length === 2 && (
+          <label className="flex items-center gap-2 text-sm">
+            <input type="checkbox" data-testid="compare-diff-toggle" checked={showDiff} onChange={(e) => setShowDiff(e.target.checked)} /> Word diff
+          </label>
+        )}
         <AggregateRate panes={panes} startedAt={r.startedAt} />
       </div>
       <div className="grid gap-4 lg:grid-cols-[minmax(0,2fr)_minmax(0,1fr)]">
@@ -270,6 +279,9 @@ export function Compare({ setup }: { setup: PageSetup }) {
           </div>
         ))}
       </div>
+      {showDiff && models.length === 2 && panes.every((p) => p.status === "done" || p.status === "stopped") && (
+        <WordDiff a={panes[0]!.text} b={panes[1]!.text} names={[modelLabel(models[0] ?? BASE, adapters), modelLabel(models[1] ?? BASE, adapters)]} testId="compare-diff" />
+      )}
       {r.runs.map((run) => (
         <RunSubscription key={run.runId} runId={run.runId} onChunk={r.onChunk} />
       ))}

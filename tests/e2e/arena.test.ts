@@ -1,8 +1,9 @@
 /**
  * The arena and the code answers in Chromium, against the real worker and the production server
  * (issue 14 items 11 and 12): a blind battle on the demo model whose panes name no model until
- * the vote, the vote revealing them and moving the leaderboard, the word diff; JSON answers
- * highlighted with "Valid JSON ✓" (and ✗ for the base model on the same task), SQL highlighted;
+ * the vote, the vote revealing them and moving the leaderboard, the word diff (on /compare too,
+ * between two panes, named by model); JSON answers highlighted with "Valid JSON ✓" (and ✗ for
+ * the base model on the same task), SQL highlighted;
  * zero console errors under the CSP. Screenshots of /arena (desktop and a 390 px phone, light and
  * dark) go to test-results/e2e.
  */
@@ -159,6 +160,16 @@ describe.runIf(browserAvailable())("arena and code answers (browser, real worker
     expect(await base.getByTestId("json-validity").getAttribute("data-valid")).toBe(String(parses(baseAnswer)));
     // (✗ carries the parser's reason for screen readers)
     expect(await base.getByTestId("json-validity").textContent()).toMatch(parses(baseAnswer) ? /^Valid JSON ✓$/ : /^Not valid JSON ✗: ./);
+    // two panes: their answers diffed word by word, named by model; the diff's two sides are the answers
+    await page.getByTestId("compare-diff-toggle").check();
+    const diff = page.getByTestId("compare-diff");
+    await diff.waitFor();
+    expect(await diff.locator("p").first().textContent()).toBe("Word diff from Named Entity Recognition (synthetic news) to Base model: only in Named Entity Recognition (synthetic news) only in Base model");
+    const sides = await diff.locator("p").nth(1).evaluate((el) => ({
+      a: [...el.children].filter((c) => c.tagName !== "INS").map((c) => c.textContent).join(""),
+      b: [...el.children].filter((c) => c.tagName !== "DEL").map((c) => c.textContent).join(""),
+    }));
+    expect(sides).toEqual({ a: nerAnswer, b: baseAnswer });
 
     await page.goto(`${web.url}/playground?adapter=sql`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
