@@ -166,7 +166,16 @@ function toolShots(chatId: string): Shot[] {
   };
   return [
     { name: "playground", path: "/playground?adapter=ner", prepare: runPane('[data-testid="output-pane"]'), height: 1000 },
-    { name: "compare", path: "/compare?adapters=sentiment,base", prepare: runPane('[data-testid="compare-pane"]'), height: 1000 },
+    {
+      name: "compare",
+      path: "/compare?adapters=e2e,base",
+      height: 1300,
+      prepare: async (page) => {
+        await runPane('[data-testid="compare-pane"]')(page);
+        await page.getByTestId("compare-diff-toggle").check();
+        await page.getByTestId("compare-diff").waitFor();
+      },
+    },
     { name: "structured-output", path: "/compare?adapters=ner,base", prepare: runPane('[data-testid="compare-pane"]'), height: 1000 },
     {
       name: "arena",
