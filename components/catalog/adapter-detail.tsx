@@ -46,7 +46,7 @@ export function AdapterDetail({ slug }: { slug: string }) {
           <dt className="text-slate-500">Dataset</dt>
           <dd>
             {a.datasetLink && /^https?:\/\//.test(a.datasetLink) ? (
-              <a href={a.datasetLink.split(" ")[0]} className="text-brand-700 hover:underline dark:text-brand-100" rel="noreferrer" target="_blank">
+              <a href={a.datasetLink.split(" ")[0]} className="text-brand-700 hover:underline dark:text-brand-300" rel="noreferrer" target="_blank">
                 {a.dataset}
               </a>
             ) : (
@@ -65,7 +65,7 @@ export function AdapterDetail({ slug }: { slug: string }) {
           <dt className="text-slate-500">Adapter</dt>
           <dd>
             {a.hfRepo ? (
-              <a href={`https://huggingface.co/${a.hfRepo}`} className="text-brand-700 hover:underline dark:text-brand-100" rel="noreferrer" target="_blank" data-testid="hf-link">
+              <a href={`https://huggingface.co/${a.hfRepo}`} className="text-brand-700 hover:underline dark:text-brand-300" rel="noreferrer" target="_blank" data-testid="hf-link">
                 {a.hfRepo} on Hugging Face
               </a>
             ) : (
@@ -187,7 +187,7 @@ export function AdapterDetail({ slug }: { slug: string }) {
           </h2>
           <p className="text-sm text-slate-600 dark:text-slate-300">
             Trained on this server by{" "}
-            <Link href={`/train?run=${a.trainedHere.runId}`} className="text-brand-700 hover:underline dark:text-brand-100">
+            <Link href={`/train?run=${a.trainedHere.runId}`} className="text-brand-700 hover:underline dark:text-brand-300">
               run #{a.trainedHere.runId}
             </Link>
             , on {a.trainedHere.datasetName}, with this config; <code>npm run train</code> reads the same keys.

@@ -380,16 +380,16 @@ function AdapterCard({ adapter: a }: { adapter: Adapter }) {
         <p className="text-xs text-slate-500">Not measured yet — run the eval to score it here.</p>
       )}
       <div className="mt-auto flex gap-3 text-sm">
-        <Link href={`/adapters/${a.slug}`} className="text-brand-700 hover:underline dark:text-brand-100">
+        <Link href={`/adapters/${a.slug}`} className="text-brand-700 hover:underline dark:text-brand-300">
           Details
         </Link>
         {a.run.runnable && (
-          <Link href={`/playground?adapter=${encodeURIComponent(a.slug)}`} className="text-brand-700 hover:underline dark:text-brand-100">
+          <Link href={`/playground?adapter=${encodeURIComponent(a.slug)}`} className="text-brand-700 hover:underline dark:text-brand-300">
             Try it
           </Link>
         )}
         {a.run.runnable && (
-          <Link href={`/arena?task=${encodeURIComponent(a.taskCard ?? a.slug)}`} data-testid="arena-link" className="text-brand-700 hover:underline dark:text-brand-100">
+          <Link href={`/arena?task=${encodeURIComponent(a.taskCard ?? a.slug)}`} data-testid="arena-link" className="text-brand-700 hover:underline dark:text-brand-300">
             Arena
           </Link>
         )}

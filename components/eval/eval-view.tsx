@@ -115,7 +115,7 @@ export function EvalView({ slug }: { slug: string }) {
                 {results.map((r) => (
                   <tr key={r.id} className={`border-b border-slate-100 dark:border-slate-900 ${r.id === current?.id ? "bg-slate-50 dark:bg-slate-900" : ""}`} data-testid="eval-run-row">
                     <td className="py-2 pr-3">
-                      <button type="button" className="text-brand-700 hover:underline dark:text-brand-100" aria-pressed={r.id === current?.id} onClick={() => setSelected(r.id)}>
+                      <button type="button" className="text-brand-700 hover:underline dark:text-brand-300" aria-pressed={r.id === current?.id} onClick={() => setSelected(r.id)}>
                         #{r.run.id}
                       </button>
                     </td>
@@ -139,7 +139,7 @@ export function EvalView({ slug }: { slug: string }) {
                       {isHeadline(r.run.id) ? (
                         "catalog figure"
                       ) : me?.admin && r.run.exampleLimit === null && r.run.status === "done" ? (
-                        <button type="button" className="text-brand-700 hover:underline dark:text-brand-100" disabled={setHeadline.isPending} onClick={() => setHeadline.mutate({ resultId: r.id })}>
+                        <button type="button" className="text-brand-700 hover:underline dark:text-brand-300" disabled={setHeadline.isPending} onClick={() => setHeadline.mutate({ resultId: r.id })}>
                           Use in catalog
                         </button>
                       ) : (

@@ -199,6 +199,9 @@ describe.runIf(browserAvailable())("catalog in Chromium", () => {
       return { want, got: getComputedStyle(secondary).color };
     });
     expect(colors.got).toBe(colors.want);
+    // links read as links: brand-300 blue, not the near-white of the text around them
+    const link = page.locator("[data-testid=adapter-card]").first().getByRole("link", { name: "Details" });
+    await expect(link.evaluate((el) => getComputedStyle(el).color)).resolves.toBe("rgb(138, 184, 255)");
     await page.getByRole("button", { name: "Switch to light theme" }).click();
     expect(await dark()).toBe(false);
   });
