@@ -5,7 +5,10 @@
  * - its own event-loop lag (the reading side: when it could not run, nobody read the stream);
  * - the CPU pressure (Linux PSI, /proc/pressure/cpu "some": the share of time at least one
  *   runnable task waited for a CPU), else the 1-minute load average against the core count;
- * - the CPU time each watched server (worker, web; each with its child processes) used.
+ * - the CPU time each watched server (worker, web; each with its child processes) used;
+ * - how long each server took to answer a cheap request (the worker's /health, the web's
+ *   /api/eval/ingest probe), asked every 250 ms: a server whose own event loop was blocked
+ *   answers late; one that answers at once was free, and its stream stopped for another reason.
  * A stall is then read as: "fuzzer paused" (the fuzzer's own loop lagged at least half the gap:
  * the machine, or the fuzzer's own work, kept the reader from reading), "machine busy" (tasks
  * waited for a CPU at least half the gap), else "server" (the machine had CPU to spare and the
@@ -28,6 +31,8 @@ export interface StallContext {
   ownLagMs: number;
   /** CPU time each watched server used during the gap */
   cpuMs: Record<string, number>;
+  /** the slowest answer to each server's probe that overlapped the gap (still unanswered: so far) */
+  answerMs: Record<string, number>;
   cause: StallCause;
 }
 
@@ -103,9 +108,27 @@ export class MachineWatch {
   private readonly timer: NodeJS.Timeout;
   private readonly treeTimer: NodeJS.Timeout;
   private expected = performance.now() + INTERVAL_MS;
+  /** each probe request: when it was sent and answered (null: not yet) */
+  private readonly probes: { name: string; start: number; end: number | null }[] = [];
+  private readonly probeTimer: NodeJS.Timeout;
 
-  constructor(servers: Record<string, number | undefined> = {}) {
+  /** `servers`: name → pid whose CPU time is counted; `probes`: name → a cheap URL of that server to time */
+  constructor(servers: Record<string, number | undefined> = {}, probes: Record<string, string> = {}) {
     for (const [name, pid] of Object.entries(servers)) if (pid) this.watch(name, pid);
+    this.probeTimer = setInterval(() => {
+      const t = performance.now();
+      while (this.probes.length && this.probes[0]!.end !== null && this.probes[0]!.end < t - KEEP_MS) this.probes.shift();
+      for (const [name, url] of Object.entries(probes)) {
+        if (this.probes.some((p) => p.name === name && p.end === null)) continue; // one at a time
+        const p = { name, start: performance.now(), end: null as number | null };
+        this.probes.push(p);
+        void fetch(url, { signal: AbortSignal.timeout(30_000) })
+          .then((r) => r.arrayBuffer())
+          .catch(() => {})
+          .finally(() => (p.end = performance.now()));
+      }
+    }, 250);
+    this.probeTimer.unref();
     this.sample(0);
     this.timer = setInterval(() => {
       const now = performance.now();
@@ -148,13 +171,20 @@ export class MachineWatch {
     const load1 = Math.max(...[before, ...within].map((s) => s.load1));
     const cpuMs: Record<string, number> = {};
     for (const name of this.servers.keys()) cpuMs[name] = Math.max(0, ((after.ticks[name] ?? 0) - (before.ticks[name] ?? 0)) * TICK_MS);
+    const answerMs: Record<string, number> = {};
+    for (const p of this.probes) {
+      const end = p.end ?? now;
+      if (end < start || p.start > now) continue; // outside the gap
+      answerMs[p.name] = Math.max(answerMs[p.name] ?? 0, end - p.start);
+    }
     const cause = stallCause({ gapMs, ownLagMs, cpuPressurePct, load1, cores: os.cpus().length });
-    return { atS: (now - this.started) / 1000, gapMs, load1, cpuPressurePct, ownLagMs, cpuMs, cause };
+    return { atS: (now - this.started) / 1000, gapMs, load1, cpuPressurePct, ownLagMs, cpuMs, answerMs, cause };
   }
 
   stop(): void {
     clearInterval(this.timer);
     clearInterval(this.treeTimer);
+    clearInterval(this.probeTimer);
   }
 }
 
@@ -165,6 +195,7 @@ export function formatStalls(stalls: StallContext[], max = 12): string[] {
   const lines = [`Stalls by cause: fuzzer paused ${by("fuzzer paused")}, machine busy ${by("machine busy")}, server ${by("server")} (a "server" stall is one the machine had CPU to spare for)`];
   for (const s of stalls.slice(0, max)) {
     const cpu = Object.entries(s.cpuMs).map(([name, ms]) => `${name} CPU ${Math.round(ms)} ms`);
+    cpu.push(...Object.entries(s.answerMs).map(([name, ms]) => `${name} answered its probe in ≤ ${Math.round(ms)} ms`));
     const pressure = s.cpuPressurePct === null ? "no PSI" : `CPU pressure ${Math.round(s.cpuPressurePct)}% of it`;
     lines.push(`- stall at ${s.atS.toFixed(1)} s: ${Math.round(s.gapMs)} ms; load ${s.load1.toFixed(1)}; ${pressure}; fuzzer's own loop lag ${Math.round(s.ownLagMs)} ms${cpu.length ? `; ${cpu.join(", ")}` : ""} → ${s.cause}`);
   }

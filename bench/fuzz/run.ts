@@ -9,8 +9,8 @@
  *   budget) on the real worker with the demo model, every tRPC procedure (trpc-fuzz.ts) from page-minted owners and hostile callers,
  *   beside a generation watched through the web (web-stream-watch.ts).
  * Prints one table per half, and each stall with what the machine was doing meanwhile (load, CPU
- * pressure, the fuzzer's own lag, the servers' CPU time: machine-watch.ts), so a stall of a busy
- * machine reads apart from a server's. Exit code 1 when a 5xx, a hang or a stall over 500 ms was seen.
+ * pressure, the fuzzer's own lag, the servers' CPU time and how fast they answered a probe:
+ * machine-watch.ts), so a stall of a busy machine reads apart from a server's. Exit code 1 when a 5xx, a hang or a stall over 500 ms was seen.
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -79,7 +79,7 @@ async function trpcHalf(): Promise<number> {
     web = await startWeb(snapshot, webPort, { DATA_DIR: dataDir, INFERENCE_URL: `http://127.0.0.1:${workerPort}`, TRUST_PROXY: "1" });
     const owners = await Promise.all(Array.from({ length: 6 }, () => ownerCookie({ url })));
     // each stall's context: the load, the CPU pressure, the fuzzer's own lag, the servers' CPU time
-    const machine = new MachineWatch({ worker: worker.child.pid, web: web.child.pid });
+    const machine = new MachineWatch({ worker: worker.child.pid, web: web.child.pid }, { worker: `http://127.0.0.1:${workerPort}/health`, web: `${url}/api/eval/ingest` });
     const contexts: StallContext[] = [];
     const watch = watchWebStream({ url, cookie: await ownerCookie({ url }), address: "198.51.100.7", onStall: (gap) => contexts.push(machine.stall(gap)) });
     let report;

@@ -497,9 +497,13 @@ async function sendOnce(r: Req, url: string, callers: Callers): Promise<{ status
       timer = setTimeout(() => ac.abort(), SUBSCRIPTION_READ_MS);
       let status = res.status;
       let answer = "";
+      const reader = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+      // the abort ends the read for sure (a piped body does not always error on it, and the
+      // server's pings would keep the loop reading), and the connection is closed either way
+      const leave = () => void reader.cancel().catch(() => {});
+      ac.signal.addEventListener("abort", leave, { once: true });
       try {
-        const reader = res.body.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
-        for (;;) {
+        while (!ac.signal.aborted) {
           const { done, value } = await reader.read();
           if (done || value.event === "return") break;
           if (value.event === "serialized-error") {
@@ -511,6 +515,9 @@ async function sendOnce(r: Req, url: string, callers: Callers): Promise<{ status
         }
       } catch (e) {
         if (!ac.signal.aborted) throw e;
+      } finally {
+        ac.signal.removeEventListener("abort", leave);
+        leave();
       }
       return { status, answer, request };
     }

@@ -230,7 +230,7 @@ async function send(url: string, r: Req): Promise<{ status: number | "hang"; ans
 export async function fuzzWorker(opts: { url: string; seconds: number; seed?: number; runners?: number; workerPid?: number; log?: (line: string) => void }): Promise<FuzzReport> {
   const seed = opts.seed ?? Date.now() % 2 ** 31;
   const report: FuzzReport = { seconds: opts.seconds, seed, routes: {}, failures: [], shrunk: [], stream: { events: 0, restarts: 0, maxGapMs: 0, stallsOver500ms: 0, stalls: [] } };
-  const machine = new MachineWatch({ worker: opts.workerPid });
+  const machine = new MachineWatch({ worker: opts.workerPid }, { worker: `${opts.url}/health` });
   const deadline = Date.now() + opts.seconds * 1000;
 
   // the stream beside them: a long base-model generation, restarted whenever it ends
