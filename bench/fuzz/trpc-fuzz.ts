@@ -31,6 +31,8 @@ export interface TrpcFuzzReport {
   /** every 5xx, hang or dropped connection (the first 20): procedure, status, the request, the answer */
   failures: { procedure: string; status: number | "hang"; request: string; answer: string }[];
   shrunk: string[];
+  /** the slowest answer of each SLOW_MS procedure, ms */
+  slowest: Record<string, number>;
 }
 
 type Kind = "query" | "mutation" | "subscription";
@@ -56,6 +58,14 @@ interface Req {
 }
 
 const HANG_MS = 10_000;
+/**
+ * Procedures whose honest answer can take longer than HANG_MS, with their own budget: train.preview
+ * tokenizes a whole dataset (up to 50 MB) for its row accounting, in one helper process that takes
+ * previews one at a time, so generated templates queue several multi-second scans. Their slowest
+ * answer is reported beside the table.
+ */
+const SLOW_MS: Record<string, number> = { "train.preview": 120_000 };
+const hangMsOf = (r: Req) => Math.max(HANG_MS, ...r.calls.map((c) => SLOW_MS[c.path] ?? 0));
 /** the status recorded for a connection reset or refused */
 const DROPPED = 599;
 /** how long a subscription's stream is read before the fuzzer moves on (it answered: no hang) */
@@ -484,7 +494,7 @@ async function send(r: Req, url: string, callers: Callers): Promise<{ status: nu
 async function sendOnce(r: Req, url: string, callers: Callers): Promise<{ status: number | "hang"; answer: string; request: string }> {
   const b = build(r, url);
   const ac = new AbortController();
-  let timer = setTimeout(() => ac.abort(), HANG_MS);
+  let timer = setTimeout(() => ac.abort(), hangMsOf(r));
   const headers: Record<string, string> = headersFor(r, callers);
   if (b.body !== undefined) headers["content-type"] = "application/json";
   if (b.subscription) headers.accept = "text/event-stream";
@@ -546,14 +556,16 @@ const procedureOf = (r: Req) => (r.batch ? "(batch)" : KIND.has(r.calls[0]!.path
 /** Fuzz the web app's tRPC API at `url` for `seconds`. */
 export async function fuzzTrpc(opts: { url: string; seconds: number; callers: Callers; seed?: number; runners?: number; log?: (line: string) => void }): Promise<TrpcFuzzReport> {
   const seed = opts.seed ?? Date.now() % 2 ** 31;
-  const report: TrpcFuzzReport = { seconds: opts.seconds, seed, procedures: {}, failures: [], shrunk: [] };
+  const report: TrpcFuzzReport = { seconds: opts.seconds, seed, procedures: {}, failures: [], shrunk: [], slowest: {} };
   const deadline = Date.now() + opts.seconds * 1000;
   const one = async (r: Req): Promise<boolean> => {
     if (Date.now() > deadline) return true;
     const key = procedureOf(r);
     const s = (report.procedures[key] ??= { tried: 0, ok: 0, client: 0, server: 0, hangs: 0, dropped: 0 });
     s.tried++;
+    const sentAt = Date.now();
     const { status, answer, request: req } = await send(r, opts.url, opts.callers);
+    if (key in SLOW_MS) report.slowest[key] = Math.max(report.slowest[key] ?? 0, Date.now() - sentAt);
     if (status === "hang") s.hangs++;
     else if (status === DROPPED) s.dropped++;
     else if (status >= 500) s.server++;
@@ -602,6 +614,7 @@ export function formatTrpcReport(r: TrpcFuzzReport, stream?: { events: number; r
     for (const k of Object.keys(total) as (keyof ProcedureStats)[]) total[k] += s[k];
   }
   lines.push(`| **all** | **${total.tried}** | ${total.ok} | ${total.client} | **${total.server}** | **${total.hangs}** | **${total.dropped}** |`);
+  for (const [p, ms] of Object.entries(r.slowest)) lines.push("", `${p}: slowest answer ${(ms / 1000).toFixed(1)} s (its hang budget is ${SLOW_MS[p]! / 1000} s: it scans a whole dataset; every other procedure's is ${HANG_MS / 1000} s)`);
   if (stream) {
     lines.push("", `Concurrent web stream: longest gap between two tokens ${Math.round(stream.maxGapMs)} ms; stalls over 500 ms: ${stream.stalls}`);
     lines.push(...formatStalls(stream.contexts ?? []));
