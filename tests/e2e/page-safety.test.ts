@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
 import { browserAvailable, launchBrowser, startWebServer, type WebServer } from "./browser";
 
-const PAGES = ["/", "/adapters/sql", "/adapters/sql/eval", "/adapters/conllpp", "/playground", "/compare", "/chats", "/status", "/adapters/new", "/admin"];
+const PAGES = ["/", "/adapters/sql", "/adapters/sql/eval", "/adapters/conllpp", "/playground", "/compare", "/chats", "/status", "/adapters/new", "/admin", "/train"];
 
 describe.runIf(browserAvailable())("page safety, in Chromium", () => {
   let server: WebServer;
