@@ -17,6 +17,7 @@ import { DEFAULT_PARAMS, ParamsPanel } from "./ParamsPanel";
 import { missingFields, renderOrError, TemplateForm } from "./TemplateForm";
 import { RunSubscription, useRuns } from "./use-run";
 import { isRunning } from "./run-state";
+import type { LocalCounter } from "./local-tokenizer";
 import { BASE, setupQuery, type PageSetup } from "./url-state";
 import { ShareButton } from "../share/ShareDialog";
 import { HistoryDrawer, HistorySidebar } from "../history/HistorySidebar";
@@ -111,11 +112,39 @@ export function PanesPlaceholder({ title }: { title: string }) {
   );
 }
 
+/** longer prompts are counted by the worker (off its event loop): ~0.4 s for 96k characters here would freeze the page */
+export const LOCAL_COUNT_MAX_CHARS = 16_000;
+
+/**
+ * The prompt's token count: counted in the browser with the base model's tokenizer when the server
+ * hands it out (local-tokenizer.ts, loaded lazily after the first render), else asked of the worker
+ * (tRPC generate.tokenCount → POST /tokenize) once per pause in typing. null while unknown.
+ */
 export function usePromptTokens(prompt: string) {
   const trpc = useTRPC();
-  const deferred = useDebounced(prompt, 300);
-  const { data } = useQuery({ ...trpc.generate.tokenCount.queryOptions({ text: deferred }), enabled: deferred.length > 0, placeholderData: (prev) => prev });
-  return deferred.length === 0 ? 0 : (data?.tokens ?? null);
+  // undefined: still loading; null: none, the worker counts
+  const [counter, setCounter] = useState<LocalCounter | null | undefined>(undefined);
+  useEffect(() => {
+    let live = true;
+    void import("./local-tokenizer").then((m) => m.loadLocalCounter()).then(
+      (c) => live && setCounter(c),
+      () => live && setCounter(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  const deferred = useDebounced(prompt, counter ? 100 : 300);
+  const local = useMemo(() => {
+    try {
+      return counter && deferred && deferred.length <= LOCAL_COUNT_MAX_CHARS ? counter.count(deferred) : null;
+    } catch {
+      return null; // the worker counts this one
+    }
+  }, [counter, deferred]);
+  const askWorker = counter === null || (counter !== undefined && local === null);
+  const { data } = useQuery({ ...trpc.generate.tokenCount.queryOptions({ text: deferred }), enabled: deferred.length > 0 && askWorker, placeholderData: (prev) => prev });
+  return deferred.length === 0 ? 0 : (local ?? data?.tokens ?? null);
 }
 
 export function Playground({ setup }: { setup: PageSetup }) {
