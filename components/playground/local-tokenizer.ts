@@ -9,10 +9,17 @@
  */
 import { Tokenizer } from "@huggingface/tokenizers";
 
-/** what GET /api/tokenizer answers */
+/** what GET /api/tokenizer answers when it has a tokenizer for the browser */
 export interface TokenizerFiles {
   tokenizer: Record<string, unknown>;
   config: Record<string, unknown>;
+}
+
+/** what it answers when it has none: the worker counts */
+export interface NoTokenizer {
+  tokenizer: null;
+  config: null;
+  reason: string;
 }
 
 export interface LocalCounter {
@@ -30,12 +37,15 @@ let loading: Promise<LocalCounter | null> | null = null;
 
 /**
  * The page's counter, fetched once per page load (the route answers with an ETag, so a reload
- * revalidates instead of downloading again); null when the server has none to give (404: an
- * external worker whose tokenizer it cannot vouch for, or one too big) or it does not load.
+ * revalidates instead of downloading again); null when the server has none to give (an external
+ * worker whose tokenizer it cannot vouch for, or one too big) or it does not load.
  */
 export function loadLocalCounter(): Promise<LocalCounter | null> {
   loading ??= fetch("/api/tokenizer", { cache: "no-cache" })
-    .then(async (res) => (res.ok ? localCounter((await res.json()) as TokenizerFiles) : null))
+    .then(async (res) => {
+      const body = res.ok ? ((await res.json()) as TokenizerFiles | NoTokenizer) : null;
+      return body?.tokenizer ? localCounter(body as TokenizerFiles) : null;
+    })
     .catch(() => null);
   return loading;
 }

@@ -2,7 +2,8 @@
  * The browser's token counter (components/playground/local-tokenizer.ts, run here in Node) counts
  * exactly what the REAL worker's `POST /tokenize` answers, for the demo model and the three fixture
  * tokenizers (Llama SentencePiece-style BPE, Mistral, Llama 3 byte-level BPE), on tricky strings;
- * and GET /api/tokenizer hands the files out (ETag, 304) only when the worker counts like them.
+ * and GET /api/tokenizer hands the files out (ETag, 304) only when the worker counts like them
+ * (else `{tokenizer: null, reason}`).
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -100,12 +101,13 @@ describe("GET /api/tokenizer", () => {
     expect(again.status).toBe(304);
   });
 
-  it("404 when MODEL_DIR's tokenizer is not the worker's (another model), or there is none", async () => {
+  it("no tokenizer, with the reason, when MODEL_DIR's is not the worker's (another model), or there is none", async () => {
     env.MODEL_DIR = path.join(FIXTURES, "tiny-mistral/base"); // the worker still serves the demo model
     const res = await GET(new Request("http://x/api/tokenizer"));
-    expect(res.status).toBe(404);
-    expect(((await res.json()) as { error: string }).error).toMatch(/counts differently/);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("etag")).toBeNull();
+    expect(await res.json()).toMatchObject({ tokenizer: null, reason: expect.stringMatching(/counts differently/) });
     env.MODEL_DIR = path.join(ROOT, "no-such-model");
-    expect((await GET(new Request("http://x/api/tokenizer"))).status).toBe(404);
+    expect(await (await GET(new Request("http://x/api/tokenizer"))).json()).toMatchObject({ tokenizer: null, reason: expect.stringMatching(/no tokenizer.json/) });
   });
 });

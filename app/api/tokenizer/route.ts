@@ -5,8 +5,9 @@
  * Handed out only once this server has checked that it counts like the worker does (the same
  * count as the worker's `POST /tokenize` for a probe text of mixed scripts, emoji and spaces), so
  * an external worker (INFERENCE_URL) on the same model gets it, and one on another model
- * (MODEL_REPO, LoRAX on a Hub model) or without /tokenize (OpenAI protocol) answers 404: the page
- * then asks the worker through tRPC `generate.tokenCount`. Files over 12 MiB answer 404 too.
+ * (MODEL_REPO, LoRAX on a Hub model) or without /tokenize (OpenAI protocol) gets
+ * `{tokenizer: null, reason}` (200, not 404: every page load would log a console error), and the
+ * page asks the worker through tRPC `generate.tokenCount`. Files over 12 MiB get it too.
  */
 import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
@@ -79,8 +80,9 @@ async function workerAgrees(p: Prepared): Promise<boolean | null> {
   return verdict;
 }
 
-function notFound(why: string) {
-  return NextResponse.json({ error: why, code: "NOT_FOUND" }, { status: 404, headers: { "cache-control": "no-store" } });
+/** no tokenizer for the browser, and why */
+function notFound(reason: string) {
+  return NextResponse.json({ tokenizer: null, config: null, reason }, { headers: { "cache-control": "no-store" } });
 }
 
 export async function GET(req: Request) {
