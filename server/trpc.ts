@@ -173,9 +173,35 @@ export function nulPath(v: unknown, path = "", depth = 0): string | null {
   return null;
 }
 
+/** Keys superjson refuses to serialize ("prototype pollution risk"): stored, they made every later answer carrying them a 500. */
+const PROTOTYPE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+/** Where `v` has an object key named `__proto__`, `constructor` or `prototype` (`inputs.constructor`), or null. */
+export function prototypeKeyPath(v: unknown, path = "", depth = 0): string | null {
+  if (depth > 64 || v === null || typeof v !== "object") return null;
+  const at = (k: string | number) => (path ? `${path}.${k}` : String(k));
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) {
+      const found = prototypeKeyPath(x, at(i), depth + 1);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) return null;
+  for (const k of Object.getOwnPropertyNames(v)) {
+    if (PROTOTYPE_KEYS.has(k)) return at(k);
+    const found = prototypeKeyPath((v as Record<string, unknown>)[k], at(k), depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
 const refuseNul = middleware(async ({ getRawInput, next }) => {
-  const found = nulPath(await getRawInput().catch(() => undefined));
+  const raw = await getRawInput().catch(() => undefined);
+  const found = nulPath(raw);
   if (found) throw new TRPCError({ code: "BAD_REQUEST", message: `${found}: text may not contain NUL characters (U+0000)` });
+  const key = prototypeKeyPath(raw);
+  if (key) throw new TRPCError({ code: "BAD_REQUEST", message: `${key}: "${key.split(".").pop()}" is not allowed as a key` });
   return next();
 });
 

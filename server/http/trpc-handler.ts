@@ -20,7 +20,25 @@ function tooLarge(): Response {
   return Response.json({ error: { message: error, code: -32600, data: { code: "PAYLOAD_TOO_LARGE", httpStatus: 413 } } }, { status: 413 });
 }
 
+const trimSlashes = (p: string) => p.replace(/^\/+|\/+$/g, "");
+
+/**
+ * The first path of a call (`a.b` or a batch `a.b,c.d`) that is not one of our procedures. tRPC
+ * looks a path up as a plain property, so `constructor` or `__proto__` found Object's own and the
+ * call never answered (the tRPC fuzzer's hangs): only the router's own keys get through.
+ */
+export function unknownProcedure(url: string, endpoint: string): string | null {
+  const path = trimSlashes(trimSlashes(new URL(url).pathname).slice(trimSlashes(endpoint).length));
+  for (const p of path.split(",")) if (!Object.hasOwn(appRouter._def.procedures, p)) return p;
+  return null;
+}
+
 export async function handleTRPC(incoming: Request, opts: { db: () => Promise<Db>; env: Env; endpoint?: string }): Promise<Response> {
+  const unknown = unknownProcedure(incoming.url, opts.endpoint ?? "/api/trpc");
+  if (unknown !== null) {
+    const message = `no procedure on path "${unknown.slice(0, 100)}"`;
+    return Response.json({ error: { message, code: -32004, data: { code: "NOT_FOUND", httpStatus: 404 } } }, { status: 404 });
+  }
   if ((declaredLength(incoming) ?? 0) > MAX_TRPC_BODY_BYTES) return tooLarge();
   const { request: req, exceeded } = capBody(incoming, MAX_TRPC_BODY_BYTES);
   const res = await fetchRequestHandler({
