@@ -10,8 +10,13 @@ import { adapterCard, isFullRun } from "./headline";
 import { METRICS } from "./metrics";
 import { loadTaskCards } from "./tasks";
 
-const score = z.number().min(0).max(1);
-const ms = z.number().min(0);
+/**
+ * These figures are stored in Postgres `real` (float4) columns, which hold 0 or magnitudes from
+ * about 1.2e-38 to 3.4e38: anything else failed the insert as a 500 (the tRPC fuzzer sent 5e-324).
+ */
+const real4 = (n: z.ZodNumber) => n.refine((v) => v === 0 || (Math.abs(v) >= 1.2e-38 && Math.abs(v) <= 3.4e38), { message: "must be 0 or between 1.2e-38 and 3.4e38 (stored as a 4-byte real)" });
+const score = real4(z.number().min(0).max(1));
+const ms = real4(z.number().min(0));
 
 export const ingestExampleSchema = z.object({
   index: z.number().int().min(0),
@@ -48,7 +53,7 @@ export const ingestRunSchema = z.object({
   startedAt: z.coerce.date(),
   finishedAt: z.coerce.date(),
   wallMs: ms,
-  requestsPerSecond: z.number().min(0),
+  requestsPerSecond: real4(z.number().min(0)),
   throughput: z
     .object({
       perAdapter: z.number().int(),

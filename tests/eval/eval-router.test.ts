@@ -87,6 +87,13 @@ for (const target of databases) {
       await expect(admin.eval.ingest(bad)).rejects.toThrow(/fineTuned/);
     });
 
+    it("refuses figures a 4-byte real cannot store, naming the field (a 500 from the insert before)", async () => {
+      for (const [field, value] of [["requestsPerSecond", 5e-324], ["wallMs", 1e39]] as const) {
+        const bad = ingestPayload({ [field]: value });
+        await expect(admin.eval.ingest(bad)).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(new RegExp(`${field}[\\s\\S]*4-byte real`)) });
+      }
+    });
+
     it("ingest is the admin's: an owner cannot replace the catalog's figures", async () => {
       await expect(caller.eval.ingest(ingestPayload())).rejects.toMatchObject({ code: "FORBIDDEN" });
     });
