@@ -15,6 +15,8 @@ import { loadTaskCards } from "./tasks";
  * about 1.2e-38 to 3.4e38: anything else failed the insert as a 500 (the tRPC fuzzer sent 5e-324).
  */
 const real4 = (n: z.ZodNumber) => n.refine((v) => v === 0 || (Math.abs(v) >= 1.2e-38 && Math.abs(v) <= 3.4e38), { message: "must be 0 or between 1.2e-38 and 3.4e38 (stored as a 4-byte real)" });
+/** A date Postgres' timestamp takes as the driver writes it: a five- or six-digit year (ISO "+253305-…") failed the insert as a 500. */
+const storableDate = z.coerce.date().refine((d) => d.getUTCFullYear() >= 1900 && d.getUTCFullYear() <= 9999, { message: "must be a date between the years 1900 and 9999" });
 const score = real4(z.number().min(0).max(1));
 const ms = real4(z.number().min(0));
 
@@ -50,8 +52,8 @@ export const ingestRunSchema = z.object({
   exampleLimit: z.number().int().min(1).nullable(),
   concurrency: z.number().int().min(1),
   total: z.number().int().min(0),
-  startedAt: z.coerce.date(),
-  finishedAt: z.coerce.date(),
+  startedAt: storableDate,
+  finishedAt: storableDate,
   wallMs: ms,
   requestsPerSecond: real4(z.number().min(0)),
   throughput: z

@@ -87,11 +87,14 @@ for (const target of databases) {
       await expect(admin.eval.ingest(bad)).rejects.toThrow(/fineTuned/);
     });
 
-    it("refuses figures a 4-byte real cannot store, naming the field (a 500 from the insert before)", async () => {
+    it("refuses figures a 4-byte real or a timestamp cannot store, naming the field (a 500 from the insert before)", async () => {
       for (const [field, value] of [["requestsPerSecond", 5e-324], ["wallMs", 1e39]] as const) {
         const bad = ingestPayload({ [field]: value });
         await expect(admin.eval.ingest(bad)).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(new RegExp(`${field}[\\s\\S]*4-byte real`)) });
       }
+      // a date the timestamp column cannot take as written (ISO's six-digit year)
+      const late = ingestPayload({ finishedAt: "+253305-01-24T18:02:32.030Z" });
+      await expect(admin.eval.ingest(late)).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(/finishedAt[\s\S]*between the years 1900 and 9999/) });
     });
 
     it("ingest is the admin's: an owner cannot replace the catalog's figures", async () => {
