@@ -149,29 +149,39 @@ const mapErrors = middleware(async ({ next }) => {
   return result;
 });
 
-/**
- * Where `v` holds a string with U+0000 (`inputs.y`, `prompt`), or null. Postgres stores no NUL in
- * text or jsonb, so such an input would fail at the database; it is refused first, naming the field.
- */
-export function nulPath(v: unknown, path = "", depth = 0): string | null {
+/** Where `v` holds a string (a value or a key) that `bad` finds, as `inputs.y`, `stop.1`, `inputs."k"`; or null. */
+function textPath(v: unknown, bad: (s: string) => boolean, path = "", depth = 0): string | null {
   const at = (k: string | number) => (path ? `${path}.${k}` : String(k));
-  if (typeof v === "string") return v.includes("\u0000") ? path || "input" : null;
+  if (typeof v === "string") return bad(v) ? path || "input" : null;
   if (depth > 64 || v === null || typeof v !== "object") return null;
   if (Array.isArray(v)) {
     for (const [i, x] of v.entries()) {
-      const found = nulPath(x, at(i), depth + 1);
+      const found = textPath(x, bad, at(i), depth + 1);
       if (found) return found;
     }
     return null;
   }
   if (Object.getPrototypeOf(v) !== Object.prototype && Object.getPrototypeOf(v) !== null) return null; // Date, Map...: no schema takes them
   for (const [k, x] of Object.entries(v)) {
-    if (k.includes("\u0000")) return at(JSON.stringify(k));
-    const found = nulPath(x, at(k), depth + 1);
+    if (bad(k)) return at(JSON.stringify(k));
+    const found = textPath(x, bad, at(k), depth + 1);
     if (found) return found;
   }
   return null;
 }
+
+/**
+ * Where `v` holds a string with U+0000 (`inputs.y`, `prompt`), or null. Postgres stores no NUL in
+ * text or jsonb, so such an input would fail at the database; it is refused first, naming the field.
+ */
+export const nulPath = (v: unknown): string | null => textPath(v, (s) => s.includes("\u0000"));
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/**
+ * Where `v` holds a string with an unpaired UTF-16 surrogate (not text in any encoding), or null:
+ * jsonb refuses its escape ("\udc00"), so a preset or run holding one failed as a 500 (the fuzzer's).
+ */
+export const loneSurrogatePath = (v: unknown): string | null => textPath(v, (s) => LONE_SURROGATE.test(s));
 
 /** Keys superjson refuses to serialize ("prototype pollution risk"): stored, they made every later answer carrying them a 500. */
 const PROTOTYPE_KEYS = new Set(["__proto__", "constructor", "prototype"]);
@@ -200,6 +210,8 @@ const refuseNul = middleware(async ({ getRawInput, next }) => {
   const raw = await getRawInput().catch(() => undefined);
   const found = nulPath(raw);
   if (found) throw new TRPCError({ code: "BAD_REQUEST", message: `${found}: text may not contain NUL characters (U+0000)` });
+  const lone = loneSurrogatePath(raw);
+  if (lone) throw new TRPCError({ code: "BAD_REQUEST", message: `${lone}: text may not contain an unpaired surrogate (invalid UTF-16)` });
   const key = prototypeKeyPath(raw);
   if (key) throw new TRPCError({ code: "BAD_REQUEST", message: `${key}: "${key.split(".").pop()}" is not allowed as a key` });
   return next();

@@ -9,7 +9,7 @@ import { createChat, getChat, startTurn, updateGeneration } from "../../server/d
 import { ownerSecret, signOwner } from "../../server/auth/owner-cookie";
 import { parseEnv } from "../../server/env";
 import { handleTRPC } from "../../server/http/trpc-handler";
-import { nulPath } from "../../server/trpc";
+import { loneSurrogatePath, nulPath } from "../../server/trpc";
 import { drivers, type TestDatabase } from "./db-harness";
 
 describe("nulPath", () => {
@@ -20,6 +20,12 @@ describe("nulPath", () => {
     expect(nulPath({ stop: ["ok", "x\u0000"] })).toBe("stop.1");
     expect(nulPath("\u0000")).toBe("input");
     expect(nulPath({ prompt: "ok", n: 1, inputs: { y: "\uFFFD" }, d: new Date() })).toBeNull();
+  });
+  it("loneSurrogatePath names an unpaired surrogate in a value or a key; a pair (an emoji) passes", () => {
+    expect(loneSurrogatePath({ inputs: { "\udc00x": "%" } })).toBe('inputs."\\udc00x"');
+    expect(loneSurrogatePath({ prompt: "a\ud800" })).toBe("prompt");
+    expect(loneSurrogatePath({ stop: ["\ud83e\udd99", "x\udc00y"] })).toBe("stop.1");
+    expect(loneSurrogatePath({ prompt: "🦙 é \ud83e\udd99" })).toBeNull();
   });
 });
 
@@ -48,6 +54,11 @@ for (const driver of drivers) {
         ["generate.start", { mode: "raw", adapters: [null], prompt: "a\u0000b", params }, "prompt"],
         ["chats.rename", { id: crypto.randomUUID(), title: "\u0000" }, "title"],
       ];
+      // an unpaired surrogate: jsonb refuses its escape (a 500 from presets.create before)
+      const res = await post("presets.create", { name: "p", adapter: null, mode: "template", inputs: { "\udc00x": "" }, params });
+      const text = await res.text();
+      expect(res.status, text).toBe(400);
+      expect(text).toContain("text may not contain an unpaired surrogate");
       for (const [path, input, field] of cases) {
         const res = await post(path, input);
         const text = await res.text();
