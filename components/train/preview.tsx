@@ -4,28 +4,11 @@
  * (missing a column, empty answer, prompt too long) and rows cut at max_length, counted.
  */
 
-export interface PreviewRow {
-  index: number;
-  status: "ok" | "truncated" | "too_long" | "missing_column" | "empty_output";
-  missing?: string;
-  prompt?: string;
-  output?: string;
-  promptTokens?: number;
-  targetTokens?: number;
-}
+import type { TrainRowAccounting } from "@/db/schema/train";
+import type { PreviewRow } from "@/server/train/datasets";
 
-export interface RowAccounting {
-  rows: number;
-  usable: number;
-  missingColumn: Record<string, number>;
-  invalidRows: number;
-  emptyOutput: number;
-  truncated: number;
-  tooLong: number;
-  tokens: number;
-  targetTokens: number;
-  maxTokens: number;
-}
+export type { PreviewRow };
+export type RowAccounting = TrainRowAccounting;
 
 const STATUS: Record<PreviewRow["status"], { text: string; cls: string }> = {
   ok: { text: "used", cls: "bg-emerald-50 text-emerald-800 dark:bg-emerald-950 dark:text-emerald-200" },

@@ -5,6 +5,7 @@
  * the run's owner; the catalog reads `adapter_slug` here to say it was trained here.
  */
 import { index, integer, jsonb, pgTable, primaryKey, real, serial, text, timestamp } from "drizzle-orm/pg-core";
+import type { DatasetStats } from "../../inference/train/dataset";
 
 /** queued (waiting for the server's one training slot) → running → done | failed | cancelled */
 export type TrainRunStatus = "queued" | "running" | "done" | "failed" | "cancelled";
@@ -33,19 +34,8 @@ export interface TrainRunConfig {
   };
 }
 
-/** The dataset's row accounting (inference/train/dataset.ts DatasetStats), as stored. */
-export interface TrainRowAccounting {
-  rows: number;
-  usable: number;
-  missingColumn: Record<string, number>;
-  invalidRows: number;
-  emptyOutput: number;
-  truncated: number;
-  tooLong: number;
-  tokens: number;
-  targetTokens: number;
-  maxTokens: number;
-}
+/** The dataset's row accounting, as stored: the engine's own counts. */
+export type TrainRowAccounting = DatasetStats;
 
 export const trainDatasets = pgTable(
   "train_datasets",
