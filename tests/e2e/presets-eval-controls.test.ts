@@ -170,7 +170,8 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("presets, feedback a
       signalTree(worker.child.pid!, "SIGCONT");
     }
     expect(await page.getByTestId("eval-cancel").count()).toBe(0);
-    const row = page.getByTestId("eval-run-row").filter({ has: page.getByTestId("eval-run-cancelled") });
+    // the newest cancelled run (listed first): on a shared Postgres, earlier test runs left theirs
+    const row = page.getByTestId("eval-run-row").filter({ has: page.getByTestId("eval-run-cancelled") }).first();
     await row.waitFor({ timeout: 20_000 });
     const n = Number(await row.locator("td").nth(3).textContent());
     expect(n).toBeGreaterThanOrEqual(1);
