@@ -161,8 +161,13 @@ describe.skipIf(!PG_BIN)("a Postgres of our own, stopped and started again (real
       await expectUnavailable(res);
       expect(statuses.length).toBeLessThan(20);
     }
-    const list = await c.call("chats.list");
-    expect(list.status).toBe(200);
+    // another pooled connection may still be one that saw the shutdown: a 503 once more, then 200
+    let list = await c.call("chats.list");
+    for (let i = 0; list.status === 503 && i < 8; i++) {
+      await expectUnavailable(list);
+      list = await c.call("chats.list");
+    }
+    expect(list.status, await list.clone().text()).toBe(200);
     // the run started before the stop is there, and so is the one started after
     const chats = ((await list.json()) as { result: { data: { json: { id: string }[] } } }).result.data.json;
     expect(chats.length).toBeGreaterThanOrEqual(2);
