@@ -8,11 +8,11 @@
  * dark) go to test-results/e2e.
  */
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
 import { renderTemplate } from "../../components/playground/template";
-import { browserAvailable, launchBrowser, startWebServer, type WebServer } from "./browser";
-import { screenshotDir, startTestWorker, workerAnswer, type TestWorker } from "./playground-harness";
+import { browserAvailable } from "./browser";
+import { screenshotDir, useWorkerWebBrowser, workerAnswer } from "./playground-harness";
 
 const SQL_TEMPLATE = "Translate the question into an SQL query for the table.\n\nTable: {table} ({columns})\nQuestion: {question}\nSQL:";
 
@@ -30,24 +30,12 @@ function watchErrors(page: Page): string[] {
 }
 
 describe.runIf(browserAvailable())("arena and code answers (browser, real worker)", () => {
-  let worker: TestWorker;
-  let web: WebServer;
-  let browser: Browser;
-  beforeAll(async () => {
-    worker = await startTestWorker();
-    web = await startWebServer({ worker: { url: worker.url } });
-    browser = await launchBrowser();
-  }, 600_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
-    await worker?.stop();
-  });
+  const h = useWorkerWebBrowser();
 
   it("runs a blind battle: no names before the vote, one vote, then names and the leaderboard", async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await h.browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const errors = watchErrors(page);
-    await page.goto(`${web.url}/arena?task=sql`);
+    await page.goto(`${h.web.url}/arena?task=sql`);
     const start = page.getByTestId("arena-start");
     await page.waitForSelector('[data-testid="arena-start"]:not([disabled])');
     expect(await page.getByTestId("arena-task").inputValue()).toBe("sql");
@@ -80,7 +68,7 @@ describe.runIf(browserAvailable())("arena and code answers (browser, real worker
     // which pane is the adapter: the one that answered as the worker answers for it
     const inputs = { table: "players", columns: "name, team, position, age, goals", question: "How many players have goals greater than 9?" };
     expect(await page.getByTestId("input-question").inputValue()).toBe(inputs.question);
-    const adapterAnswer = await workerAnswer(worker.url, renderTemplate(SQL_TEMPLATE, inputs), "sql", 64, worker.real);
+    const adapterAnswer = await workerAnswer(h.worker.url, renderTemplate(SQL_TEMPLATE, inputs), "sql", 64, h.worker.real);
     const outputs = await panes.locator('[data-testid="raw-output"]').allTextContents();
     expect(outputs).toContain(adapterAnswer);
     const side = outputs[0] === adapterAnswer ? "a" : "b";
@@ -111,9 +99,9 @@ describe.runIf(browserAvailable())("arena and code answers (browser, real worker
       ["phone-light", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: "light" as const }],
       ["phone-dark", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: "dark" as const }],
     ] as const) {
-      const p = await browser.newPage(opts);
+      const p = await h.browser.newPage(opts);
       const errs = watchErrors(p);
-      await p.goto(`${web.url}/arena?task=sql`);
+      await p.goto(`${h.web.url}/arena?task=sql`);
       await p.waitForSelector('[data-testid="arena-start"]:not([disabled])');
       await p.getByTestId("arena-start").click();
       await expect.poll(() => p.getByTestId("arena-pane").evaluateAll((ps) => ps.map((x) => x.getAttribute("data-status"))), { timeout: 120_000 }).toEqual(["done", "done"]);
@@ -129,12 +117,12 @@ describe.runIf(browserAvailable())("arena and code answers (browser, real worker
   });
 
   it("highlights a JSON answer with Valid JSON ✓ (✗ for the base model on the same task), and SQL", async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const page = await h.browser.newPage({ viewport: { width: 1400, height: 1000 } });
     const errors = watchErrors(page);
-    await page.goto(`${web.url}/compare?adapters=ner,base`);
+    await page.goto(`${h.web.url}/compare?adapters=ner,base`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     const prompt = (await page.getByTestId("rendered-prompt").textContent())!;
-    const [nerAnswer, baseAnswer] = await Promise.all([workerAnswer(worker.url, prompt, "ner", 96, worker.real), workerAnswer(worker.url, prompt, null, 96, worker.real)]);
+    const [nerAnswer, baseAnswer] = await Promise.all([workerAnswer(h.worker.url, prompt, "ner", 96, h.worker.real), workerAnswer(h.worker.url, prompt, null, 96, h.worker.real)]);
     const parses = (s: string) => {
       try {
         JSON.parse(s);
@@ -171,7 +159,7 @@ describe.runIf(browserAvailable())("arena and code answers (browser, real worker
     }));
     expect(sides).toEqual({ a: nerAnswer, b: baseAnswer });
 
-    await page.goto(`${web.url}/playground?adapter=sql`);
+    await page.goto(`${h.web.url}/playground?adapter=sql`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await page.getByTestId("run").click();
     const pane = page.getByTestId("output-pane");

@@ -14,25 +14,15 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnRealWorker, type RunningWorker } from "../web/generate-worker-process";
 import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
-import { realWorkerAvailable, startTestWorker, type TestWorker } from "./playground-harness";
+import { realWorkerAvailable, useWorkerWebBrowser } from "./playground-harness";
 
 const SHOTS = "/tmp/h11";
 const REVIEW = "The plot dragged, but the acting was superb.";
 
 describe.runIf(browserAvailable())("conversations in Chromium", () => {
-  let worker: TestWorker;
-  let web: WebServer;
-  let browser: Browser;
-  beforeAll(async () => {
+  const h = useWorkerWebBrowser({ env: process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : undefined });
+  beforeAll(() => {
     fs.mkdirSync(SHOTS, { recursive: true });
-    worker = await startTestWorker();
-    web = await startWebServer({ worker: { url: worker.url }, env: process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : undefined });
-    browser = await launchBrowser();
-  }, 600_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
-    await worker?.stop();
   });
 
   const shownText = async (page: Page) => (await page.getByTestId("output-pane").getByTestId("raw-output").textContent()) ?? "";
@@ -44,11 +34,11 @@ describe.runIf(browserAvailable())("conversations in Chromium", () => {
   };
 
   it("Regenerate keeps versions, grouped as one chat titled by the input; history rename/delete/clear; phone drawer", { timeout: 400_000 }, async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     page.on("dialog", (d) => void d.accept());
     // sampling on, a few tokens: versions may differ
-    await page.goto(`${web.url}/playground?adapter=sentiment&in.review=${encodeURIComponent(REVIEW)}&p.max_new_tokens=6&p.temperature=1`);
+    await page.goto(`${h.web.url}/playground?adapter=sentiment&in.review=${encodeURIComponent(REVIEW)}&p.max_new_tokens=6&p.temperature=1`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await page.getByTestId("run").click();
     const texts = [await done(page)];
@@ -97,14 +87,14 @@ describe.runIf(browserAvailable())("conversations in Chromium", () => {
     expect(new URLSearchParams(href!.split("?")[1]).get("in.review")).toBe(REVIEW);
 
     // a second chat (another prompt) starts over: no versions
-    await page.goto(`${web.url}/playground?adapter=sentiment&in.review=Dull.&p.max_new_tokens=4`);
+    await page.goto(`${h.web.url}/playground?adapter=sentiment&in.review=Dull.&p.max_new_tokens=4`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await page.getByTestId("run").click();
     await done(page);
     expect(await page.getByTestId("versions").count()).toBe(0);
 
     // the list: rename in place (an empty title cannot be saved), delete, clear all
-    await page.goto(`${web.url}/chats`);
+    await page.goto(`${h.web.url}/chats`);
     const items = page.getByTestId("history-item");
     await expect.poll(() => items.count(), { timeout: 20_000 }).toBe(2);
     await page.getByTestId("history-item-rename").first().click();
@@ -119,9 +109,9 @@ describe.runIf(browserAvailable())("conversations in Chromium", () => {
       ["phone-light", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: "light" as const }],
       ["phone-dark", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, colorScheme: "dark" as const }],
     ] as const) {
-      const shot = await browser.newContext({ ...opts, storageState: { cookies: (await context.storageState()).cookies, origins: [] } });
+      const shot = await h.browser.newContext({ ...opts, storageState: { cookies: (await context.storageState()).cookies, origins: [] } });
       const p = await shot.newPage();
-      await p.goto(`${web.url}/chats`);
+      await p.goto(`${h.web.url}/chats`);
       await p.getByTestId("history-item").first().waitFor();
       await p.screenshot({ path: path.join(SHOTS, `chats-${label}.png`), fullPage: true });
       await p.getByTestId("history-item").last().click();

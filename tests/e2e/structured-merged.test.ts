@@ -9,11 +9,11 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
+import { describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
 import { parseRecipe } from "../../components/compare/merged-recipe";
-import { browserAvailable, launchBrowser, startWebServer, type WebServer } from "./browser";
-import { realWorkerAvailable, screenshotDir, startTestWorker, type TestWorker } from "./playground-harness";
+import { browserAvailable } from "./browser";
+import { realWorkerAvailable, screenshotDir, useWorkerWebBrowser } from "./playground-harness";
 
 const shots = () => {
   const dir = process.env.H9_SHOTS ?? screenshotDir();
@@ -30,25 +30,13 @@ async function generate(url: string, inputs: string, parameters: Record<string, 
 const statuses = (page: Page, sel: string) => page.locator(sel).evaluateAll((els) => els.map((e) => e.getAttribute("data-status")).join(","));
 
 describe.runIf(browserAvailable() && realWorkerAvailable())("structured output and merged panes (browser, real worker)", () => {
-  let worker: TestWorker;
-  let web: WebServer;
-  let browser: Browser;
-  beforeAll(async () => {
-    worker = await startTestWorker();
-    web = await startWebServer({ worker: { url: worker.url } });
-    browser = await launchBrowser();
-  }, 600_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
-    await worker?.stop();
-  });
+  const h = useWorkerWebBrowser();
 
   it("playground: structured output for NER (off by default; a bad schema is named; the card's runs and is valid JSON)", async () => {
     for (const [name, viewport] of [["desktop", { width: 1400, height: 1000 }], ["phone", { width: 390, height: 844 }]] as const) {
-      const ctx = await browser.newContext({ viewport, ...(name === "phone" ? { isMobile: true, hasTouch: true } : {}) });
+      const ctx = await h.browser.newContext({ viewport, ...(name === "phone" ? { isMobile: true, hasTouch: true } : {}) });
       const page = await ctx.newPage();
-      await page.goto(`${web.url}/playground?adapter=ner&p.max_new_tokens=96`);
+      await page.goto(`${h.web.url}/playground?adapter=ner&p.max_new_tokens=96`);
       await page.waitForSelector('[data-testid="run"]:not([disabled])');
       const toggle = page.locator('[data-testid="param-structured"]');
       expect(await toggle.isChecked()).toBe(false);
@@ -72,7 +60,7 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("structured output a
       // what the worker itself answers to that prompt with that response_format
       const text = (await pane.locator('[data-testid="raw-output"]').textContent()) ?? "";
       const rendered = (await page.locator('[data-testid="rendered-prompt"]').textContent())!;
-      expect(text).toBe(await generate(worker.url, rendered, { adapter_id: "ner", max_new_tokens: 96, response_format: { type: "json_object", schema: cardSchema } }));
+      expect(text).toBe(await generate(h.worker.url, rendered, { adapter_id: "ner", max_new_tokens: 96, response_format: { type: "json_object", schema: cardSchema } }));
       await page.screenshot({ path: path.join(shots(), `playground-structured-${name}.png`), fullPage: true });
       // the schema box itself, in the viewport (a full-page shot puts the sticky header over it)
       await page.locator('[data-testid="structured-output"]').evaluate((e) => e.scrollIntoView({ block: "center" }));
@@ -85,10 +73,10 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("structured output a
 
   it("compare: + Merged pane runs a TIES recipe next to the others, named by it", async () => {
     for (const [name, viewport] of [["desktop", { width: 1500, height: 1000 }], ["phone", { width: 390, height: 844 }]] as const) {
-      const ctx = await browser.newContext({ viewport, ...(name === "phone" ? { isMobile: true, hasTouch: true } : {}) });
+      const ctx = await h.browser.newContext({ viewport, ...(name === "phone" ? { isMobile: true, hasTouch: true } : {}) });
       const page = await ctx.newPage();
       const prompt = "Name: The Eagle";
-      await page.goto(`${web.url}/compare?adapters=e2e,base&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=16`);
+      await page.goto(`${h.web.url}/compare?adapters=e2e,base&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=16`);
       await page.waitForSelector('[data-testid="run"]:not([disabled])');
       await page.click('[data-testid="add-merged-pane"]');
       const panes = page.locator('[data-testid="compare-pane"]');
@@ -103,7 +91,7 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("structured output a
       await page.click('[data-testid="run"]');
       await expect.poll(() => statuses(page, '[data-testid="compare-pane"]'), { timeout: 120_000 }).toBe("done,done,done");
       const merged = await panes.nth(2).locator('[data-testid="raw-output"]').textContent();
-      expect(merged).toBe(await generate(worker.url, prompt, { max_new_tokens: 16, merged_adapters: parseRecipe(recipeName) }));
+      expect(merged).toBe(await generate(h.worker.url, prompt, { max_new_tokens: 16, merged_adapters: parseRecipe(recipeName) }));
       expect(decodeURIComponent((await page.locator('[data-testid="copy-link"]').getAttribute("data-href"))!.replace(/\+/g, " "))).toContain(recipeName);
       await page.screenshot({ path: path.join(shots(), `compare-merged-${name}.png`), fullPage: true });
       // the merged pane fits the screen
@@ -111,7 +99,7 @@ describe.runIf(browserAvailable() && realWorkerAvailable())("structured output a
       expect(box.x + box.width).toBeLessThanOrEqual(viewport.width);
       if (name === "desktop") {
         // history names the recipe, and Continue opens it again as a merged pane
-        await page.goto(`${web.url}/chats`);
+        await page.goto(`${h.web.url}/chats`);
         await page.click('[data-testid="history-item"] >> nth=0');
         const gens = page.locator('[data-testid="chat-generation"]');
         await expect.poll(() => gens.count()).toBe(3);

@@ -6,10 +6,10 @@
  * with no console error either way.
  */
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser, Page } from "playwright-core";
-import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
-import { startTestWorker, type TestWorker } from "./playground-harness";
+import { describe, expect, it } from "vitest";
+import type { Page } from "playwright-core";
+import { browserAvailable, ROOT, startWebServer } from "./browser";
+import { useWorkerWebBrowser } from "./playground-harness";
 
 const TEXT = "  Héllo wörld 👋🏽 東京\nsecond line\tend ";
 
@@ -32,32 +32,20 @@ function watch(page: Page): { urls: string[]; errors: string[] } {
 const asksWorker = (u: string) => /tokenCount|\/tokenize(\?|$)/.test(u);
 
 describe.runIf(browserAvailable())("prompt token counter (browser)", () => {
-  let worker: TestWorker;
-  let web: WebServer;
-  let browser: Browser;
-  beforeAll(async () => {
-    worker = await startTestWorker();
-    web = await startWebServer({ worker: { url: worker.url } });
-    browser = await launchBrowser();
-  }, 600_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.stop();
-    await worker?.stop();
-  });
+  const h = useWorkerWebBrowser();
 
   it("counts typed text in the browser, as the worker's /tokenize does, without asking it", async () => {
-    const page = await browser.newPage();
+    const page = await h.browser.newPage();
     const seen = watch(page);
-    await page.goto(`${web.url}/playground?adapter=base&mode=raw`);
+    await page.goto(`${h.web.url}/playground?adapter=base&mode=raw`);
     const box = page.locator('[data-testid="raw-prompt"]');
     await box.waitFor();
     await box.pressSequentially(TEXT, { delay: 20 });
-    const expected = await workerCount(worker.url, TEXT);
+    const expected = await workerCount(h.worker.url, TEXT);
     await expect.poll(() => page.locator('[data-testid="prompt-token-count"]').textContent()).toBe(`${expected} tokens`);
     // and an edit in the middle recounts
     await box.fill(`${TEXT}more`);
-    const more = await workerCount(worker.url, `${TEXT}more`);
+    const more = await workerCount(h.worker.url, `${TEXT}more`);
     await expect.poll(() => page.locator('[data-testid="prompt-token-count"]').textContent()).toBe(`${more} tokens`);
     expect(seen.urls.filter(asksWorker)).toEqual([]);
     expect(seen.urls.filter((u) => u.endsWith("/api/tokenizer"))).toHaveLength(1);
@@ -66,16 +54,16 @@ describe.runIf(browserAvailable())("prompt token counter (browser)", () => {
   });
 
   it("asks the worker (debounced) when MODEL_DIR is not the worker's model, and shows its count", async () => {
-    const other = await startWebServer({ worker: { url: worker.url }, env: { MODEL_DIR: path.join(ROOT, "tests/data/fixtures/tiny-mistral/base") } });
+    const other = await startWebServer({ worker: { url: h.worker.url }, env: { MODEL_DIR: path.join(ROOT, "tests/data/fixtures/tiny-mistral/base") } });
     try {
       expect(await (await fetch(`${other.url}/api/tokenizer`)).json()).toMatchObject({ tokenizer: null });
-      const page = await browser.newPage();
+      const page = await h.browser.newPage();
       const seen = watch(page);
       await page.goto(`${other.url}/playground?adapter=base&mode=raw`);
       const box = page.locator('[data-testid="raw-prompt"]');
       await box.waitFor();
       await box.pressSequentially(TEXT, { delay: 20 });
-      const expected = await workerCount(worker.url, TEXT);
+      const expected = await workerCount(h.worker.url, TEXT);
       await expect.poll(() => page.locator('[data-testid="prompt-token-count"]').textContent()).toBe(`${expected} tokens`);
       const asked = seen.urls.filter(asksWorker).length;
       expect(asked).toBeGreaterThan(0);
