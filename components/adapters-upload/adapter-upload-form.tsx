@@ -7,6 +7,7 @@
  */
 import Link from "next/link";
 import { useState } from "react";
+import { postWithProgress } from "@/components/post-with-progress";
 import { YourAdapters } from "./your-adapters";
 
 const MAX_BYTES = 64 * 1024 * 1024;
@@ -67,26 +68,6 @@ async function filesFromDrop(dt: DataTransfer): Promise<File[]> {
   return out;
 }
 
-/** POST a form with upload progress; resolves with the status and the JSON body. */
-function postWithProgress(body: FormData, onProgress: (loaded: number, total: number) => void): Promise<{ status: number; json: { id?: string; error?: string } }> {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/adapters");
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) onProgress(e.loaded, e.total);
-    };
-    xhr.onload = () => {
-      let json: { id?: string; error?: string } = {};
-      try {
-        json = JSON.parse(xhr.responseText) as typeof json;
-      } catch {}
-      resolve({ status: xhr.status, json });
-    };
-    xhr.onerror = () => reject(new Error("the upload failed (network error)"));
-    xhr.send(body);
-  });
-}
-
 export function AdapterUploadForm({ tasks }: { tasks: TaskChoice[] }) {
   const [mode, setMode] = useState<"upload" | "hub">("upload");
   const [id, setId] = useState("");
@@ -123,7 +104,7 @@ export function AdapterUploadForm({ tasks }: { tasks: TaskChoice[] }) {
         body.set(CONFIG, files.config, CONFIG);
         body.set(WEIGHTS, files.weights, WEIGHTS);
         setProgress({ loaded: 0, total: files.config.size + files.weights.size, events: 0 });
-        res = await postWithProgress(body, (loaded, total) => setProgress((p) => ({ loaded, total, events: (p?.events ?? 0) + 1 })));
+        res = await postWithProgress("/api/adapters", body, (loaded, total) => setProgress((p) => ({ loaded, total, events: (p?.events ?? 0) + 1 })));
       } else {
         const r = await fetch("/api/adapters", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: id || undefined, repo, task: task || undefined }) });
         res = { status: r.status, json: (await r.json().catch(() => ({}))) as { id?: string; error?: string } };

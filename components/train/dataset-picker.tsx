@@ -6,6 +6,7 @@
  * has no upload progress) to POST /api/train/datasets.
  */
 import { useState } from "react";
+import { postWithProgress } from "@/components/post-with-progress";
 import { Bar } from "./bar";
 
 export type DatasetChoice = { kind: "demo"; task: string } | { kind: "upload"; id: string };
@@ -28,28 +29,6 @@ const ACCEPT = /\.(csv|jsonl|json|ndjson)(\.gz)?$/i;
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 /** 312 B, 4.2 kB, 1.3 MB */
 const size = (n: number) => (n < 1000 ? `${n} B` : n < 1e6 ? `${(n / 1000).toFixed(1)} kB` : mb(n));
-
-/** POST the file with upload progress; resolves with the status and the JSON body. */
-function postWithProgress(file: File, onProgress: (loaded: number, total: number) => void): Promise<{ status: number; json: { id?: string; error?: string } }> {
-  return new Promise((resolve, reject) => {
-    const body = new FormData();
-    body.set("file", file, file.name);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/train/datasets");
-    xhr.upload.onprogress = (e) => {
-      if (e.lengthComputable) onProgress(e.loaded, e.total);
-    };
-    xhr.onload = () => {
-      let json: { id?: string; error?: string } = {};
-      try {
-        json = JSON.parse(xhr.responseText) as typeof json;
-      } catch {}
-      resolve({ status: xhr.status, json });
-    };
-    xhr.onerror = () => reject(new Error("the upload failed (network error)"));
-    xhr.send(body);
-  });
-}
 
 export function DatasetPicker({
   demo,
@@ -85,7 +64,9 @@ export function DatasetPicker({
     setBusy(true);
     setProgress({ loaded: 0, total: file.size, name: file.name });
     try {
-      const res = await postWithProgress(file, (loaded, total) => setProgress({ loaded, total, name: file.name }));
+      const body = new FormData();
+      body.set("file", file, file.name);
+      const res = await postWithProgress("/api/train/datasets", body, (loaded, total) => setProgress({ loaded, total, name: file.name }));
       if (res.status >= 200 && res.status < 300 && res.json.id) {
         // a small body may end without a progress event: the answer says it all arrived
         setProgress({ loaded: file.size, total: file.size, name: file.name });
