@@ -12,7 +12,8 @@ import { describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { renderTemplate } from "../../components/playground/template";
 import { browserAvailable } from "./browser";
-import { screenshotDir, useWorkerWebBrowser, workerAnswer } from "./playground-harness";
+import { screenshotDir, workerAnswer } from "./playground-harness";
+import { useWorkerWebBrowser } from "./worker-web-browser";
 
 const SQL_TEMPLATE = "Translate the question into an SQL query for the table.\n\nTable: {table} ({columns})\nQuestion: {question}\nSQL:";
 

@@ -14,7 +14,8 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnRealWorker, type RunningWorker } from "../web/generate-worker-process";
 import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
-import { realWorkerAvailable, useWorkerWebBrowser } from "./playground-harness";
+import { realWorkerAvailable } from "./playground-harness";
+import { useWorkerWebBrowser } from "./worker-web-browser";
 
 const SHOTS = "/tmp/h11";
 const REVIEW = "The plot dragged, but the acting was superb.";

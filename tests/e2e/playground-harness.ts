@@ -11,9 +11,8 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll } from "vitest";
-import { freePort, launchBrowser, ROOT, startWebServer, type StartOptions, type WebServer } from "./browser";
+import type { Page } from "playwright-core";
+import { freePort, ROOT } from "./browser";
 
 export interface TestWorker {
   url: string;
@@ -81,32 +80,6 @@ async function spawnWorker(script: string[], port: number, real: boolean): Promi
     await new Promise((r) => setTimeout(r, 300));
   }
   return { url, real, stop };
-}
-
-export interface WorkerWebBrowser {
-  worker: TestWorker;
-  web: WebServer;
-  browser: Browser;
-}
-
-/**
- * For a describe block: the test worker, the production web server on it (with `webOptions`) and
- * Chromium, started before its tests and stopped after them. The fields are set in beforeAll: read
- * them inside the tests.
- */
-export function useWorkerWebBrowser(webOptions: Omit<StartOptions, "worker"> = {}): WorkerWebBrowser {
-  const h = {} as WorkerWebBrowser;
-  beforeAll(async () => {
-    h.worker = await startTestWorker();
-    h.web = await startWebServer({ ...webOptions, worker: { url: h.worker.url } });
-    h.browser = await launchBrowser();
-  }, 600_000);
-  afterAll(async () => {
-    await h.browser?.close();
-    await h.web?.stop();
-    await h.worker?.stop();
-  });
-  return h;
 }
 
 /** The worker's own answer (LoRAX /generate, greedy) for a prompt: what the page must end up showing. */

@@ -13,7 +13,8 @@ import { describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { parseRecipe } from "../../components/compare/merged-recipe";
 import { browserAvailable } from "./browser";
-import { realWorkerAvailable, screenshotDir, useWorkerWebBrowser } from "./playground-harness";
+import { realWorkerAvailable, screenshotDir } from "./playground-harness";
+import { useWorkerWebBrowser } from "./worker-web-browser";
 
 const shots = () => {
   const dir = process.env.H9_SHOTS ?? screenshotDir();

@@ -9,7 +9,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Page } from "playwright-core";
 import { browserAvailable, ROOT, startWebServer } from "./browser";
-import { useWorkerWebBrowser } from "./playground-harness";
+import { useWorkerWebBrowser } from "./worker-web-browser";
 
 const TEXT = "  Héllo wörld 👋🏽 東京\nsecond line\tend ";
 
