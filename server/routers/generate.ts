@@ -254,29 +254,34 @@ export const generateRouter = createTRPCRouter({
       if (hub.ownerOf(runId) !== null) throw new RunIdTakenError(runId);
       const generationIds = input.adapters.map(() => randomUUID());
       const chatId = input.chatId ?? randomUUID();
-      // the rows are written (one statement, one round trip) while the worker already works:
-      // hub.start below sends the request first and holds its writes until the rows exist. The
-      // answer waits for them, so a chat whose id was answered survives a kill -9.
-      const stored = startRun({
-        db: ctx.db,
-        ownerId: ctx.ownerId,
-        chat: input.chatId
-          ? { continue: input.chatId }
-          : {
-              id: chatId,
-              kind,
-              title: titleFromPrompt(input.prompt, input.mode === "template" ? input.inputs : null),
-              settings: { adapters: targets.map((t) => t.stored), mode: input.mode, inputs: input.inputs, params: input.params, ...(system ? { system } : {}) },
-            },
-        content: input.prompt,
-        inputs: input.inputs ?? null,
-        mode: input.mode,
-        panes: targets.map((t, i) => ({ id: generationIds[i]!, adapterId: t.stored, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
-        params: input.params,
-        runId,
-        instanceId,
-      });
-      // continuing a chat: it must be this owner's before the worker does anything for it
+      // the worker request goes out first, then the rows are written (one statement, one round
+      // trip) while the worker already works: the hub holds its writes until the rows exist
+      // (`stored`), and the answer waits for them, so a chat whose id was answered survives a
+      // kill -9. (On PGlite the statement runs on this thread: sent after it, the request waited
+      // for it.) Continuing a chat, the rows come first: the chat must be this owner's before
+      // the worker does anything for it.
+      const store = () =>
+        startRun({
+          db: ctx.db,
+          ownerId: ctx.ownerId,
+          chat: input.chatId
+            ? { continue: input.chatId }
+            : {
+                id: chatId,
+                kind,
+                title: titleFromPrompt(input.prompt, input.mode === "template" ? input.inputs : null),
+                settings: { adapters: targets.map((t) => t.stored), mode: input.mode, inputs: input.inputs, params: input.params, ...(system ? { system } : {}) },
+              },
+          content: input.prompt,
+          inputs: input.inputs ?? null,
+          mode: input.mode,
+          panes: targets.map((t, i) => ({ id: generationIds[i]!, adapterId: t.stored, prompt: turns ? JSON.stringify(turns) : (input.prompts?.[i] ?? input.prompt) })),
+          params: input.params,
+          runId,
+          instanceId,
+        });
+      let writeRows: (rows: Promise<unknown>) => void = () => {};
+      const stored = input.chatId ? store() : new Promise<unknown>((resolve) => (writeRows = resolve));
       if (input.chatId) await stored;
       hub.start(
         ctx.ownerId,
@@ -288,6 +293,7 @@ export const generateRouter = createTRPCRouter({
         stored,
         runId,
       );
+      if (!input.chatId) writeRows(store());
       await stored;
       return { runId, chatId, generationIds };
     } catch (e) {
