@@ -382,8 +382,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
               : void run()
           }
         />
-        {r.runs.map((run) => (
-          <RunSubscription key={run.runId} runId={run.runId} onChunk={r.onChunk} />
+        {r.subscriptions.map((runId) => (
+          <RunSubscription key={runId} runId={runId} onChunk={r.onChunk} />
         ))}
         <ApiSnippets workerUrl={workerUrl} adapterId={adapterId} baseModelId={worker.data?.modelId ?? ""} prompt={prompt} params={params} />
       </div>

@@ -52,6 +52,25 @@ function shownOf(frozen: Map<string, PaneView>, run: ActiveRun): (number | null)
 }
 
 /**
+ * How long the next run's id stays subscribed unused before a fresh one replaces it: under the
+ * server's wait for a start (AWAIT_START_MS in server/routers/generate.ts, 30 s), so an idle page
+ * never sees that wait run out.
+ */
+const NEXT_RUN_RENEW_MS = 25_000;
+
+/** Is this tab in view? (a hidden tab keeps no connection open for a run it cannot start) */
+function useVisible(): boolean {
+  const [visible, setVisible] = useState(false);
+  useEffect(() => {
+    const update = () => setVisible(document.visibilityState === "visible");
+    update();
+    document.addEventListener("visibilitychange", update);
+    return () => document.removeEventListener("visibilitychange", update);
+  }, []);
+  return visible;
+}
+
+/**
  * Pane states by grid position (absent = idle). `start` names the grid positions and their
  * models; `onEnd` hears each pane's final chunk (chat mode appends the answer to its transcript).
  */
@@ -77,6 +96,21 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   useLayoutEffect(() => {
     shownRef.current = panes;
   }, [panes]);
+  // The next run's id, subscribed while the tab is in view and nothing is being started, so the
+  // SSE connection is already up when Run is clicked: the click sends only the start call (the
+  // subscription's own request, handled after the start on the server's one thread, was on the
+  // first token's path). Renewed before the server stops waiting for it.
+  const visible = useVisible();
+  const [nextRunId, setNextRunId] = useState(newRunId);
+  const nextRunIdRef = useRef(nextRunId);
+  useEffect(() => {
+    nextRunIdRef.current = nextRunId;
+    const renew = setTimeout(() => setNextRunId(newRunId()), NEXT_RUN_RENEW_MS);
+    return () => clearTimeout(renew);
+  }, [nextRunId]);
+  // subscribed only while no run is active: opening it during a start would put its request on
+  // the server beside that run's first token
+  const prewarmed = visible && runs.length === 0 ? nextRunId : null;
   const queryClient = useQueryClient();
   const startMutation = useMutation(trpc.generate.start.mutationOptions());
   const stopMutation = useMutation(trpc.generate.stop.mutationOptions());
@@ -128,8 +162,11 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         which.forEach((g, k) => (next[g] = { ...emptyPane(adapters[k] ?? null), status: "queued" }));
         return next;
       });
-      // subscribed before the server answers: the connection opens while the run starts
-      const run: ActiveRun = { runId: newRunId(), map: which };
+      // subscribed before the server answers: the next run's subscription is up already (or
+      // opens while the run starts), and becomes this run's
+      const run: ActiveRun = { runId: nextRunIdRef.current, map: which };
+      nextRunIdRef.current = newRunId();
+      setNextRunId(nextRunIdRef.current);
       pendingStops.current.set(run.runId, null);
       setActive([...runsRef.current, run]);
       try {
@@ -217,7 +254,9 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   };
 
   const anyRunning = panes.some((p) => p && isRunning(p.status));
-  return { paneAt, runs, startedAt, chatId, error, start, stop, remove, onChunk, anyRunning, busy: startMutation.isPending };
+  // the runs' subscriptions, then the next run's (its key stays when it becomes a run's)
+  const subscriptions = prewarmed ? [prewarmed] : runs.map((r) => r.runId);
+  return { paneAt, runs, subscriptions, startedAt, chatId, error, start, stop, remove, onChunk, anyRunning, busy: startMutation.isPending };
 }
 
 /** Follows one run (from before it starts); unmounting it (page left) lets the server cut the stream after its grace time. */

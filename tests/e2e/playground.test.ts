@@ -67,6 +67,41 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
     await page.close();
   });
 
+  it("has the next run's subscription open before Run is clicked: the run streams on it, and no stream request is on the first token's path", async () => {
+    const page = await browser.newPage();
+    // every tRPC stream request's runId, and the runId each start call named, in order
+    const streams: { runId: string; at: number }[] = [];
+    const starts: { runId: string; at: number }[] = [];
+    let t = 0;
+    page.on("request", (req) => {
+      const url = new URL(req.url());
+      if (url.pathname.endsWith("/generate.stream")) streams.push({ runId: JSON.parse(url.searchParams.get("input")!).json.runId, at: t++ });
+      else if (url.pathname.includes("generate.start")) {
+        const body = JSON.parse(req.postData() ?? "{}") as Record<string, { json: { runId: string } }>;
+        starts.push({ runId: Object.values(body)[0]!.json.runId, at: t++ });
+      }
+    });
+    await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent("The weather today is")}&p.max_new_tokens=24&p.ignore_eos=1`);
+    await page.waitForSelector('[data-testid="run"]:not([disabled])');
+    await expect.poll(() => streams.length, { timeout: 30_000 }).toBeGreaterThan(0);
+    const before = streams.length;
+    const pane = page.locator('[data-testid="output-pane"]');
+    for (let round = 0; round < 2; round++) {
+      await page.click('[data-testid="run"]');
+      await expect.poll(() => pane.getAttribute("data-status"), { timeout: 60_000 }).toBe("done");
+      const start = starts[round]!;
+      const opened = streams.filter((s) => s.runId === start.runId);
+      // one stream request for the run, opened before its start call went out
+      expect(opened).toHaveLength(1);
+      expect(opened[0]!.at).toBeLessThan(start.at);
+      // the next run's subscription opens again once this one has ended
+      await expect.poll(() => streams.filter((s) => s.at > start.at).length, { timeout: 30_000 }).toBeGreaterThan(0);
+    }
+    expect(before).toBeGreaterThan(0);
+    expect(await pane.locator('[data-testid="raw-output"]').textContent()).toBe(await workerAnswer(worker.url, "The weather today is", "sql", 24, worker.real, true));
+    await page.close();
+  });
+
   it("stops a stream mid-way: the pane freezes at the click, and history keeps exactly what it showed", async () => {
     const page = await browser.newPage();
     const cancelledBefore = await workerMetric(worker.url, "worker_requests_cancelled_total");
