@@ -137,8 +137,9 @@ export function interleave(tasks: EvalTask[], withBase: boolean): Job[] {
  */
 async function runPool<T>(jobs: Job[], concurrency: number, work: (job: Job, signal: AbortSignal) => Promise<T>, outer?: AbortSignal, keepPartial = false): Promise<(T | undefined)[]> {
   const controller = new AbortController();
-  // each request in flight links its own signal to this one (and unlinks when done)
-  setMaxListeners(concurrency + 8, controller.signal);
+  // each lane links its request's signal to this one (and unlinks when done), and a lane waiting
+  // out a 429/503 adds its sleep's: two per lane at most
+  setMaxListeners(2 * concurrency + 8, controller.signal);
   const onAbort = () => controller.abort(outer?.reason);
   outer?.addEventListener("abort", onAbort, { once: true });
   const results = new Array<T>(jobs.length);

@@ -15,6 +15,7 @@ const seen: { path: string; body: Record<string, unknown> }[] = [];
 let inFlight = 0;
 let maxInFlight = 0;
 let fail429 = 0;
+let retryAfter = "0";
 /**
  * While set, answers are held until `size` requests are in flight (or the last `total` arrived),
  * so a runner keeping C in flight is seen with C in flight however slow the machine is; a runner
@@ -31,7 +32,7 @@ beforeAll(async () => {
       seen.push({ path: req.url!, body });
       if (fail429 > 0) {
         fail429--;
-        res.writeHead(429, { "retry-after": "0", "content-type": "application/json" });
+        res.writeHead(429, { "retry-after": retryAfter, "content-type": "application/json" });
         return void res.end(JSON.stringify({ error: "overloaded", error_type: "overloaded" }));
       }
       const params = (body.parameters ?? {}) as Record<string, unknown>;
@@ -100,6 +101,26 @@ describe("runner protocol", () => {
     expect(sql.examples[0]!.basePrediction).toBe("the");
     expect(sql.examples.every((e) => e.latencyMs > 0)).toBe(true);
     expect(out.results.map((r) => r.n)).toEqual([4, 4, 4]);
+  });
+
+  it("16 lanes all waiting out a 429 at once raise no listener-leak warning on the run's signal", async () => {
+    const card = loadTaskCards().find((c) => c.slug === "sql")!;
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on("warning", onWarning);
+    fail429 = 16;
+    retryAfter = "1";
+    try {
+      // every lane's first request gets a 429 with Retry-After: 1, so all 16 sleep together
+      const out = await runEval({ endpoint: { url, protocol: "lorax" }, tasks: [{ slug: "sql", card, adapterId: "sql", examples: loadTestExamples(card, { limit: 8 }) }], concurrency: 16 });
+      expect(out.requests).toBe(16);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+    } finally {
+      process.off("warning", onWarning);
+      fail429 = 0;
+      retryAfter = "0";
+    }
+    expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
   });
 
   it("the first failure stops the run", async () => {
