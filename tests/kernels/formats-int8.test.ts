@@ -156,6 +156,24 @@ describe.runIf(addon)("int8-activation q8/q4 matmul vs its plain loop", () => {
         }
       });
 
+      it(`${isa}: ${format} a row's result does not depend on the other rows (bit for bit, GEMV = GEMM)`, (ctx) => {
+        if (!a.setIsa(isa)) ctx.skip();
+        const r = rng(5 + format.length);
+        for (const [m, k, n] of [[9, 300, 71], [6, 4096, 40], [5, 33, 130]] as const) {
+          const w = randWeight(r, format, n, k);
+          const x = randX(r, m, k);
+          const all = new Float32Array(m * n);
+          run(a, all, x, w, m, k, n);
+          for (let i = 0; i < m; i++) {
+            const one = new Float32Array(n);
+            run(a, one, x.slice(i * k, (i + 1) * k), w, 1, k, n);
+            for (let j = 0; j < n; j++) {
+              if (!Object.is(one[j], all[i * n + j])) throw new Error(`${isa} ${format} m=${m} k=${k} n=${n}: row ${i} col ${j}: alone ${one[j]}, in the batch ${all[i * n + j]}`);
+            }
+          }
+        }
+      });
+
       it(`${isa}: ${format} rounding rule and non-finite activations`, (ctx) => {
         if (!a.setIsa(isa)) ctx.skip();
         // W = one-hot rows with quant 1 and scale 1 (q4: nibble 9): out[j] = dx * q[j]; dx = 1
