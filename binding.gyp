@@ -7,6 +7,7 @@
         "inference/native/thread_pool.cc",
         "inference/native/quantize.cc",
         "inference/native/isa_avx512.cc",
+        "inference/native/isa_avx512vnni.cc",
         "inference/native/isa_avx2.cc",
         "inference/native/isa_generic.cc"
       ],

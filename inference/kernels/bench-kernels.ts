@@ -16,7 +16,7 @@ const isaArg = args.includes("--isa") ? args[args.indexOf("--isa") + 1] : undefi
 const reps = args.includes("--reps") ? Number(args[args.indexOf("--reps") + 1]) : 7;
 const cpuClock = args.includes("--cpu");
 const now = benchClock(cpuClock);
-if (isaArg && !setNativeIsa(isaArg as "avx512" | "avx2" | "generic")) throw new Error(`ISA ${isaArg} not supported here`);
+if (isaArg && !setNativeIsa(isaArg as "avx512vnni" | "avx512" | "avx2" | "generic")) throw new Error(`ISA ${isaArg} not supported here`);
 
 function rand(n: number): Float32Array {
   const a = new Float32Array(n);

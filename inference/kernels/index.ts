@@ -5,7 +5,7 @@ import { ADDON_PATH, loadAddon, nativeBackend } from "./native";
 export type { Backend, HostBackend } from "./backend";
 export { WEIGHT_FORMATS, QGROUP, f32Weight, weightBytes, dequantRow, type HostWeight, type WeightFormat } from "./tensor";
 export { referenceBackend } from "./reference";
-export { nativeBackend, nativeInfo, setNativeIsa } from "./native";
+export { nativeBackend, nativeInfo, setNativeIsa, setNativeQuantActivations } from "./native";
 export { toBf16, fromBf16, bf16ToF32 } from "./bf16";
 
 /** Whether the native addon (build/Release/lora_kernels.node) is built and loads. */

@@ -33,8 +33,9 @@ interface Addon {
   kvWrite: B["kvWrite"];
   attention: B["attention"];
   lora: B["lora"];
-  info(): { isa: string; bestIsa: string; threads: number };
+  info(): { isa: string; bestIsa: string; threads: number; quantActivations?: "int8" | "f32" };
   setIsa(name: string): boolean;
+  setQuantActivations?(mode: string): boolean;
 }
 
 /** The repository root: the nearest ancestor of this file holding package.json. */
@@ -66,14 +67,28 @@ export function loadAddon(): Addon {
   }
 }
 
-/** Which instruction set the kernels run with ("avx512" | "avx2" | "generic") and how many threads. */
-export function nativeInfo(): { isa: string; bestIsa: string; threads: number } {
+/**
+ * Which instruction set the kernels run with ("avx512vnni" | "avx512" | "avx2" | "generic"), how
+ * many threads, and how q8/q4 matmuls treat activations ("int8": quantized per group of 32,
+ * integer dot products, the default; "f32": kept f32, LORA_KERNELS_QACT=f32).
+ */
+export function nativeInfo(): { isa: string; bestIsa: string; threads: number; quantActivations?: "int8" | "f32" } {
   return loadAddon().info();
 }
 
 /** Switches the kernel build (tests exercise every path); false when this CPU lacks it. */
-export function setNativeIsa(name: "avx512" | "avx2" | "generic"): boolean {
+export function setNativeIsa(name: "avx512vnni" | "avx512" | "avx2" | "generic"): boolean {
   return loadAddon().setIsa(name);
+}
+
+/**
+ * q8/q4 matmuls: "int8" quantizes each row of x per group of 32 and multiplies integers
+ * (inference/native/qdot.inc; plain loop in ./int8-act.ts), "f32" keeps x in f32 (quant.inc, the
+ * plain loop of tensor.ts). Per addon instance (thread); false for a build without the switch.
+ */
+export function setNativeQuantActivations(mode: "int8" | "f32"): boolean {
+  const a = loadAddon();
+  return a.setQuantActivations ? a.setQuantActivations(mode) : false;
 }
 
 // --- validation -------------------------------------------------------------------------

@@ -5,7 +5,9 @@
  * Activations, the KV cache, norm weights, RoPE frequencies and LoRA A/B are always f32.
  * A weight matrix W (Hugging Face nn.Linear: rows = out features n, cols = in features k,
  * y = x · Wᵀ) and the embedding table (rows = vocab, cols = hidden) may be stored in any
- * `WeightFormat`; kernels dequantize to f32 in registers and accumulate in f32.
+ * `WeightFormat`; kernels dequantize to f32 in registers and accumulate in f32 — except the native
+ * q8/q4 matmuls by default, which quantize x to int8 per group of 32 (./int8-act.ts;
+ * LORA_KERNELS_QACT=f32 keeps x in f32).
  *
  * A `HostWeight` is a weight in host memory as the loader produces it (possibly a view of a
  * memory-mapped file) and as CPU backends consume it. GPU backends upload it once

@@ -26,16 +26,33 @@ using lk::KernelTable;
 struct Instance {
   lk::Pool pool;
   const KernelTable* table;
+  bool int8_act;  // q8/q4 matmuls quantize x to int8 (qdot.inc) instead of keeping it f32 (quant.inc)
   std::vector<lk::LoraTask> lora_tasks;  // reused between calls
-  Instance(int threads, int spin_us, const KernelTable* t) : pool(threads, spin_us), table(t) {}
+  Instance(int threads, int spin_us, const KernelTable* t, bool i8)
+      : pool(threads, spin_us), table(t), int8_act(i8) {}
 };
 
-const KernelTable* best_table() {
+bool has_avx512() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return &lk::kTableAvx512;
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
+}
+
+// kTableAvx512 with the VNNI int8 matmuls (isa_avx512vnni.cc).
+const KernelTable* vnni_table() {
+  static const KernelTable t = [] {
+    KernelTable c = lk::kTableAvx512;
+    c.isa = "avx512vnni";
+    c.matmul_q8_i8 = lk::kQIntAvx512Vnni.matmul_q8_i8;
+    c.matmul_q4_i8 = lk::kQIntAvx512Vnni.matmul_q4_i8;
+    return c;
+  }();
+  return &t;
+}
+
+const KernelTable* best_table() {
+  if (has_avx512()) return __builtin_cpu_supports("avx512vnni") ? vnni_table() : &lk::kTableAvx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return &lk::kTableAvx2;
   return &lk::kTableGeneric;
 }
@@ -45,7 +62,8 @@ const KernelTable* table_named(const char* name) {
   if (std::strcmp(name, "generic") == 0) return &lk::kTableGeneric;
   if (std::strcmp(name, "avx2") == 0)
     return best == &lk::kTableGeneric ? nullptr : &lk::kTableAvx2;
-  if (std::strcmp(name, "avx512") == 0) return best == &lk::kTableAvx512 ? best : nullptr;
+  if (std::strcmp(name, "avx512") == 0) return has_avx512() ? &lk::kTableAvx512 : nullptr;
+  if (std::strcmp(name, "avx512vnni") == 0) return best == vnni_table() ? best : nullptr;
   return nullptr;
 }
 
@@ -156,7 +174,8 @@ Napi::Value MatmulQ8(const Napi::CallbackInfo& info) {
   NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && qs_len >= (size_t)n * G * 32 &&
            scales_len >= (size_t)n * G,
        "matmulQ8: array too small")
-  inst(info)->table->matmul_q8(&inst(info)->pool, out, x, qs, scales, m, k, n);
+  Instance* I = inst(info);
+  (I->int8_act ? I->table->matmul_q8_i8 : I->table->matmul_q8)(&I->pool, out, x, qs, scales, m, k, n);
   return env.Undefined();
 }
 
@@ -169,7 +188,8 @@ Napi::Value MatmulQ4(const Napi::CallbackInfo& info) {
   NEED(out_len >= (size_t)m * n && x_len >= (size_t)m * k && qs_len >= (size_t)n * G * 16 &&
            scales_len >= (size_t)n * G,
        "matmulQ4: array too small")
-  inst(info)->table->matmul_q4(&inst(info)->pool, out, x, qs, scales, m, k, n);
+  Instance* I = inst(info);
+  (I->int8_act ? I->table->matmul_q4_i8 : I->table->matmul_q4)(&I->pool, out, x, qs, scales, m, k, n);
   return env.Undefined();
 }
 
@@ -574,10 +594,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("isa", inst(info)->table->isa);
   o.Set("bestIsa", best_table()->isa);
   o.Set("threads", inst(info)->pool.threads());
+  o.Set("quantActivations", inst(info)->int8_act ? "int8" : "f32");
   return o;
 }
 
-// setIsa("avx512" | "avx2" | "generic"): switch the kernel build (tests run every path).
+// setIsa("avx512vnni" | "avx512" | "avx2" | "generic"): switch the kernel build (tests run every path).
 Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
@@ -589,12 +610,29 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, t != nullptr);
 }
 
+// setQuantActivations("int8" | "f32"): how q8/q4 matmuls treat x (qdot.inc vs quant.inc); returns
+// false (and changes nothing) for another name.
+Napi::Value SetQuantActivations(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    fail(env, "setQuantActivations: mode must be a string");
+    return env.Undefined();
+  }
+  const std::string mode = info[0].As<Napi::String>().Utf8Value();
+  const bool ok = mode == "int8" || mode == "f32";
+  if (ok) inst(info)->int8_act = mode == "int8";
+  return Napi::Boolean::New(env, ok);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const int threads = env_int("LORA_KERNELS_THREADS", (int)std::thread::hardware_concurrency());
   const KernelTable* table = best_table();
   if (const char* isa = std::getenv("LORA_KERNELS_ISA"))
     if (const KernelTable* t = table_named(isa)) table = t;
-  env.SetInstanceData(new Instance(threads, env_int("LORA_KERNELS_SPIN_US", 100), table));
+  // LORA_KERNELS_QACT=f32 keeps q8/q4 activations in f32 (the slower path, for accuracy comparisons)
+  const char* qact = std::getenv("LORA_KERNELS_QACT");
+  const bool int8_act = !(qact && std::strcmp(qact, "f32") == 0);
+  env.SetInstanceData(new Instance(threads, env_int("LORA_KERNELS_SPIN_US", 100), table, int8_act));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("matmulBf16", Napi::Function::New(env, MatmulBf16, "matmulBf16"));
   exports.Set("matmulF16", Napi::Function::New(env, MatmulF16, "matmulF16"));
@@ -624,6 +662,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("trCrossEntropy", Napi::Function::New(env, TrCrossEntropy, "trCrossEntropy"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("setQuantActivations", Napi::Function::New(env, SetQuantActivations, "setQuantActivations"));
   return exports;
 }
 

@@ -11,6 +11,7 @@ namespace avx2 {
 #include "simd.inc"
 #include "gemm.inc"
 #include "quant.inc"
+#include "qdot.inc"
 #include "elementwise.inc"
 #include "attention.inc"
 #include "lora.inc"
@@ -20,6 +21,6 @@ namespace avx2 {
 extern const KernelTable kTableAvx2 = {
     "avx2",   avx2::matmul,   avx2::rms_norm,  avx2::rope, avx2::silu_mul,
     avx2::add_in_place, avx2::embed, avx2::kv_write, avx2::attention, avx2::lora, avx2::matmul_bf16,
-    avx2::matmul_f16, avx2::matmul_q8, avx2::matmul_q4, &avx2::kTrainKernels,
+    avx2::matmul_f16, avx2::matmul_q8, avx2::matmul_q4, &avx2::kTrainKernels, avx2::matmul_q8_i8, avx2::matmul_q4_i8,
 };
 }  // namespace lk

@@ -11,6 +11,7 @@ namespace avx512 {
 #include "simd.inc"
 #include "gemm.inc"
 #include "quant.inc"
+#include "qdot.inc"
 #include "elementwise.inc"
 #include "attention.inc"
 #include "lora.inc"
@@ -20,6 +21,6 @@ namespace avx512 {
 extern const KernelTable kTableAvx512 = {
     "avx512",   avx512::matmul,   avx512::rms_norm,  avx512::rope, avx512::silu_mul,
     avx512::add_in_place, avx512::embed, avx512::kv_write, avx512::attention, avx512::lora, avx512::matmul_bf16,
-    avx512::matmul_f16, avx512::matmul_q8, avx512::matmul_q4, &avx512::kTrainKernels,
+    avx512::matmul_f16, avx512::matmul_q8, avx512::matmul_q4, &avx512::kTrainKernels, avx512::matmul_q8_i8, avx512::matmul_q4_i8,
 };
 }  // namespace lk

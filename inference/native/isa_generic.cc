@@ -11,6 +11,7 @@ namespace generic {
 #include "simd.inc"
 #include "gemm.inc"
 #include "quant.inc"
+#include "qdot.inc"
 #include "elementwise.inc"
 #include "attention.inc"
 #include "lora.inc"
@@ -20,6 +21,6 @@ namespace generic {
 extern const KernelTable kTableGeneric = {
     "generic",   generic::matmul,   generic::rms_norm,  generic::rope, generic::silu_mul,
     generic::add_in_place, generic::embed, generic::kv_write, generic::attention, generic::lora, generic::matmul_bf16,
-    generic::matmul_f16, generic::matmul_q8, generic::matmul_q4, &generic::kTrainKernels,
+    generic::matmul_f16, generic::matmul_q8, generic::matmul_q4, &generic::kTrainKernels, generic::matmul_q8_i8, generic::matmul_q4_i8,
 };
 }  // namespace lk

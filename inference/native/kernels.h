@@ -86,10 +86,19 @@ struct KernelTable {
   void (*matmul_q8)(Pool*, float* out, const float* x, const int8_t* qs, const uint16_t* scales, int m, int k, int n);
   void (*matmul_q4)(Pool*, float* out, const float* x, const uint8_t* qs, const uint16_t* scales, int m, int k, int n);
   const TrainKernels* train;
+  // q8 / q4 with x quantized to int8 per group of 32 and integer dot products (qdot.inc)
+  void (*matmul_q8_i8)(Pool*, float* out, const float* x, const int8_t* qs, const uint16_t* scales, int m, int k, int n);
+  void (*matmul_q4_i8)(Pool*, float* out, const float* x, const uint8_t* qs, const uint16_t* scales, int m, int k, int n);
 };
 
 extern const KernelTable kTableAvx512;
 extern const KernelTable kTableAvx2;
 extern const KernelTable kTableGeneric;
+// The AVX-512 table with VNNI (vpdpbusd) int8 matmuls; addon.cc copies kTableAvx512 and swaps these in.
+struct QIntKernels {
+  void (*matmul_q8_i8)(Pool*, float* out, const float* x, const int8_t* qs, const uint16_t* scales, int m, int k, int n);
+  void (*matmul_q4_i8)(Pool*, float* out, const float* x, const uint8_t* qs, const uint16_t* scales, int m, int k, int n);
+};
+extern const QIntKernels kQIntAvx512Vnni;
 
 }  // namespace lk

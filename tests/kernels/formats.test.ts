@@ -9,7 +9,8 @@ import { rng, randArray } from "../helpers/random";
 
 // The native matmul of every compact weight format (f16, bf16, q8, q4) against the plain loop
 //   out[i*n+j] = Σ_p x[i*k+p] * W[j,p],  W[j,:] = dequantRow(w, j)
-// (summed in f64 here), on random shapes: odd k (partial last group), m = 1..3 (GEMV path) and
+// (summed in f64 here) with f32 activations (q8/q4: setQuantActivations("f32"); the default int8
+// path has its own plain loop, tests/kernels/formats-int8.test.ts), on random shapes: odd k (partial last group), m = 1..3 (GEMV path) and
 // m >= 4 (dequantize-then-GEMM path, including > 128 rows), n across thread-task and 64-row
 // chunk boundaries, for every instruction-set build this CPU runs. The addon is loaded directly
 // (not through native.ts) so these tests pin the raw exports' contract.
@@ -22,6 +23,7 @@ interface FormatAddon {
   matmulQ4(out: F32, x: F32, qs: Uint8Array, scales: Uint16Array, m: number, k: number, n: number): void;
   info(): { isa: string; bestIsa: string; threads: number };
   setIsa(name: string): boolean;
+  setQuantActivations(mode: string): boolean;
 }
 
 const ADDON = path.resolve(import.meta.dirname, "../../build/Release/lora_kernels.node");
@@ -76,7 +78,7 @@ function run(a: FormatAddon, out: F32, x: F32, w: HostWeight, m: number, k: numb
 }
 
 const FORMATS = ["f16", "bf16", "q8", "q4"] as const;
-const ISAS = ["avx512", "avx2", "generic"] as const;
+const ISAS = ["avx512vnni", "avx512", "avx2", "generic"] as const;
 // [m, k, n]: tiny, partial groups (k % 32 != 0, k < 32, k a multiple of VW but not of 32),
 // GEMV rows 1-3, GEMM from 4 rows, > 128 rows (two row blocks), n past one 64-row chunk and
 // sizes big enough to be split across threads (2·m·n·k > 2e5).
@@ -89,11 +91,15 @@ const SHAPES: [number, number, number][] = [
 describe.runIf(addon)("compact weight matmul vs the plain loop", () => {
   const a = addon!;
   let best = "";
+  let qact = "";
   beforeAll(() => {
     best = a.info().isa;
+    qact = (a.info() as { quantActivations?: string }).quantActivations ?? "int8";
+    expect(a.setQuantActivations("f32")).toBe(true);
   });
   afterAll(() => {
     a.setIsa(best);
+    a.setQuantActivations(qact);
   });
 
   for (const isa of ISAS) {
