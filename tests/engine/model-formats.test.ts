@@ -23,7 +23,9 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const BOUND: Record<Exclude<WeightFormat, "f32">, { fixtures: number; demo: number; greedy: number }> = {
   bf16: { fixtures: 0.3, demo: 1e-4, greedy: 0.9 },
   f16: { fixtures: 0.02, demo: 1e-3, greedy: 0.9 },
-  q8: { fixtures: 0.6, demo: 0.6, greedy: 0.8 },
+  // q8's greedy share with int8 activations (the default since qdot.inc) is 12–15 of 15 on the
+  // fixtures, 80% at worst (tiny-mistral): one row of margin below that
+  q8: { fixtures: 0.6, demo: 0.6, greedy: 0.7 },
   q4: { fixtures: 4.5, demo: 6, greedy: 0.5 },
 };
 
