@@ -14,13 +14,15 @@
  * Who may: any owner (a signed owner cookie) uploads, and registers a Hub repo the catalog lists;
  * other repos need the admin right. An adapter is removed by the owner who added it or an admin;
  * the bundled and published adapters are not removable from the web. No owner and no admin → 401.
- * Errors: `{error, code}` with 400/401/403/404/409/413/422/503; a rejected upload leaves nothing behind.
+ * Errors: `{error, code}` with 400/401/403/404/409/413/422/503 (the worker, or the database, down:
+ * Retry-After when known); a rejected upload leaves nothing behind.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
 import { NextResponse } from "next/server";
 import { getServerDb } from "@/server/db";
 import { capBody, declaredLength } from "@/server/http/body-limit";
+import { routeFailure, routeFailureResponse } from "@/server/http/route-errors";
 import { isAdmin } from "@/server/auth/access";
 import { ownerFromHeaders } from "@/server/auth/owner-cookie";
 import { addUserAdapter, adapterSlugTaken, catalogListsRepo, removeUserAdapter } from "@/server/db-queries/evals";
@@ -205,16 +207,14 @@ export async function POST(req: Request) {
     if (type.startsWith("application/json")) return await registerHub(req, who);
     return fail(new UploadError(415, "UNSUPPORTED_MEDIA_TYPE", "send multipart/form-data (an adapter folder) or application/json ({repo})"));
   } catch (err) {
-    if (err instanceof UploadError) return fail(err);
-    console.error("[adapters] upload failed", err);
-    return NextResponse.json({ error: "internal error while registering the adapter", code: "INTERNAL" }, { status: 500 });
+    return failed(err, "registering the adapter");
   }
 }
 
+/** An UploadError as itself; the database down as a 503 to retry; anything else a logged 500. */
 function failed(err: unknown, what: string) {
   if (err instanceof UploadError) return fail(err);
-  console.error(`[adapters] ${what} failed`, err);
-  return NextResponse.json({ error: `internal error while ${what === "delete" ? "removing" : what === "list" ? "listing" : "changing"} the adapter`, code: "INTERNAL" }, { status: 500 });
+  return routeFailureResponse(routeFailure(err, what, "adapters"));
 }
 
 function idParam(req: Request): string {
@@ -237,7 +237,7 @@ export async function DELETE(req: Request) {
     await fs.rm(path.join(env.DATA_DIR, "adapters", id), { recursive: true, force: true });
     return NextResponse.json({ id, removed: true });
   } catch (err) {
-    return failed(err, "delete");
+    return failed(err, "removing the adapter");
   }
 }
 
@@ -259,7 +259,7 @@ export async function PATCH(req: Request) {
     await updateUserAdapter(db, id, edit);
     return NextResponse.json({ id, ...edit });
   } catch (err) {
-    return failed(err, "update");
+    return failed(err, "changing the adapter");
   }
 }
 
@@ -269,6 +269,6 @@ export async function GET(req: Request) {
     const who = await caller(req);
     return NextResponse.json({ adapters: await listManageable(await getServerDb(), who) });
   } catch (err) {
-    return failed(err, "list");
+    return failed(err, "listing the adapters");
   }
 }

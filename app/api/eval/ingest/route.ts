@@ -11,6 +11,7 @@ import { ingestEvalRun } from "@/server/db-queries/evals";
 import { getEnv } from "@/server/env";
 import { checkIngestRun, IngestRefused, ingestRunSchema } from "@/server/eval/ingest";
 import { ensureIngestSecret, ingestFingerprint, ingestSecretMatches, INGEST_SECRET_HEADER } from "@/server/eval/ingest-secret";
+import { routeFailure, routeFailureResponse } from "@/server/http/route-errors";
 import { isSameOrigin } from "@/server/trpc";
 
 export const dynamic = "force-dynamic";
@@ -45,13 +46,13 @@ export async function POST(req: Request) {
     const issue = parsed.error.issues[0]!;
     return NextResponse.json({ error: `${issue.path.join(".") || "body"}: ${issue.message}`, code: "BAD_REQUEST" }, { status: 400 });
   }
-  const db = await getServerDb();
   try {
+    const db = await getServerDb();
     const headline = await checkIngestRun(db, parsed.data);
     const run = await ingestEvalRun(db, { origin: "cli", ...parsed.data, headline });
     return NextResponse.json({ id: run.id, status: run.status, headline });
   } catch (err) {
     if (err instanceof IngestRefused) return NextResponse.json({ error: err.message, code: "UNPROCESSABLE" }, { status: 422 });
-    throw err;
+    return routeFailureResponse(routeFailure(err, "storing the eval run", "eval"));
   }
 }

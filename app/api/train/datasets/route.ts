@@ -4,7 +4,8 @@
  * file again after gunzip). Any owner (signed owner cookie) or the admin; same-origin only. The
  * file is parsed once (rows, columns), stored under DATA_DIR/train/datasets/<id>/ and listed by
  * `train.datasets` for its owner; `train.preview` renders it (server/train/datasets.ts).
- * Errors: `{error, code}` with 400/401/403/413/415, the message naming the part.
+ * Errors: `{error, code}` with 400/401/403/413/415, the message naming the part; 503 + Retry-After
+ * while the database is down.
  */
 import { NextResponse } from "next/server";
 import { isAdmin } from "@/server/auth/access";
@@ -12,6 +13,7 @@ import { ownerFromHeaders } from "@/server/auth/owner-cookie";
 import { getServerDb } from "@/server/db";
 import { getEnv } from "@/server/env";
 import { capBody, declaredLength } from "@/server/http/body-limit";
+import { routeFailure, routeFailureResponse } from "@/server/http/route-errors";
 import { DatasetUploadError, MAX_DATASET_BYTES, storeDatasetUpload } from "@/server/train/datasets";
 import { isSameOrigin } from "@/server/trpc";
 
@@ -46,7 +48,6 @@ export async function POST(req: Request) {
     return NextResponse.json(row, { status: 201 });
   } catch (err) {
     if (err instanceof DatasetUploadError) return fail(err.status, err.status === 413 ? "PAYLOAD_TOO_LARGE" : "BAD_REQUEST", err.message);
-    console.error("[train] dataset upload failed", err);
-    return fail(500, "INTERNAL", "internal error while storing the dataset");
+    return routeFailureResponse(routeFailure(err, "storing the dataset", "train"));
   }
 }

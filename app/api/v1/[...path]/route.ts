@@ -14,6 +14,7 @@ import { clientAddress, isBearerAdmin } from "@/server/auth/access";
 import { capBody, declaredLength } from "@/server/http/body-limit";
 import { ownerFromHeaders } from "@/server/auth/owner-cookie";
 import { getEnv, inferenceUrl } from "@/server/env";
+import { routeFailure } from "@/server/http/route-errors";
 import { LimitExceededError, retryAfterSeconds } from "@/server/limits";
 import { generateLimits } from "@/server/routers/generate";
 import { isSameOrigin } from "@/server/trpc";
@@ -26,7 +27,8 @@ const ROUTES: Record<string, "GET" | "POST"> = { completions: "POST", "chat/comp
 const MAX_BODY_BYTES = 1 << 20;
 
 function fail(status: number, message: string, code: string, headers: Record<string, string> = {}) {
-  return Response.json({ error: { message, type: status === 429 ? "rate_limit_error" : "invalid_request_error", code } }, { status, headers });
+  const type = status === 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error";
+  return Response.json({ error: { message, type, code } }, { status, headers });
 }
 
 type Ctx = { params: Promise<{ path: string[] }> };
@@ -94,5 +96,15 @@ function passHeaders(r: Response): Headers {
   return h;
 }
 
-export const GET = (req: Request, ctx: Ctx) => proxy(req, ctx, "GET");
-export const POST = (req: Request, ctx: Ctx) => proxy(req, ctx, "POST");
+/** `proxy`, with what it did not expect (the database down: 503 + Retry-After) in OpenAI's shape. */
+async function handle(req: Request, ctx: Ctx, method: "GET" | "POST"): Promise<Response> {
+  try {
+    return await proxy(req, ctx, method);
+  } catch (err) {
+    const f = routeFailure(err, "passing the request to the worker", "api/v1");
+    return fail(f.status, f.message, f.code.toLowerCase(), f.headers);
+  }
+}
+
+export const GET = (req: Request, ctx: Ctx) => handle(req, ctx, "GET");
+export const POST = (req: Request, ctx: Ctx) => handle(req, ctx, "POST");
