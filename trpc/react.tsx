@@ -1,13 +1,14 @@
 "use client";
 /**
  * The browser side of tRPC: `useTRPC()` gives `trpc.<router>.<procedure>.queryOptions(...)`,
- * `mutationOptions`, `subscriptionOptions`. Subscriptions go over SSE (httpSubscriptionLink),
- * everything else over one streamed batch request (httpBatchStreamLink).
+ * `mutationOptions`, `subscriptionOptions`. Subscriptions go over SSE (httpSubscriptionLink), a
+ * run's start alone (httpLink), everything else over one streamed batch request (httpBatchStreamLink).
  */
 import { type QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import {
   createTRPCClient,
   httpBatchStreamLink,
+  httpLink,
   httpSubscriptionLink,
   loggerLink,
   splitLink,
@@ -46,10 +47,16 @@ export function TRPCReactProvider({ children }: { children: React.ReactNode }) {
         splitLink({
           condition: (op) => op.type === "subscription",
           true: httpSubscriptionLink({ url: `${baseUrl()}/api/trpc`, transformer: superjson }),
-          false: httpBatchStreamLink({
-            url: `${baseUrl()}/api/trpc`,
-            transformer: superjson,
-            headers: () => ({ "x-trpc-source": "nextjs-react" }),
+          false: splitLink({
+            // a run's start is on its first token's path: sent at once, alone (the batch link
+            // waits a timer task for company, behind the render of the queued panes)
+            condition: (op) => op.path === "generate.start",
+            true: httpLink({ url: `${baseUrl()}/api/trpc`, transformer: superjson, headers: () => ({ "x-trpc-source": "nextjs-react" }) }),
+            false: httpBatchStreamLink({
+              url: `${baseUrl()}/api/trpc`,
+              transformer: superjson,
+              headers: () => ({ "x-trpc-source": "nextjs-react" }),
+            }),
           }),
         }),
       ],

@@ -5,7 +5,7 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
+import { startTransition, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import { useTRPC, type RouterOutputs } from "@/trpc/react";
 import { ApiSnippets } from "./ApiSnippets";
@@ -215,7 +215,11 @@ export function Playground({ setup }: { setup: PageSetup }) {
     if (!prompt.trim() || running || r.busy || schemaBlocks || missing.length > 0) return;
     const below = outputRef.current && outputRef.current.getBoundingClientRect().top > window.innerHeight * 0.6;
     if (below) outputRef.current!.scrollIntoView({ behavior: "smooth", block: "start" });
-    const rerun = effectiveMode !== "chat" && versions.beforeRun(JSON.stringify([adapterId, effectiveMode, prompt, params]));
+    // a transition like the start's own updates (use-run.ts): no render before the request leaves
+    let rerun = false;
+    startTransition(() => {
+      rerun = effectiveMode !== "chat" && versions.beforeRun(JSON.stringify([adapterId, effectiveMode, prompt, params]));
+    });
     const res = await r.start(
       {
         mode: effectiveMode,

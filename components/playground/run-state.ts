@@ -39,6 +39,8 @@ export function applyChunk(panes: PaneView[], chunk: RunChunk, offset = 0): Pane
   let next: PaneView;
   switch (chunk.kind) {
     case "status":
+      // the same status again (a run's first "queued"): the same array, so React skips a render
+      if (p.status === chunk.status) return panes;
       next = { ...p, status: chunk.status };
       break;
     case "token": {

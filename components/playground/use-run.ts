@@ -8,7 +8,7 @@
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { startTransition, useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import type { RunChunk } from "../../server/inference/stream-hub";
 import { useTRPC } from "@/trpc/react";
@@ -21,6 +21,12 @@ export interface ActiveRun {
   map: number[];
   /** panes of it that have ended (counted by the chunk handler) */
   ended?: number;
+  /** each run pane's model */
+  adapters: (string | null)[];
+  /** each run pane's generation, once the start call has answered */
+  generationIds?: (string | null)[];
+  /** run panes that have had a chunk */
+  begun?: Set<number>;
 }
 
 /** A v4 UUID (crypto.randomUUID needs a secure context; a self-hosted server may be plain http). */
@@ -84,7 +90,8 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   // runs as event handlers see them (chunks can arrive before React re-renders)
   const runsRef = useRef<ActiveRun[]>([]);
   const onEndRef = useRef(opts.onEnd);
-  // runs whose start call has not answered yet -> the stop asked meanwhile (true = all panes), sent once it answers
+  // runs the server is not yet known to hold (no answer to the start call, no chunk of it yet) ->
+  // the stop asked meanwhile (true = all panes), sent once it is
   const pendingStops = useRef(new Map<string, number[] | true | null>());
   // panes as the DOM shows them (set at commit): a stop freezes exactly this
   const shownRef = useRef<(PaneView | undefined)[]>([]);
@@ -114,6 +121,19 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   const queryClient = useQueryClient();
   const startMutation = useMutation(trpc.generate.start.mutationOptions());
   const stopMutation = useMutation(trpc.generate.stop.mutationOptions());
+  const stopRef = useRef(stopMutation.mutate);
+  useEffect(() => {
+    stopRef.current = stopMutation.mutate;
+  });
+
+  /** The server holds `run` now: the stop asked before that (if any) goes out, once. */
+  const sendPendingStop = useCallback((run: ActiveRun) => {
+    if (!pendingStops.current.has(run.runId)) return;
+    const asked = pendingStops.current.get(run.runId);
+    pendingStops.current.delete(run.runId);
+    if (asked === true) stopRef.current({ runId: run.runId, shown: shownOf(frozen.current, run) });
+    else if (asked) for (const pane of asked) stopRef.current({ runId: run.runId, pane, shown: shownOf(frozen.current, run) });
+  }, []);
 
   const setActive = useCallback((next: ActiveRun[]) => {
     runsRef.current = next;
@@ -124,6 +144,8 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
     (runId: string, chunk: RunChunk) => {
       const run = runsRef.current.find((r) => r.runId === runId);
       if (!run) return;
+      // a chunk of the run: the server holds it (its start may not have answered yet)
+      sendPendingStop(run);
       const grid = run.map[chunk.pane];
       if (grid === undefined) return;
       const still = frozen.current.get(`${runId}:${chunk.pane}`);
@@ -138,7 +160,17 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         frozen.current.delete(`${runId}:${chunk.pane}`);
         onEndRef.current?.(grid, { ...chunk, status: "stopped", output: still.text, finishReason: null, error: null, errorStatus: null });
       } else {
-        setPanes((ps) => applyChunk(ps as PaneView[], { ...chunk, pane: grid }));
+        // a pane's first chunk lands on a fresh pane when React has not yet rendered the queued
+        // one (the start renders it as a transition; a render at this chunk's priority skips it),
+        // so the last run's text never shows through
+        const first = !(run.begun ??= new Set()).has(chunk.pane);
+        run.begun.add(chunk.pane);
+        const k = chunk.pane;
+        setPanes((ps) => {
+          const stale = first && !(ps[grid] && isRunning(ps[grid].status));
+          const base = stale ? Object.assign(ps.slice(), { [grid]: { ...emptyPane(run.adapters[k] ?? null), status: "queued", generationId: run.generationIds?.[k] ?? null } }) : ps;
+          return applyChunk(base as PaneView[], { ...chunk, pane: grid });
+        });
         if (chunk.kind !== "end") return;
         onEndRef.current?.(grid, chunk);
       }
@@ -150,25 +182,31 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         void queryClient.invalidateQueries(trpc.chats.pathFilter());
       }
     },
-    [queryClient, trpc, setActive],
+    [queryClient, trpc, setActive, sendPendingStop],
   );
 
   /** Starts grid panes `which` (positions) on the models `adapters` (one per position in `which`). */
   const start = useCallback(
     async (req: RunRequest, which: number[], adapters: (string | null)[], opts: { continueChat?: boolean } = {}) => {
-      setError(null);
-      setPanes((ps) => {
-        const next = ps.slice();
-        which.forEach((g, k) => (next[g] = { ...emptyPane(adapters[k] ?? null), status: "queued" }));
-        return next;
-      });
       // subscribed before the server answers: the next run's subscription is up already (or
       // opens while the run starts), and becomes this run's
-      const run: ActiveRun = { runId: nextRunIdRef.current, map: which };
+      const run: ActiveRun = { runId: nextRunIdRef.current, map: which, adapters };
       nextRunIdRef.current = newRunId();
-      setNextRunId(nextRunIdRef.current);
       pendingStops.current.set(run.runId, null);
-      setActive([...runsRef.current, run]);
+      runsRef.current = [...runsRef.current, run];
+      // a transition, so React renders the queued panes in a task of their own, after the start
+      // request has left: a click's plain updates render in a microtask, ahead of the few
+      // microtasks the mutation and the tRPC link take to reach fetch()
+      startTransition(() => {
+        setError(null);
+        setPanes((ps) => {
+          const next = ps.slice();
+          which.forEach((g, k) => (next[g] = { ...emptyPane(adapters[k] ?? null), status: "queued" }));
+          return next;
+        });
+        setNextRunId(nextRunIdRef.current);
+        setRuns(runsRef.current);
+      });
       try {
         // a merged pane's model is its recipe's name: sent as the recipe
         const res = await startMutation.mutateAsync({ ...req, adapters: adapters.map(paneModelOf), runId: run.runId, chatId: opts.continueChat && chatId ? chatId : undefined });
@@ -178,16 +216,14 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
           for (const g of which) next[g] = t0;
           return next;
         });
+        run.generationIds = res.generationIds;
         setChatId(res.chatId);
         setPanes((ps) => {
           const next = ps.slice();
           which.forEach((g, k) => (next[g] = { ...(next[g] ?? emptyPane(adapters[k] ?? null)), generationId: res.generationIds[k] ?? null }));
           return next;
         });
-        const asked = pendingStops.current.get(run.runId);
-        pendingStops.current.delete(run.runId);
-        if (asked === true) stopMutation.mutate({ runId: run.runId, shown: shownOf(frozen.current, run) });
-        else if (asked) for (const pane of asked) stopMutation.mutate({ runId: run.runId, pane, shown: shownOf(frozen.current, run) });
+        sendPendingStop(run);
         return res;
       } catch (e) {
         pendingStops.current.delete(run.runId);
@@ -202,7 +238,7 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         return null;
       }
     },
-    [chatId, startMutation, stopMutation, setActive],
+    [chatId, startMutation, sendPendingStop, setActive],
   );
 
   /**

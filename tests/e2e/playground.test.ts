@@ -77,8 +77,9 @@ describe.runIf(browserAvailable())("playground (browser)", () => {
       const url = new URL(req.url());
       if (url.pathname.endsWith("/generate.stream")) streams.push({ runId: JSON.parse(url.searchParams.get("input")!).json.runId, at: t++ });
       else if (url.pathname.includes("generate.start")) {
-        const body = JSON.parse(req.postData() ?? "{}") as Record<string, { json: { runId: string } }>;
-        starts.push({ runId: Object.values(body)[0]!.json.runId, at: t++ });
+        // sent alone (httpLink): {"json": input}
+        const body = JSON.parse(req.postData() ?? "{}") as { json: { runId: string } };
+        starts.push({ runId: body.json.runId, at: t++ });
       }
     });
     await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent("The weather today is")}&p.max_new_tokens=24&p.ignore_eos=1`);

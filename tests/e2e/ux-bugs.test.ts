@@ -288,7 +288,7 @@ describe.runIf(browserAvailable())("first-visit bugs of issue 14 (browser)", () 
     const panes = page.getByTestId("compare-pane");
     await expect.poll(async () => (await panes.evaluateAll((els) => els.map((e) => e.getAttribute("data-status")))).join(","), { timeout: 60_000 }).toBe("done,done");
     expect(bodies.length).toBe(1);
-    // a batch body: {"0": {"json": {...input}}}
+    // the start call's body: {"json": {...input}}
     const findPrompts = (v: unknown): string[] | undefined => {
       if (!v || typeof v !== "object") return undefined;
       if (Array.isArray((v as { prompts?: unknown }).prompts)) return (v as { prompts: string[] }).prompts;
