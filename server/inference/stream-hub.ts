@@ -227,6 +227,26 @@ export class StreamHub {
     return this.has(runId, ownerId);
   }
 
+  /**
+   * Resolves once one of the run's panes has a token or has ended, or after `timeoutMs` (at once
+   * for a run this hub does not hold).
+   */
+  firstOutput(runId: string, timeoutMs: number): Promise<void> {
+    const run = this.runs.get(runId);
+    return new Promise<void>((resolve) => {
+      if (!run) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        run.waiters.delete(check);
+        resolve();
+      };
+      // called at each of the run's events (wake() clears its waiters): waits again until then
+      const check = () => (run.finished || run.events.some((e) => e.kind === "token" || e.kind === "end") ? done() : run.waiters.add(check));
+      const timer = setTimeout(done, timeoutMs);
+      check();
+    });
+  }
+
   /** Generation ids of a run's panes, in pane order. */
   generationIds(runId: string): string[] {
     return this.runs.get(runId)?.panes.map((p) => p.generationId) ?? [];

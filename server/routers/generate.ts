@@ -96,6 +96,14 @@ export const startInput = z.object({
   runId: z.string().uuid("runId must be a UUID").optional(),
 });
 
+/**
+ * On PGlite (no DATABASE_URL) a new run's rows are written once its first token has gone out,
+ * or after this long, whichever comes first: the embedded database runs its statements on this
+ * thread (~14 ms for a run's rows on a 2-core VM), and written at once they held up the worker's
+ * answer and the first token's relay. On Postgres they are written at once.
+ */
+const PGLITE_ROWS_AFTER_MS = 100;
+
 /** How long a subscription opened ahead of its `start` waits for the run to begin. */
 const AWAIT_START_MS = 30_000;
 /** Postgres: how often such a subscription looks for the run's rows (its start may have reached another server). */
@@ -258,8 +266,10 @@ export const generateRouter = createTRPCRouter({
       // trip) while the worker already works: the hub holds its writes until the rows exist
       // (`stored`), and the answer waits for them, so a chat whose id was answered survives a
       // kill -9. (On PGlite the statement runs on this thread: sent after it, the request waited
-      // for it.) Continuing a chat, the rows come first: the chat must be this owner's before
-      // the worker does anything for it.
+      // for it.) Continuing a chat too (a rerun): a chat that is not this owner's fails the write
+      // (NOT_FOUND), which stops the run before anything is stored; meanwhile its tokens, of the
+      // caller's own prompt (chat mode read the history as this owner above), reach only the
+      // caller's own subscription.
       const store = () =>
         startRun({
           db: ctx.db,
@@ -281,8 +291,7 @@ export const generateRouter = createTRPCRouter({
           instanceId,
         });
       let writeRows: (rows: Promise<unknown>) => void = () => {};
-      const stored = input.chatId ? store() : new Promise<unknown>((resolve) => (writeRows = resolve));
-      if (input.chatId) await stored;
+      const stored = new Promise<unknown>((resolve) => (writeRows = resolve));
       hub.start(
         ctx.ownerId,
         targets.map(({ adapterId, mergedAdapters }, i) => ({
@@ -293,7 +302,8 @@ export const generateRouter = createTRPCRouter({
         stored,
         runId,
       );
-      if (!input.chatId) writeRows(store());
+      // (a macrotask after the first output: its SSE write leaves before the statement runs)
+      writeRows(ctx.env.DATABASE_URL ? store() : hub.firstOutput(runId, PGLITE_ROWS_AFTER_MS).then(() => new Promise((r) => setImmediate(r))).then(store));
       await stored;
       return { runId, chatId, generationIds };
     } catch (e) {

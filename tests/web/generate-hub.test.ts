@@ -190,4 +190,34 @@ describe("stream hub", () => {
     const end = events.at(-1)![1] as Extract<RunChunk, { kind: "end" }>;
     expect([end.status, end.error]).toEqual(["error", "could not save this run: disk full"]);
   });
+
+  it("firstOutput waits for a pane's first token (not its queued status), gives up after its timeout, and answers at once for a run it does not hold", async () => {
+    // a worker whose first token comes 300 ms after the request: the wait cannot end sooner
+    const slow = await startFakeWorker({ delayMs: 300 });
+    try {
+      const h = hub({ url: slow.url });
+      const { panes } = await newTurn([null]);
+      const t0 = performance.now();
+      const runId = h.start("o", panes);
+      await h.firstOutput(runId, 60_000);
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+      const seen = await collect(h.subscribe(runId, "o", 0), 2);
+      expect(seen.map(([, c]) => c.kind)).toEqual(["status", "status"]); // queued, then streaming with the token next
+      h.stop(runId, "o");
+
+      // no token within the timeout: it resolves anyway
+      const late = await startFakeWorker({ delayMs: 30_000 });
+      try {
+        const h2 = hub({ url: late.url });
+        const run2 = h2.start("o", (await newTurn([null])).panes);
+        await h2.firstOutput(run2, 50);
+        h2.stop(run2, "o");
+      } finally {
+        await late.close();
+      }
+      await h.firstOutput("not-a-run", 60_000);
+    } finally {
+      await slow.close();
+    }
+  });
 });

@@ -4,9 +4,11 @@
  * server/trpc.ts maps it. Real database (PGlite, and Postgres when DATABASE_URL is set).
  */
 import { randomUUID } from "node:crypto";
+import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openDb, type DbHandle } from "../../db/client";
 import { migrateDb } from "../../db/migrate";
+import { chatMessages, generations } from "../../db/schema/chats";
 import { createChat } from "../../server/db-queries/chats";
 import { parseEnv } from "../../server/env";
 import { createCaller } from "../../server/root";
@@ -33,4 +35,9 @@ it("another owner's chat: rename, delete, share and a continued turn are NOT_FOU
   await expect(eve.chats.delete({ id: chat.id })).rejects.toMatchObject(notFound);
   await expect(eve.shares.create({ chatId: chat.id })).rejects.toMatchObject(notFound);
   await expect(eve.generate.start({ chatId: chat.id, mode: "chat", adapters: [null], prompt: "x", params: { max_new_tokens: 4 } })).rejects.toMatchObject({ code: "NOT_FOUND" });
+  // a rerun (raw mode) sends the worker request before its rows are written: the write still
+  // refuses the chat, and nothing lands in it
+  await expect(eve.generate.start({ chatId: chat.id, mode: "raw", adapters: [null, "sql"], prompt: "x", params: { max_new_tokens: 4 } })).rejects.toMatchObject(notFound);
+  expect(await handle.db.$count(chatMessages, eq(chatMessages.chatId, chat.id))).toBe(0);
+  expect(await handle.db.$count(generations, eq(generations.chatId, chat.id))).toBe(0);
 });
