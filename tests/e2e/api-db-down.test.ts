@@ -2,12 +2,13 @@
  * The plain HTTP routes (app/api/*, beside tRPC) with the database down: the production server
  * on a DATABASE_URL where nothing listens answers each of them 503 with Retry-After and a message
  * that says the database is not reachable (server/http/route-errors.ts), never an empty 500;
- * /api/v1 keeps OpenAI's error shape.
+ * /api/v1 keeps OpenAI's error shape. A page shows the server's refusal (app/error.tsx).
  * tests/web/db-unavailable.test.ts checks the same of tRPC, and the database coming back.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DATABASE_RETRY_AFTER_S } from "../../server/errors";
-import { freePort, startWebServer, type WebServer } from "./browser";
+import { findPgBin, ThrowawayPostgres } from "../web/throwaway-postgres";
+import { browserAvailable, freePort, launchBrowser, startWebServer, type WebServer } from "./browser";
 
 describe("app/api routes while the database is down", () => {
   let web: WebServer;
@@ -51,7 +52,59 @@ describe("app/api routes while the database is down", () => {
     expect(body).toMatchObject({ error: { type: "server_error", code: "service_unavailable", message: expect.stringMatching(/database is not reachable/) } });
   });
 
+  it.runIf(browserAvailable())("a page says the database is not reachable (not a bare \"something went wrong\"), with a retry", async () => {
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${web.url}/`);
+      const message = page.getByTestId("page-error-message");
+      await message.waitFor({ timeout: 60_000 });
+      await expect.poll(() => message.textContent(), { timeout: 30_000 }).toMatch(/database is not reachable right now/);
+      await page.getByRole("button", { name: "Try again" }).waitFor();
+    } finally {
+      await browser.close();
+    }
+  }, 120_000);
+
   it("the server is still up after all of it, and a call the database is not needed for still answers", async () => {
     expect((await fetch(`${web.url}/api/eval/ingest`)).status).toBe(200);
   });
+});
+
+const PG_BIN = findPgBin();
+describe.skipIf(!PG_BIN || !browserAvailable())("a page while its database is down, then back (a Postgres of this test's own)", () => {
+  let pg: ThrowawayPostgres;
+  let web: WebServer;
+  beforeAll(async () => {
+    pg = await ThrowawayPostgres.create(PG_BIN!);
+    pg.stop("fast");
+    web = await startWebServer({ env: { DATABASE_URL: pg.url } });
+  }, 300_000);
+  afterAll(async () => {
+    await web?.stop();
+    pg?.destroy();
+  });
+
+  it("says the database is not reachable; once it is back, Try again shows the catalog", async () => {
+    const browser = await launchBrowser();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${web.url}/`);
+      await page.getByTestId("page-error-message").waitFor({ timeout: 60_000 });
+      pg.start();
+      // the first tries after the start may still be refused (the server opens and migrates it)
+      await expect
+        .poll(
+          async () => {
+            const retry = page.getByRole("button", { name: "Try again" });
+            if (await retry.count()) await retry.click();
+            return page.locator('[data-testid="adapter-card"], [data-testid="adapter-table"]').count();
+          },
+          { timeout: 90_000, interval: 3_000 },
+        )
+        .toBeGreaterThan(0);
+    } finally {
+      await browser.close();
+    }
+  }, 200_000);
 });
