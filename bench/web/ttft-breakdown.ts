@@ -7,17 +7,14 @@
  *
  *   npx tsx bench/web/ttft-breakdown.ts [--runs 10] [--tokens 64]
  */
+import { parseArgs } from "node:util";
 import { launchBrowser, startWebServer } from "../../tests/e2e/browser";
 import { startTestWorker } from "../../tests/e2e/playground-harness";
+import { median } from "../engine/common";
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const RUNS = flag("runs", 10);
-const TOKENS = flag("tokens", 64);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const { values: args } = parseArgs({ options: { runs: { type: "string", default: "10" }, tokens: { type: "string", default: "64" } } });
+const RUNS = Number(args.runs);
+const TOKENS = Number(args.tokens);
 
 async function main() {
   // WEB_URL + WORKER_URL: servers started by hand (e.g. under --cpu-prof), else our own

@@ -13,7 +13,7 @@ import { OutputPane } from "../playground/OutputPane";
 import { outputKindOf } from "../playground/output-format";
 import { PanesPlaceholder, useMounted, usePromptTokens } from "../playground/Playground";
 import { renderOrError, TemplateForm } from "../playground/TemplateForm";
-import { applyChunk, emptyPane, isRunning, type PaneView } from "../playground/run-state";
+import { applyChunk, emptyPane, isRunning, queuedPane, type PaneView } from "../playground/run-state";
 import { Leaderboard } from "./Leaderboard";
 import { WordDiff } from "./WordDiff";
 
@@ -77,10 +77,7 @@ export function Arena({ initialTask }: { initialTask: string | null }) {
     setBattle(null);
     setRevealed(null);
     setShowDiff(false);
-    setPanes([
-      { ...emptyPane(null), status: "queued" },
-      { ...emptyPane(null), status: "queued" },
-    ]);
+    setPanes([queuedPane(null), queuedPane(null)]);
     try {
       const res = await start.mutateAsync({ task: task.key, inputs });
       setBattle({ id: res.battleId, task: res.task });

@@ -31,6 +31,11 @@ export function emptyPane(adapterId: string | null): PaneView {
   return { adapterId, status: "idle", text: "", tokens: [], stats: null, error: null, errorStatus: null, finishReason: null, generationId: null };
 }
 
+/** A pane about to run on `adapterId`, before any of its chunks. */
+export function queuedPane(adapterId: string | null): PaneView {
+  return { ...emptyPane(adapterId), status: "queued" };
+}
+
 /** Applies one chunk to the pane it names (`offset` maps a run's pane 0 to a grid position). */
 export function applyChunk(panes: PaneView[], chunk: RunChunk, offset = 0): PaneView[] {
   const i = chunk.pane + offset;

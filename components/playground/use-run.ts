@@ -12,7 +12,7 @@ import { startTransition, useCallback, useEffect, useLayoutEffect, useRef, useSt
 import type { GenerationParams, PromptMode } from "../../db/schema/chats";
 import type { RunChunk } from "../../server/inference/stream-hub";
 import { useTRPC } from "@/trpc/react";
-import { applyChunk, emptyPane, isRunning, type PaneView } from "./run-state";
+import { applyChunk, emptyPane, isRunning, queuedPane, type PaneView } from "./run-state";
 import { paneModelOf } from "../compare/merged-recipe";
 
 export interface ActiveRun {
@@ -25,8 +25,6 @@ export interface ActiveRun {
   adapters: (string | null)[];
   /** each run pane's generation, once the start call has answered */
   generationIds?: (string | null)[];
-  /** run panes that have had a chunk */
-  begun?: Set<number>;
 }
 
 /** A v4 UUID (crypto.randomUUID needs a secure context; a self-hosted server may be plain http). */
@@ -126,14 +124,22 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
     stopRef.current = stopMutation.mutate;
   });
 
-  /** The server holds `run` now: the stop asked before that (if any) goes out, once. */
-  const sendPendingStop = useCallback((run: ActiveRun) => {
-    if (!pendingStops.current.has(run.runId)) return;
-    const asked = pendingStops.current.get(run.runId);
-    pendingStops.current.delete(run.runId);
-    if (asked === true) stopRef.current({ runId: run.runId, shown: shownOf(frozen.current, run) });
-    else if (asked) for (const pane of asked) stopRef.current({ runId: run.runId, pane, shown: shownOf(frozen.current, run) });
+  /** Tells the server to stop `run`'s panes (run pane indices; true = all), with what each showed. */
+  const sendStop = useCallback((run: ActiveRun, panes: number[] | true) => {
+    if (panes === true) stopRef.current({ runId: run.runId, shown: shownOf(frozen.current, run) });
+    else for (const pane of panes) stopRef.current({ runId: run.runId, pane, shown: shownOf(frozen.current, run) });
   }, []);
+
+  /** The server holds `run` now: the stop asked before that (if any) goes out, once. */
+  const sendPendingStop = useCallback(
+    (run: ActiveRun) => {
+      if (!pendingStops.current.has(run.runId)) return;
+      const asked = pendingStops.current.get(run.runId);
+      pendingStops.current.delete(run.runId);
+      if (asked) sendStop(run, asked);
+    },
+    [sendStop],
+  );
 
   const setActive = useCallback((next: ActiveRun[]) => {
     runsRef.current = next;
@@ -160,15 +166,14 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         frozen.current.delete(`${runId}:${chunk.pane}`);
         onEndRef.current?.(grid, { ...chunk, status: "stopped", output: still.text, finishReason: null, error: null, errorStatus: null });
       } else {
-        // a pane's first chunk lands on a fresh pane when React has not yet rendered the queued
-        // one (the start renders it as a transition; a render at this chunk's priority skips it),
-        // so the last run's text never shows through
-        const first = !(run.begun ??= new Set()).has(chunk.pane);
-        run.begun.add(chunk.pane);
+        // a live chunk always finds its pane running (queued by the start, or by its first chunk;
+        // only the end stops it): one that is not is the last run's, when React has not yet
+        // rendered the queued pane (the start renders it as a transition; a render at this
+        // chunk's priority skips it). The chunk lands on a fresh pane, so that text never shows.
         const k = chunk.pane;
         setPanes((ps) => {
-          const stale = first && !(ps[grid] && isRunning(ps[grid].status));
-          const base = stale ? Object.assign(ps.slice(), { [grid]: { ...emptyPane(run.adapters[k] ?? null), status: "queued", generationId: run.generationIds?.[k] ?? null } }) : ps;
+          const stale = !(ps[grid] && isRunning(ps[grid].status));
+          const base = stale ? Object.assign(ps.slice(), { [grid]: { ...queuedPane(run.adapters[k] ?? null), generationId: run.generationIds?.[k] ?? null } }) : ps;
           return applyChunk(base as PaneView[], { ...chunk, pane: grid });
         });
         if (chunk.kind !== "end") return;
@@ -201,7 +206,7 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
         setError(null);
         setPanes((ps) => {
           const next = ps.slice();
-          which.forEach((g, k) => (next[g] = { ...emptyPane(adapters[k] ?? null), status: "queued" }));
+          which.forEach((g, k) => (next[g] = queuedPane(adapters[k] ?? null)));
           return next;
         });
         setNextRunId(nextRunIdRef.current);
@@ -257,15 +262,15 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
           frozen.current.set(`${r.runId}:${k}`, still);
           freeze.push([g, still]);
         });
-        // not started yet: stopped once the start call answers
+        // not known to the server yet: stopped once it is (its first chunk, or the start's answer)
         if (pendingStops.current.has(r.runId)) {
           const asked = pendingStops.current.get(r.runId) ?? null;
           if (gridPane === undefined) pendingStops.current.set(r.runId, true);
           else if (r.map.includes(gridPane) && asked !== true) pendingStops.current.set(r.runId, [...(asked ?? []), r.map.indexOf(gridPane)]);
           continue;
         }
-        if (gridPane === undefined) stopMutation.mutate({ runId: r.runId, shown: shownOf(frozen.current, r) });
-        else if (r.map.includes(gridPane)) stopMutation.mutate({ runId: r.runId, pane: r.map.indexOf(gridPane), shown: shownOf(frozen.current, r) });
+        if (gridPane === undefined) sendStop(r, true);
+        else if (r.map.includes(gridPane)) sendStop(r, [r.map.indexOf(gridPane)]);
       }
       if (freeze.length > 0)
         setPanes((ps) => {
@@ -274,7 +279,7 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
           return next;
         });
     },
-    [stopMutation],
+    [sendStop],
   );
 
   /** Removes a grid position (compare: a pane closed while nothing runs). */
