@@ -169,9 +169,20 @@ export async function recordTrainProgress(
   });
 }
 
-/** Points after `step` are from training the checkpoint did not keep (a resumed run redoes them). */
-export async function dropPointsAfter(db: Db, { id, step }: { id: number; step: number }): Promise<void> {
-  await db.delete(trainPoints).where(and(eq(trainPoints.runId, id), gt(trainPoints.step, step)));
+/**
+ * A resumed run's stored curve becomes its checkpoint's: points after `step` are from training the
+ * checkpoint did not keep (the resumed run redoes them) and are dropped; the checkpoint's own
+ * points (steps ≤ `step`) are added where missing, keeping the stored ones (they have tokens/s).
+ */
+export async function resetPointsToCheckpoint(db: Db, { id, step, points }: { id: number; step: number; points: Omit<TrainPointRow, "runId">[] }): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.delete(trainPoints).where(and(eq(trainPoints.runId, id), gt(trainPoints.step, step)));
+    const kept = points.filter((p) => p.step <= step).map((p) => ({ ...p, runId: id }));
+    // in slices: a long run's curve would pass Postgres's 65,535 bind parameters in one statement
+    for (let i = 0; i < kept.length; i += 1000) {
+      await tx.insert(trainPoints).values(kept.slice(i, i + 1000)).onConflictDoNothing({ target: [trainPoints.runId, trainPoints.step] });
+    }
+  });
 }
 
 export async function listTrainPoints(db: Db, { id, afterStep = 0 }: { id: number; afterStep?: number }): Promise<TrainPointRow[]> {

@@ -22,7 +22,8 @@ const send = (m: ChildMessage) => new Promise<void>((resolve) => (process.send ?
 
 async function run(config: TrainConfig): Promise<number> {
   try {
-    await send({ type: "starting", checkpointStep: readCheckpointState(config.output_dir)?.step ?? null });
+    const saved = readCheckpointState(config.output_dir);
+    await send({ type: "starting", checkpointStep: saved?.step ?? null, curve: saved?.curve ?? [] });
     const result = await train(config, {
       signal: controller.signal,
       onProgress: (p) => void send({ type: "progress", progress: p }),

@@ -27,7 +27,7 @@ import { addUserAdapter } from "../db-queries/evals";
 import {
   addTrainEvalRun,
   claimTrainRun,
-  dropPointsAfter,
+  resetPointsToCheckpoint,
   finishTrainRun,
   getTrainDataset,
   getTrainRun,
@@ -255,12 +255,18 @@ export class TrainManager {
     child.on("message", (m: ChildMessage) => {
       if (m.type === "ready") child.send({ type: "start", config } satisfies ParentMessage);
       else if (m.type === "starting") {
-        // points after the checkpoint are redone by the resumed run: dropped before any new one is written
+        // the stored curve becomes the checkpoint's before any new point is written: points after it
+        // are redone by the resumed run, and points up to it that the last server never stored (its
+        // process died with them in flight) come back from the checkpoint
         if (m.checkpointStep !== null) this.opts.log(`run #${row.id}: resuming from its checkpoint at step ${m.checkpointStep}`);
         const prev = active.writing;
         const w: Promise<void> = (async () => {
           await prev;
-          await dropPointsAfter(this.db, { id: row.id, step: m.checkpointStep ?? 0 });
+          await resetPointsToCheckpoint(this.db, {
+            id: row.id,
+            step: m.checkpointStep ?? 0,
+            points: m.curve.map((p) => ({ step: p.step, epoch: p.epoch, trainLoss: p.loss, valLoss: p.val_loss ?? null, lr: p.lr, tokensPerS: null })),
+          });
         })().catch((err: unknown) => this.opts.log(`run #${row.id}: ${err instanceof Error ? err.message : String(err)}`));
         active.writing = w;
         void w.finally(() => {

@@ -3,6 +3,7 @@
  * run (manager.ts: start, cancel → progress, done, ...) or dataset work (helper.ts: a preview with
  * the row accounting, or an upload's inspection → result or failure), both off the server's loop.
  */
+import type { CurvePoint } from "../../inference/train/checkpoint";
 import type { TrainConfig } from "../../inference/train/config";
 import type { TrainProgress, TrainResult } from "../../inference/train/trainer";
 import type { AccountingInput, DatasetPreview } from "./datasets";
@@ -19,8 +20,8 @@ export type ParentMessage = { type: "start"; config: TrainConfig } | { type: "ca
 
 export type ChildMessage =
   | { type: "ready" }
-  /** about to train: the step of the checkpoint it resumes from (null: from the start) */
-  | { type: "starting"; checkpointStep: number | null }
+  /** about to train: the step of the checkpoint it resumes from (null: from the start) and that checkpoint's loss curve */
+  | { type: "starting"; checkpointStep: number | null; curve: CurvePoint[] }
   | { type: "progress"; progress: TrainProgress }
   | { type: "log"; line: string }
   | { type: "done"; result: Omit<TrainResult, "curve"> }
