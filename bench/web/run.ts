@@ -17,20 +17,18 @@
  * (else, or with --fake, the LoRAX-protocol stand-in, and the table says so). Prints a Markdown table.
  */
 import os from "node:os";
+import { parseArgs } from "node:util";
 import { EventSourceParserStream } from "eventsource-parser/stream";
 import { launchBrowser, startWebServer, chromiumAvailable } from "../../tests/e2e/browser";
 import { startTestWorker, workerAnswer, realWorkerAvailable } from "../../tests/e2e/playground-harness";
+import { clickRunUntilFirstToken } from "./first-token";
 import { streamGeneration } from "../../server/inference/stream";
 import type { RunChunk } from "../../server/inference/stream-hub";
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const RUNS = flag("runs", 10);
-const TOKENS = flag("tokens", 32);
-const FAKE = args.includes("--fake");
+const { values: opts } = parseArgs({ options: { runs: { type: "string", default: "10" }, tokens: { type: "string", default: "32" }, fake: { type: "boolean", default: false } } });
+const RUNS = Number(opts.runs);
+const TOKENS = Number(opts.tokens);
+const FAKE = opts.fake;
 const now = () => performance.timeOrigin + performance.now();
 
 function quantile(xs: number[], q: number): number {
@@ -147,20 +145,8 @@ async function main() {
       const workerT: number[] = [];
       for (let i = 0; i < RUNS; i++) {
         workerT.push(await workerTtft(worker.url, prompt, "sql"));
-        // a string, so the bundler's helpers (tsx's __name) do not leak into the page
-        const ms = (await page.evaluate(`new Promise((resolve) => {
-          const pane = document.querySelector('[data-testid="output-pane"]');
-          let cleared = false;
-          const obs = new MutationObserver(() => {
-            const t = pane.querySelector('[data-testid="raw-output"]')?.textContent ?? "";
-            if (t === "") cleared = true;
-            else if (cleared) { obs.disconnect(); resolve(performance.now() - t0); }
-          });
-          // the pane clears first (queued), then the first token arrives
-          obs.observe(pane, { subtree: true, childList: true, characterData: true });
-          const t0 = performance.now();
-          document.querySelector('[data-testid="run"]').click();
-        })`)) as number;
+        const r = (await page.evaluate(clickRunUntilFirstToken())) as { click: number; dom: number };
+        const ms = r.dom - r.click;
         browserTtft.push(ms);
         await page.waitForSelector('[data-testid="output-pane"][data-status="done"]', { timeout: 60_000 });
         await page.waitForSelector('[data-testid="run"]:not([disabled])');
@@ -178,20 +164,25 @@ async function main() {
         const r = (await page.evaluate(`new Promise((resolve, reject) => {
           const pane = document.querySelector('[data-testid="output-pane"]');
           const text = () => pane.querySelector('[data-testid="raw-output"]')?.textContent ?? "";
-          let cleared = false, seen = 0, t0 = 0, shown = "";
+          // as in first-token.ts: the clear and the first token may come in one render
+          const before = text().length;
+          let cleared = before === 0, seen = 0, t0 = 0, shown = "";
+          const timer = setTimeout(() => { obs.disconnect(); reject(new Error("the pane never said stopped")); }, 60000);
           const obs = new MutationObserver(() => {
             if (t0 === 0) {
               const t = text();
               if (t === "") cleared = true;
-              else if (cleared && ++seen >= 3) {
+              else if ((cleared || t.length < before) && ++seen >= 3) {
+                cleared = true;
                 const stop = document.querySelector('[data-testid="stop"]');
-                if (!stop) { obs.disconnect(); reject(new Error("the run ended before Stop")); return; }
+                if (!stop) { obs.disconnect(); clearTimeout(timer); reject(new Error("the run ended before Stop")); return; }
                 shown = t;
                 t0 = performance.now();
                 stop.click();
               }
             } else if (pane.getAttribute("data-status") === "stopped") {
               obs.disconnect();
+              clearTimeout(timer);
               const ms = performance.now() - t0;
               // anything that still arrives after the click shows up within a second or two
               setTimeout(() => resolve({ ms, late: text().length - shown.length }), 1500);

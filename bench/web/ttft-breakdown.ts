@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import { launchBrowser, startWebServer } from "../../tests/e2e/browser";
 import { startTestWorker } from "../../tests/e2e/playground-harness";
 import { median } from "../engine/common";
+import { clickRunUntilFirstToken } from "./first-token";
 
 const { values: args } = parseArgs({ options: { runs: { type: "string", default: "10" }, tokens: { type: "string", default: "64" } } });
 const RUNS = Number(args.runs);
@@ -52,18 +53,7 @@ async function main() {
     await page.goto(`${web.url}/playground?adapter=sql&mode=raw&prompt=${encodeURIComponent(prompt)}&p.max_new_tokens=${TOKENS}&p.ignore_eos=1`);
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     for (let i = 0; i < RUNS + 1; i++) {
-      const r = (await page.evaluate(`new Promise((resolve) => {
-        const pane = document.querySelector('[data-testid="output-pane"]');
-        let cleared = false;
-        const obs = new MutationObserver(() => {
-          const t = pane.querySelector('[data-testid="raw-output"]')?.textContent ?? "";
-          if (t === "") cleared = true;
-          else if (cleared) { obs.disconnect(); resolve({ click: t0, dom: performance.timeOrigin + performance.now() }); }
-        });
-        obs.observe(pane, { subtree: true, childList: true, characterData: true });
-        const t0 = performance.timeOrigin + performance.now();
-        document.querySelector('[data-testid="run"]').click();
-      })`)) as { click: number; dom: number };
+      const r = (await page.evaluate(clickRunUntilFirstToken())) as { click: number; dom: number };
       await page.waitForSelector('[data-testid="output-pane"][data-status="done"]', { timeout: 60_000 });
       await page.waitForSelector('[data-testid="run"]:not([disabled])');
       const wall = (t: number) => t + offset - r.click;
