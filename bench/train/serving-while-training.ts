@@ -16,6 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { parseArgs } from "node:util";
 import { openDb } from "../../db/client";
 import { migrateDb } from "../../db/migrate";
 import { seedCatalog } from "../../db/seed";
@@ -27,16 +28,14 @@ import { createCaller } from "../../server/root";
 import { setTrainManager, TrainManager } from "../../server/train/manager";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const STREAMS = flag("streams", 8);
-const TOKENS = flag("tokens", 64);
-const ROUNDS = flag("rounds", 3);
+const { values: opts } = parseArgs({
+  options: { streams: { type: "string", default: "8" }, tokens: { type: "string", default: "64" }, rounds: { type: "string", default: "3" }, nice: { type: "string", default: "10" } },
+});
+const STREAMS = Number(opts.streams);
+const TOKENS = Number(opts.tokens);
+const ROUNDS = Number(opts.rounds);
 /** the training process's niceness (the server's default: 10; 0 = the worker's priority) */
-const NICE = flag("nice", 10);
+const NICE = Number(opts.nice);
 const ADAPTERS = ["sentiment", "spam", "ner", "arithmetic", "cmudict", "e2e", "fortune_topic", "sql", "wordnet"];
 const PROMPT = "Is the overall sentiment of this review positive or negative?\n\nReview: The film was long, but the acting kept me watching until the very end.\nSentiment:";
 
