@@ -10,6 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { writeSafetensors, type TensorEntry } from "./safetensors";
+import { mulberry32 } from "../../inference/mulberry32";
 
 export interface SyntheticShape {
   hidden: number;
@@ -77,14 +78,8 @@ function hashSeed(s: string): number {
 
 /** mulberry32 uniform in (0, 1) */
 function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const u32 = mulberry32(seed);
+  return () => (u32() + 0.5) / 4294967296;
 }
 
 /** n normal values with the given std (Box-Muller), seeded by `key`. */

@@ -4,6 +4,7 @@
  * a rows of b numbers.
  */
 import { nativeFor } from "./native-train";
+import { mulberry32 } from "../mulberry32";
 
 export type Buf = Float32Array | Float64Array;
 export type Dtype = "f32" | "f64";
@@ -54,12 +55,12 @@ export function axpy(y: Buf, a: number, x: Buf, n = y.length): void {
  * every random choice (LoRA init, shuffle, split, dropout) to come from the seed.
  */
 export class Rng {
-  private s: number;
+  private readonly u32: () => number;
   constructor(seed: number) {
     let z = (seed >>> 0) + 0x9e3779b9;
     z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    this.s = (z ^ (z >>> 16)) >>> 0;
+    this.u32 = mulberry32(z ^ (z >>> 16));
   }
 
   /** derived stream for (seed, a, b): independent of how much other streams consumed */
@@ -69,11 +70,7 @@ export class Rng {
 
   /** uniform in [0, 1) */
   next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.u32() / 4294967296;
   }
 
   /** Fisher–Yates shuffle in place */

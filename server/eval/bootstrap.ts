@@ -5,6 +5,7 @@
  * same interval (a page reload does not move it). `pairedBootstrap` resamples examples (both
  * runs' scores of one example together) for the difference of two runs on the same rows.
  */
+import { mulberry32 } from "../../inference/mulberry32";
 
 export interface Interval {
   /** the mean of the scores (the point estimate) */
@@ -24,16 +25,10 @@ export interface BootstrapOptions {
   seed?: number;
 }
 
-/** mulberry32: a small seeded generator of uniform [0, 1) numbers (the same sequence for a seed, everywhere). */
+/** Uniform [0, 1) numbers from mulberry32 (the same sequence for a seed, everywhere). */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u32 = mulberry32(seed);
+  return () => u32() / 4294967296;
 }
 
 /** Linear-interpolated quantile of sorted values (R's type 7). */
