@@ -10,12 +10,13 @@
  *   through a proxy) on a free port with a temporary DATA_DIR, killed with its whole process group
  *   by `stop()`.
  * - `ownerCookie()` — a signed owner cookie minted by a page load (API calls need one).
+ * - `trackApiRequests()` — a page's /api/ requests as they went, for a failure message.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page, type Request } from "playwright-core";
 import { buildIfStale } from "../../scripts/lib/next-build";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -191,4 +192,37 @@ export async function ownerCookie(server: Pick<WebServer, "url">, headers: Recor
   const set = res.headers.getSetCookie().find((c) => c.startsWith("owner="));
   if (!set) throw new Error(`no owner cookie from a page load (HTTP ${res.status})`);
   return set.split(";")[0]!;
+}
+
+/**
+ * Follows a page's /api/ requests from now on; the function returned lists the last 40 (ms since
+ * tracking began: sent, answered with its status, body finished or failed), with tRPC inputs cut
+ * short. For failure messages: which call a stuck page is waiting on.
+ */
+export function trackApiRequests(page: Page): () => string {
+  const t0 = Date.now();
+  const rows = new Map<Request, { sent: number; what: string; status?: string; end?: string }>();
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (!u.pathname.startsWith("/api/")) return;
+    const input = u.searchParams.get("input") ?? r.postData() ?? "";
+    rows.set(r, { sent: Date.now() - t0, what: `${r.method()} ${u.pathname} ${input.slice(0, 120)}` });
+  });
+  page.on("response", (res) => {
+    const row = rows.get(res.request());
+    if (row) row.status = `HTTP ${res.status()} at +${Date.now() - t0}`;
+  });
+  page.on("requestfinished", (r) => {
+    const row = rows.get(r);
+    if (row) row.end = `finished at +${Date.now() - t0}`;
+  });
+  page.on("requestfailed", (r) => {
+    const row = rows.get(r);
+    if (row) row.end = `failed at +${Date.now() - t0}: ${r.failure()?.errorText ?? "?"}`;
+  });
+  return () =>
+    [...rows.values()]
+      .slice(-40)
+      .map((r) => `+${r.sent} ${r.what} -> ${r.status ?? "no answer"}${r.end ? `, ${r.end}` : ", open"}`)
+      .join("\n");
 }

@@ -13,7 +13,7 @@ import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnRealWorker, type RunningWorker } from "../web/generate-worker-process";
-import { browserAvailable, launchBrowser, ROOT, startWebServer, type WebServer } from "./browser";
+import { browserAvailable, launchBrowser, ROOT, startWebServer, trackApiRequests, type WebServer } from "./browser";
 import { realWorkerAvailable } from "./playground-harness";
 import { useWorkerWebBrowser } from "./worker-web-browser";
 
@@ -27,9 +27,15 @@ describe.runIf(browserAvailable())("conversations in Chromium", () => {
   });
 
   const shownText = async (page: Page) => (await page.getByTestId("output-pane").getByTestId("raw-output").textContent()) ?? "";
+  // the page's API calls: a pane that never ends says which call it waits on (CI once saw one stay queued)
+  let requests = () => "";
   const done = async (page: Page) => {
     const pane = page.getByTestId("output-pane");
-    await expect.poll(() => pane.getAttribute("aria-label"), { timeout: 120_000 }).toMatch(/(done|error|stopped)$/);
+    try {
+      await expect.poll(() => pane.getAttribute("aria-label"), { timeout: 120_000 }).toMatch(/(done|error|stopped)$/);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\npage's API requests:\n${requests()}\nweb server:\n${h.web.output().slice(-3000)}`, { cause: e });
+    }
     expect(await pane.getAttribute("aria-label")).toMatch(/done$/);
     return shownText(page);
   };
@@ -37,6 +43,7 @@ describe.runIf(browserAvailable())("conversations in Chromium", () => {
   it("Regenerate keeps versions, grouped as one chat titled by the input; history rename/delete/clear; phone drawer", { timeout: 400_000 }, async () => {
     const context = await h.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
+    requests = trackApiRequests(page);
     page.on("dialog", (d) => void d.accept());
     // sampling on, a few tokens: versions may differ
     await page.goto(`${h.web.url}/playground?adapter=sentiment&in.review=${encodeURIComponent(REVIEW)}&p.max_new_tokens=6&p.temperature=1`);
