@@ -282,9 +282,9 @@ export function Compare({ setup }: { setup: PageSetup }) {
       {showDiff && models.length === 2 && panes.every((p) => p.status === "done" || p.status === "stopped") && (
         <WordDiff a={panes[0]!.text} b={panes[1]!.text} names={[modelLabel(models[0] ?? BASE, adapters), modelLabel(models[1] ?? BASE, adapters)]} testId="compare-diff" />
       )}
-      {r.subscriptions.map((runId) => (
-        <RunSubscription key={runId} runId={runId} onChunk={r.onChunk} />
-      ))}
+      {r.subscriptions.map((s) => (
+          <RunSubscription key={s.key} {...s.props} />
+        ))}
     </div>
   );
 }

@@ -386,8 +386,8 @@ export function Playground({ setup }: { setup: PageSetup }) {
               : void run()
           }
         />
-        {r.subscriptions.map((runId) => (
-          <RunSubscription key={runId} runId={runId} onChunk={r.onChunk} />
+        {r.subscriptions.map((s) => (
+          <RunSubscription key={s.key} {...s.props} />
         ))}
         <ApiSnippets workerUrl={workerUrl} adapterId={adapterId} baseModelId={worker.data?.modelId ?? ""} prompt={prompt} params={params} />
       </div>

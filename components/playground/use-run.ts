@@ -4,7 +4,8 @@
  * start its panes (one tRPC mutation); the run's subscription (<RunSubscription>) opens at the same
  * time, not after the answer, so the SSE connection is up by the first token (the server holds it
  * until the run begins). Its tracked chunks fold into the panes; the SSE link resumes a dropped
- * connection from the last event id.
+ * connection from the last event id, and a subscription the server refused (an error the link does
+ * not retry) is opened again from there, so a pane never waits for ever on a dead subscription.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
@@ -62,6 +63,9 @@ function shownOf(frozen: Map<string, PaneView>, run: ActiveRun): (number | null)
  */
 const NEXT_RUN_RENEW_MS = 25_000;
 
+/** Times a run's refused subscription is opened again (backing off) before its panes end as errors. */
+const REOPEN_TRIES = 3;
+
 /** Is this tab in view? (a hidden tab keeps no connection open for a run it cannot start) */
 function useVisible(): boolean {
   const [visible, setVisible] = useState(false);
@@ -107,6 +111,11 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   // first token's path). Renewed before the server stops waiting for it.
   const visible = useVisible();
   const [nextRunId, setNextRunId] = useState(newRunId);
+  // per subscribed id: times it was opened again after an error (part of its React key), the last
+  // event it delivered (where a reopened one resumes), and its errors since that event
+  const [reopened, setReopened] = useState<Record<string, number>>({});
+  const lastEventIds = useRef(new Map<string, string>());
+  const failures = useRef(new Map<string, number>());
   const nextRunIdRef = useRef(nextRunId);
   useEffect(() => {
     nextRunIdRef.current = nextRunId;
@@ -147,9 +156,16 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   }, []);
 
   const onChunk = useCallback(
-    (runId: string, chunk: RunChunk) => {
+    (runId: string, chunk: RunChunk, eventId?: string) => {
       const run = runsRef.current.find((r) => r.runId === runId);
       if (!run) return;
+      if (eventId !== undefined) {
+        // (a reopened subscription resumes after the last event: one at or below it was seen)
+        const last = lastEventIds.current.get(runId);
+        if (last !== undefined && Number(eventId) <= Number(last)) return;
+        lastEventIds.current.set(runId, eventId);
+        failures.current.delete(runId);
+      }
       // a chunk of the run: the server holds it (its start may not have answered yet)
       sendPendingStop(run);
       const grid = run.map[chunk.pane];
@@ -182,6 +198,7 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
       run.ended = (run.ended ?? 0) + 1;
       // the run is over when every pane of it has ended: drop its subscription
       if (run.ended >= run.map.length) {
+        lastEventIds.current.delete(runId);
         setActive(runsRef.current.filter((r) => r.runId !== runId));
         // stored by now: the history sidebar can show it
         void queryClient.invalidateQueries(trpc.chats.pathFilter());
@@ -198,6 +215,7 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
       const run: ActiveRun = { runId: nextRunIdRef.current, map: which, adapters };
       nextRunIdRef.current = newRunId();
       pendingStops.current.set(run.runId, null);
+      failures.current.delete(run.runId); // (the next run's id may have failed while it waited)
       runsRef.current = [...runsRef.current, run];
       // a transition, so React renders the queued panes in a task of their own, after the start
       // request has left: a click's plain updates render in a microtask, ahead of the few
@@ -282,6 +300,40 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
     [sendStop],
   );
 
+  /**
+   * A subscription the server refused with an error the SSE link does not retry (a 4xx: NOT_FOUND,
+   * a rate limit...): opened again from its last event after a backoff. A run's panes that still
+   * run end as errors after REOPEN_TRIES refusals in a row; the next run's id is simply retried.
+   */
+  const onSubscriptionError = useCallback(
+    (runId: string, err: { message: string; data?: { code?: string } | null }) => {
+      const n = (failures.current.get(runId) ?? 0) + 1;
+      failures.current.set(runId, n);
+      const run = runsRef.current.find((r) => r.runId === runId);
+      if (run && n > REOPEN_TRIES) {
+        failures.current.delete(runId);
+        lastEventIds.current.delete(runId);
+        // the server keeps what it streams: History has the run's answers
+        // (a validation error's message is a JSON dump: its code says enough)
+        const why = !err.message.includes("\n") && err.message.length <= 160 ? err.message : (err.data?.code ?? "an error");
+        const error = `lost this run's stream (${why}); its answer is saved in History`;
+        setPanes((ps) => {
+          const next = ps.slice();
+          for (const g of run.map) {
+            const p = next[g];
+            if (p && isRunning(p.status)) next[g] = { ...p, status: "error", error };
+          }
+          return next;
+        });
+        setActive(runsRef.current.filter((r) => r !== run));
+        return;
+      }
+      setTimeout(() => setReopened((m) => ({ ...m, [runId]: (m[runId] ?? 0) + 1 })), 250 * 2 ** (Math.min(n, 5) - 1));
+    },
+    [setActive],
+  );
+  const lastEventIdOf = useCallback((runId: string) => lastEventIds.current.get(runId) ?? null, []);
+
   /** Removes a grid position (compare: a pane closed while nothing runs). */
   const remove = useCallback((grid: number) => {
     setPanes((ps) => ps.filter((_, i) => i !== grid));
@@ -295,20 +347,38 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   };
 
   const anyRunning = panes.some((p) => p && isRunning(p.status));
-  // the runs' subscriptions, then the next run's (its key stays when it becomes a run's)
-  const subscriptions = prewarmed ? [prewarmed] : runs.map((r) => r.runId);
+  // the runs' subscriptions, or the next run's (its key stays when it becomes a run's); a reopened
+  // one gets a new key
+  const subscriptions = (prewarmed ? [prewarmed] : runs.map((r) => r.runId)).map((runId) => ({
+    key: `${runId}:${reopened[runId] ?? 0}`,
+    props: { runId, onChunk, onError: onSubscriptionError, lastEventIdOf } satisfies RunSubscriptionProps,
+  }));
   return { paneAt, runs, subscriptions, startedAt, chatId, error, start, stop, remove, onChunk, anyRunning, busy: startMutation.isPending };
 }
 
+export interface RunSubscriptionProps {
+  runId: string;
+  onChunk: (runId: string, chunk: RunChunk, eventId?: string) => void;
+  onError: (runId: string, err: { message: string; data?: { code?: string } | null }) => void;
+  /** the last event id already delivered for the run (a reopened subscription resumes after it) */
+  lastEventIdOf: (runId: string) => string | null;
+}
+
 /** Follows one run (from before it starts); unmounting it (page left) lets the server cut the stream after its grace time. */
-export function RunSubscription({ runId, onChunk }: { runId: string; onChunk: (runId: string, chunk: RunChunk) => void }) {
+export function RunSubscription({ runId, onChunk, onError, lastEventIdOf }: RunSubscriptionProps) {
   const trpc = useTRPC();
+  // where it starts, fixed for its life (the input is its identity: reopening is a new key)
+  const [lastEventId] = useState(() => lastEventIdOf(runId));
   useSubscription(
     trpc.generate.stream.subscriptionOptions(
       // opened with the start call: the server waits for the run to begin
-      { runId, awaitStart: true },
+      { runId, awaitStart: true, ...(lastEventId !== null ? { lastEventId } : {}) },
       {
-        onData: (e) => onChunk(runId, (e as { data: RunChunk }).data),
+        onData: (e) => {
+          const { id, data } = e as { id?: string; data: RunChunk };
+          onChunk(runId, data, id);
+        },
+        onError: (err) => onError(runId, err),
       },
     ),
   );
