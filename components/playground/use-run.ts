@@ -326,11 +326,12 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
           return next;
         });
         setActive(runsRef.current.filter((r) => r !== run));
+        void queryClient.invalidateQueries(trpc.chats.pathFilter());
         return;
       }
       setTimeout(() => setReopened((m) => ({ ...m, [runId]: (m[runId] ?? 0) + 1 })), 250 * 2 ** (Math.min(n, 5) - 1));
     },
-    [setActive],
+    [queryClient, trpc, setActive],
   );
   const lastEventIdOf = useCallback((runId: string) => lastEventIds.current.get(runId) ?? null, []);
 

@@ -57,7 +57,8 @@ describe.runIf(browserAvailable())("a refused run subscription", () => {
     await expect.poll(() => pane.getAttribute("data-status"), { timeout: 60_000 }).toMatch(/done|error/);
     expect(await pane.getAttribute("data-status")).toBe("error");
     expect(await pane.getByTestId("pane-error").textContent()).toBe("lost this run's stream (BAD_REQUEST); its answer is saved in History");
-    // the server ran it all the same: once it is stored, History has it; and the page is not stuck
+    // the server ran it all the same: the History sidebar lists it; and the page is not stuck
+    await expect.poll(() => page.getByTestId("history-item").count(), { timeout: 30_000 }).toBe(1);
     refuse = false;
     await page.waitForSelector('[data-testid="run"]:not([disabled])');
     await page.getByTestId("run").click();
