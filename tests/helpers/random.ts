@@ -1,15 +1,10 @@
 import { expect } from "vitest";
+import { mulberry32 } from "../../inference/mulberry32";
 
-/** A seeded PRNG (mulberry32): the same seed gives the same shapes and values on every run. */
+/** A seeded PRNG (mulberry32), uniform in [0, 1): the same seed gives the same shapes and values on every run. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const u32 = mulberry32(seed);
+  return () => u32() / 4294967296;
 }
 
 /** n values uniform in [-scale, scale) */
