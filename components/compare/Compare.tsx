@@ -283,8 +283,8 @@ export function Compare({ setup }: { setup: PageSetup }) {
         <WordDiff a={panes[0]!.text} b={panes[1]!.text} names={[modelLabel(models[0] ?? BASE, adapters), modelLabel(models[1] ?? BASE, adapters)]} testId="compare-diff" />
       )}
       {r.subscriptions.map((s) => (
-          <RunSubscription key={s.key} {...s.props} />
-        ))}
+        <RunSubscription key={s.key} {...s.props} />
+      ))}
     </div>
   );
 }

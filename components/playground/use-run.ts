@@ -26,6 +26,8 @@ export interface ActiveRun {
   adapters: (string | null)[];
   /** each run pane's generation, once the start call has answered */
   generationIds?: (string | null)[];
+  /** the last event delivered (a reopened subscription resumes after it) */
+  lastEventId?: string;
 }
 
 /** A v4 UUID (crypto.randomUUID needs a secure context; a self-hosted server may be plain http). */
@@ -111,10 +113,9 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
   // first token's path). Renewed before the server stops waiting for it.
   const visible = useVisible();
   const [nextRunId, setNextRunId] = useState(newRunId);
-  // per subscribed id: times it was opened again after an error (part of its React key), the last
-  // event it delivered (where a reopened one resumes), and its errors since that event
+  // per subscribed id: times it was opened again after an error (part of its React key), and its
+  // errors since its last event
   const [reopened, setReopened] = useState<Record<string, number>>({});
-  const lastEventIds = useRef(new Map<string, string>());
   const failures = useRef(new Map<string, number>());
   const nextRunIdRef = useRef(nextRunId);
   useEffect(() => {
@@ -161,9 +162,8 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
       if (!run) return;
       if (eventId !== undefined) {
         // (a reopened subscription resumes after the last event: one at or below it was seen)
-        const last = lastEventIds.current.get(runId);
-        if (last !== undefined && Number(eventId) <= Number(last)) return;
-        lastEventIds.current.set(runId, eventId);
+        if (run.lastEventId !== undefined && Number(eventId) <= Number(run.lastEventId)) return;
+        run.lastEventId = eventId;
         failures.current.delete(runId);
       }
       // a chunk of the run: the server holds it (its start may not have answered yet)
@@ -198,7 +198,6 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
       run.ended = (run.ended ?? 0) + 1;
       // the run is over when every pane of it has ended: drop its subscription
       if (run.ended >= run.map.length) {
-        lastEventIds.current.delete(runId);
         setActive(runsRef.current.filter((r) => r.runId !== runId));
         // stored by now: the history sidebar can show it
         void queryClient.invalidateQueries(trpc.chats.pathFilter());
@@ -312,7 +311,6 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
       const run = runsRef.current.find((r) => r.runId === runId);
       if (run && n > REOPEN_TRIES) {
         failures.current.delete(runId);
-        lastEventIds.current.delete(runId);
         // the server keeps what it streams: History has the run's answers
         // (a validation error's message is a JSON dump: its code says enough)
         const why = !err.message.includes("\n") && err.message.length <= 160 ? err.message : (err.data?.code ?? "an error");
@@ -333,7 +331,7 @@ export function useRuns(opts: { onEnd?: (grid: number, end: EndChunk) => void } 
     },
     [queryClient, trpc, setActive],
   );
-  const lastEventIdOf = useCallback((runId: string) => lastEventIds.current.get(runId) ?? null, []);
+  const lastEventIdOf = useCallback((runId: string) => runsRef.current.find((r) => r.runId === runId)?.lastEventId ?? null, []);
 
   /** Removes a grid position (compare: a pane closed while nothing runs). */
   const remove = useCallback((grid: number) => {
